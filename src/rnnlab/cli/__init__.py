@@ -1,0 +1,57 @@
+"""The `rnnlab` command line: one module per verb, each with `add_arguments(parser)` and `run(args)`.
+
+Verbs are listed here explicitly (no plugin discovery): to add one, write `rnnlab/cli/<verb>.py`
+and add a line to VERBS.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rnnlab.errors import UserError
+
+# verb -> (module, one-line help). Modules are imported only when their verb runs (fast --help).
+VERBS: dict[str, tuple[str, str]] = {
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but bad flags give one clear line and exit code 2 (no usage dump)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rnnlab", description="Recurrent neural networks, from equations to served models.")
+    from rnnlab import __version__
+
+    parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    for verb, (module_name, help_text) in VERBS.items():
+        p = sub.add_parser(verb, help=help_text, description=help_text)
+        importlib.import_module(module_name).add_arguments(p)
+        p.set_defaults(_module=module_name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "verb", None):
+        parser.print_help()
+        return 2
+    try:
+        return importlib.import_module(args._module).run(args) or 0
+    except UserError as e:
+        sys.stderr.write(f"rnnlab {args.verb}: error: {e}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
