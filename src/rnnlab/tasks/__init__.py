@@ -1,0 +1,26 @@
+"""The task registry: task name -> "module:Class". Explicit, no discovery: to add a task, add a line.
+
+Classes are imported on first use (`get_task_class`), so one task's imports (and mistakes) never
+slow down or break the others, and `rnnlab --help` stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+
+from rnnlab.errors import UserError
+from rnnlab.tasks.base import LossOutput, Task, bucket_batches, resolve_path
+
+TASKS: dict[str, str] = {
+    "intent": "rnnlab.tasks.intent:IntentTask",
+}
+
+
+def get_task_class(name: str) -> type[Task]:
+    """The Task subclass registered as `name`; UserError listing the known names otherwise."""
+    if name not in TASKS:
+        raise UserError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
+    module_name, class_name = TASKS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+__all__ = ["TASKS", "Task", "LossOutput", "bucket_batches", "get_task_class", "resolve_path"]

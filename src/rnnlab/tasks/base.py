@@ -1,0 +1,221 @@
+"""The Task interface: what every application (intent, tagging, language model, ...) implements.
+
+A task knows its data and its model; the trainer, bundles, CLI and server know only this interface.
+The data flow, and which side calls what:
+
+    read(split)          raw file -> list of examples (task-specific objects; errors name file+line)
+    fit(train_examples)  build vocabularies / statistics from the training examples (JSON-able state)
+    encode(example)      example -> features (plain Python: lists of ids, ints), once per example
+    length(features)     the length used to bucket examples of similar size into one batch
+    batches(features, batch_size, shuffle, seed, epoch) -> list of lists of indices (default: bucketing)
+    collate(features_list) -> batch: dict[str, Tensor]   (padding happens here)
+    build_model()        -> torch.nn.Module (sizes come from the config and the fitted vocabularies)
+    loss(model, batch, carry) -> LossOutput(total, count, carry)  summed loss, not the mean (see below)
+    evaluate(model, batches) -> {metric: float}           e.g. {"accuracy": 0.97, "loss": 0.1}
+    predict(model, inputs)   -> list of JSON-able dicts   raw user input in, decoded output out
+    trace(model, input)      -> JSON-able dict            per-token states/gates/influences (optional)
+    state_to_json() / state_from_json(d)                  fitted state to and from the bundle
+
+Configuration: each task class names two dataclasses, `DataConfig` (where the data is, how to read it)
+and `ModelConfig` (sizes, cell). A run's config is `task` + `[data]` + `[model]` + `[train]` (see
+rnnlab.config); the task is constructed as `TaskClass(data_config, model_config)`.
+
+Rules the trainer relies on:
+- `loss` calls `model(...)` exactly once (the trainer may wrap the model in DistributedDataParallel,
+  whose gradient sync is armed by the top-level forward; never call submodules directly there).
+- `loss` returns the SUM of per-item losses and the item COUNT (examples, tokens, frames: whatever the
+  loss averages over). The trainer divides by the count summed over all processes, so a global batch
+  split over N processes gives exactly the gradient of the same batch on one process.
+- `carry` is for state carried across batches (truncated BPTT in language models): the trainer passes
+  back the previous step's `LossOutput.carry` (detached by the task) and None at the start of each
+  epoch; tasks that do not carry state ignore it and return None.
+- Everything a task writes into a bundle goes through `state_to_json`; it is plain JSON, never pickled.
+- Bad user data raises `rnnlab.errors.DataError(path, line, problem)`; prediction on unknown words never
+  raises (map them to an unknown token).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from rnnlab.errors import UserError
+
+PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def resolve_path(path: str | os.PathLike) -> Path:
+    """A data path from a config: `~` and `$VARS` expanded, `package:NAME` -> the shipped rnnlab/data/NAME.
+
+    Relative paths are relative to the current directory (where the command runs). An unset
+    variable (e.g. $RNNLAB_DATA) is a user error, not a silently wrong path.
+    """
+    text = str(path)
+    if text.startswith("package:"):
+        return PACKAGE_DATA / text[len("package:"):]
+    expanded = os.path.expandvars(os.path.expanduser(text))
+    if "$" in expanded:
+        var = expanded[expanded.index("$"):].split("/")[0]
+        raise UserError(f"{text}: environment variable {var} is not set (e.g. export RNNLAB_DATA=/path/to/data)")
+    return Path(expanded)
+
+
+def bucket_batches(lengths: Sequence[int], batch_size: int, *, shuffle: bool, seed: int = 0, epoch: int = 0,
+                   pool: int = 50) -> list[list[int]]:
+    """Group example indices into batches of similar length (less padding), deterministically.
+
+    Training (shuffle=True): shuffle all indices with (seed, epoch), cut them into pools of
+    `pool * batch_size`, sort each pool by length, cut each pool into ceil(n / batch_size) batches of
+    near-equal size (so there is no tiny last batch), then shuffle the order of the batches.
+    Evaluation (shuffle=False): sort everything by length and cut; the order is fixed.
+    The same (lengths, batch_size, seed, epoch) always gives the same batches: resuming mid-epoch
+    and splitting each batch across processes both rely on that.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n = len(lengths)
+    if n == 0:
+        return []
+    lengths_arr = np.asarray(lengths)
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    step = n if not shuffle else pool * batch_size
+    batches: list[list[int]] = []
+    for start in range(0, n, step):
+        chunk = order[start:start + step]
+        chunk = chunk[np.argsort(lengths_arr[chunk], kind="stable")]
+        for part in np.array_split(chunk, math.ceil(len(chunk) / batch_size)):
+            batches.append([int(i) for i in part])
+    if shuffle:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+@dataclass
+class LossOutput:
+    """What `Task.loss` returns: the summed loss over `count` items and any state to carry on."""
+
+    total: torch.Tensor  # scalar: SUM of per-item losses (the trainer divides by the global count)
+    count: int  # number of items summed in `total` (examples, tokens, frames)
+    carry: Any = None  # state for the next batch (truncated BPTT); None when the task carries nothing
+
+
+class Task:
+    """Base class of all tasks. Subclasses set the class attributes and implement the methods below.
+
+    Class attributes:
+      name         registry name ("intent"), also stored in bundles
+      DataConfig   dataclass: data files and reading options
+      ModelConfig  dataclass: model sizes and cell
+      metric       the metric early stopping and bundles report first (a key of `evaluate`'s dict)
+      metric_mode  "max" if higher is better (accuracy), "min" if lower is better (loss, perplexity)
+    """
+
+    name: ClassVar[str] = ""
+    DataConfig: ClassVar[type] = object
+    ModelConfig: ClassVar[type] = object
+    metric: ClassVar[str] = "loss"
+    metric_mode: ClassVar[str] = "min"
+
+    def __init__(self, data: Any, model: Any):
+        self.data, self.model_config = data, model
+
+    # ---- data -------------------------------------------------------------------------------
+
+    def splits(self) -> list[str]:
+        """The split names `read` accepts with this config (e.g. ["train", "valid", "test"])."""
+        raise NotImplementedError
+
+    def read(self, split: str) -> list[Any]:
+        """Read and validate one split. Raises DataError(path, line, problem) on malformed data."""
+        raise NotImplementedError
+
+    def fit(self, train_examples: list[Any]) -> None:
+        """Build the vocabularies / statistics the model needs from the training examples."""
+        raise NotImplementedError
+
+    def encode(self, example: Any) -> dict[str, Any]:
+        """One example -> features (plain Python values: ids, lists of ids). Needs `fit` first."""
+        raise NotImplementedError
+
+    def length(self, features: dict[str, Any]) -> int:
+        """Sequence length used for bucketing (e.g. number of tokens)."""
+        raise NotImplementedError
+
+    def batches(self, features: list[dict[str, Any]], batch_size: int, *, shuffle: bool, seed: int = 0,
+                epoch: int = 0) -> list[list[int]]:
+        """Indices of `features` grouped into batches. Default: length bucketing (`bucket_batches`).
+
+        Tasks whose batches are not sets of independent examples (language models streaming one
+        long text with carried state) override this; it must stay a pure function of its arguments.
+        """
+        return bucket_batches([self.length(f) for f in features], batch_size, shuffle=shuffle, seed=seed,
+                              epoch=epoch)
+
+    def collate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """Pad and stack features into tensors. Every value must be a tensor whose dim 0 is the batch
+        (the trainer moves each to the device and may split a batch across processes along dim 0)."""
+        raise NotImplementedError
+
+    # ---- model ------------------------------------------------------------------------------
+
+    def build_model(self) -> torch.nn.Module:
+        """A fresh model from `self.model_config` and the fitted state (vocab sizes)."""
+        raise NotImplementedError
+
+    def configure_optimizer(self, model: torch.nn.Module, lr: float, weight_decay: float):
+        """The task's optimizer, or None for the trainer's default (AdamW)."""
+        return None
+
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], carry: Any = None) -> LossOutput:
+        """Summed loss over the batch and the item count (see the module docstring for the rules)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
+        """Metrics over all batches of a split (model in eval mode). Must include `self.metric`."""
+        raise NotImplementedError
+
+    # ---- user input -------------------------------------------------------------------------
+
+    def parse_input(self, text: str) -> Any:
+        """A command-line / HTTP string -> one raw input for `predict` (identity for text tasks)."""
+        return text
+
+    def predict(self, model: torch.nn.Module, inputs: list[Any]) -> list[dict[str, Any]]:
+        """Decoded predictions, one JSON-able dict per input (with per-token outputs where meaningful).
+        Unknown words never raise; empty input raises UserError."""
+        raise NotImplementedError
+
+    def format_prediction(self, prediction: dict[str, Any]) -> str:
+        """One readable line for the terminal (`rnnlab predict` without --json)."""
+        return str(prediction)
+
+    def trace(self, model: torch.nn.Module, input: Any) -> dict[str, Any]:
+        """What the network does on one input, step by step, as JSON-able lists (for the studio).
+
+        Convention for recurrent tasks (see the intent task for a full example):
+          {"tokens": [...],
+           "layers": [{"layer": 0, "direction": "forward", "h": [[...] per step],
+                       "c": [[...]] (LSTM), "gates": {"i": [[...]], "f": ..., ...}}, ...],
+           "steps": [per-step predictions], "influence": [per-token contribution to the output],
+           "prediction": {... as predict ...}}
+        """
+        raise UserError(f"task {self.name!r} does not support tracing")
+
+    # ---- bundles ----------------------------------------------------------------------------
+
+    def state_to_json(self) -> dict[str, Any]:
+        """Fitted state as {name: JSON-able value}; each is saved as `<name>.json` in the bundle.
+        Names: lowercase letters, digits, '_' and '.', e.g. {"vocab.words": vocab.to_json()}."""
+        raise NotImplementedError
+
+    def state_from_json(self, state: dict[str, Any]) -> None:
+        """Inverse of state_to_json (after this, build_model and predict work). Raises ValueError on
+        malformed content; the bundle loader turns it into a BundleError naming the file."""
+        raise NotImplementedError
