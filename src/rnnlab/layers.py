@@ -1,0 +1,350 @@
+"""`Recurrent`: a multi-layer, optionally bidirectional RNN / LSTM / GRU with two engines.
+
+One set of parameters, named and laid out exactly as torch.nn.RNN/LSTM/GRU name them
+(`weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`, ..., `_reverse` for the backward
+direction), so a state_dict moves between `Recurrent` and torch.nn without renaming, and two
+engines that read them:
+
+- "fused": torch's own kernels (`torch._VF.lstm` & co., the very call nn.LSTM.forward makes:
+  oneDNN on CPU, cuDNN on GPU). Fast, opaque.
+- "glass": the cells of `rnnlab.cells` run step by step in Python. Slower, but every gate of every
+  step is an ordinary tensor you can print, plot or hook (`trace`). Like cuDNN, it computes the
+  input's share W_ih x + b for all T steps in one matmul and leaves only W_hh h_{t-1} to the loop.
+
+Both engines take and return what torch.nn does:
+
+    x       (T, B, I), or (B, T, I) with batch_first, or unbatched (T, I)
+    state   h_0 (L*D, B, H), or (h_0, c_0) for "lstm"; zeros when None
+    output  (T, B, D*H) (or (B, T, D*H)): the last layer's h_t, both directions concatenated
+    state   h_n (L*D, B, H) (or (h_n, c_n)), rows ordered layer-major then direction:
+            row 2*l is layer l forward, row 2*l + 1 layer l backward
+
+where L = num_layers and D = 2 if bidirectional else 1.
+
+Variable-length batches: `lengths` (B,) gives each sequence's true length. Outputs past a
+sequence's end are zero, and its final state is the one at its true last step, in both
+directions (the backward direction starts at each sequence's own last step, from h_0).
+"fused" packs the batch (pack_padded_sequence) as torch users do; "glass" masks the steps.
+
+Under torch.autocast the fused engine returns whatever torch's kernel returns (bfloat16 for lstm
+and rnn; torch runs GRU in float32 under CPU autocast). The glass engine does its matmuls in the
+autocast dtype and keeps the whole recurrence in that dtype (the initial state is cast once),
+so every step is one dtype and no step pays for casts.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, _VF, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from .cells import gru_input, gru_step, lstm_input, lstm_step, rnn_input, rnn_step
+from .cells.rnn import reset_uniform
+
+MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+ENGINES = ("fused", "glass")
+GATE_COUNT = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+# The op torch.nn's forward calls for each mode (see torch/nn/modules/rnn.py).
+KERNELS = {"rnn_tanh": _VF.rnn_tanh, "rnn_relu": _VF.rnn_relu, "lstm": _VF.lstm, "gru": _VF.gru}
+
+State = Tensor | tuple[Tensor, Tensor]
+
+
+class Recurrent(nn.Module):
+    """Multi-layer RNN/LSTM/GRU over torch.nn's parameters, run by torch's kernels or by our cells.
+
+    Arguments are torch.nn.RNN/LSTM/GRU's, plus `mode` ("rnn_tanh", "rnn_relu", "lstm", "gru") and
+    `engine` ("fused" or "glass"; an ordinary attribute, switchable at any time).
+    Dropout (training only) applies to the outputs of every layer but the last, as in torch.nn.
+    See the module docstring for shapes.
+    """
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
+                 engine: str = "fused", bias: bool = True, device=None, dtype=None):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        if input_size < 1 or hidden_size < 1 or num_layers < 1:
+            raise ValueError("input_size, hidden_size and num_layers must be positive")
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"dropout must be in [0, 1]; got {dropout}")
+        self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
+        self.bidirectional, self.batch_first, self.dropout, self.bias = bidirectional, batch_first, float(dropout), bias
+        self.engine = engine
+        gates = GATE_COUNT[mode] * hidden_size  # G*H rows: the gates' weights stacked (i, f, g, o / r, z, n)
+        factory = {"device": device, "dtype": dtype}
+        names = []
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
+            for direction in range(self.num_directions):
+                suffix = _suffix(layer, direction)
+                shapes = {"weight_ih": (gates, layer_input), "weight_hh": (gates, hidden_size)}
+                if bias:
+                    shapes.update(bias_ih=(gates,), bias_hh=(gates,))
+                for kind, shape in shapes.items():
+                    setattr(self, kind + suffix, nn.Parameter(torch.empty(shape, **factory)))
+                    names.append(kind + suffix)
+        # torch.nn's order (per layer and direction: w_ih, w_hh, b_ih, b_hh), which the kernels expect.
+        self._weight_names = tuple(names)
+        self._flat_weights = None  # cached list of the parameters above, rebuilt when one is replaced
+        self.reset_parameters()
+
+    # ---- parameters ------------------------------------------------------------------------------
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def engine(self) -> str:
+        return self._engine
+
+    @engine.setter
+    def engine(self, value: str) -> None:
+        if value not in ENGINES:
+            raise ValueError(f"engine must be 'fused' or 'glass'; got {value!r}")
+        self._engine = value
+
+    def reset_parameters(self) -> None:
+        """torch.nn's init: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))."""
+        reset_uniform(self, self.hidden_size)
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        if name in self.__dict__.get("_weight_names", ()):
+            self.__dict__["_flat_weights"] = None
+
+    def _apply(self, fn, recurse=True):
+        # .to()/.double()/... may replace parameters; drop the cached list, as torch.nn does.
+        result = super()._apply(fn, recurse)
+        self.__dict__["_flat_weights"] = None
+        return result
+
+    def flat_weights(self) -> list[Tensor]:
+        """The parameters in the order torch's kernels take them (cached: no per-call Python work)."""
+        weights = self.__dict__["_flat_weights"]
+        if weights is None:
+            weights = self.__dict__["_flat_weights"] = [getattr(self, n) for n in self._weight_names]
+        return weights
+
+    def _direction_weights(self, layer: int, direction: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction."""
+        per = 4 if self.bias else 2
+        start = (layer * self.num_directions + direction) * per
+        w = self.flat_weights()[start:start + per]
+        return (w[0], w[1], w[2], w[3]) if self.bias else (w[0], w[1], None, None)
+
+    # ---- torch.nn interop ------------------------------------------------------------------------
+
+    @classmethod
+    def from_torch(cls, module: nn.RNNBase, engine: str = "fused") -> "Recurrent":
+        """Wrap an nn.RNN / nn.LSTM / nn.GRU: the new layer shares (not copies) its parameters."""
+        if isinstance(module, nn.LSTM):
+            mode = "lstm"
+        elif isinstance(module, nn.GRU):
+            mode = "gru"
+        elif isinstance(module, nn.RNN):
+            mode = "rnn_" + module.nonlinearity
+        else:
+            raise TypeError(f"expected nn.RNN, nn.LSTM or nn.GRU; got {type(module).__name__}")
+        if getattr(module, "proj_size", 0):
+            raise ValueError("LSTM projections (proj_size > 0) are not supported")
+        layer = cls(mode, module.input_size, module.hidden_size, module.num_layers, module.bidirectional,
+                    module.batch_first, module.dropout, engine, module.bias, device="meta")
+        for name in layer._weight_names:
+            setattr(layer, name, getattr(module, name))
+        return layer.train(module.training)
+
+    def to_torch(self) -> nn.RNNBase:
+        """An nn.RNN / nn.LSTM / nn.GRU sharing (not copying) this layer's parameters."""
+        kind = {"lstm": nn.LSTM, "gru": nn.GRU}.get(self.mode, nn.RNN)
+        extra = {"nonlinearity": self.mode[4:]} if kind is nn.RNN else {}
+        module = kind(self.input_size, self.hidden_size, self.num_layers, bias=self.bias,
+                      batch_first=self.batch_first, dropout=self.dropout, bidirectional=self.bidirectional,
+                      device="meta", **extra)
+        for name in self._weight_names:
+            setattr(module, name, getattr(self, name))
+        return module.train(self.training)
+
+    # ---- forward ---------------------------------------------------------------------------------
+
+    def forward(self, x: Tensor, state: State | None = None, lengths=None) -> tuple[Tensor, State]:
+        """(output, state) exactly as torch.nn's forward returns them; see the module docstring."""
+        if x.dim() == 2:  # unbatched (T, I), as torch.nn allows
+            if lengths is not None:
+                raise ValueError("lengths needs a batched input (3-D x)")
+            batch_dim = 0 if self.batch_first else 1
+            state = None if state is None else _map_state(state, lambda s: s.unsqueeze(1))
+            output, state = self.forward(x.unsqueeze(batch_dim), state)
+            return output.squeeze(batch_dim), _map_state(state, lambda s: s.squeeze(1))
+        if x.dim() != 3:
+            raise ValueError(f"expected x of 2 or 3 dimensions, got shape {tuple(x.shape)}")
+        if self._engine == "fused":
+            return self._fused(x, state, lengths)
+        output, state, _ = self._glass(x, state, lengths, record=False)
+        return output, state
+
+    def _initial_state(self, x: Tensor, state: State | None, batch: int) -> State:
+        shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
+        if state is None:
+            h0 = torch.zeros(shape, dtype=x.dtype, device=x.device)
+            return (h0, h0) if self.mode == "lstm" else h0
+        for s in (state if self.mode == "lstm" else (state,)):
+            if tuple(s.shape) != shape:
+                raise ValueError(f"expected a state of shape {shape}, got {tuple(s.shape)}")
+        return state
+
+    def _fused(self, x: Tensor, state: State | None, lengths) -> tuple[Tensor, State]:
+        # The same call as nn.LSTM.forward makes (torch/nn/modules/rnn.py), minus its per-call checks.
+        batch_axis = 0 if self.batch_first else 1
+        hx = self._initial_state(x, state, x.shape[batch_axis])
+        kernel = KERNELS[self.mode]
+        if lengths is None:
+            result = kernel(x, hx, self.flat_weights(), self.bias, self.num_layers, self.dropout,
+                            self.training, self.bidirectional, self.batch_first)
+            return result[0], (result[1], result[2]) if self.mode == "lstm" else result[1]
+        lengths = _check_lengths(lengths, x.shape[batch_axis], x.shape[1 - batch_axis])
+        packed = pack_padded_sequence(x, lengths, batch_first=self.batch_first, enforce_sorted=False)
+        # The kernel sees the batch sorted by length: sort the given state likewise, and unsort the result.
+        hx = _map_state(hx, lambda s: s.index_select(1, packed.sorted_indices))
+        result = kernel(packed.data, packed.batch_sizes, hx, self.flat_weights(), self.bias, self.num_layers,
+                        self.dropout, self.training, self.bidirectional)
+        output, _ = pad_packed_sequence(
+            PackedSequence(result[0], packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices),
+            batch_first=self.batch_first, total_length=x.shape[1 - batch_axis])
+        final = (result[1], result[2]) if self.mode == "lstm" else result[1]
+        return output, _map_state(final, lambda s: s.index_select(1, packed.unsorted_indices))
+
+    # ---- glass -----------------------------------------------------------------------------------
+
+    def _glass(self, x: Tensor, state: State | None, lengths, record: bool):
+        """Run the cells step by step. Returns (output, state, trace or None); see `trace`."""
+        if self.batch_first:
+            x = x.transpose(0, 1)  # (T, B, I): the loop walks the time axis
+        T, B = x.shape[0], x.shape[1]
+        state = self._initial_state(x, state, B)
+        masks = None
+        if lengths is not None:
+            lengths = _check_lengths(lengths, B, T).to(x.device)
+            # (T, B, 1) bool: step t is inside sequence b. unbind now: one view per step, not per use.
+            masks = (torch.arange(T, device=x.device)[:, None] < lengths[None, :]).unsqueeze(-1).unbind(0)
+        trace = {} if record else None
+        finals = []  # per layer and direction: its final state
+        layer_input = x  # (T, B, I) for layer 0, (T, B, D*H) after
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self.num_directions):
+                row = layer * self.num_directions + direction
+                initial = (state[0][row], state[1][row]) if self.mode == "lstm" else state[row]
+                trace_steps = [None] * T if record else None
+                out, final = self._run_direction(layer_input, layer, direction, initial, masks, trace_steps)
+                outputs.append(out)
+                finals.append(final)
+                if record:
+                    prefix = f"l{layer}{'_reverse' if direction else ''}."
+                    for name in trace_steps[0]:
+                        steps = torch.stack([g[name] for g in trace_steps])  # (T, B, H)
+                        trace[prefix + name] = steps.transpose(0, 1) if self.batch_first else steps
+            layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)  # (T, B, D*H)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        output = layer_input.transpose(0, 1) if self.batch_first else layer_input
+        if self.mode == "lstm":
+            final_state = (torch.stack([f[0] for f in finals]), torch.stack([f[1] for f in finals]))
+        else:
+            final_state = torch.stack(finals)
+        return output, final_state, trace
+
+    def _run_direction(self, x: Tensor, layer: int, direction: int, state: State, masks, trace_steps):
+        """One layer, one direction over x (T, B, I_l): returns (h_t for all t (T, B, H), final state).
+
+        With masks, a step outside its sequence keeps the state it was given and outputs zeros: the
+        forward direction thus holds each sequence's last real state to the end, and the backward
+        direction stays at h_0 until it reaches the sequence's last real step.
+        """
+        w_ih, w_hh, b_ih, b_hh = self._direction_weights(layer, direction)
+        # The input's share of the pre-activations for all T steps at once: one (T*B, I) x (I, G*H) matmul.
+        if self.mode == "lstm":
+            xw, step = lstm_input(x, w_ih, b_ih, b_hh), lstm_step
+        elif self.mode == "gru":
+            xw = gru_input(x, w_ih, b_ih)
+            step = partial(gru_step, bias_hh=None if b_hh is None else b_hh.to(xw.dtype))
+        else:
+            xw = rnn_input(x, w_ih, b_ih, b_hh)
+            step = partial(rnn_step, nonlinearity=torch.tanh if self.mode == "rnn_tanh" else torch.relu)
+        dtype = xw.dtype  # the autocast dtype under autocast: run the recurrence in it throughout
+        w_hh_t = w_hh.t().to(dtype)  # (H, G*H), transposed and cast once, not once per step
+        state = _map_state(state, lambda s: s.to(dtype))
+        xws = xw.unbind(0)  # T views (B, G*H): unbind, not xw[t], whose backward costs O(T) per step
+        T = len(xws)
+        outputs = [None] * T
+        for t in (range(T - 1, -1, -1) if direction else range(T)):
+            new_state, gates = step(xws[t], state, w_hh_t)
+            h = gates["h"]
+            if masks is not None:
+                inside = masks[t]  # (B, 1)
+                new_state = _map_state2(new_state, state, lambda new, old: torch.where(inside, new, old))
+                h = torch.where(inside, h, 0.0)
+                if trace_steps is not None:
+                    gates = {k: torch.where(inside, v, 0.0) for k, v in gates.items()}
+            outputs[t] = h
+            if trace_steps is not None:
+                trace_steps[t] = gates
+            state = new_state
+        return torch.stack(outputs), state
+
+    def trace(self, x: Tensor, lengths=None, state: State | None = None) -> dict[str, Tensor]:
+        """Run the glass engine (whatever `engine` says) and return every named value of every step.
+
+        Returns a flat dict of tensors (so it saves as safetensors as is), keyed
+        "l{layer}.{name}" for the forward direction and "l{layer}_reverse.{name}" for the backward
+        one (the suffixes of the parameter names), plus "output" and "h_n" (and "c_n"). Each
+        per-step tensor has the output's layout, (T, B, H) or (B, T, H) with batch_first, and
+        position t holds the step that read x_t (also in the backward direction, whose previous
+        state is thus at t + 1). Names:
+
+            lstm      in_gate i_t, forget_gate f_t, cell_candidate g_t, out_gate o_t, c (c_t), h (h_t)
+            gru       reset_gate r_t, update_gate z_t, candidate n_t, h (h_t)   (torch.nn's form)
+            rnn_*     h (h_t)
+
+        With lengths, every value at positions past a sequence's end is zero.
+        Unbatched x is not accepted here; give it a batch of one.
+        """
+        output, final, trace = self._glass(x, state, lengths, record=True)
+        trace["output"] = output
+        if self.mode == "lstm":
+            trace["h_n"], trace["c_n"] = final
+        else:
+            trace["h_n"] = final
+        return trace
+
+    def extra_repr(self) -> str:
+        return (f"{self.mode!r}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+                f"bidirectional={self.bidirectional}, batch_first={self.batch_first}, dropout={self.dropout}, "
+                f"bias={self.bias}, engine={self._engine!r}")
+
+
+def _suffix(layer: int, direction: int) -> str:
+    return f"_l{layer}" + ("_reverse" if direction else "")
+
+
+def _map_state(state: State, fn) -> State:
+    """Apply fn to h (and c): states are a tensor, or a (h, c) tuple for the LSTM."""
+    return (fn(state[0]), fn(state[1])) if isinstance(state, tuple) else fn(state)
+
+
+def _map_state2(a: State, b: State, fn) -> State:
+    return (fn(a[0], b[0]), fn(a[1], b[1])) if isinstance(a, tuple) else fn(a, b)
+
+
+def _check_lengths(lengths, batch: int, steps: int) -> Tensor:
+    """lengths as an int64 CPU tensor (B,), each in 1..T."""
+    lengths = torch.as_tensor(lengths, dtype=torch.int64, device="cpu")
+    if lengths.shape != (batch,):
+        raise ValueError(f"expected lengths of shape ({batch},), got {tuple(lengths.shape)}")
+    if len(lengths) and (int(lengths.min()) < 1 or int(lengths.max()) > steps):
+        raise ValueError(f"lengths must lie in 1..{steps} (the input's time steps); got {lengths.tolist()}")
+    return lengths
