@@ -12,6 +12,7 @@ The data flow, and which side calls what:
     build_model()        -> torch.nn.Module (sizes come from the config and the fitted vocabularies)
     loss(model, batch, carry) -> LossOutput(total, count, carry)  summed loss, not the mean (see below)
     evaluate(model, batches) -> {metric: float}           e.g. {"accuracy": 0.97, "loss": 0.1}
+    input_length(input)      -> int                       length in model units (the server's token limit)
     predict(model, inputs)   -> list of JSON-able dicts   raw user input in, decoded output out
     trace(model, input)      -> JSON-able dict            per-token states/gates/influences (optional)
     state_to_json() / state_from_json(d)                  fitted state to and from the bundle
@@ -186,6 +187,12 @@ class Task:
     def parse_input(self, text: str) -> Any:
         """A command-line / HTTP string -> one raw input for `predict` (identity for text tasks)."""
         return text
+
+    def input_length(self, input: Any) -> int:
+        """How long one parsed input is, in the units the model reads (words, characters, frames).
+        The server checks its token limit with this before the model runs. Default: whitespace words
+        (a list or tuple counts its items); tasks with their own tokeniser override it."""
+        return len(input) if isinstance(input, (list, tuple)) else len(str(input).split())
 
     def predict(self, model: torch.nn.Module, inputs: list[Any]) -> list[dict[str, Any]]:
         """Decoded predictions, one JSON-able dict per input (with per-token outputs where meaningful).
