@@ -13,6 +13,7 @@ from rnnlab.errors import UserError
 
 # verb -> (module, one-line help). Modules are imported only when their verb runs (fast --help).
 VERBS: dict[str, tuple[str, str]] = {
+    "serve": ("rnnlab.cli.serve", "serve a model: web page showing what the network remembers + HTTP API"),
 }
 
 

@@ -1,0 +1,73 @@
+"""`rnnlab serve BUNDLE`: the studio (web page + HTTP API) for one trained model, under uvicorn."""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import socket
+import sys
+
+from rnnlab.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", metavar="BUNDLE", help="a model bundle directory (from rnnlab train or rnnlab demo)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 exposes it "
+                             "to the network: there is no authentication)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads for model calls (default: min(4, CPU count)); model calls "
+                             "are serialised, so this is the parallelism each request gets")
+    parser.add_argument("--max-body-bytes", type=int, default=None, help="largest request body (default: 16384)")
+    parser.add_argument("--max-chars", type=int, default=None, help="longest input text in characters (default: 2000)")
+    parser.add_argument("--max-tokens", type=int, default=None,
+                        help="longest input in tokens, as the task counts them (default: 256)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def is_loopback(host: str) -> bool:
+    """True if `host` only listens on this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback
+                       for info in socket.getaddrinfo(host, None))
+        except (socket.gaierror, ValueError):
+            return False
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    import uvicorn
+
+    from rnnlab.studio.server import Limits, create_app
+
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port {args.port}: give a TCP port between 1 and 65535")
+    defaults = Limits()
+    limits = Limits(**{name: value if value is not None else getattr(defaults, name)
+                       for name, value in (("max_body_bytes", args.max_body_bytes), ("max_chars", args.max_chars),
+                                           ("max_tokens", args.max_tokens))})
+    if min(limits.max_body_bytes, limits.max_chars, limits.max_tokens) < 1:
+        raise UserError("--max-body-bytes, --max-chars and --max-tokens must be at least 1")
+    threads = args.threads if args.threads is not None else min(4, os.cpu_count() or 1)
+    if threads < 1:
+        raise UserError(f"--threads {threads}: give at least 1")
+    torch.set_num_threads(threads)
+    if not is_loopback(args.host):
+        sys.stderr.write(f"warning: listening on {args.host}, reachable from other machines; the studio has no "
+                         "authentication: anyone who can reach this port can use the model\n")
+    app = create_app(args.bundle, limits)  # loads the bundle once (BundleError -> one line, exit 1)
+    print(f"rnnlab studio: {app.state.served.task.name} model from {args.bundle}\n"
+          f"  page  http://{_url_host(args.host)}:{args.port}/\n"
+          f"  API   http://{_url_host(args.host)}:{args.port}/docs", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
