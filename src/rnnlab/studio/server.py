@@ -1,0 +1,303 @@
+"""The studio server: one trained bundle behind a small HTTP API, and the page that shows its memory.
+
+    GET  /          the studio page (static/index.html, studio.css, studio.js: no build step, no CDN)
+    GET  /health    {"status": "ok", "task": ...}: the model is loaded and answering
+    GET  /model     the model card: task, model/data config, metrics, README.md of the bundle
+    POST /predict   {"text": "..."} -> the task's prediction for that input (Task.predict)
+    POST /trace     {"text": "..."} -> per-token hidden states, gates, predictions and influences
+                    (Task.trace; the page draws this)
+    GET  /docs      OpenAPI documentation (FastAPI's)
+
+The server knows nothing about any one task: it parses the request, checks the limits, and calls the
+task's `parse_input`, `input_length`, `predict` and `trace` (rnnlab.tasks.base). Everything a user can
+get wrong answers 4xx with {"error": "<one line>"}; anything else answers 500 with the same shape and
+the server keeps serving (it never dies on a request).
+
+Limits (`Limits`), all checked before the model runs:
+  - body size: 413, from Content-Length and again while the body streams in (a client can lie about
+    Content-Length or send chunked bodies without one);
+  - text length in characters and input length in tokens (as the task counts them): 422.
+
+Concurrency: FastAPI runs these (sync) endpoints in its threadpool. Model calls are serialised with
+one lock: a request is a single short sequence, so intra-op threads (`torch.set_num_threads`, set by
+`rnnlab serve`) do the parallel work, and we never run N copies of torch's thread pool at once.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rnnlab.config import to_dict
+from rnnlab.errors import UserError
+
+log = logging.getLogger("rnnlab.studio")
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for. Defaults suit sentences and short paragraphs on a small CPU."""
+
+    max_body_bytes: int = 16 * 1024  # whole request body (JSON): 413 above this
+    max_chars: int = 2000  # characters of "text": 422 above this
+    max_tokens: int = 256  # input length as the task counts it (words, characters): 422 above this
+
+
+class TextIn(BaseModel):
+    """The body of /predict and /trace."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key ("txt") is an error, not an empty request
+    text: str = Field(description="the input, e.g. a sentence for an intent model", examples=["what time is it?"])
+
+
+class ApiError(Exception):
+    """An error the client caused: answered as {"error": message} with this status."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+# ---------------------------------------------------------------- body size limit (pure ASGI)
+
+
+class BodyLimit:
+    """Reject request bodies larger than `max_bytes` with 413, before the app sees them.
+
+    A declared Content-Length over the limit is rejected at once. Otherwise the body is read here
+    (at most max_bytes + one chunk) and replayed to the app, so a missing or false Content-Length
+    (chunked uploads) cannot get a large body past the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                await _error(400, "invalid Content-Length header")(scope, receive, send)
+                return
+            if size > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left: nothing to answer
+            body = message.get("body", b"")
+            total += len(body)
+            if total > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()  # after the body: wait for the disconnect, as the server would
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _error(413, f"request body too large: the limit is {self.max_bytes} bytes")(scope, receive, send)
+
+
+# ---------------------------------------------------------------- what is served
+
+
+class Served:
+    """One loaded bundle: the task, its model, the card; model calls serialised by a lock."""
+
+    def __init__(self, predictor: Any):
+        self.predictor = predictor
+        self.task, self.model = predictor.task, predictor.model
+        self.model.eval()
+        self.lock = threading.Lock()
+
+    def card(self) -> dict[str, Any]:
+        """The model card as JSON: task, config, metrics, the bundle's README.md and a one-line summary."""
+        p = self.predictor
+        config = to_dict(p.config)
+        return {"task": self.task.name, "summary": _summary(self.task, config, p.metrics),
+                "bundle": str(p.path), "config": config, "metrics": p.metrics, "readme": p.card}
+
+    def parse(self, text: str, limits: Limits) -> Any:
+        """Validate the text against the limits and turn it into the task's input."""
+        if not text.strip():
+            raise ApiError(422, "text is empty: send a non-empty string, e.g. {\"text\": \"what time is it?\"}")
+        if len(text) > limits.max_chars:
+            raise ApiError(422, f"text too long: {len(text)} characters, the limit is {limits.max_chars}")
+        value = self.task.parse_input(text)
+        n = self.task.input_length(value)
+        if n > limits.max_tokens:
+            raise ApiError(422, f"too many tokens: {n}, the limit is {limits.max_tokens}")
+        return value
+
+    # Under no_grad, not inference_mode: tasks that report per-token influences (gradient x input)
+    # switch autograd back on locally with torch.enable_grad(), which works inside no_grad but not
+    # inside inference_mode (whose tensors can never join a graph).
+    def predict(self, value: Any) -> dict[str, Any]:
+        with self.lock, torch.no_grad():
+            return self.task.predict(self.model, [value])[0]
+
+    def trace(self, value: Any) -> dict[str, Any]:
+        with self.lock, torch.no_grad():
+            return self.task.trace(self.model, value)
+
+
+def _summary(task: Any, config: dict[str, Any], metrics: dict[str, Any]) -> str:
+    """e.g. "intent · cell lstm, hidden_size 128, num_layers 1 · test accuracy 0.953" (any task's config)."""
+    model = config.get("model") or {}
+    shape = ", ".join(f"{k} {v}" for k, v in model.items() if k in _SHAPE_KEYS)
+    parts = [task.name] + ([shape] if shape else [])
+    for split in ("test", "valid"):
+        value = (metrics.get(split) or {}).get(task.metric)
+        if isinstance(value, (int, float)):
+            parts.append(f"{split} {task.metric} {value:.3f}")
+            break
+    return " · ".join(parts)
+
+
+_SHAPE_KEYS = ("cell", "hidden_size", "hidden", "num_layers", "layers", "bidirectional")
+
+
+def _load(bundle: Any) -> Any:
+    if isinstance(bundle, (str, os.PathLike)):
+        import rnnlab
+
+        return rnnlab.load(bundle)
+    return bundle
+
+
+# ---------------------------------------------------------------- the app
+
+
+def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None) -> FastAPI:
+    """The studio app for a bundle directory (loaded once, here) or an already loaded predictor."""
+    limits = limits or Limits()
+    served = Served(_load(bundle))
+    task_name = served.task.name
+    app = FastAPI(title=f"rnnlab studio: {task_name}",
+                  description="Predictions and step-by-step traces of one trained rnnlab model.",
+                  version=_version())
+    app.state.served, app.state.limits = served, limits
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+
+    # ---- errors: always {"error": one line}, never a dead server
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return _error(exc.status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        return _error(*_describe_validation(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        message = {404: f"no such endpoint: {request.method} {request.url.path} (see /docs)",
+                   405: f"method {request.method} not allowed on {request.url.path} (see /docs)"}
+        return _error(exc.status_code, message.get(exc.status_code, str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):  # pragma: no cover - see _call
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal error: the request failed; the server log has the details")
+
+    def _call(fn, value):
+        """Run a model call; a task's UserError is the client's fault (422), anything else is ours (500)."""
+        try:
+            return fn(value)
+        except UserError as e:
+            raise ApiError(422, str(e)) from None
+        except Exception:
+            # handled here rather than by the Exception handler: Starlette re-raises after that one,
+            # which would print a traceback per request and fail TestClient calls
+            log.exception("model call failed")
+            raise ApiError(500, "internal error: the model call failed; the server log has the details") from None
+
+    # ---- endpoints (sync: FastAPI runs them in its threadpool, the lock serialises the model)
+
+    @app.get("/health", summary="Is the model loaded and answering?")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "task": task_name}
+
+    @app.get("/model", summary="The model card: task, config, metrics and the bundle's README")
+    def model_card() -> dict[str, Any]:
+        return {**served.card(), "limits": asdict(limits)}
+
+    @app.post("/predict", summary="The task's prediction for one input")
+    def predict(body: TextIn) -> dict[str, Any]:
+        return _call(served.predict, served.parse(body.text, limits))
+
+    @app.post("/trace", summary="Per-token hidden states, gates, predictions and influences")
+    def trace(body: TextIn) -> dict[str, Any]:
+        return _call(served.trace, served.parse(body.text, limits))
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _describe_validation(errors: list[dict[str, Any]]) -> tuple[int, str]:
+    """FastAPI's validation errors as (status, one line): 400 for a body that is not JSON, else 422."""
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            reason = (err.get("ctx") or {}).get("error", "")
+            return 400, f"request body is not valid JSON{': ' + reason if reason else ''}; " \
+                        "send {\"text\": \"...\"} with Content-Type: application/json"
+    parts = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        where = f"field {'.'.join(loc)!r}" if loc else "body"
+        kind = err.get("type", "")
+        if kind == "missing":
+            parts.append(f"{where} is required")
+        elif kind == "extra_forbidden":
+            parts.append(f"{where} is not allowed (the only field is 'text')")
+        elif kind in ("model_attributes_type", "dict_type") and not loc:
+            parts.append("body must be a JSON object like {\"text\": \"what time is it?\"}, "
+                         "sent with Content-Type: application/json")
+        else:
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return 422, "; ".join(parts) or "invalid request"
+
+
+def _version() -> str:
+    from rnnlab import __version__
+
+    return __version__

@@ -1,0 +1,316 @@
+// rnnlab studio: draws what POST /trace returns. Plain JavaScript, no build step, nothing fetched from
+// outside this server.
+//
+// The page is generic over tasks: it reads the trace convention of rnnlab.tasks.base.Task.trace:
+//   {tokens: [t0, t1, ...],                                   what the network read, one per step
+//    steps: [{top: [{label, prob}, ...], tag?}, ...],          its prediction after each step
+//    prediction: {...},                                        the final prediction (as /predict)
+//    answer?: {label, prob},                                   the final decision, if the task has one
+//    influence?: {method, target, scores: [per token]},        each token's share of that decision
+//    layers: [{layer, direction, h: [T][H], c?: [T][H], gates: {name: [T][H]}}, ...]}
+// so an intent model (a guess after each word, one answer), a tagger (a tag per word) and a character
+// language model (a next-character distribution after each character) all draw with the same code.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let limits = { max_chars: 2000 };
+let requestSeq = 0; // only the newest answer is drawn when requests overlap
+
+// What each recorded quantity means, in the tutorial's words. Keys are the names the cells use.
+const QUANTITIES = {
+  h: ["hidden state h", "the memory passed to the next step and to the output", "signed"],
+  c: ["cell state c", "the LSTM's conveyor belt: the long-term memory", "signed"],
+  f: ["forget gate f", "what is kept of the cell state (1 = keep everything)", "unit"],
+  i: ["input gate i", "what is written to the cell state", "unit"],
+  o: ["output gate o", "what of the cell state is shown as h", "unit"],
+  g: ["candidate g", "what could be written", "signed"],
+  r: ["reset gate r", "how much of the past the candidate sees", "unit"],
+  z: ["update gate z", "how much of the old state is kept (1 = keep the old h)", "unit"],
+  n: ["candidate n", "the proposed new state", "signed"],
+};
+// Long names (as rnnlab.Recurrent.trace records them) -> the short names above.
+const ALIASES = { hidden: "h", cell: "c", in_gate: "i", input_gate: "i", forget_gate: "f", cell_candidate: "g",
+  out_gate: "o", output_gate: "o", reset_gate: "r", update_gate: "z", candidate: "n" };
+const short = (k) => ALIASES[k] || k;
+const GATE_ORDER = ["f", "i", "o", "c", "g", "r", "z", "n"]; // LSTM: kept, written, shown, belt; GRU: r, z
+
+// ------------------------------------------------------------------------------------------ helpers
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("data-")) node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  for (const c of children) if (c != null) node.append(c);
+  return node;
+}
+
+function pct(p) {
+  return p == null || Number.isNaN(p) ? "" : `${(100 * p).toFixed(p >= 0.995 || p < 0.1 ? 1 : 0)}%`;
+}
+
+// A number in a few characters: 0.42, -0.07, 3.1e-4 (influences of a confident model are tiny).
+function small(v) {
+  return v === 0 || Math.abs(v) >= 0.01 ? v.toFixed(2) : v.toExponential(1);
+}
+
+// A token as shown: spaces and newlines made visible (a character model reads them too).
+function showToken(t) {
+  return String(t).replace(/ /g, "\u2423").replace(/\n/g, "\u21b5").replace(/\t/g, "\u21e5");
+}
+
+// Normalise one step's prediction to {top: [{label, prob}], tag}. Tasks may send the distribution as a
+// ranked list (`top`, `next`, `ranking`: entries {label|token|intent, prob|probability} or [label, prob])
+// or as a {label: prob} object (`probs`, `probabilities`, `intents`, `distribution`), or just the best
+// guess as `label`/`intent` with `prob`/`probability`.
+function entry(e) {
+  if (Array.isArray(e)) return { label: e[0], prob: e[1] };
+  return { label: e.label ?? e.token ?? e.intent, prob: e.prob ?? e.probability ?? null };
+}
+function normaliseStep(step) {
+  if (step == null) return { top: [] };
+  if (typeof step === "string") return { top: [{ label: step, prob: null }] };
+  let top = [];
+  const ranked = [step.top, step.next, step.ranking].find(Array.isArray);
+  const dist = step.probs || step.probabilities || step.intents || step.distribution;
+  if (ranked) top = ranked.map(entry);
+  else if (dist && typeof dist === "object")
+    top = Object.entries(dist).map(([label, prob]) => ({ label, prob })).sort((a, b) => b.prob - a.prob);
+  else {
+    const label = step.label ?? step.intent;
+    if (label != null) top = [{ label, prob: step.prob ?? step.probability ?? null }];
+  }
+  return { top, tag: step.tag ?? null };
+}
+
+// The final decision: the task's top-level answer (intent, next token), else the last step's best guess.
+function finalAnswer(trace, steps) {
+  const a = trace.answer || trace.prediction || trace; // the built-in tasks put predict's fields at the top
+  const next = Array.isArray(a.next) ? entry(a.next[0]) : null; // language models: the next token
+  const label = a.label ?? a.intent ?? next?.label ?? (steps.length ? steps[steps.length - 1].top[0]?.label : null);
+  const prob = a.prob ?? a.probability ?? a.confidence ?? next?.prob ?? null;
+  return label == null ? null : { label, prob, kind: next ? "Most likely next token" : "Final answer" };
+}
+
+// ------------------------------------------------------------------------------------------ colours
+
+// signed values: blue (negative) - white (0) - red (positive); unit values: white (0) - indigo (1)
+function signedColour(v) {
+  const t = Math.max(-1, Math.min(1, v));
+  const [r, g, b] = t >= 0 ? [255 - 61 * t, 255 - 200 * t, 255 - 206 * t] : [255 + 211 * t, 255 + 132 * t, 255 + 73 * t];
+  return `rgb(${r | 0},${g | 0},${b | 0})`;
+}
+function unitColour(v) {
+  const t = Math.max(0, Math.min(1, v));
+  return `rgb(${(255 - 222 * t) | 0},${(255 - 200 * t) | 0},${(255 - 110 * t) | 0})`;
+}
+
+// ------------------------------------------------------------------------------------------ drawing
+
+function drawSteps(trace) {
+  const steps = (trace.steps || []).map(normaliseStep);
+  const list = $("steps");
+  list.replaceChildren();
+  trace.tokens.forEach((tok, t) => {
+    const step = steps[t] || { top: [] };
+    const guess = el("div", { class: "guess" });
+    step.top.slice(0, 3).forEach((e, k) => {
+      guess.append(el("span", { class: k === 0 ? "lab first" : "lab", text: showToken(e.label) }),
+        el("span", { text: pct(e.prob) }));
+      if (e.prob != null) {
+        const bar = el("span", {});
+        bar.style.width = `${Math.round(100 * e.prob)}%`;
+        guess.append(el("div", { class: "bar" }, bar));
+      }
+    });
+    const unknown = Array.isArray(trace.unknown) && trace.unknown[t];
+    const li = el("li", { class: `step${t === trace.tokens.length - 1 ? " final" : ""}${unknown ? " unknown" : ""}`,
+        "data-token-index": String(t), title: unknown ? "not in the training vocabulary: read as <unk>" : "" },
+      el("div", { class: "num", text: `${String(t + 1).padStart(2, "0")} · after` }),
+      el("div", { class: "tok", text: showToken(tok) }),
+      step.tag && step.tag !== "O" ? el("div", { class: "tag", text: step.tag }) : null,
+      guess);
+    list.append(li);
+  });
+  const answer = finalAnswer(trace, steps);
+  const box = $("answer");
+  box.replaceChildren();
+  if (answer) {
+    box.append(`${answer.kind}: `, el("span", { class: "label", id: "final-label", text: showToken(answer.label) }),
+      answer.prob != null ? ` (${pct(answer.prob)})` : "");
+  }
+  const slots = (trace.prediction || trace).slots;
+  if (Array.isArray(slots) && slots.length) {
+    box.append(el("div", { class: "muted", text: "slots: " +
+      slots.map((s) => (typeof s === "string" ? s : `${s.type ?? s.slot}=${s.text ?? s.value}`)).join(", ") }));
+  }
+  $("steps-section").hidden = false;
+}
+
+function drawInfluence(trace) {
+  const section = $("influence-section");
+  const infl = trace.influence;
+  const scores = Array.isArray(infl) ? infl : infl && infl.scores;
+  if (!Array.isArray(scores) || !scores.length) { section.hidden = true; return; }
+  const box = $("influence");
+  box.replaceChildren();
+  const max = Math.max(1e-12, ...scores.map((s) => Math.abs(s)));
+  scores.forEach((s, t) => {
+    const fill = el("span", { class: s < 0 ? "neg" : "" });
+    fill.style.height = `${Math.round((80 * Math.abs(s)) / max)}px`;
+    box.append(el("div", { class: "infl", "data-token-index": String(t), title: `${trace.tokens[t]}: ${s}` },
+      el("div", { class: "track" }, fill),
+      el("div", { class: "tok", text: showToken(trace.tokens[t]) }),
+      el("div", { class: "val", text: small(s) })));
+  });
+  const method = infl && infl.method ? ` Method: ${infl.method}.` : "";
+  const target = infl && infl.target != null ? ` on "${infl.target}"` : "";
+  $("influence-note").textContent = `How much each token contributed to the final decision${target}: ` +
+    `green pushed towards it, red away from it.${method}`;
+  section.hidden = false;
+}
+
+// One heatmap: columns = tokens (one canvas each, so a test can count .hm-col), rows = units.
+function heatmap(kind, matrix, tokens, layerInfo) {
+  const [name, what, scale] = QUANTITIES[kind] || [kind, "", "signed"];
+  const T = matrix.length, H = T ? matrix[0].length : 0;
+  const rowH = Math.max(2, Math.min(8, Math.floor(192 / Math.max(1, H))));
+  const colW = tokens.length > 60 ? 10 : tokens.length > 24 ? 22 : 34;
+  let maxAbs = 1;
+  if (scale === "signed") for (const row of matrix) for (const v of row) maxAbs = Math.max(maxAbs, Math.abs(v));
+  const colour = scale === "unit" ? unitColour : (v) => signedColour(v / maxAbs);
+  const grid = el("div", { class: "hm-grid" });
+  matrix.forEach((column, t) => {
+    const canvas = el("canvas", { width: colW, height: H * rowH });
+    const ctx = canvas.getContext("2d");
+    column.forEach((v, u) => { ctx.fillStyle = colour(v); ctx.fillRect(0, u * rowH, colW, rowH); });
+    canvas.addEventListener("mousemove", (ev) => {
+      const u = Math.min(H - 1, Math.floor(ev.offsetY / rowH));
+      showTip(ev, `${name}, unit ${u}\nafter ${JSON.stringify(tokens[t])}: ${column[u].toFixed(3)}`);
+    });
+    canvas.addEventListener("mouseleave", hideTip);
+    grid.append(el("div", { class: "hm-col", "data-token-index": String(t) }, canvas,
+      colW >= 20 ? el("span", { class: "hm-label", text: showToken(tokens[t]) }) : null));
+  });
+  const where = layerInfo ? ` · layer ${layerInfo.layer}${layerInfo.direction !== "forward" ? ", " + layerInfo.direction : ""}` : "";
+  const legend = el("div", { class: "legend" },
+    el("span", { text: scale === "unit" ? "0" : (-maxAbs).toFixed(1) }), legendCanvas(colour, scale),
+    el("span", { text: scale === "unit" ? "1" : maxAbs.toFixed(1) }), el("span", { text: `${H} units` }));
+  return el("figure", { class: "heatmap", "data-kind": kind, "data-columns": String(T),
+      "data-layer": String(layerInfo?.layer ?? 0), "data-direction": layerInfo?.direction ?? "forward" },
+    el("figcaption", {}, el("b", { text: name }), el("span", { class: "what", text: `${what}${where}` })),
+    el("div", { class: "hm-scroll" }, grid), legend);
+}
+
+function legendCanvas(colour, scale) {
+  const c = el("canvas", { width: 120, height: 8 });
+  const ctx = c.getContext("2d");
+  for (let x = 0; x < 120; x++) {
+    const v = scale === "unit" ? x / 119 : (2 * x) / 119 - 1;
+    ctx.fillStyle = scale === "unit" ? colour(v) : signedColour(v);
+    ctx.fillRect(x, 0, 1, 8);
+  }
+  return c;
+}
+
+function drawStates(trace) {
+  const layers = trace.layers || [];
+  const hidden = $("hidden-maps"), gates = $("gate-maps");
+  hidden.replaceChildren();
+  gates.replaceChildren();
+  const many = layers.length > 1;
+  let gateKinds = new Set();
+  for (const layer of layers) {
+    const info = many ? layer : null;
+    if (layer.h) hidden.append(heatmap("h", layer.h, trace.tokens, info));
+    const quantities = {};
+    for (const [k, v] of Object.entries(layer.gates || {})) quantities[short(k)] = v;
+    if (layer.c) quantities.c = layer.c;
+    const names = Object.keys(quantities).sort((a, b) => rank(a) - rank(b));
+    if (!names.length) continue;
+    const group = el("div", { class: "gate-group" });
+    if (many) group.append(el("h3", { text: `layer ${layer.layer}, ${layer.direction}` }));
+    for (const k of names) { group.append(heatmap(k, quantities[k], trace.tokens, null)); gateKinds.add(k); }
+    gates.append(group);
+  }
+  $("hidden-section").hidden = !hidden.childElementCount;
+  $("gates-section").hidden = !gateKinds.size;
+  const lstm = gateKinds.has("f"), gru = gateKinds.has("z");
+  $("gates-title").textContent = lstm ? "The LSTM's gates: what is kept, what is written, what is shown"
+    : gru ? "The GRU's gates: reset and update" : "The gates";
+  $("gates-note").textContent = lstm
+    ? "The forget gate decides what stays on the conveyor belt (the cell state), the input gate what is written to it, the output gate what of it is shown as the hidden state."
+    : gru ? "The reset gate decides how much of the past the new candidate looks at; the update gate how much of the old state is kept instead of the candidate."
+      : "";
+}
+const rank = (k) => (GATE_ORDER.indexOf(k) < 0 ? 99 : GATE_ORDER.indexOf(k));
+
+// ------------------------------------------------------------------------------------------ tooltip
+
+function showTip(ev, text) {
+  const tip = $("tooltip");
+  tip.textContent = text;
+  tip.style.left = `${ev.clientX + 12}px`;
+  tip.style.top = `${ev.clientY + 12}px`;
+  tip.hidden = false;
+}
+function hideTip() { $("tooltip").hidden = true; }
+
+// ------------------------------------------------------------------------------------------ requests
+
+function setStatus(text, isError = false) {
+  const s = $("status");
+  s.textContent = text;
+  s.classList.toggle("error", isError);
+}
+
+async function run() {
+  const text = $("text").value;
+  if (!text.trim()) { setStatus("Type something first."); return; }
+  const seq = ++requestSeq;
+  setStatus("reading…");
+  document.body.dataset.state = "busy";
+  try {
+    const response = await fetch("/trace", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }),
+    });
+    const body = await response.json();
+    if (seq !== requestSeq) return; // a newer request is on its way
+    if (!response.ok) { setStatus(body.error || `error ${response.status}`, true); return; }
+    drawSteps(body);
+    drawInfluence(body);
+    drawStates(body);
+    setStatus(`${body.tokens.length} tokens`);
+  } catch (err) {
+    if (seq === requestSeq) setStatus(`could not reach the server: ${err.message}`, true);
+  } finally {
+    if (seq === requestSeq) document.body.dataset.state = "done";
+  }
+}
+
+async function loadCard() {
+  try {
+    const response = await fetch("/model");
+    const card = await response.json();
+    if (!response.ok) { setStatus(card.error || "could not load the model card", true); return; }
+    limits = card.limits || limits;
+    $("text").maxLength = limits.max_chars;
+    if (card.example) $("text").placeholder = card.example;
+    $("model-summary").textContent = card.summary || `task: ${card.task}`;
+  } catch (err) {
+    setStatus(`could not reach the server: ${err.message}`, true);
+  }
+}
+
+let debounce = null;
+document.addEventListener("DOMContentLoaded", () => {
+  $("input-form").addEventListener("submit", (ev) => { ev.preventDefault(); clearTimeout(debounce); run(); });
+  $("text").addEventListener("input", () => {
+    clearTimeout(debounce);
+    if ($("text").value.trim()) debounce = setTimeout(run, 400);
+  });
+  loadCard();
+});

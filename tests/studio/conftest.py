@@ -1,0 +1,39 @@
+"""Bundles the studio tests serve: a tiny trained LSTM intent model (a few seconds on one core) and an
+untrained GRU one (its gates are what matters there, not its answers)."""
+from __future__ import annotations
+
+import pytest
+
+import rnnlab
+from rnnlab.bundle import save_bundle
+from rnnlab.config import config_from_dict
+from rnnlab.train import prepare_task, train
+
+TINY_MODEL = {"embed_size": 16, "hidden_size": 24, "dropout": 0.0}
+
+
+@pytest.fixture(scope="session")
+def intent_bundle(tmp_path_factory):
+    """A trained LSTM intent bundle on the shipped demo data: small, but it gets "what time is it" right."""
+    run_dir = tmp_path_factory.mktemp("studio") / "intent-lstm"
+    cfg = config_from_dict({"task": "intent", "run_dir": str(run_dir), "data": {},
+                            "model": {**TINY_MODEL, "cell": "lstm"},
+                            "train": {"epochs": 12, "batch_size": 32, "lr": 0.01, "seed": 0,
+                                      "progress": False}})
+    train(cfg, echo=None, command="tests/studio/conftest.py")
+    return run_dir / "bundle"
+
+
+@pytest.fixture(scope="session")
+def gru_bundle(tmp_path_factory):
+    """An untrained GRU intent bundle (vocabularies fitted, weights at their initialisation)."""
+    run_dir = tmp_path_factory.mktemp("studio") / "intent-gru"
+    cfg = config_from_dict({"task": "intent", "run_dir": str(run_dir), "data": {},
+                            "model": {**TINY_MODEL, "cell": "gru"}, "train": {"seed": 0}})
+    task, _features = prepare_task(cfg)
+    return save_bundle(run_dir / "bundle", task, task.build_model(), cfg, metrics={})
+
+
+@pytest.fixture(scope="session")
+def intent_predictor(intent_bundle):
+    return rnnlab.load(intent_bundle)

@@ -1,0 +1,97 @@
+"""End to end in a real browser: Debian's Chromium, driven by Playwright, against `rnnlab serve`'s app
+running under uvicorn on a free loopback port. Saves test-artifacts/studio.png."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from rnnlab.studio.server import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium; "
+                                       ".ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def server(intent_bundle):
+    """The studio under uvicorn in a thread, on a loopback socket bound here (port 0: a free one)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(intent_bundle), log_level="warning"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started:
+        assert thread.is_alive() and time.time() < deadline, "the studio server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_page_shows_intent_heatmap_and_gates(server, browser, intent_predictor):
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    errors, requests = [], []
+    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.on("request", lambda r: requests.append(r.url))
+
+    page.goto(server + "/")
+    page.wait_for_function("document.getElementById('model-summary').textContent.startsWith('intent')")
+    page.locator("#text").press_sequentially("what time is it", delay=20)  # typed, key by key
+    page.locator("#text").press("Enter")
+    page.wait_for_function("document.body.dataset.state === 'done' && "
+                           "document.querySelectorAll('#steps .step').length === 4")
+
+    want = intent_predictor.predict(["what time is it"])[0]
+    assert want["intent"] == "ask_time"
+    assert page.locator("#final-label").inner_text() == "ask_time"
+    # the per-token guesses, as the tutorial draws them: after "what", after "time", ...
+    steps = page.locator("#steps .step")
+    assert [steps.nth(i).locator(".tok").inner_text() for i in range(4)] == ["what", "time", "is", "it"]
+    assert [steps.nth(i).locator(".guess .first").inner_text() for i in range(4)] == \
+        [s["intent"] for s in want["steps"]]
+    # one heatmap column per token, for the hidden state and for every LSTM gate and the cell state
+    hidden = page.locator('figure.heatmap[data-kind="h"]')
+    assert hidden.count() == 1
+    assert hidden.get_attribute("data-columns") == "4"
+    assert hidden.locator(".hm-col").count() == 4
+    kinds = page.eval_on_selector_all("#gate-maps figure.heatmap", "els => els.map(e => e.dataset.kind)")
+    assert kinds == ["f", "i", "o", "c", "g"]  # kept, written, shown, the belt, the candidate
+    assert page.eval_on_selector_all("#gate-maps .hm-grid", "els => els.map(e => e.children.length)") == [4] * 5
+    assert page.locator("#influence .infl").count() == 4
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "studio.png"), full_page=True)
+    assert errors == []
+    assert all(url.startswith(server + "/") for url in requests), requests  # nothing from outside
+
+    # a request the server refuses is shown on the page, and the page keeps working
+    page.locator("#text").fill("time " * 300)
+    page.locator("#text").press("Enter")
+    page.wait_for_function("document.getElementById('status').classList.contains('error')")
+    assert page.locator("#status").inner_text() == "too many tokens: 300, the limit is 256"
+    page.close()
