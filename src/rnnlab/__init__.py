@@ -3,3 +3,4 @@ __version__ = "0.1.0"
 
 from .cells import GRUCell, LSTMCell, RNNCell  # noqa: E402
 from .layers import Recurrent  # noqa: E402
+from .bundle import load  # noqa: E402

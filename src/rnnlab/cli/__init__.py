@@ -13,6 +13,11 @@ from rnnlab.errors import UserError
 
 # verb -> (module, one-line help). Modules are imported only when their verb runs (fast --help).
 VERBS: dict[str, tuple[str, str]] = {
+    "demo": ("rnnlab.cli.demo", "train the demo intent classifier (no download) and replay \"what time is it?\""),
+    "train": ("rnnlab.cli.train", "train a model from a TOML config plus key=value overrides"),
+    "evaluate": ("rnnlab.cli.evaluate", "score a model bundle on a data split"),
+    "predict": ("rnnlab.cli.predict", "run a model bundle on your own input"),
+    "data": ("rnnlab.cli.data", "list, check and download the datasets the recipes use"),
     "serve": ("rnnlab.cli.serve", "serve a model: web page showing what the network remembers + HTTP API"),
 }
 

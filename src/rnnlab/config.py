@@ -1,0 +1,204 @@
+"""Run configuration: dataclasses filled from a TOML file plus dotted `key=value` overrides.
+
+A run config has four parts: `task` (a registry name), `[data]` and `[model]` (the task's own
+DataConfig and ModelConfig dataclasses) and `[train]` (TrainConfig, shared by all tasks):
+
+    task = "intent"
+    run_dir = "runs/demo"
+    [data]
+    train = "package:demo_intents/train.jsonl"
+    [model]
+    cell = "gru"
+    [train]
+    epochs = 20
+
+Overrides use the same dotted names: `train.lr=0.003 model.cell=gru`. Values are checked against
+the dataclass field types (int, float, bool, str); unknown keys and wrong types are UserErrors naming
+the key and the file. The resolved config is saved as JSON (`to_dict`) in the run directory and in
+every bundle, and read back with `from_dict`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnlab.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - python 3.10
+    import tomli as tomllib
+
+
+@dataclass
+class TrainConfig:
+    """The trainer's settings (rnnlab.train). Same for every task."""
+
+    epochs: int = 10
+    batch_size: int = 32  # global batch: split across processes under DDP
+    eval_batch_size: int = 128
+    optimizer: str = "adamw"  # "adamw", or "task" to use Task.configure_optimizer
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0  # max global gradient norm; 0 disables clipping
+    schedule: str = "cosine"  # "constant" | "cosine" | "linear" (decay to 0 over all steps), after warmup
+    warmup_steps: int = 0
+    metric: str = ""  # early-stopping / model-selection metric; "" = the task's default metric
+    patience: int = 0  # stop after this many epochs without improvement; 0 = run all epochs
+    seed: int = 0
+    precision: str = "fp32"  # "fp32" | "bf16" (autocast)
+    device: str = "cpu"  # "cpu" | "cuda" | "auto"
+    threads: int = 0  # torch intra-op threads; 0 = torch's default
+    checkpoint_every: int = 0  # also checkpoint every N optimizer steps (0: only at epoch end)
+    progress: bool = True  # tqdm progress bar on stderr (rank 0)
+
+
+@dataclass
+class RunConfig:
+    task: str
+    data: Any
+    model: Any
+    train: TrainConfig = field(default_factory=TrainConfig)
+    run_dir: str = ""  # "" = runs/<task>
+
+
+_SCALARS = (bool, int, float, str)
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _check_value(value: Any, typ: Any, key: str, where: str) -> Any:
+    """A TOML value checked (and int -> float widened) against a dataclass field type."""
+    ok = {bool: lambda v: isinstance(v, bool),
+          int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          str: lambda v: isinstance(v, str)}
+    if typ not in ok:
+        raise TypeError(f"config field {key} has unsupported type {typ}")
+    if not ok[typ](value):
+        raise UserError(f"{where}: {key} must be {typ.__name__}, got {type(value).__name__} {value!r}")
+    return float(value) if typ is float else value
+
+
+def _parse_override_value(text: str, typ: Any, key: str) -> Any:
+    """The string after '=' in an override, parsed as the field's type."""
+    try:
+        if typ is bool:
+            low = text.strip().lower()
+            if low in ("true", "1", "yes", "on"):
+                return True
+            if low in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+        if typ is int:
+            return int(text)
+        if typ is float:
+            return float(text)
+        if typ is str:
+            return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'" else text
+    except ValueError:
+        pass
+    raise UserError(f"override {key}={text}: {key} must be {typ.__name__}")
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str, where: str) -> Any:
+    """Instantiate dataclass `cls` from a dict, with every key and type checked."""
+    if not isinstance(values, dict):
+        raise UserError(f"{where}: [{prefix}] must be a table")
+    types = _field_types(cls)
+    unknown = sorted(set(values) - set(types))
+    if unknown:
+        raise UserError(f"{where}: unknown key {prefix}.{unknown[0]} (known: {', '.join(sorted(types))})")
+    kwargs = {k: _check_value(v, types[k], f"{prefix}.{k}", where) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(raw: dict[str, Any], where: str = "config") -> RunConfig:
+    """A RunConfig from nested dicts (parsed TOML or a saved config.json), fully checked."""
+    from rnnlab.tasks import get_task_class
+
+    raw = dict(raw)
+    task_name = raw.pop("task", None)
+    if not isinstance(task_name, str):
+        raise UserError(f"{where}: missing 'task' (e.g. task = \"intent\")")
+    task_cls = get_task_class(task_name)
+    run_dir = raw.pop("run_dir", "")
+    if not isinstance(run_dir, str):
+        raise UserError(f"{where}: run_dir must be str")
+    parts = {"data": task_cls.DataConfig, "model": task_cls.ModelConfig, "train": TrainConfig}
+    unknown = sorted(set(raw) - set(parts))
+    if unknown:
+        raise UserError(f"{where}: unknown key {unknown[0]} (known: task, run_dir, {', '.join(parts)})")
+    built = {name: _build(cls, raw.get(name, {}), name, where) for name, cls in parts.items()}
+    return RunConfig(task=task_name, run_dir=run_dir, **built)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `section.key=value` strings to the raw nested dict, parsing values by field type."""
+    from rnnlab.tasks import get_task_class
+
+    raw = json.loads(json.dumps(raw))  # deep copy
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"override {item!r}: expected key=value, e.g. train.lr=0.001")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if key in ("task", "run_dir"):
+            raw[key] = text
+            continue
+        section, _, name = key.partition(".")
+        if not isinstance(raw.get("task"), str):
+            raise UserError(f"override {item}: set the task first (task=NAME or in the config file)")
+        task_cls = get_task_class(raw["task"])
+        classes = {"data": task_cls.DataConfig, "model": task_cls.ModelConfig, "train": TrainConfig}
+        if section not in classes or not name:
+            raise UserError(f"override {item}: key must be task, run_dir or data.X / model.X / train.X")
+        types = _field_types(classes[section])
+        if name not in types:
+            raise UserError(f"override {item}: unknown key {key} (known: {', '.join(sorted(types))})")
+        raw.setdefault(section, {})[name] = _parse_override_value(text, types[name], key)
+    return raw
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
+    """Read a TOML config (optional) and apply overrides -> RunConfig."""
+    raw: dict[str, Any] = {}
+    where = "overrides"
+    if path is not None:
+        where = str(path)
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{path}: config file not found") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"{path}: not valid TOML ({e})") from None
+    return config_from_dict(apply_overrides(raw, list(overrides)), where)
+
+
+def to_dict(cfg: RunConfig) -> dict[str, Any]:
+    """JSON/TOML-able nested dict of a RunConfig."""
+    return {"task": cfg.task, "run_dir": cfg.run_dir, "data": dataclasses.asdict(cfg.data),
+            "model": dataclasses.asdict(cfg.model), "train": dataclasses.asdict(cfg.train)}
+
+
+def to_toml(cfg: RunConfig) -> str:
+    """The resolved config as TOML (for --print-config); values are only bool/int/float/str."""
+    def fmt(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)  # a JSON string is a valid TOML basic string
+        return repr(v)
+
+    d = to_dict(cfg)
+    lines = [f"task = {fmt(d['task'])}", f"run_dir = {fmt(d['run_dir'])}"]
+    for section in ("data", "model", "train"):
+        lines += ["", f"[{section}]"] + [f"{k} = {fmt(v)}" for k, v in d[section].items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,346 @@
+"""Intent classification, many-to-one: read an utterance word by word, decide its intent at the end.
+
+The tutorial's first example ("what time is it?" -> ask the time). The encoder runs LEFT TO RIGHT
+only, so its hidden state after word t has seen words 1..t and nothing after: applying the intent
+head to every step gives "the network's best guess after reading word t", which `predict` returns
+per token. Training uses only the last step (many-to-one).
+
+    tokens (B, T) -> embed (B, T, E) -> Recurrent (B, T, H) -> head (B, T, C) per step
+                                                           `-> step lengths-1 -> (B, C) the decision
+
+Word contributions ("influence"): gradient x input on the word embeddings (Shrikumar et al. 2016),
+of the predicted intent's log-odds against all the others, s = z_y - logsumexp_{c != y} z_c:
+influence_t = sum_e  ds / dx_{t,e} * x_{t,e}. Positive: the word pushed the decision towards the
+predicted intent; negative: away from it. Log-odds rather than log p because log p saturates (its
+gradient vanishes once p is near 1, exactly when the model is sure). It is a first-order estimate
+(one backward pass), not an exact attribution.
+
+Data: any file `rnnlab.tasks.slots_data.read_utterances` reads (JSONL or CSV with `text,intent`, or a
+seq.in/label directory); slot tags, if present, are ignored here (the joint task uses them). Text is
+lowercased (optional) and split into words and punctuation ("what's the time?" -> what's the time ?),
+so user input and training data are tokenised the same way.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnlab.errors import DataError, UserError
+from rnnlab.tasks.base import LossOutput, Task, resolve_path
+from rnnlab.vocab import Vocab
+
+_TOKEN = re.compile(r"[\w']+|[^\w\s]")
+CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+
+
+def tokenize(text: str, lowercase: bool = True) -> list[str]:
+    """Words (letters, digits, apostrophes) and single punctuation marks: "It's 5?" -> it's 5 ?"""
+    return _TOKEN.findall(text.lower() if lowercase else text)
+
+
+@dataclass
+class IntentData:
+    """Where the utterances are. Paths: see rnnlab.tasks.base.resolve_path ("package:" = shipped data)."""
+
+    train: str = "package:demo_intents/train.jsonl"
+    valid: str = ""  # "" = hold out `valid_fraction` of train (fixed seed) for model selection
+    test: str = "package:demo_intents/test.jsonl"  # "" = no test split
+    valid_fraction: float = 0.1
+    lowercase: bool = True
+    min_count: int = 1  # words seen fewer times in train map to <unk>
+    max_tokens: int = 64  # longer utterances are cut (keeps the first words)
+
+
+@dataclass
+class IntentModelConfig:
+    cell: str = "lstm"  # rnn_tanh | rnn_relu | lstm | gru ("rnn" = rnn_tanh)
+    embed_size: int = 64
+    hidden_size: int = 128
+    num_layers: int = 1
+    dropout: float = 0.2  # on embeddings, between layers, and before the head
+    word_dropout: float = 0.1  # in training, replace words by <unk> with this probability: teaches the
+    #                            model what to do with unseen words, which are common in small data
+    engine: str = "fused"  # "fused" (torch kernels) | "glass" (step-by-step cells); same weights
+
+
+@dataclass
+class IntentExample:
+    tokens: list[str]
+    intent: str
+    text: str
+
+
+class IntentModel(nn.Module):
+    """Embedding -> unidirectional Recurrent -> linear intent head on every step."""
+
+    def __init__(self, vocab_size: int, n_intents: int, cfg: IntentModelConfig, pad_id: int, unk_id: int):
+        super().__init__()
+        from rnnlab import Recurrent
+
+        self.pad_id, self.unk_id, self.word_dropout = pad_id, unk_id, cfg.word_dropout
+        self.embed = nn.Embedding(vocab_size, cfg.embed_size, padding_idx=pad_id)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.encoder = Recurrent(cfg.cell, cfg.embed_size, cfg.hidden_size, num_layers=cfg.num_layers,
+                                 bidirectional=False, batch_first=True,
+                                 dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, engine=cfg.engine)
+        self.head = nn.Linear(cfg.hidden_size, n_intents)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor,
+                embedded: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens (B, T), lengths (B,) -> (final logits (B, C), per-step logits (B, T, C)).
+
+        `embedded` (B, T, E) replaces the embedding lookup (used for gradient x input)."""
+        if self.training and self.word_dropout > 0 and embedded is None:
+            drop = (torch.rand(tokens.shape, device=tokens.device) < self.word_dropout) & (tokens != self.pad_id)
+            tokens = tokens.masked_fill(drop, self.unk_id)
+        x = self.embed(tokens) if embedded is None else embedded  # (B, T, E)
+        out, _ = self.encoder(self.drop(x), lengths=lengths.cpu())  # (B, T, H), zero past each end
+        steps = self.head(self.drop(out))  # (B, T, C): the guess after each word
+        last = (lengths - 1).to(steps.device)
+        final = steps[torch.arange(steps.shape[0], device=steps.device), last]  # (B, C) at the true end
+        return final, steps
+
+
+class IntentTask(Task):
+    """Many-to-one intent classification (see module docstring)."""
+
+    name = "intent"
+    DataConfig = IntentData
+    ModelConfig = IntentModelConfig
+    metric = "accuracy"
+    metric_mode = "max"
+
+    def __init__(self, data: IntentData, model: IntentModelConfig):
+        super().__init__(data, model)
+        cell = {"rnn": "rnn_tanh"}.get(model.cell, model.cell)
+        if cell not in CELLS:
+            raise UserError(f"model.cell must be one of {', '.join(CELLS)} (or rnn), got {model.cell!r}")
+        if not 0.0 <= data.valid_fraction < 1.0:
+            raise UserError(f"data.valid_fraction must be in [0, 1), got {data.valid_fraction}")
+        self.cell = cell
+        self.words: Vocab | None = None
+        self.intents: Vocab | None = None
+
+    # ---- data -------------------------------------------------------------------------------
+
+    def splits(self) -> list[str]:
+        out = ["train"]
+        if self.data.valid or self.data.valid_fraction > 0:
+            out.append("valid")
+        if self.data.test:
+            out.append("test")
+        return out
+
+    def _read_file(self, path_text: str) -> list[IntentExample]:
+        from rnnlab.tasks.slots_data import read_utterances
+
+        path = resolve_path(path_text)
+        out = []
+        for i, u in enumerate(read_utterances(path), start=1):
+            text = " ".join(u.tokens)
+            tokens = tokenize(text, self.data.lowercase)[: self.data.max_tokens]
+            if not tokens:
+                raise DataError(path, None, f"utterance {i} has no words: {text!r}")
+            out.append(IntentExample(tokens, u.intent, text))
+        return out
+
+    def _train_valid(self) -> tuple[list[IntentExample], list[IntentExample]]:
+        examples = self._read_file(self.data.train)
+        if self.data.valid or self.data.valid_fraction == 0:
+            return examples, []
+        # fixed permutation (seed 0, independent of the training seed): the held-out set never moves
+        order = np.random.default_rng(0).permutation(len(examples))
+        n_valid = max(1, round(len(examples) * self.data.valid_fraction))
+        held = set(order[:n_valid].tolist())
+        return ([e for i, e in enumerate(examples) if i not in held],
+                [e for i, e in enumerate(examples) if i in held])
+
+    def read(self, split: str) -> list[IntentExample]:
+        if split not in self.splits():
+            raise UserError(f"split {split!r} is not configured (this config has: {', '.join(self.splits())})")
+        if split == "train":
+            return self._train_valid()[0]
+        if split == "valid":
+            return self._read_file(self.data.valid) if self.data.valid else self._train_valid()[1]
+        return self._read_file(self.data.test)
+
+    def fit(self, train_examples: list[IntentExample]) -> None:
+        self.words = Vocab.build((e.tokens for e in train_examples), min_count=self.data.min_count)
+        self.intents = Vocab(sorted({e.intent for e in train_examples}), pad=None, unk=None)
+
+    def encode(self, example: IntentExample) -> dict[str, Any]:
+        if example.intent not in self.intents:
+            raise UserError(f"intent {example.intent!r} (in {example.text!r}) does not occur in the training "
+                            f"data; known intents: {', '.join(self.intents.itos)}")
+        return {"ids": self.words.encode(example.tokens), "intent": self.intents.index(example.intent)}
+
+    def length(self, features: dict[str, Any]) -> int:
+        return len(features["ids"])
+
+    def collate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        lengths = [len(f["ids"]) for f in features]
+        tokens = torch.full((len(features), max(lengths)), self.words.pad_id, dtype=torch.long)  # (B, T)
+        for b, f in enumerate(features):
+            tokens[b, : len(f["ids"])] = torch.tensor(f["ids"], dtype=torch.long)
+        batch = {"tokens": tokens, "lengths": torch.tensor(lengths, dtype=torch.long)}
+        if "intent" in features[0]:
+            batch["intent"] = torch.tensor([f["intent"] for f in features], dtype=torch.long)  # (B,)
+        return batch
+
+    # ---- model ------------------------------------------------------------------------------
+
+    def build_model(self) -> IntentModel:
+        cfg = IntentModelConfig(**{**self.model_config.__dict__, "cell": self.cell})
+        return IntentModel(len(self.words), len(self.intents), cfg, self.words.pad_id, self.words.unk_id)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], carry: Any = None) -> LossOutput:
+        final, _ = model(batch["tokens"], batch["lengths"])
+        total = F.cross_entropy(final.float(), batch["intent"], reduction="sum")
+        return LossOutput(total, int(batch["intent"].shape[0]))
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
+        loss_sum, correct, n = 0.0, 0, 0
+        n_cls = len(self.intents)
+        confusion = torch.zeros(n_cls, n_cls, dtype=torch.long)  # [true, predicted]
+        for batch in batches:
+            final, _ = model(batch["tokens"], batch["lengths"])
+            loss_sum += F.cross_entropy(final.float(), batch["intent"], reduction="sum").item()
+            pred = final.argmax(-1)
+            correct += (pred == batch["intent"]).sum().item()
+            n += pred.shape[0]
+            confusion += torch.bincount(batch["intent"].cpu() * n_cls + pred.cpu(), minlength=n_cls * n_cls
+                                        ).view(n_cls, n_cls)
+        tp = confusion.diag().float()
+        precision = tp / confusion.sum(0).clamp(min=1)
+        recall = tp / confusion.sum(1).clamp(min=1)
+        f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+        present = confusion.sum(1) > 0  # macro over intents that occur in this split
+        return {"accuracy": correct / max(n, 1), "loss": loss_sum / max(n, 1),
+                "macro_f1": f1[present].mean().item() if present.any() else 0.0, "n": n}
+
+    # ---- user input -------------------------------------------------------------------------
+
+    def _explain(self, model: nn.Module, texts: list[str]) -> list[dict[str, Any]]:
+        """Per-step guesses, final decision and gradient x input influences for each text."""
+        token_lists = []
+        for text in texts:
+            if not isinstance(text, str):
+                raise UserError(f"expected text, got {type(text).__name__}")
+            tokens = tokenize(text, self.data.lowercase)[: self.data.max_tokens]
+            if not tokens:
+                raise UserError(f"no words to classify in {text!r}")
+            token_lists.append(tokens)
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        batch = {k: v.to(device) for k, v in self.collate([{"ids": self.words.encode(t)} for t in token_lists]).items()}
+        try:
+            with torch.enable_grad():
+                emb = model.embed(batch["tokens"]).detach().requires_grad_(True)  # (B, T, E)
+                final, steps = model(batch["tokens"], batch["lengths"], embedded=emb)
+                logits = final.float()  # (B, C)
+                pred = logits.argmax(-1)  # (B,)
+                others = logits.masked_fill(F.one_hot(pred, logits.shape[-1]).bool(), float("-inf"))
+                log_odds = logits.gather(1, pred[:, None])[:, 0] - others.logsumexp(-1)  # (B,)
+                # summed over the batch: each example's log-odds depends only on its own embeddings
+                log_odds.sum().backward()
+                influence = (emb.grad * emb).sum(-1)  # (B, T): gradient x input, summed over E
+        finally:
+            model.train(was_training)
+        probs, step_probs = final.detach().float().softmax(-1), steps.detach().float().softmax(-1)
+        names = self.intents.itos
+        out = []
+        for b, tokens in enumerate(token_lists):
+            p = probs[b]
+            top = torch.argsort(p, descending=True).tolist()
+            step_list = []
+            for t, tok in enumerate(tokens):
+                sp = step_probs[b, t]
+                best = int(sp.argmax())
+                step_list.append({"token": tok, "intent": names[best], "probability": float(sp[best]),
+                                  "probabilities": {names[c]: float(sp[c]) for c in range(len(names))}})
+            out.append({
+                "text": texts[b], "tokens": tokens,
+                "unknown": [tok not in self.words for tok in tokens],
+                "intent": names[top[0]], "probability": float(p[top[0]]),
+                "ranking": [{"intent": names[c], "probability": float(p[c])} for c in top],
+                "steps": step_list,
+                "influence": [float(v) for v in influence[b, : len(tokens)].tolist()],
+            })
+        return out
+
+    def input_length(self, input: str) -> int:
+        return len(tokenize(str(input), self.data.lowercase))
+
+    def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
+        """For each text: `intent`, `probability`, `ranking` (all intents), `steps` (after each token:
+        best intent, its probability, all probabilities), `influence` (gradient x input per token),
+        `tokens` and `unknown` (which tokens were not in the training vocabulary)."""
+        return self._explain(model, list(inputs))
+
+    def format_prediction(self, prediction: dict[str, Any]) -> str:
+        steps = "  ".join(f"{s['token']}→{s['intent']}({s['probability']:.2f})" for s in prediction["steps"])
+        return f"{prediction['intent']} ({prediction['probability']:.1%})   after each word: {steps}"
+
+    def trace(self, model: nn.Module, input: str) -> dict[str, Any]:
+        """`predict`'s output plus, from the glass engine, every layer's hidden state per step and, for
+        LSTM/GRU, each gate (and the LSTM cell state c) per step: {"layers": [{"layer", "direction",
+        "h": (T, H) nested list, "c": ..., "gates": {name: (T, H)}}]}."""
+        pred = self._explain(model, [input])[0]
+        ids = torch.tensor([self.words.encode(pred["tokens"])], dtype=torch.long)
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            x = model.embed(ids.to(device))  # (1, T, E)
+            traced = model.encoder.trace(x, lengths=torch.tensor([len(pred["tokens"])]))
+        return {**pred, "cell": self.cell, "layers": trace_layers(traced)}
+
+    # ---- bundles ----------------------------------------------------------------------------
+
+    def state_to_json(self) -> dict[str, Any]:
+        return {"vocab.words": self.words.to_json(), "vocab.intents": self.intents.to_json()}
+
+    def state_from_json(self, state: dict[str, Any]) -> None:
+        for key in ("vocab.words", "vocab.intents"):
+            if key not in state:
+                raise ValueError(f"missing {key}")
+        self.words = Vocab.from_json(state["vocab.words"])
+        self.intents = Vocab.from_json(state["vocab.intents"])
+        if self.words.pad_id is None or self.words.unk_id is None:
+            raise ValueError("vocab.words needs pad and unk tokens")
+
+
+def trace_layers(traced: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
+    """Recurrent.trace's flat dict for one sequence (batch 1, batch_first) -> JSON-able lists per layer
+    and direction: [{"layer": 0, "direction": "forward", "h": T x H, "c": T x H (LSTM),
+    "gates": {"in_gate": T x H, ...}}]. Gate names are Recurrent.trace's (in_gate, forget_gate,
+    cell_candidate, out_gate for LSTM; reset_gate, update_gate, candidate for GRU)."""
+    groups: dict[tuple[int, str], dict[str, torch.Tensor]] = {}
+    for key, value in traced.items():
+        prefix, dot, name = key.partition(".")
+        if not dot or not prefix.startswith("l"):
+            continue  # "output", "h_n", "c_n": not per layer
+        layer_text, _, reverse = prefix[1:].partition("_")
+        groups.setdefault((int(layer_text), "backward" if reverse else "forward"), {})[name] = value
+    layers = []
+    for (layer, direction), values in sorted(groups.items()):
+        item: dict[str, Any] = {"layer": layer, "direction": direction}
+        for key in ("h", "c"):
+            if key in values:
+                item[key] = _steps_list(values.pop(key))
+        item["gates"] = {name: _steps_list(v) for name, v in values.items()}
+        layers.append(item)
+    return layers
+
+
+def _steps_list(t: torch.Tensor) -> list[list[float]]:
+    """(1, T, H) tensor (batch_first, batch of one) -> T lists of H floats."""
+    t = t.detach().float().cpu()[0]
+    return [[round(v, 6) if math.isfinite(v) else 0.0 for v in row] for row in t.tolist()]

@@ -1,0 +1,371 @@
+"""One trainer for every task: the loop is written out here, the task supplies data, model, loss, metrics.
+
+    for epoch:                                   (batches are a pure function of (seed, epoch))
+        for step, indices in batches[start:]:    (start > 0 when resuming mid-epoch)
+            this process's share of the global batch -> collate -> task.loss -> sum / global count
+            backward (DDP averages gradients) -> clip -> optimizer step -> LR schedule step
+            every `checkpoint_every` steps: atomic checkpoint
+        evaluate on valid -> metrics.jsonl -> keep best weights -> early stopping -> checkpoint
+    best weights -> evaluate valid and test -> bundle (RUN_DIR/bundle)
+
+Run directory (only rank 0 writes):
+    config.json             the resolved run config
+    checkpoint.safetensors  latest state: model, optimizer, scheduler, RNG, position (see checkpoint.py)
+    best.safetensors        weights of the best epoch on the selection metric
+    metrics.jsonl           one JSON line per epoch
+    bundle/                 the trained model (rnnlab.bundle), written at the end
+
+Data parallel: launched under torchrun (WORLD_SIZE > 1), every process builds the same batches; each
+takes a contiguous 1/N of every global batch, and the loss is divided by the batch's item count summed
+over processes, so the averaged gradient equals single-process training on the same global batch
+(up to float reduction order). Backend: gloo on CPU, nccl on GPU.
+
+Determinism: with the same seed, two runs (and a run resumed from a checkpoint) take the same batches
+and the same dropout masks. Known limit: state carried across batches (Task.loss `carry`) is not in the
+checkpoint; a resumed language model restarts its carried state at the resumed step.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from rnnlab.checkpoint import load_state, rng_state, save_state, set_rng_state
+from rnnlab.config import RunConfig, TrainConfig, config_from_dict, to_dict
+from rnnlab.errors import UserError
+from rnnlab.tasks import Task, get_task_class
+
+CHECKPOINT = "checkpoint.safetensors"
+BEST = "best.safetensors"
+LOWER_IS_BETTER = ("loss", "perplexity", "ppl", "error", "mse", "mae", "rmse", "wer", "cer", "nll")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds CUDA
+
+
+def run_dir_of(cfg: RunConfig) -> Path:
+    return Path(cfg.run_dir or f"runs/{cfg.task}")
+
+
+def metric_mode(task: Task, metric: str) -> str:
+    """"max" or "min" for the selection metric: the task's own mode for its metric, else by name."""
+    if metric == task.metric:
+        return task.metric_mode
+    return "min" if any(word in metric.lower() for word in LOWER_IS_BETTER) else "max"
+
+
+def lr_factor(tc: TrainConfig, step: int, total_steps: int) -> float:
+    """Multiplier of the base LR after `step` optimizer steps: linear warmup, then the schedule."""
+    if tc.warmup_steps and step < tc.warmup_steps:
+        return (step + 1) / tc.warmup_steps
+    progress = min(1.0, (step - tc.warmup_steps) / max(1, total_steps - tc.warmup_steps))
+    if tc.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    if tc.schedule == "linear":
+        return 1.0 - progress
+    return 1.0
+
+
+def check_train_config(tc: TrainConfig) -> None:
+    checks = [
+        (tc.epochs >= 1, f"train.epochs must be >= 1, got {tc.epochs}"),
+        (tc.batch_size >= 1 and tc.eval_batch_size >= 1, "train.batch_size and train.eval_batch_size must be >= 1"),
+        (tc.lr > 0, f"train.lr must be > 0, got {tc.lr}"),
+        (tc.schedule in ("constant", "cosine", "linear"), f"train.schedule must be constant, cosine or linear, got {tc.schedule!r}"),
+        (tc.precision in ("fp32", "bf16"), f"train.precision must be fp32 or bf16, got {tc.precision!r}"),
+        (tc.device in ("cpu", "cuda", "auto"), f"train.device must be cpu, cuda or auto, got {tc.device!r}"),
+        (tc.optimizer in ("adamw", "task"), f"train.optimizer must be adamw or task, got {tc.optimizer!r}"),
+        (tc.patience >= 0 and tc.checkpoint_every >= 0 and tc.warmup_steps >= 0 and tc.clip_norm >= 0,
+         "train.patience, checkpoint_every, warmup_steps and clip_norm must be >= 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UserError(message)
+
+
+class Dist:
+    """This process's place in a data-parallel run (rank 0 of 1 when not under torchrun)."""
+
+    def __init__(self, device_pref: str):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        use_cuda = device_pref == "cuda" or (device_pref == "auto" and torch.cuda.is_available())
+        if use_cuda and not torch.cuda.is_available():
+            raise UserError("train.device=cuda but no CUDA device is available")
+        self.device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+        if use_cuda:
+            torch.cuda.set_device(self.device)
+        self.initialized_here = False
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if use_cuda else "gloo")
+            self.initialized_here = True
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def share(self, indices: list[int]) -> list[int]:
+        """This rank's contiguous part of a global batch (parts differ in size by at most one)."""
+        if self.world == 1:
+            return indices
+        if len(indices) < self.world:
+            raise UserError(f"a batch of {len(indices)} examples cannot be split over {self.world} processes: "
+                            f"raise train.batch_size")
+        return [int(i) for i in np.array_split(np.asarray(indices), self.world)[self.rank]]
+
+    def sum(self, values: list[float]) -> list[float]:
+        """Sum small numbers over all processes."""
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        if self.world > 1:
+            dist.all_reduce(t)
+        return t.tolist()
+
+    def close(self) -> None:
+        if self.initialized_here:
+            dist.destroy_process_group()
+
+
+def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def prepare_task(cfg: RunConfig) -> tuple[Task, dict[str, list[dict]]]:
+    """Construct the task, read every split, fit on train, encode: (task, {split: features})."""
+    task = get_task_class(cfg.task)(cfg.data, cfg.model)
+    examples = {split: task.read(split) for split in task.splits()}
+    if not examples.get("train"):
+        raise UserError("the training split is empty")
+    task.fit(examples["train"])
+    return task, {split: [task.encode(e) for e in ex] for split, ex in examples.items()}
+
+
+def evaluate(task: Task, model: torch.nn.Module, features: list[dict], batch_size: int, device: torch.device,
+             precision: str = "fp32") -> dict[str, float]:
+    """Task metrics over one split, in eval mode (restores the previous mode)."""
+    was_training = model.training
+    model.eval()
+    batches = task.batches(features, batch_size, shuffle=False)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+    try:
+        with autocast:
+            return task.evaluate(model, (_to(task.collate([features[i] for i in b]), device) for b in batches))
+    finally:
+        model.train(was_training)
+
+
+def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, command: str = "",
+          echo: Callable[[str], None] | None = print) -> dict[str, Any]:
+    """Train `cfg` in its run directory; returns the final summary (also in the bundle's metrics.json).
+
+    resume: continue from RUN_DIR/checkpoint.safetensors (config read from RUN_DIR/config.json by the
+    caller). overwrite: start afresh even if RUN_DIR has a checkpoint. echo: where per-epoch lines go
+    (rank 0 only; None for silence).
+    """
+    from rnnlab.bundle import save_bundle
+
+    tc = cfg.train
+    check_train_config(tc)
+    run_dir = run_dir_of(cfg)
+    ckpt_path = run_dir / CHECKPOINT
+    if not resume and ckpt_path.exists() and not overwrite:
+        raise UserError(f"{run_dir} already holds a training run: continue it with --resume {run_dir}, "
+                        f"or choose another run_dir (--run-dir / run_dir=...), or pass --force to start over")
+    if resume and not ckpt_path.exists():
+        raise UserError(f"{ckpt_path}: no checkpoint to resume from")
+    if tc.threads > 0:
+        torch.set_num_threads(tc.threads)
+    ddp = Dist(tc.device)
+    say = echo if (echo is not None and ddp.main) else (lambda _msg: None)
+    try:
+        return _train(cfg, ddp, run_dir, resume, command, say, save_bundle)
+    finally:
+        ddp.close()
+
+
+def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str, say, save_bundle) -> dict:
+    from tqdm import tqdm
+
+    tc = cfg.train
+    device = ddp.device
+    seed_everything(tc.seed)
+    task, feats = prepare_task(cfg)
+    model = task.build_model().to(device)  # seeded: the same initial weights on every rank
+    n_params = sum(p.numel() for p in model.parameters())
+    wrapped = model
+    if ddp.world > 1:
+        wrapped = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    optimizer = task.configure_optimizer(model, tc.lr, tc.weight_decay) if tc.optimizer == "task" else None
+    if optimizer is None:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    steps_per_epoch = len(task.batches(feats["train"], tc.batch_size, shuffle=True, seed=tc.seed, epoch=0))
+    total_steps = steps_per_epoch * tc.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(tc, s, total_steps))
+
+    metric = tc.metric or task.metric
+    mode = metric_mode(task, metric)
+    has_valid = "valid" in feats and len(feats["valid"]) > 0
+    # position and bookkeeping: everything here goes into the checkpoint
+    pos = {"epoch": 0, "step": 0, "global_step": 0, "epoch_loss_sum": 0.0, "epoch_count": 0.0,
+           "best": None, "best_epoch": None, "bad_epochs": 0, "stopped": False, "train_time_s": 0.0}
+
+    if resume:
+        state = _load_checkpoint(run_dir / CHECKPOINT)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        pos.update(state["position"])
+        say(f"resuming {run_dir} at epoch {pos['epoch'] + 1}, step {pos['step']}")
+        if ddp.main:
+            _truncate_metrics(run_dir / "metrics.jsonl", pos["epoch"])
+    elif ddp.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for name in (CHECKPOINT, BEST, "metrics.jsonl"):
+            (run_dir / name).unlink(missing_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    say(f"task {cfg.task}: {len(feats['train'])} train examples"
+        + "".join(f", {len(v)} {k}" for k, v in feats.items() if k != "train")
+        + f"; model {n_params:,} parameters; {steps_per_epoch} steps/epoch × {tc.epochs} epochs"
+        + (f" on {ddp.world} processes" if ddp.world > 1 else "") + f" ({device.type}, {tc.precision})")
+
+    def checkpoint() -> None:
+        if ddp.main:
+            save_state(run_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                              "scheduler": scheduler.state_dict(), "rng": rng_state(),
+                                              "position": dict(pos)})
+
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if tc.precision == "bf16" else nullcontext()
+    wrapped.train()
+    while pos["epoch"] < tc.epochs and not pos["stopped"]:
+        epoch = pos["epoch"]
+        batches = task.batches(feats["train"], tc.batch_size, shuffle=True, seed=tc.seed, epoch=epoch)
+        bar = tqdm(total=len(batches), initial=pos["step"], desc=f"epoch {epoch + 1}/{tc.epochs}", unit="batch",
+                   disable=not (tc.progress and ddp.main), file=sys.stderr, leave=False, dynamic_ncols=True)
+        carry = None
+        t_start, items_seen = time.perf_counter(), 0.0
+        for step in range(pos["step"], len(batches)):
+            local = ddp.share(batches[step])
+            batch = _to(task.collate([feats["train"][i] for i in local]), device)
+            with autocast:
+                out = task.loss(wrapped, batch, carry)
+            loss_sum, count = ddp.sum([out.total.detach().float().item(), float(out.count)])
+            if count <= 0:
+                raise UserError(f"batch {step} of epoch {epoch + 1} has nothing to train on (count 0)")
+            # DDP averages gradients over N processes: scale so the result is sum / global count
+            loss = out.total.float() * (ddp.world / count)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if tc.clip_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip_norm)
+            optimizer.step()
+            scheduler.step()
+            carry = out.carry
+            pos["step"], pos["global_step"] = step + 1, pos["global_step"] + 1
+            pos["epoch_loss_sum"] += loss_sum
+            pos["epoch_count"] += count
+            items_seen += count
+            elapsed = time.perf_counter() - t_start
+            bar.set_postfix(loss=f"{pos['epoch_loss_sum'] / pos['epoch_count']:.4f}",
+                            items_s=f"{items_seen / max(elapsed, 1e-9):.0f}", refresh=False)
+            bar.update(1)
+            if tc.checkpoint_every and pos["global_step"] % tc.checkpoint_every == 0:
+                pos["train_time_s"] += time.perf_counter() - t_start
+                t_start = time.perf_counter()
+                checkpoint()
+        bar.close()
+        pos["train_time_s"] += time.perf_counter() - t_start
+
+        record: dict[str, Any] = {"epoch": epoch + 1, "step": pos["global_step"],
+                                  "train_loss": pos["epoch_loss_sum"] / max(pos["epoch_count"], 1),
+                                  "lr": scheduler.get_last_lr()[0], "train_time_s": round(pos["train_time_s"], 3)}
+        improved = True
+        if has_valid:
+            valid = evaluate(task, model, feats["valid"], tc.eval_batch_size, device, tc.precision)
+            if metric not in valid:
+                raise UserError(f"train.metric={metric!r} is not a metric of task {cfg.task!r} "
+                                f"(it reports: {', '.join(valid)})")
+            record.update({f"valid_{k}": v for k, v in valid.items()})
+            value = valid[metric]
+            improved = pos["best"] is None or (value > pos["best"] if mode == "max" else value < pos["best"])
+        if improved:
+            pos["best"] = record.get(f"valid_{metric}")
+            pos["best_epoch"] = epoch + 1
+            pos["bad_epochs"] = 0
+            if ddp.main:
+                save_state(run_dir / BEST, {"model": model.state_dict(), "epoch": epoch + 1})
+        else:
+            pos["bad_epochs"] += 1
+        if tc.patience and pos["bad_epochs"] >= tc.patience:
+            pos["stopped"] = True
+            record["stopped_early"] = True
+        say(f"epoch {epoch + 1}/{tc.epochs}  train_loss {record['train_loss']:.4f}"
+            + (f"  valid_{metric} {record[f'valid_{metric}']:.4f}" if has_valid else "")
+            + ("  *" if improved else "") + ("  (early stop)" if pos["stopped"] else ""))
+        if ddp.main:
+            with open(run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+        pos.update(epoch=epoch + 1, step=0, epoch_loss_sum=0.0, epoch_count=0.0)
+        checkpoint()
+
+    # the best epoch's weights (all ranks read the file rank 0 wrote)
+    if ddp.world > 1:
+        dist.barrier()
+    if (run_dir / BEST).exists():
+        model.load_state_dict(_load_checkpoint(run_dir / BEST)["model"])
+    summary: dict[str, Any] = {"task": cfg.task, "metric": metric, "best_epoch": pos["best_epoch"],
+                               "epochs_run": pos["epoch"], "stopped_early": pos["stopped"],
+                               "train_time_s": round(pos["train_time_s"], 3), "parameters": n_params,
+                               "world_size": ddp.world}
+    for split in ("valid", "test"):
+        if split in feats and feats[split]:
+            summary[split] = evaluate(task, model, feats[split], tc.eval_batch_size, device, tc.precision)
+    if ddp.main:
+        bundle_dir = save_bundle(run_dir / "bundle", task, model, cfg, summary, command=command)
+        say(f"bundle: {bundle_dir}" + "".join(f"  {s}_{metric} {summary[s][metric]:.4f}"
+                                               for s in ("valid", "test") if s in summary and metric in summary[s]))
+    return summary
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return load_state(path)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: cannot read checkpoint ({e})") from None
+
+
+def _truncate_metrics(path: Path, completed_epochs: int) -> None:
+    """Drop metric lines of epochs the checkpoint had not completed (they will be rewritten)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip()
+            and json.loads(line).get("epoch", 0) <= completed_epochs]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    """The resolved config saved in a run directory (for --resume)."""
+    path = Path(run_dir) / "config.json"
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found (is {run_dir} a run directory made by rnnlab train?)") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON ({e})") from None
+    cfg = config_from_dict(raw, str(path))
+    cfg.run_dir = str(run_dir)
+    return cfg

@@ -1,0 +1,67 @@
+import json
+
+import pytest
+
+from rnnlab.config import TrainConfig, config_from_dict, load_config, to_dict, to_toml
+from rnnlab.errors import UserError
+
+
+def write(tmp_path, text):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def test_toml_and_overrides_fill_the_dataclasses(tmp_path):
+    p = write(tmp_path, 'task = "intent"\n[model]\ncell = "gru"\n[train]\nepochs = 4\nlr = 1\n')
+    cfg = load_config(p, ["train.lr=0.5", "model.hidden_size=7", "train.progress=false", "data.test=''"])
+    assert cfg.model.cell == "gru" and cfg.model.hidden_size == 7
+    assert cfg.train.epochs == 4 and cfg.train.lr == 0.5 and isinstance(cfg.train.lr, float)
+    assert cfg.train.progress is False and cfg.data.test == ""
+    assert cfg.train.batch_size == TrainConfig().batch_size  # untouched defaults stay
+
+
+def test_int_is_widened_to_float_in_toml(tmp_path):
+    cfg = load_config(write(tmp_path, 'task = "intent"\n[train]\nlr = 1\n'))
+    assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float)
+
+
+@pytest.mark.parametrize("text, overrides, message", [
+    ('task = "intent"\n[train]\nepochs = "ten"\n', [], "train.epochs must be int"),
+    ('task = "intent"\n[model]\nhiden_size = 3\n', [], "unknown key model.hiden_size"),
+    ('task = "intent"\n[train]\nepochs = true\n', [], "train.epochs must be int"),
+    ('task = "nope"\n', [], "unknown task 'nope'"),
+    ('[train]\nepochs = 1\n', [], "missing 'task'"),
+    ('task = "intent"\n', ["train.epochs=x"], "train.epochs must be int"),
+    ('task = "intent"\n', ["train.progress=maybe"], "train.progress must be bool"),
+    ('task = "intent"\n', ["train.nothing=1"], "unknown key train.nothing"),
+    ('task = "intent"\n', ["lr=1"], "key must be task, run_dir"),
+    ('task = "intent"\n', ["train.lr"], "expected key=value"),
+    ('task = "intent"\nfoo = 1\n', [], "unknown key foo"),
+    ('task = "intent"\n[train\n', [], "not valid TOML"),
+])
+def test_errors_name_the_key_and_file(tmp_path, text, overrides, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        load_config(write(tmp_path, text), overrides)
+
+
+def test_missing_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="config file not found"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_round_trip_through_json_and_toml(tmp_path):
+    cfg = load_config(write(tmp_path, 'task = "intent"\nrun_dir = "r"\n[model]\ncell = "gru"\n'), ["train.seed=3"])
+    assert config_from_dict(json.loads(json.dumps(to_dict(cfg)))) == cfg
+    assert load_config(write(tmp_path, to_toml(cfg))) == cfg
+
+
+def test_shipped_demo_config_matches_the_demo_verb():
+    from pathlib import Path
+
+    from rnnlab.cli.demo import DEMO_OVERRIDES
+
+    root = Path(__file__).resolve().parent.parent
+    shipped = load_config(root / "configs" / "demo.toml")
+    demo = load_config(None, DEMO_OVERRIDES + [f"run_dir={shipped.run_dir}"])
+    assert to_dict(shipped) == to_dict(demo)
