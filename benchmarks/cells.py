@@ -1,0 +1,198 @@
+"""Benchmark: rnnlab.Recurrent's glass and fused engines against torch.nn, per mode and shape.
+
+    python benchmarks/cells.py                  # full run -> benchmarks/results/cells.json
+    python benchmarks/cells.py --quick --out /tmp/cells.json   # seconds: tiny shape, one repetition
+
+For each mode (rnn_tanh, rnn_relu, lstm, gru), shape (T, B, I, H) and dtype (float32, and bfloat16
+under torch.autocast("cpu")) it times, for torch.nn, the fused engine and the glass engine over
+the same parameters (one layer, unidirectional, batch_first=False):
+
+- "forward": output and state under torch.no_grad() (inference);
+- "forward_backward": forward, then gradients of output.sum() w.r.t. the input and all parameters.
+
+Method: torch threads fixed (default 2); each callable runs twice to warm up; then `reps`
+repetitions in which the three implementations run interleaved (the order rotating each
+repetition, so none always runs first or on a freshly warmed cache); we report the median and
+the minimum of the repetitions, tokens/s = T*B / median, and the ratios of medians
+fused/torch and glass/fused. Targets (from issue 2): fused within 5 % of torch.nn; glass forward
+within 3x of fused; glass forward+backward within 6x.
+The machine's load average is recorded before and after: other processes inflate the medians.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import rnnlab
+from rnnlab import Recurrent
+
+MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+SHAPES = ((100, 32, 128, 256), (200, 16, 64, 128), (50, 64, 512, 512))  # (T, B, I, H)
+QUICK_SHAPES = ((20, 4, 8, 16),)
+DTYPES = ("float32", "bfloat16")
+IMPLS = ("torch", "fused", "glass")
+TARGETS = {"fused_over_torch": 1.05, "glass_over_fused_forward": 3.0, "glass_over_fused_forward_backward": 6.0}
+
+
+def torch_module(mode: str, input_size: int, hidden_size: int) -> nn.Module:
+    if mode == "lstm":
+        return nn.LSTM(input_size, hidden_size)
+    if mode == "gru":
+        return nn.GRU(input_size, hidden_size)
+    return nn.RNN(input_size, hidden_size, nonlinearity=mode[4:])
+
+
+def make_callables(mode: str, shape: tuple[int, int, int, int], dtype: str) -> dict:
+    """{(impl, pass): zero-argument callable} over one set of parameters."""
+    T, B, I, H = shape
+    torch.manual_seed(0)
+    reference = torch_module(mode, I, H)
+    fused = Recurrent.from_torch(reference, engine="fused")  # shares the parameters
+    glass = Recurrent.from_torch(reference, engine="glass")
+    modules = {"torch": reference, "fused": fused, "glass": glass}
+    x = torch.randn(T, B, I, requires_grad=True)
+    wrt = [x, *reference.parameters()]
+    autocast = dtype == "bfloat16"
+
+    def forward(module):
+        def run():
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                return module(x)
+        return run
+
+    def forward_backward(module):
+        def run():
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                output, _ = module(x)
+            # autograd.grad, not .backward(): nothing accumulates between repetitions
+            return torch.autograd.grad(output.sum(), wrt)
+        return run
+
+    calls = {}
+    for impl, module in modules.items():
+        calls[(impl, "forward")] = forward(module)
+        calls[(impl, "forward_backward")] = forward_backward(module)
+    return calls
+
+
+def time_interleaved(calls: dict, reps: int, warmup: int) -> dict:
+    """Seconds per call of each callable: warm-up, then `reps` interleaved rounds in rotating order."""
+    keys = list(calls)
+    for _ in range(warmup):
+        for key in keys:
+            calls[key]()
+    seconds = {key: [] for key in keys}
+    for rep in range(reps):
+        order = keys[rep % len(keys):] + keys[:rep % len(keys)]
+        for key in order:
+            start = time.perf_counter()
+            calls[key]()
+            seconds[key].append(time.perf_counter() - start)
+    return seconds
+
+
+def loadavg() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def run(shapes, reps: int, warmup: int, threads: int, progress=print) -> dict:
+    torch.set_num_threads(threads)
+    results = []
+    for shape in shapes:
+        T, B, I, H = shape
+        for mode in MODES:
+            for dtype in DTYPES:
+                started = time.perf_counter()
+                calls = make_callables(mode, shape, dtype)
+                # one pass at a time, so that a slow glass backward never sits between two forwards
+                for which in ("forward", "forward_backward"):
+                    seconds = time_interleaved({k: v for k, v in calls.items() if k[1] == which}, reps, warmup)
+                    times = {}
+                    for impl in IMPLS:
+                        s = seconds[(impl, which)]
+                        median = statistics.median(s)
+                        times[impl] = {"median_ms": round(median * 1e3, 3), "min_ms": round(min(s) * 1e3, 3),
+                                       "tokens_per_s": round(T * B / median, 1)}
+                    results.append({
+                        "mode": mode, "T": T, "B": B, "I": I, "H": H, "dtype": dtype, "pass": which,
+                        "times": times,
+                        "fused_over_torch": round(times["fused"]["median_ms"] / times["torch"]["median_ms"], 3),
+                        "glass_over_fused": round(times["glass"]["median_ms"] / times["fused"]["median_ms"], 3),
+                    })
+                progress(f"{mode:8s} {shape} {dtype:8s} "
+                         + "  ".join(f"{r['pass']}: fused/torch {r['fused_over_torch']:.3f} "
+                                     f"glass/fused {r['glass_over_fused']:.2f}" for r in results[-2:])
+                         + f"  ({time.perf_counter() - started:.1f}s)")
+    return {"results": results, "targets": check_targets(results)}
+
+
+def check_targets(results: list[dict]) -> dict:
+    def verdict(name, key, limit, rows):
+        misses = [{"mode": r["mode"], "shape": [r["T"], r["B"], r["I"], r["H"]], "dtype": r["dtype"],
+                   "pass": r["pass"], key: r[key]} for r in rows if r[key] > limit]
+        worst = max(rows, key=lambda r: r[key])
+        return {"limit": limit, "met": not misses, "worst": worst[key],
+                "worst_case": {"mode": worst["mode"], "shape": [worst["T"], worst["B"], worst["I"], worst["H"]],
+                               "dtype": worst["dtype"], "pass": worst["pass"]},
+                "misses": misses}
+
+    forward = [r for r in results if r["pass"] == "forward"]
+    backward = [r for r in results if r["pass"] == "forward_backward"]
+    return {
+        "fused_within_5pct_of_torch": verdict("fused", "fused_over_torch", TARGETS["fused_over_torch"], results),
+        "glass_forward_within_3x_of_fused": verdict(
+            "glass fwd", "glass_over_fused", TARGETS["glass_over_fused_forward"], forward),
+        "glass_forward_backward_within_6x_of_fused": verdict(
+            "glass fwd+bwd", "glass_over_fused", TARGETS["glass_over_fused_forward_backward"], backward),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny shape, one repetition (a smoke run)")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "cells.json"))
+    parser.add_argument("--reps", type=int, default=None, help="timed repetitions (default 9; 1 with --quick)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    args = parser.parse_args(argv)
+    reps = args.reps or (1 if args.quick else 9)
+    warmup = 1 if args.quick else 2
+    shapes = QUICK_SHAPES if args.quick else SHAPES
+    load_before = loadavg()
+    started = time.perf_counter()
+    report = run(shapes, reps, warmup, args.threads)
+    report = {
+        "command": " ".join(["python", *sys.argv]) if argv is None else " ".join(["python benchmarks/cells.py", *argv]),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "loadavg_before": load_before, "loadavg_after": loadavg()},
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "rnnlab": rnnlab.__version__},
+        "method": {"reps": reps, "warmup": warmup, "statistic": "median of interleaved repetitions",
+                   "forward": "torch.no_grad()", "forward_backward": "grad of output.sum() w.r.t. input and parameters",
+                   "bfloat16": "torch.autocast('cpu', dtype=torch.bfloat16) over float32 parameters and input",
+                   "layer": "1 layer, unidirectional, batch_first=False, no lengths",
+                   "seconds": round(time.perf_counter() - started, 1)},
+        **report,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    for name, target in report["targets"].items():
+        print(f"{name}: {'met' if target['met'] else 'NOT met'} (worst {target['worst']} at {target['worst_case']})")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
