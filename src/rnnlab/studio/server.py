@@ -19,8 +19,9 @@ Limits (`Limits`), all checked before the model runs:
   - text length in characters and input length in tokens (as the task counts them): 422.
 
 Concurrency: FastAPI runs these (sync) endpoints in its threadpool. Model calls are serialised with
-one lock: a request is a single short sequence, so intra-op threads (`torch.set_num_threads`, set by
-`rnnlab serve`) do the parallel work, and we never run N copies of torch's thread pool at once.
+one lock, so N waiting requests never run N copies of torch's thread pool at once on a small machine;
+`rnnlab serve --threads` sets the intra-op threads of each call (default 1: a request is one short
+sequence, too small for more threads to pay off). Parsing, validation and JSON run outside the lock.
 """
 from __future__ import annotations
 
