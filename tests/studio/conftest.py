@@ -37,3 +37,17 @@ def gru_bundle(tmp_path_factory):
 @pytest.fixture(scope="session")
 def intent_predictor(intent_bundle):
     return rnnlab.load(intent_bundle)
+
+
+@pytest.fixture(scope="session")
+def charlm_bundle(tmp_path_factory):
+    """An untrained 2-layer character language model (LSTM): the page must draw any task's trace."""
+    root = tmp_path_factory.mktemp("studio")
+    text = root / "text.txt"
+    text.write_text("what time is it?\nit is time to read what the network remembers.\n" * 20)
+    cfg = config_from_dict({"task": "charlm", "run_dir": str(root / "charlm"),
+                            "data": {"text": str(text), "bptt": 16},
+                            "model": {"cell": "lstm", "embed_size": 8, "hidden_size": 12, "num_layers": 2,
+                                      "dropout": 0.0}, "train": {"seed": 0}})
+    task, _features = prepare_task(cfg)
+    return save_bundle(root / "charlm" / "bundle", task, task.build_model(), cfg, metrics={})

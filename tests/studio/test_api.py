@@ -98,6 +98,23 @@ def test_trace_gru_has_reset_and_update_gates(intent_predictor, gru_bundle):
     torch.testing.assert_close(h, (1 - z) * n + z * h_prev, atol=1e-5, rtol=0)  # torch.nn's GRU update
 
 
+def test_char_language_model(charlm_bundle):
+    """Another task through the same server: next-character distributions, per-character states."""
+    with TestClient(create_app(charlm_bundle, Limits(max_tokens=10))) as c:
+        assert c.get("/health").json() == {"status": "ok", "task": "charlm"}
+        pred = c.post("/predict", json={"text": "what ti"}).json()
+        tr = c.post("/trace", json={"text": "what ti"}).json()
+        too_long = c.post("/trace", json={"text": "what time is"})  # 12 characters: the LM reads characters
+    assert pred["tokens"] == tr["tokens"] == list("what ti")
+    assert pred["next"][0]["probability"] >= pred["next"][1]["probability"]
+    assert [s["token"] for s in tr["steps"]] == list("what ti")
+    assert all(len(s["next"]) == 5 for s in tr["steps"])
+    assert [(layer["layer"], layer["direction"], len(layer["h"]), len(layer["h"][0])) for layer in tr["layers"]] == \
+        [(0, "forward", 7, 12), (1, "forward", 7, 12)]
+    assert len(tr["influence"]) == 7
+    assert too_long.status_code == 422 and too_long.json() == {"error": "too many tokens: 12, the limit is 10"}
+
+
 def test_page_and_static_files(client):
     r = client.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")

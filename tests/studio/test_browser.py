@@ -22,14 +22,13 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                        ".ci/run installs it)")
 
 
-@pytest.fixture(scope="module")
-def server(intent_bundle):
+def serve(bundle):
     """The studio under uvicorn in a thread, on a loopback socket bound here (port 0: a free one)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(intent_bundle), log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(create_app(bundle), log_level="warning"))
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.time() + 30
@@ -40,6 +39,16 @@ def server(intent_bundle):
     srv.should_exit = True
     thread.join(timeout=10)
     sock.close()
+
+
+@pytest.fixture(scope="module")
+def server(intent_bundle):
+    yield from serve(intent_bundle)
+
+
+@pytest.fixture(scope="module")
+def charlm_server(charlm_bundle):
+    yield from serve(charlm_bundle)
 
 
 @pytest.fixture(scope="module")
@@ -94,4 +103,26 @@ def test_page_shows_intent_heatmap_and_gates(server, browser, intent_predictor):
     page.locator("#text").press("Enter")
     page.wait_for_function("document.getElementById('status').classList.contains('error')")
     assert page.locator("#status").inner_text() == "too many tokens: 300, the limit is 256"
+    page.close()
+
+
+def test_page_draws_a_character_language_model(charlm_server, browser):
+    """The same page, another task: one column per character, next-character guesses, two layers."""
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    errors = []
+    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.goto(charlm_server + "/")
+    page.wait_for_function("document.getElementById('model-summary').textContent.startsWith('charlm')")
+    page.locator("#text").fill("it is time")
+    page.locator("#text").press("Enter")
+    page.wait_for_function("document.body.dataset.state === 'done' && "
+                           "document.querySelectorAll('#steps .step').length === 10")
+    assert page.locator("#answer").inner_text().startswith("Most likely next token: ")
+    assert page.locator("#steps .step").nth(2).locator(".tok").inner_text() == "\u2423"  # the space, made visible
+    assert page.locator("#steps .step").nth(0).locator(".guess .lab").count() == 3  # top 3 next characters
+    columns = page.eval_on_selector_all('figure.heatmap[data-kind="h"]', "els => els.map(e => e.dataset.columns)")
+    assert columns == ["10", "10"]  # one hidden-state map per layer
+    assert page.locator("#gate-maps h3").all_inner_texts() == ["layer 0, forward", "layer 1, forward"]
+    assert errors == []
     page.close()
