@@ -56,6 +56,7 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     checkpoint_every: int = 0  # also checkpoint every N optimizer steps (0: only at epoch end)
     progress: bool = True  # tqdm progress bar on stderr (rank 0)
+    max_minutes: float = 0.0  # training-time budget (0 = none): stop when spent; the LR schedule then runs on time
 
 
 @dataclass

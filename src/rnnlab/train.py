@@ -67,11 +67,13 @@ def metric_mode(task: Task, metric: str) -> str:
     return "min" if any(word in metric.lower() for word in LOWER_IS_BETTER) else "max"
 
 
-def lr_factor(tc: TrainConfig, step: int, total_steps: int) -> float:
-    """Multiplier of the base LR after `step` optimizer steps: linear warmup, then the schedule."""
+def lr_factor(tc: TrainConfig, step: int, total_steps: int, time_progress: float = 0.0) -> float:
+    """Multiplier of the base LR after `step` optimizer steps: linear warmup, then the schedule.
+    With a time budget (train.max_minutes), progress is the larger of the step and time fractions, so
+    the schedule reaches its end when the budget is spent however fast the machine is."""
     if tc.warmup_steps and step < tc.warmup_steps:
         return (step + 1) / tc.warmup_steps
-    progress = min(1.0, (step - tc.warmup_steps) / max(1, total_steps - tc.warmup_steps))
+    progress = min(1.0, max(time_progress, (step - tc.warmup_steps) / max(1, total_steps - tc.warmup_steps)))
     if tc.schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * progress))
     if tc.schedule == "linear":
@@ -214,7 +216,9 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
         optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     steps_per_epoch = len(task.batches(feats["train"], tc.batch_size, shuffle=True, seed=tc.seed, epoch=0))
     total_steps = steps_per_epoch * tc.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(tc, s, total_steps))
+    time_progress = [0.0]  # fraction of train.max_minutes spent (updated every step when a budget is set)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(tc, s, total_steps, time_progress[0]))
+    budget_s = tc.max_minutes * 60
 
     metric = tc.metric or task.metric
     mode = metric_mode(task, metric)
@@ -273,6 +277,9 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
             if tc.clip_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip_norm)
             optimizer.step()
+            spent_s = pos["train_time_s"] + time.perf_counter() - t_start
+            if budget_s:
+                time_progress[0] = spent_s / budget_s
             scheduler.step()
             carry = out.carry
             pos["step"], pos["global_step"] = step + 1, pos["global_step"] + 1
@@ -287,6 +294,9 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
                 pos["train_time_s"] += time.perf_counter() - t_start
                 t_start = time.perf_counter()
                 checkpoint()
+            if budget_s and spent_s >= budget_s:
+                pos["stopped"] = True  # out of time: evaluate this (partial) epoch, then finish
+                break
         bar.close()
         pos["train_time_s"] += time.perf_counter() - t_start
 

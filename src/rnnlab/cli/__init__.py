@@ -17,6 +17,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "train": ("rnnlab.cli.train", "train a model from a TOML config plus key=value overrides"),
     "evaluate": ("rnnlab.cli.evaluate", "score a model bundle on a data split"),
     "predict": ("rnnlab.cli.predict", "run a model bundle on your own input"),
+    "generate": ("rnnlab.cli.generate", "sample text from a language-model bundle, streamed as it is sampled"),
+    "fill": ("rnnlab.cli.fill", "fill in the blank in a sentence with a word language model (both sides)"),
     "data": ("rnnlab.cli.data", "list, check and download the datasets the recipes use"),
     "serve": ("rnnlab.cli.serve", "serve a model: web page showing what the network remembers + HTTP API"),
 }

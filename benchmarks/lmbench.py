@@ -1,0 +1,151 @@
+"""What the language-model benchmarks (charlm.py, ptb.py, cloze.py) share: the machine description,
+fitting a run into a wall-clock budget, timing a training run honestly, and the loss-curve plot.
+
+Budget: the trainer runs whole epochs with a schedule over all of them (cosine LR), so a budget in
+minutes becomes a number of epochs. `calibrate` times a few real training steps of the real config
+(same batch size, precision and threads) and the benchmark picks the most epochs that fit. On a shared
+machine the speed changes while the run goes on, so the JSON records the wall time actually taken,
+the CPU time, and the load average before and after: read the figures with those.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import resource
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def machine() -> dict[str, Any]:
+    import rnnlab
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                         "rnnlab": rnnlab.__version__}}
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class Clock:
+    """Wall time, CPU time and load average over one stretch of work."""
+
+    def __init__(self):
+        self.wall0, self.cpu0, self.load0 = time.perf_counter(), cpu_seconds(), os.getloadavg()
+
+    def report(self) -> dict[str, Any]:
+        wall = time.perf_counter() - self.wall0
+        cpu = cpu_seconds() - self.cpu0
+        return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+                "cpu_per_wall": round(cpu / max(wall, 1e-9), 2),  # 2.0 = both cores busy all the time
+                "loadavg_start": [round(x, 2) for x in self.load0],
+                "loadavg_end": [round(x, 2) for x in os.getloadavg()]}
+
+
+def calibrate(cfg, steps: int = 8) -> dict[str, Any]:
+    """Seconds per training step (forward, backward, AdamW) and per evaluated token, measured on the
+    real config's first batches. The first step is a warm-up and is not counted."""
+    from rnnlab.train import prepare_task
+
+    tc = cfg.train
+    if tc.threads > 0:
+        torch.set_num_threads(tc.threads)
+    task, feats = prepare_task(cfg)
+    torch.manual_seed(tc.seed)
+    model = task.build_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr)
+    batches = task.batches(feats["train"], tc.batch_size, shuffle=True, seed=tc.seed, epoch=0)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if tc.precision == "bf16" else nullcontext()
+    carry, times = None, []
+    for b in batches[: steps + 1]:
+        t0 = time.perf_counter()
+        batch = task.collate([feats["train"][i] for i in b])
+        with autocast:
+            out = task.loss(model, batch, carry)
+        opt.zero_grad()
+        (out.total / out.count).backward()
+        opt.step()
+        carry = out.carry
+        times.append(time.perf_counter() - t0)
+    step_s = sum(times[1:]) / max(len(times) - 1, 1)
+    tokens_per_step = tc.batch_size * cfg.data.bptt
+    eval_tokens = sum(len(f["ids"]) - 1 for f in feats.get("valid", []))
+    # an evaluated token costs about a third of a trained one (forward only, no optimizer)
+    eval_s = eval_tokens * step_s / tokens_per_step / 3
+    return {"step_s": round(step_s, 3), "steps_per_epoch": len(batches),
+            "train_tokens_per_s": round(tokens_per_step / step_s), "epoch_s": round(len(batches) * step_s, 1),
+            "eval_s": round(eval_s, 1), "train_tokens": sum(len(f["ids"]) - 1 for f in feats["train"])}
+
+
+def epochs_for(budget_s: float, cal: dict[str, Any]) -> int:
+    """The most whole epochs (with one validation each) that fit in the budget (at least one)."""
+    return max(1, int(budget_s // (cal["epoch_s"] + cal["eval_s"])))
+
+
+def evaluate_bundle_fp32(bundle: Path, split: str, batch_size: int) -> dict[str, float]:
+    """Re-evaluate a saved bundle in float32 (the trainer evaluated under the training precision)."""
+    import rnnlab
+    from rnnlab.train import evaluate
+
+    pred = rnnlab.load(bundle)
+    task = pred.task
+    feats = [task.encode(w) for w in task.read(split)]
+    return evaluate(task, pred.model, feats, batch_size, torch.device("cpu"), "fp32")
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def plot_curve(records: list[dict[str, Any]], initial_loss: float, target: float | None, png: Path,
+               title: str, unit: str) -> None:
+    """Train and validation loss per epoch against training minutes, with the target as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    minutes = [0.0] + [r["train_time_s"] / 60 for r in records]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    ax.plot(minutes[1:], [r["train_loss"] for r in records], "o-", label="train (mean over the epoch, dropout on)")
+    ax.plot(minutes, [initial_loss] + [r["valid_loss"] for r in records], "s-", label="validation")
+    if target is not None:
+        ax.axhline(target, color="gray", linestyle="--", label=f"target {target}")
+    ax.set_xlabel("training time (minutes, wall clock)")
+    ax.set_ylabel(f"loss ({unit})")
+    ax.set_title(title)
+    low = min([r["valid_loss"] for r in records] + [r["train_loss"] for r in records] + ([target] if target else []))
+    ax.set_ylim(low - 0.1, min(initial_loss, low + 2.5) + 0.05)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+
+
+def write_json(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+def uniform_loss(vocab_size: int) -> float:
+    """The loss of a model that knows nothing (uniform over the vocabulary): the curve's start."""
+    return math.log(vocab_size)

@@ -1,0 +1,175 @@
+"""rnnlab.tasks.lm: stream batching for truncated BPTT, carried state, whole-split evaluation, data."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnlab.errors import DataError
+from rnnlab.tasks import get_task_class
+from rnnlab.tasks.lm import (CharLMData, CharLMTask, LMModelConfig, WordLMData, WordLMTask, detach_state,
+                             fit_state, stream_batches, windows)
+
+
+@pytest.mark.parametrize("n_tokens", [2, 7, 50, 101])
+@pytest.mark.parametrize("bptt", [1, 3, 10])
+@pytest.mark.parametrize("batch_size", [1, 3, 4])
+def test_batches_cover_the_stream_once_with_targets_shifted_by_one(n_tokens, bptt, batch_size):
+    stream = list(range(n_tokens))
+    task = CharLMTask(CharLMData(bptt=bptt), LMModelConfig())
+    feats = [{"ids": w} for w in windows(stream, bptt)]
+    batches = task.batches(feats, batch_size, shuffle=True)
+    targets, previous = [], None
+    for indices in batches:
+        batch = task.collate([feats[i] for i in indices])
+        x, y = batch["inputs"], batch["targets"]
+        real = y != -100
+        assert torch.equal(y[real], x[real] + 1)  # the target is the next token of the stream
+        targets += y[real].tolist()
+        if previous is not None:  # row b continues where row b of the previous batch stopped
+            rows = x.shape[0]
+            assert rows <= previous.shape[0]
+            assert torch.equal(x[:, 0], previous[:rows])
+        last = torch.where(real, y, torch.full_like(y, -1)).max(1).values  # last real target per row
+        previous = last
+    assert sorted(targets) == stream[1:]  # every token but the first is predicted exactly once
+
+
+def test_stream_batches_columns_are_contiguous():
+    assert stream_batches(7, 3) == [[0, 3, 6], [1, 4], [2, 5]]
+    assert stream_batches(0, 4) == []
+
+
+def test_fit_state_keeps_the_first_rows():
+    h = torch.arange(2 * 5 * 3.0).view(2, 5, 3)
+    assert torch.equal(fit_state(h, 3), h[:, :3])
+    h2, c2 = fit_state((h, h + 1), 2)
+    assert torch.equal(c2, (h + 1)[:, :2])
+    assert fit_state(None, 4) is None
+
+
+def test_carried_state_is_detached_between_chunks():
+    torch.manual_seed(0)
+    task = CharLMTask(CharLMData(bptt=6), LMModelConfig(embed_size=8, hidden_size=8, num_layers=2))
+    stream = list("abcdefghij" * 10)
+    task.fit([stream])
+    feats = [task.encode(w) for w in windows(stream, 6)]
+    model = task.build_model()
+    carry = None
+    for indices in task.batches(feats, 4, shuffle=True)[:3]:
+        out = task.loss(model, task.collate([feats[i] for i in indices]), carry)
+        out.total.backward()  # would fail on the 2nd chunk ("backward through the graph a second time")
+        h, c = out.carry       # if the carried state still held the previous chunk's graph
+        assert h.grad_fn is None and c.grad_fn is None and not h.requires_grad
+        carry = out.carry
+    assert detach_state(None) is None
+
+
+def test_evaluate_counts_every_token_of_the_split():
+    torch.manual_seed(0)
+    task = CharLMTask(CharLMData(bptt=5), LMModelConfig(embed_size=8, hidden_size=8, num_layers=1))
+    stream = list("to be or not to be, that is the question")
+    task.fit([stream])
+    feats = [task.encode(w) for w in windows(stream, 5)]
+    model = task.build_model().eval()
+    for batch_size in (1, 2, 3, 100):
+        batches = [task.collate([feats[i] for i in b]) for b in task.batches(feats, batch_size, shuffle=False)]
+        metrics = task.evaluate(model, batches)
+        assert metrics["tokens"] == len(stream) - 1
+        assert metrics["perplexity"] == pytest.approx(math.exp(metrics["loss"]))
+        assert metrics["bits_per_char"] == pytest.approx(metrics["loss"] / math.log(2))
+    # one column reads the whole stream with carried state = one pass over all of it
+    logits, _ = model(torch.tensor([task.vocab.encode(stream[:-1])]))
+    full = torch.nn.functional.cross_entropy(logits[0], torch.tensor(task.vocab.encode(stream[1:])))
+    batches = [task.collate([feats[i] for i in b]) for b in task.batches(feats, 1, shuffle=False)]
+    assert task.evaluate(model, batches)["loss"] == pytest.approx(full.item(), abs=1e-5)
+
+
+def test_registry_and_word_stream(tmp_path):
+    assert get_task_class("charlm") is CharLMTask and get_task_class("wordlm") is WordLMTask
+    (tmp_path / "t.txt").write_text(" the cat sat \n the N dogs \n")
+    task = WordLMTask(WordLMData(train=str(tmp_path / "t.txt"), valid=str(tmp_path / "t.txt"), test="",
+                                 bptt=3), LMModelConfig())
+    assert task.splits() == ["train", "valid"]
+    train = task.read("train")
+    task.fit(train)
+    assert train == [["the", "cat", "sat", "<eos>"], ["<eos>", "the", "N", "dogs"], ["dogs", "<eos>"]]
+    assert task.vocab.itos[:2] == ["<unk>", "<eos>"]
+    assert task.tokenize("The 1,234 cats") == ["the", "N", "cats"]  # PTB's forms; unseen words stay (-> <unk>)
+    back = WordLMTask(WordLMData(train=str(tmp_path / "t.txt"), valid=str(tmp_path / "t.txt"), test="",
+                                 bptt=100, reverse=True), LMModelConfig())
+    assert back.read("train") == [["<eos>", "dogs", "N", "the", "<eos>", "sat", "cat", "the"]]
+
+
+def test_bad_text_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine line\nsecond \xff line\n")
+    task = CharLMTask(CharLMData(text=str(bad)), LMModelConfig())
+    with pytest.raises(DataError, match=r"bad.txt:2: not UTF-8"):
+        task.read("train")
+    with pytest.raises(DataError, match="file not found"):
+        CharLMTask(CharLMData(text=str(tmp_path / "missing.txt")), LMModelConfig()).read("train")
+
+
+def test_predict_and_trace_give_next_token_distributions(char_bundle):
+    import rnnlab
+
+    pred = rnnlab.load(char_bundle)
+    out = pred.predict(["ROMEO: But so"])[0]
+    assert out["tokens"] == list("ROMEO: But so")
+    assert len(out["steps"]) == len(out["tokens"])
+    assert out["next"][0]["token"] == "f"  # "soft" is in every line of the training text
+    assert sum(t["probability"] for t in out["next"]) <= 1 + 1e-6
+    trace = pred.trace("ROMEO")
+    assert len(trace["influence"]) == 5
+    layer = trace["layers"][0]
+    assert set(layer["gates"]) == {"in_gate", "forget_gate", "cell_candidate", "out_gate"}
+    assert len(layer["h"]) == 5 and len(layer["c"][0]) == 48
+    assert pred.task.input_length("ROMEO") == 5
+
+
+DATA = os.environ.get("RNNLAB_DATA")
+
+
+@pytest.mark.skipif(not DATA, reason="set RNNLAB_DATA to the shared data directory to read the real corpora")
+def test_real_corpora_sizes():
+    char = CharLMTask(CharLMData(), LMModelConfig())
+    train, valid = char.stream("train"), char.stream("valid")
+    assert len(train) + len(valid) == 1_115_394 and len(train) == int(1_115_394 * 0.9)
+    char.fit(char.read("train"))
+    assert len(char.vocab) == 65 + 1  # 65 characters + <unk>
+    word = WordLMTask(WordLMData(), LMModelConfig())
+    lines = {s: len(Path(DATA, f"ptb/ptb.{s}.txt").read_text().splitlines()) for s in ("train", "valid", "test")}
+    words = {"train": 887_521, "valid": 70_390, "test": 78_669}
+    for split in ("train", "valid", "test"):
+        assert len(word.stream(split)) == words[split] + lines[split]  # + one <eos> per sentence
+    word.fit(word.read("train"))
+    assert len(word.vocab) == 10_000  # Mikolov's vocabulary, <unk> and <eos> included
+
+
+def test_split_epochs_cut_one_pass_into_parts():
+    task = CharLMTask(CharLMData(bptt=4, split_epochs=3), LMModelConfig())
+    feats = [{"ids": w} for w in windows(list(range(200)), 4)]
+    whole = task.batches(feats, 5, shuffle=False)
+    parts = [task.batches(feats, 5, shuffle=True, epoch=e) for e in range(3)]
+    assert sum(parts, []) == whole  # three epochs = one pass, in stream order
+    assert task.batches(feats, 5, shuffle=True, epoch=3) == parts[0]
+
+
+def test_time_budget_stops_training_with_the_schedule_finished(tmp_path):
+    """train.max_minutes: training stops when the budget is spent and the cosine LR reaches 0 by then."""
+    from rnnlab.config import load_config
+    from rnnlab.train import lr_factor, train
+
+    (tmp_path / "t.txt").write_text("abcdefgh" * 400)
+    cfg = load_config(None, ["task=charlm", f"run_dir={tmp_path / 'run'}", f"data.text={tmp_path / 't.txt'}",
+                             "data.bptt=8", "model.hidden_size=8", "model.embed_size=4", "model.num_layers=1",
+                             "train.epochs=1000", "train.batch_size=4", "train.max_minutes=0.0001",
+                             "train.progress=false"])
+    summary = train(cfg, echo=None)
+    assert summary["epochs_run"] == 1 and summary["stopped_early"]  # 6 ms: one step, not 1000 epochs
+    assert lr_factor(cfg.train, 1, 10_000, time_progress=1.0) == 0.0
+    assert lr_factor(cfg.train, 1, 10_000, time_progress=0.5) == pytest.approx(0.5)
