@@ -46,6 +46,7 @@ def test_model_card(client, intent_bundle):
     assert card["readme"] == (intent_bundle / "README.md").read_text()
     assert card["metrics"] == json.loads((intent_bundle / "metrics.json").read_text())
     assert card["limits"] == {"max_body_bytes": 16384, "max_chars": 2000, "max_tokens": 256}
+    assert card["can_trace"] is True
     assert card["summary"].startswith("intent · cell lstm, hidden_size 24, num_layers 1 · test accuracy ")
 
 
@@ -243,6 +244,23 @@ def test_task_user_error_is_422_and_crash_is_500(intent_bundle, monkeypatch):
         assert r.status_code == 500
         assert r.json() == {"error": "internal error: the model call failed; the server log has the details"}
         assert c.get("/health").status_code == 200  # still serving
+
+
+def test_task_without_trace(intent_bundle):
+    """Tracing is optional in the Task interface: the card says so (the page then uses /predict)."""
+    from rnnlab.tasks.base import Task
+    from rnnlab.tasks.intent import IntentTask
+
+    class NoTrace(IntentTask):
+        trace = Task.trace
+
+    predictor = rnnlab.load(intent_bundle)
+    predictor.task.__class__ = NoTrace
+    with TestClient(create_app(predictor)) as c:
+        assert c.get("/model").json()["can_trace"] is False
+        assert c.post("/predict", json={"text": TEXT}).json()["intent"] == "ask_time"
+        r = c.post("/trace", json={"text": TEXT})
+    assert r.status_code == 422 and r.json() == {"error": "task 'intent' does not support tracing"}
 
 
 def test_concurrent_requests_agree_with_sequential(client):

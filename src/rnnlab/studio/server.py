@@ -43,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnnlab.config import to_dict
 from rnnlab.errors import UserError
+from rnnlab.tasks.base import Task
 
 log = logging.getLogger("rnnlab.studio")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -145,12 +146,15 @@ class Served:
         self.task, self.model = predictor.task, predictor.model
         self.model.eval()
         self.lock = threading.Lock()
+        # tracing is optional in the Task interface: the page falls back to /predict without it
+        self.can_trace = type(self.task).trace is not Task.trace
 
     def card(self) -> dict[str, Any]:
         """The model card as JSON: task, config, metrics, the bundle's README.md and a one-line summary."""
         p = self.predictor
         config = to_dict(p.config)
         return {"task": self.task.name, "summary": _summary(self.task, config, p.metrics),
+                "can_trace": self.can_trace,
                 "bundle": str(p.path), "config": config, "metrics": p.metrics, "readme": p.card}
 
     def parse(self, text: str, limits: Limits) -> Any:

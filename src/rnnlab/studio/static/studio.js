@@ -14,6 +14,7 @@
 
 const $ = (id) => document.getElementById(id);
 let limits = { max_chars: 2000 };
+let endpoint = "/trace"; // "/predict" for tasks without a trace (the card says): predictions only
 let requestSeq = 0; // only the newest answer is drawn when requests overlap
 
 // What each recorded quantity means, in the tutorial's words. Keys are the names the cells use.
@@ -274,7 +275,7 @@ async function run() {
   setStatus("reading…");
   document.body.dataset.state = "busy";
   try {
-    const response = await fetch("/trace", {
+    const response = await fetch(endpoint, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }),
     });
     const body = await response.json();
@@ -283,7 +284,8 @@ async function run() {
     drawSteps(body);
     drawInfluence(body);
     drawStates(body);
-    setStatus(`${body.tokens.length} tokens`);
+    setStatus(`${body.tokens.length} tokens` +
+      (endpoint === "/trace" ? "" : " · this task has no trace: predictions only, no states or gates"));
   } catch (err) {
     if (seq === requestSeq) setStatus(`could not reach the server: ${err.message}`, true);
   } finally {
@@ -297,6 +299,7 @@ async function loadCard() {
     const card = await response.json();
     if (!response.ok) { setStatus(card.error || "could not load the model card", true); return; }
     limits = card.limits || limits;
+    if (card.can_trace === false) endpoint = "/predict";
     $("text").maxLength = limits.max_chars;
     if (card.example) $("text").placeholder = card.example;
     $("model-summary").textContent = card.summary || `task: ${card.task}`;
