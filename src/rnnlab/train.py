@@ -136,6 +136,18 @@ class Dist:
             dist.all_reduce(t)
         return t.tolist()
 
+    def replica_spread(self, model: torch.nn.Module) -> float:
+        """Largest difference of any parameter between processes (0.0 = identical replicas)."""
+        if self.world == 1:
+            return 0.0
+        spread = 0.0
+        for p in model.parameters():
+            hi, lo = p.detach().clone(), p.detach().clone()
+            dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+            dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+            spread = max(spread, (hi - lo).abs().max().item())
+        return spread
+
     def close(self) -> None:
         if self.initialized_here:
             dist.destroy_process_group()
@@ -332,6 +344,10 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
         pos.update(epoch=epoch + 1, step=0, epoch_loss_sum=0.0, epoch_count=0.0)
         checkpoint()
 
+    # DDP keeps replicas identical by construction (same init, same averaged gradients): check it
+    spread = ddp.replica_spread(model)
+    if spread > 0:
+        say(f"warning: parameters differ between processes by up to {spread:.3g}")
     # the best epoch's weights (all ranks read the file rank 0 wrote)
     if ddp.world > 1:
         dist.barrier()
@@ -340,7 +356,7 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
     summary: dict[str, Any] = {"task": cfg.task, "metric": metric, "best_epoch": pos["best_epoch"],
                                "epochs_run": pos["epoch"], "stopped_early": pos["stopped"],
                                "train_time_s": round(pos["train_time_s"], 3), "parameters": n_params,
-                               "world_size": ddp.world}
+                               "world_size": ddp.world, "replica_spread": spread}
     for split in ("valid", "test"):
         if split in feats and feats[split]:
             summary[split] = evaluate(task, model, feats[split], tc.eval_batch_size, device, tc.precision)
