@@ -52,6 +52,21 @@ def charlm_server(charlm_bundle):
 
 
 @pytest.fixture(scope="module")
+def untraceable_server(intent_bundle):
+    """The intent model with the task's trace hook taken away: tracing is optional in the interface."""
+    import rnnlab
+    from rnnlab.tasks.base import Task
+    from rnnlab.tasks.intent import IntentTask
+
+    class NoTrace(IntentTask):
+        trace = Task.trace
+
+    predictor = rnnlab.load(intent_bundle)
+    predictor.task.__class__ = NoTrace
+    yield from serve(predictor)
+
+
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -125,4 +140,21 @@ def test_page_draws_a_character_language_model(charlm_server, browser):
     assert columns == ["10", "10"]  # one hidden-state map per layer
     assert page.locator("#gate-maps h3").all_inner_texts() == ["layer 0, forward", "layer 1, forward"]
     assert errors == []
+    page.close()
+
+
+def test_page_without_trace_shows_predictions_only(untraceable_server, browser):
+    page = browser.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.goto(untraceable_server + "/")
+    page.wait_for_function("document.getElementById('model-summary').textContent.startsWith('intent')")
+    page.locator("#text").fill("what time is it")
+    page.locator("#text").press("Enter")
+    page.wait_for_function("document.body.dataset.state === 'done'")
+    assert page.locator("#final-label").inner_text() == "ask_time"
+    assert page.locator("#steps .step").count() == 4
+    assert page.locator("#hidden-section").is_hidden() and page.locator("#gates-section").is_hidden()
+    assert "predictions only" in page.locator("#status").inner_text()
+    assert errors == []  # it asked /predict, not /trace (which would answer 422)
     page.close()

@@ -1,15 +1,18 @@
 // rnnlab studio: draws what POST /trace returns. Plain JavaScript, no build step, nothing fetched from
 // outside this server.
 //
-// The page is generic over tasks: it reads the trace convention of rnnlab.tasks.base.Task.trace:
-//   {tokens: [t0, t1, ...],                                   what the network read, one per step
-//    steps: [{top: [{label, prob}, ...], tag?}, ...],          its prediction after each step
-//    prediction: {...},                                        the final prediction (as /predict)
-//    answer?: {label, prob},                                   the final decision, if the task has one
-//    influence?: {method, target, scores: [per token]},        each token's share of that decision
-//    layers: [{layer, direction, h: [T][H], c?: [T][H], gates: {name: [T][H]}}, ...]}
+// The page is generic over tasks: it draws the JSON of Task.trace (rnnlab.tasks.base), whose built-in
+// tasks return their `predict` fields plus the recorded states:
+//   {tokens: [t0, t1, ...],                                what the network read, one per step
+//    steps: [{token, <guess after this step>}, ...],       e.g. intent: {intent, probability, probabilities},
+//                                                          char LM: {next: [{token, probability}, ...]}
+//    intent / next / label, probability,                   the final decision (see finalAnswer)
+//    influence: [per token] | {scores, method, target},    each token's share of that decision
+//    unknown: [bool per token], slots: [{type, text}],     optional extras
+//    layers: [{layer, direction, h: [T][H], c?: [T][H], gates: {in_gate|forget_gate|...: [T][H]}}]}
 // so an intent model (a guess after each word, one answer), a tagger (a tag per word) and a character
 // language model (a next-character distribution after each character) all draw with the same code.
+// Tasks without a trace (the model card's can_trace is false) are drawn from /predict: no states.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
