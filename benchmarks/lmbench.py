@@ -1,11 +1,11 @@
 """What the language-model benchmarks (charlm.py, ptb.py, cloze.py) share: the machine description,
 fitting a run into a wall-clock budget, timing a training run honestly, and the loss-curve plot.
 
-Budget: the trainer runs whole epochs with a schedule over all of them (cosine LR), so a budget in
-minutes becomes a number of epochs. `calibrate` times a few real training steps of the real config
-(same batch size, precision and threads) and the benchmark picks the most epochs that fit. On a shared
-machine the speed changes while the run goes on, so the JSON records the wall time actually taken,
-the CPU time, and the load average before and after: read the figures with those.
+Budget: `train.max_minutes` makes the trainer stop when the training time is spent and run its
+cosine LR schedule on elapsed time, so a run ends annealed however busy the machine is (validation
+time is not counted). On a shared machine the speed changes while the run goes on, so the JSON records
+the wall time actually taken, the CPU time, and the load average before and after: read the figures
+with those.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import platform
 import resource
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -58,44 +57,23 @@ class Clock:
                 "loadavg_end": [round(x, 2) for x in os.getloadavg()]}
 
 
-def calibrate(cfg, steps: int = 8) -> dict[str, Any]:
-    """Seconds per training step (forward, backward, AdamW) and per evaluated token, measured on the
-    real config's first batches. The first step is a warm-up and is not counted."""
-    from rnnlab.train import prepare_task
+def train_within(cfg, minutes: float, quick: bool, command: str) -> tuple[dict[str, Any], list[dict[str, Any]], dict]:
+    """Train cfg for `minutes` of training time (train.max_minutes; one epoch when quick).
+    Returns the trainer's summary, the per-epoch records of metrics.jsonl and the Clock report."""
+    from rnnlab.train import train
 
-    tc = cfg.train
-    if tc.threads > 0:
-        torch.set_num_threads(tc.threads)
-    task, feats = prepare_task(cfg)
-    torch.manual_seed(tc.seed)
-    model = task.build_model()
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr)
-    batches = task.batches(feats["train"], tc.batch_size, shuffle=True, seed=tc.seed, epoch=0)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if tc.precision == "bf16" else nullcontext()
-    carry, times = None, []
-    for b in batches[: steps + 1]:
-        t0 = time.perf_counter()
-        batch = task.collate([feats["train"][i] for i in b])
-        with autocast:
-            out = task.loss(model, batch, carry)
-        opt.zero_grad()
-        (out.total / out.count).backward()
-        opt.step()
-        carry = out.carry
-        times.append(time.perf_counter() - t0)
-    step_s = sum(times[1:]) / max(len(times) - 1, 1)
-    tokens_per_step = tc.batch_size * cfg.data.bptt
-    eval_tokens = sum(len(f["ids"]) - 1 for f in feats.get("valid", []))
-    # an evaluated token costs about a third of a trained one (forward only, no optimizer)
-    eval_s = eval_tokens * step_s / tokens_per_step / 3
-    return {"step_s": round(step_s, 3), "steps_per_epoch": len(batches),
-            "train_tokens_per_s": round(tokens_per_step / step_s), "epoch_s": round(len(batches) * step_s, 1),
-            "eval_s": round(eval_s, 1), "train_tokens": sum(len(f["ids"]) - 1 for f in feats["train"])}
+    if quick:
+        cfg.train.epochs, cfg.train.max_minutes = 1, 0.0
+    else:
+        cfg.train.epochs, cfg.train.max_minutes = 1000, minutes  # the budget ends training
+    clock = Clock()
+    summary = train(cfg, overwrite=True, command=command)
+    return summary, read_metrics(Path(cfg.run_dir)), clock.report()
 
 
-def epochs_for(budget_s: float, cal: dict[str, Any]) -> int:
-    """The most whole epochs (with one validation each) that fit in the budget (at least one)."""
-    return max(1, int(budget_s // (cal["epoch_s"] + cal["eval_s"])))
+def tokens_per_s(cfg, summary: dict[str, Any], records: list[dict[str, Any]]) -> int:
+    """Training throughput: optimizer steps x tokens per step / training time."""
+    return round(records[-1]["step"] * cfg.train.batch_size * cfg.data.bptt / max(summary["train_time_s"], 1e-9))
 
 
 def evaluate_bundle_fp32(bundle: Path, split: str, batch_size: int) -> dict[str, float]:

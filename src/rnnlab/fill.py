@@ -110,49 +110,56 @@ def _continuation_log_prob(pred, state, candidates: torch.Tensor, rest: list[int
     return logits.float().log_softmax(-1).gather(2, targets[..., None])[..., 0].sum(1)  # (N,)
 
 
-@torch.no_grad()
 def score_blank(models: FillModels, left: list[str], right: list[str], method: str = "exact",
                 n_candidates: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
     """Candidate ids (K,) and their probabilities (K,), best first, for the blank between left and right
     (token lists already in the vocabulary's form). K = the vocabulary (left/right/product) or the
     n_candidates rescored (exact, exact2)."""
-    if method not in models.methods():
-        raise UserError(f"method {method!r} is not available here; choose from {', '.join(models.methods())}")
-    task = models.task
-    vocab = task.vocab
+    return score_blank_methods(models, left, right, [method], n_candidates)[method]
+
+
+@torch.no_grad()
+def score_blank_methods(models: FillModels, left: list[str], right: list[str], methods: list[str],
+                        n_candidates: int = 50) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """`score_blank` for several methods at once, sharing the model runs they have in common."""
+    for method in methods:
+        if method not in models.methods():
+            raise UserError(f"method {method!r} is not available here; choose from {', '.join(models.methods())}")
+    vocab = models.task.vocab
     eos = vocab.index("<eos>")
     allowed = torch.ones(len(vocab), dtype=torch.bool)
     allowed[[vocab.unk_id, eos]] = False
-    fwd_ids = [eos] + vocab.encode(left)  # a sentence starts after <eos>, as in the training stream
-    fwd_logp, fwd_state = _log_probs_after(models.forward, fwd_ids)
-    if models.backward is not None and method != "left":  # exact: product proposals find more candidates
-        bwd_ids = [eos] + vocab.encode(right[::-1])
-        bwd_logp, bwd_state = _log_probs_after(models.backward, bwd_ids)
-    else:
-        bwd_logp = bwd_state = None
+    fwd_logp, fwd_state = _log_probs_after(models.forward, [eos] + vocab.encode(left))  # after <eos>, as in training
+    bwd_logp = bwd_state = None
+    if models.backward is not None and set(methods) - {"left"}:  # exact: product proposals find more candidates
+        bwd_logp, bwd_state = _log_probs_after(models.backward, [eos] + vocab.encode(right[::-1]))
+    out = {}
 
-    if method == "left" or (method in ("exact", "exact2") and bwd_logp is None):
-        proposal = fwd_logp
-    elif method == "right":
-        proposal = bwd_logp
-    else:
-        proposal = fwd_logp + bwd_logp
-    proposal = proposal.masked_fill(~allowed, float("-inf"))
-    if method in ("left", "right", "product"):
-        probs = proposal.softmax(-1)
-        order = probs.argsort(descending=True)[: int(allowed.sum())]
-        return order, probs[order]
+    def ranked(scores: torch.Tensor, ids: torch.Tensor | None = None):
+        probs = scores.softmax(-1)
+        order = probs.argsort(descending=True)
+        return (order if ids is None else ids[order]), probs[order]
 
-    candidates = proposal.topk(min(n_candidates, int(allowed.sum()))).indices  # (N,)
-    rest = vocab.encode(right) + [eos]  # the sentence ends after its last word
-    score = fwd_logp[candidates] + _continuation_log_prob(models.forward, fwd_state, candidates, rest)
-    if method == "exact2":
-        rest_b = vocab.encode(left[::-1]) + [eos]
-        score_b = bwd_logp[candidates] + _continuation_log_prob(models.backward, bwd_state, candidates, rest_b)
-        score = (score + score_b) / 2
-    probs = score.softmax(-1)  # normalised over the N candidates
-    order = probs.argsort(descending=True)
-    return candidates[order], probs[order]
+    proposals = {"left": fwd_logp}
+    if bwd_logp is not None:
+        proposals.update(right=bwd_logp, product=fwd_logp + bwd_logp)
+    proposals = {m: p.masked_fill(~allowed, float("-inf")) for m, p in proposals.items()}
+    n_words = int(allowed.sum())
+    for method in set(methods) & {"left", "right", "product"}:
+        order, probs = ranked(proposals[method])
+        out[method] = order[:n_words], probs[:n_words]
+    if set(methods) & {"exact", "exact2"}:
+        proposal = proposals["product" if bwd_logp is not None else "left"]
+        candidates = proposal.topk(min(n_candidates, n_words)).indices  # (N,)
+        rest = vocab.encode(right) + [eos]  # the sentence ends after its last word
+        score = fwd_logp[candidates] + _continuation_log_prob(models.forward, fwd_state, candidates, rest)
+        if "exact" in methods:
+            out["exact"] = ranked(score, candidates)  # normalised over the N candidates
+        if "exact2" in methods:
+            rest_b = vocab.encode(left[::-1]) + [eos]
+            score_b = bwd_logp[candidates] + _continuation_log_prob(models.backward, bwd_state, candidates, rest_b)
+            out["exact2"] = ranked((score + score_b) / 2, candidates)
+    return out
 
 
 def fill(models: FillModels, text: str, k: int = 10, method: str | None = None,
