@@ -76,8 +76,8 @@ class ApiError(Exception):
         self.status, self.message = status, message
 
 
-def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
 
 
 # ---------------------------------------------------------------- body size limit (pure ASGI)
