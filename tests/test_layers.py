@@ -326,3 +326,18 @@ def test_bf16_autocast_runs_and_is_close_to_fp32(mode, engine, ragged):
     out.float().sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in layer.parameters())
+
+
+def test_dtype_conversion_and_deepcopy_keep_the_fused_weights_in_step():
+    import copy
+    torch.manual_seed(0)
+    layer = Recurrent("lstm", I, H, 2, bidirectional=True)
+    x = torch.randn(T, B, I)
+    before = layer(x)[0]  # builds the cached weight list
+    twin = copy.deepcopy(layer)
+    assert twin.flat_weights()[0] is twin.weight_ih_l0 is not layer.weight_ih_l0
+    assert_close(twin(x)[0], before)
+    layer.double()
+    out = layer(x.double())[0]
+    assert out.dtype == torch.float64
+    assert_close(out, before.double(), **TOL[torch.float32])

@@ -263,7 +263,12 @@ class Recurrent(nn.Module):
 
         With masks, a step outside its sequence keeps the state it was given and outputs zeros: the
         forward direction thus holds each sequence's last real state to the end, and the backward
-        direction stays at h_0 until it reaches the sequence's last real step.
+        direction stays at h_0 until it reaches the sequence's last real step:
+
+            lengths = [4, 2]       t:  0  1  2  3
+            forward   sequence 0   ->  s  s  s  s    final state: step 3's
+                      sequence 1   ->  s  s  .  .    step 1's state held through t = 2, 3 (outputs 0)
+            backward  sequence 1   <-  s  s  .  .    h_0 held through t = 3, 2; starts at t = 1
         """
         w_ih, w_hh, b_ih, b_hh = self._direction_weights(layer, direction)
         # The input's share of the pre-activations for all T steps at once: one (T*B, I) x (I, G*H) matmul.
