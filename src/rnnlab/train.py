@@ -136,6 +136,14 @@ class Dist:
             dist.all_reduce(t)
         return t.tolist()
 
+    def max(self, value: float) -> float:
+        """The largest of a number over all processes."""
+        if self.world == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return t.item()
+
     def replica_spread(self, model: torch.nn.Module) -> float:
         """Largest difference of any parameter between processes (0.0 = identical replicas)."""
         if self.world == 1:
@@ -291,6 +299,8 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
             optimizer.step()
             spent_s = pos["train_time_s"] + time.perf_counter() - t_start
             if budget_s:
+                # one clock for all processes: the same LR everywhere and the same step to stop at
+                spent_s = ddp.max(spent_s)
                 time_progress[0] = spent_s / budget_s
             scheduler.step()
             carry = out.carry
