@@ -59,10 +59,16 @@ class CRF(nn.Module):
         emissions = emissions.float()
         trans, start, end = self._params()
         mask = _mask(lengths, emissions.shape[1])  # (B, T)
+        # logsumexp_i(alpha_i + trans_ij) as a matmul in exp space, shifted by maxima for stability:
+        # log(exp(alpha - a) @ exp(trans - m)) + a + m. A (B, K) @ (K, K) product is several times
+        # faster than a logsumexp over a (B, K, K) tensor, and this loop is the CRF's whole cost.
+        m = trans.max()
+        exp_trans = torch.exp(trans - m)  # (K, K); forbidden transitions become exactly 0
         alpha = start + emissions[:, 0]  # (B, K): log-sum of all paths ending in each tag at t=0
         for t in range(1, emissions.shape[1]):
-            # (B, K_from, 1) + (K_from, K_to) -> logsumexp over from -> (B, K_to)
-            nxt = torch.logsumexp(alpha.unsqueeze(2) + trans, dim=1) + emissions[:, t]
+            a = alpha.max(dim=1, keepdim=True).values  # (B, 1)
+            # clamp: a tag unreachable to float32 precision (e^-69 below the best) stays finite
+            nxt = torch.log((torch.exp(alpha - a) @ exp_trans).clamp_min(1e-30)) + a + m + emissions[:, t]
             alpha = torch.where(mask[:, t:t + 1], nxt, alpha)
         return torch.logsumexp(alpha + end, dim=1)
 

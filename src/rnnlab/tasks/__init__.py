@@ -12,6 +12,7 @@ from rnnlab.tasks.base import LossOutput, Task, bucket_batches, resolve_path
 
 TASKS: dict[str, str] = {
     "intent": "rnnlab.tasks.intent:IntentTask",
+    "intent_slots": "rnnlab.tasks.joint:JointTask",
     "charlm": "rnnlab.tasks.lm:CharLMTask",
     "wordlm": "rnnlab.tasks.lm:WordLMTask",
 }

@@ -1,0 +1,166 @@
+"""Joint intent detection + slot filling on SNIPS: one row per cell type at the same budget.
+
+    RNNLAB_DATA=../shared/data python benchmarks/snips.py [--variants lstm rnn gru lstm-nocrf]
+                                                         [--parallel] [--quick] [key=value ...]
+
+Each variant trains configs/snips.toml (model.cell and model.crf changed, nothing else) on SNIPS
+train, keeps the epoch with the best valid exact match, and reports that model on the official test
+split: intent accuracy, slot F1 (seqeval default mode = conlleval-compatible, the papers' figure; and
+strict IOB2), sentence exact match, training time (wall and CPU). Test is never used for selection.
+Writes benchmarks/results/snips.json.
+
+Targets (issue 4): intent accuracy >= 98.0 % and slot F1 >= 94.5 on test within 30 minutes of
+training on 2 CPU cores. Published, no pretrained LM: Stack-Propagation 98.0 / 94.2 (Qin et al.
+2019), Slot-Gated 97.0 / 88.8 (Goo et al. 2018).
+
+--parallel runs the variants as concurrent processes with one thread each (the machine is shared,
+so wall time depends on the other load; CPU time is the honest cost, and both are recorded).
+--quick trains 1 epoch on 500 utterances (a smoke test of the script; its figures mean nothing).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+TARGETS = {"intent_accuracy": 0.980, "slot_f1": 0.945, "train_minutes": 30}
+PUBLISHED = {"Stack-Propagation (Qin et al. 2019)": {"intent_accuracy": 0.980, "slot_f1": 0.942},
+             "Slot-Gated (Goo et al. 2018)": {"intent_accuracy": 0.970, "slot_f1": 0.888}}
+VARIANTS = {"lstm": ["model.cell=lstm"], "rnn": ["model.cell=rnn"], "gru": ["model.cell=gru"],
+            "lstm-nocrf": ["model.cell=lstm", "model.crf=false"]}
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all its threads)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def run_variant(variant: str, overrides: list[str], quick: bool) -> dict:
+    """Train one variant in this process; return its row."""
+    import torch
+
+    from rnnlab.config import load_config, to_dict
+    from rnnlab.train import train
+
+    extra = [f"run_dir={ROOT / 'runs' / f'bench-snips-{variant}'}", "train.progress=false"]
+    if quick:
+        small = Path(tempfile.mkdtemp(prefix="rnnlab-snips-"))
+        for split, n in (("train", 500), ("valid", 100), ("test", 100)):
+            (small / split).mkdir()
+            for name in ("seq.in", "seq.out", "label"):
+                src = Path(os.path.expandvars(f"$RNNLAB_DATA/snips/{split}/{name}")).read_text().splitlines()
+                (small / split / name).write_text("\n".join(src[:n]) + "\n")
+            extra.append(f"data.{split}={small / split}")
+        extra.append("train.epochs=1")
+    cfg = load_config(ROOT / "configs" / "snips.toml", VARIANTS[variant] + overrides + extra)
+    wall0, cpu0 = time.perf_counter(), cpu_seconds()
+    summary = train(cfg, overwrite=True, command=" ".join(shlex.quote(a) for a in sys.argv),
+                    echo=lambda line: print(f"[{variant}] {line}", flush=True))
+    wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+    test, valid = summary["test"], summary["valid"]
+    return {"variant": variant, "cell": cfg.model.cell, "crf": cfg.model.crf,
+            "test": {k: round(v, 4) for k, v in test.items()},
+            "valid": {k: round(v, 4) for k, v in valid.items()},
+            "best_epoch": summary["best_epoch"], "epochs": summary["epochs_run"], "parameters": summary["parameters"],
+            "train_time_s": summary["train_time_s"],  # trainer's clock: training steps only, wall
+            "wall_time_s": round(wall, 1),  # the whole run: reading data, training, per-epoch validation, test
+            "cpu_time_s": round(cpu, 1),  # CPU seconds of this process over the whole run
+            "torch_threads": torch.get_num_threads(),
+            "meets_targets": bool(test["intent_accuracy"] >= TARGETS["intent_accuracy"]
+                                  and test["slot_f1"] >= TARGETS["slot_f1"]
+                                  and summary["train_time_s"] <= TARGETS["train_minutes"] * 60),
+            "config": to_dict(cfg)}
+
+
+def machine() -> dict:
+    import torch
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
+
+
+def versions() -> dict:
+    import seqeval
+    import torch
+
+    import rnnlab
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "rnnlab": rnnlab.__version__,
+            "seqeval": getattr(seqeval, "__version__", "1.2.2")}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--variants", nargs="+", default=["lstm", "rnn", "gru", "lstm-nocrf"], choices=list(VARIANTS))
+    ap.add_argument("--parallel", action="store_true", help="run the variants concurrently, one thread each")
+    ap.add_argument("--quick", action="store_true", help="smoke test: 1 epoch on 500 utterances")
+    ap.add_argument("--out", default=str(RESULTS / "snips.json"))
+    ap.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one variant, print its row as JSON
+    ap.add_argument("overrides", nargs="*", help="key=value overrides applied to every variant")
+    args = ap.parse_args()
+    if "RNNLAB_DATA" not in os.environ:
+        sys.exit("set RNNLAB_DATA to the data directory (it must hold snips/{train,valid,test})")
+
+    if args.worker:
+        row = run_variant(args.worker, args.overrides, args.quick)
+        print("ROW " + json.dumps(row), flush=True)
+        return 0
+
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    wall0 = time.perf_counter()
+    rows = []
+    if args.parallel:
+        procs = {}
+        for v in args.variants:
+            cmd = [sys.executable, __file__, "--worker", v, *(["--quick"] if args.quick else []),
+                   *args.overrides, "train.threads=1"]
+            procs[v] = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        for v, p in procs.items():
+            out_lines = []
+            for line in p.stdout:
+                (out_lines.append(line) if line.startswith("ROW ") else print(line, end="", flush=True))
+            if p.wait() != 0:
+                sys.exit(f"variant {v} failed (exit code {p.returncode})")
+            rows.append(json.loads(out_lines[-1][4:]))
+    else:
+        for v in args.variants:
+            rows.append(run_variant(v, args.overrides, args.quick))
+
+    result = {
+        "benchmark": "snips", "command": command, "quick": args.quick, "parallel": args.parallel,
+        "dataset": "SNIPS (Goo et al. 2018 split): train 13,084 / valid 700 / test 700",
+        "selection": "best epoch on valid exact_match; figures below are on test unless under 'valid'",
+        "metrics": {"intent_accuracy": "fraction of test utterances with the right intent",
+                    "slot_f1": "seqeval default mode (conlleval-compatible, as the papers report), micro F1 over slot chunks",
+                    "slot_f1_strict": "seqeval mode='strict', scheme=IOB2",
+                    "exact_match": "intent and every slot tag right (the papers' 'overall accuracy')"},
+        "targets": TARGETS, "published": PUBLISHED,
+        "rows": rows, "total_wall_time_s": round(time.perf_counter() - wall0, 1),
+        "machine": machine(), "versions": versions(),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\n{'variant':<11} {'intent acc':>10} {'slot F1':>8} {'F1 strict':>9} {'exact':>7} {'train s':>8} {'cpu s':>7}")
+    for r in rows:
+        t = r["test"]
+        print(f"{r['variant']:<11} {t['intent_accuracy']:>10.4f} {t['slot_f1']:>8.4f} {t['slot_f1_strict']:>9.4f} "
+              f"{t['exact_match']:>7.4f} {r['train_time_s']:>8.0f} {r['cpu_time_s']:>7.0f}"
+              + ("  meets targets" if r["meets_targets"] else ""))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""The joint intent + slot task: metrics, decoding, and train / evaluate / predict end to end on a tiny CSV."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnlab.bundle import load
+from rnnlab.cli import main
+from rnnlab.tasks.joint import DataConfig, JointTask, ModelConfig, chunks, slot_metrics
+from rnnlab.tasks.slots_data import read_csv
+
+TINY = Path(__file__).resolve().parent.parent / "data" / "slots_tiny.csv"
+MODEL = ["model.word_dim=16", "model.char_dim=8", "model.char_filters=16", "model.hidden=24", "model.dropout=0.0",
+         "model.word_dropout=0.1"]
+TRAIN = ["train.epochs=25", "train.batch_size=8", "train.lr=0.02", "train.progress=false", "train.seed=0",
+         "train.warmup_steps=0", "train.clip_norm=5.0"]
+
+
+def test_chunks_and_both_seqeval_modes():
+    tokens = "play the beatles on spotify".split()
+    assert chunks(tokens, ["O", "B-artist", "I-artist", "O", "B-service"]) == [
+        {"type": "artist", "start": 1, "end": 3, "text": "the beatles"},
+        {"type": "service", "start": 4, "end": 5, "text": "spotify"}]
+    # a stray I- starts a chunk, as conlleval reads it
+    assert chunks(tokens, ["O", "I-artist", "I-artist", "O", "O"])[0]["text"] == "the beatles"
+    gold = [["O", "B-artist", "I-artist", "O", "B-service"]]
+    stray = [["O", "I-artist", "I-artist", "O", "B-service"]]
+    m = slot_metrics(gold, stray)
+    assert m["slot_f1"] == 1.0  # default (conlleval) mode forgives the missing B-
+    assert m["slot_f1_strict"] == pytest.approx(2 / 3)  # strict IOB2: no artist chunk, so P 1/1, R 1/2
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    """Two bundles trained from the tiny CSV with the CLI: a 2-layer LSTM+CRF and a 1-layer GRU with softmax."""
+    root = tmp_path_factory.mktemp("slots")
+    data = [f"data.train={TINY}", f"data.valid={TINY}", f"data.test={TINY}"]
+    out = {}
+    for name, extra in (("lstm_crf", ["model.cell=lstm", "model.layers=2", "model.crf=true"]),
+                        ("gru_softmax", ["model.cell=gru", "model.layers=1", "model.crf=false"])):
+        run = root / name
+        assert main(["train", "task=intent_slots", f"run_dir={run}", *data, *MODEL, *TRAIN, *extra, "--quiet"]) == 0
+        out[name] = run / "bundle"
+    return out
+
+
+@pytest.mark.parametrize("name", ["lstm_crf", "gru_softmax"])
+def test_train_evaluate_from_csv(bundles, name, capsys):
+    capsys.readouterr()
+    assert main(["evaluate", str(bundles[name]), "--split", "test", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # it fits its (tiny) training data: far above chance (1/3 intents), slots nearly all right
+    assert metrics["intent_accuracy"] >= 0.95 and metrics["slot_f1"] >= 0.9 and metrics["exact_match"] >= 0.8
+    assert {"slot_f1_strict", "loss"} <= set(metrics)
+    assert not list(bundles[name].glob("*.pt")) and not list(bundles[name].glob("*.pkl"))
+
+
+def test_predict_readable_line_and_json(bundles, capsys):
+    capsys.readouterr()
+    assert main(["predict", str(bundles["lstm_crf"]), "play some adele on spotify"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("play some adele on spotify\tPlayMusic (")
+    assert "[adele]{artist}" in line and "[spotify]{service}" in line
+    assert main(["predict", "--json", str(bundles["lstm_crf"]), "wake me up at noon zzyzx"]) == 0
+    p = json.loads(capsys.readouterr().out)
+    assert p["intent"] == "SetAlarm" and p["tokens"][-1] == "zzyzx"
+    assert [s["token"] for s in p["steps"]] == p["tokens"] and len(p["tags"]) == len(p["tokens"])
+    assert p["steps"][-1]["known"] is False and p["steps"][0]["known"] is True  # OOV: no exception
+    for step in p["steps"]:
+        assert abs(sum(step["intents"].values()) - 1) < 1e-3
+        assert step["intents"][step["intent"]] == max(step["intents"].values())
+
+
+@pytest.mark.parametrize("name", ["lstm_crf", "gru_softmax"])
+def test_per_token_intents_are_left_to_right(bundles, name):
+    """The guess after word t depends on words 1..t only: changing later words leaves it unchanged."""
+    predictor = load(bundles[name])
+    a, b = predictor.predict(["play the beatles on spotify", "play the weather in tokyo tomorrow"])
+    for t in range(1):  # only "play" is shared
+        assert a["steps"][t]["intents"] == b["steps"][t]["intents"]
+    c, d = predictor.predict(["set an alarm for noon", "set an alarm for 7 am please"])
+    for t in range(4):
+        assert c["steps"][t]["intents"] == d["steps"][t]["intents"]
+    # ...while the whole-sentence (bidirectional) intent sees everything and is a distribution too
+    assert abs(sum(c["intents"].values()) - 1) < 1e-3
+
+
+def test_unknown_characters_words_and_empty_input(bundles):
+    predictor = load(bundles["gru_softmax"])
+    [p] = predictor.predict(["PLAY ÆØÅ 🎵 on spotify"])  # unseen characters and words: mapped to <unk>
+    assert len(p["tags"]) == 5
+    from rnnlab.errors import UserError
+    with pytest.raises(UserError, match="empty"):
+        predictor.predict(["   "])
+
+
+def test_unseen_labels_in_evaluation_data_count_as_errors(tmp_path):
+    train = read_csv(TINY)
+    task = JointTask(DataConfig(), ModelConfig(word_dim=8, char_filters=8, hidden=8, layers=1))
+    task.fit(train)
+    torch.manual_seed(0)
+    model = task.build_model().eval()
+    shutil.copy(TINY, tmp_path / "t.csv")
+    with open(tmp_path / "t.csv", "a") as f:
+        f.write("order a pizza,OrderFood,O O B-food\n")  # intent and slot type never seen in training
+    feats = [task.encode(u) for u in read_csv(tmp_path / "t.csv")]
+    assert feats[-1]["intent"] == -1 and feats[-1]["tags"][-1] >= len(task.tags)
+    metrics = task.evaluate(model, [task.collate(feats)])
+    assert 0 <= metrics["intent_accuracy"] < 1 and metrics["exact_match"] < 1
+    batch = task.collate(feats)
+    assert torch.isfinite(task.loss(model, batch).total)
