@@ -169,7 +169,8 @@ def main() -> int:
     result = {
         "benchmark": "serve",
         "command": " ".join(["python", "benchmarks/serve.py", *sys.argv[1:]]),
-        "server_command": " ".join(["rnnlab", "serve", str(bundle), "--port", "PORT", "--threads", str(args.threads)]),
+        "server_command": " ".join(["rnnlab", "serve", os.path.relpath(bundle, ROOT), "--port", "PORT",
+                                    "--threads", str(args.threads)]),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "server_torch_threads": args.threads,
                     "load_average_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
