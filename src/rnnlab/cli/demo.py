@@ -85,8 +85,12 @@ def run(args: argparse.Namespace) -> int:
     print(f'  rnnlab predict {bundle_dir} "wake me up at seven tomorrow"')
     print(f'  rnnlab predict {bundle_dir} --json "is it going to rain"   (every word\'s guess and contribution)')
     print("Where to go next:")
-    print("  rnnlab train configs/demo.toml model.cell=gru     train it yourself, with another cell")
-    print(f"  rnnlab evaluate {bundle_dir} --split test           score a bundle on a data split")
-    print("  rnnlab data                                        real datasets the recipes use (SNIPS, PTB, ...)")
-    print("  docs/architecture.md                               how the pieces fit together")
+    steps = [("rnnlab train configs/demo.toml model.cell=gru", "train it yourself, with another cell"),
+             (f"rnnlab evaluate {bundle_dir} --split test", "score a bundle on a data split"),
+             (f"rnnlab serve {bundle_dir}", "a web page showing what the network remembers"),
+             ("rnnlab data", "the real datasets the recipes use (SNIPS, PTB, ...)"),
+             ("docs/architecture.md", "how the pieces fit together")]
+    width = max(len(cmd) for cmd, _ in steps) + 3
+    for cmd, what in steps:
+        print(f"  {cmd:<{width}}{what}")
     return 0

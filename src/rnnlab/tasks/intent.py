@@ -109,7 +109,7 @@ class IntentModel(nn.Module):
 
 
 class IntentTask(Task):
-    """Many-to-one intent classification (see module docstring)."""
+    """Many-to-one intent classification: read an utterance left to right, decide its intent at the end."""
 
     name = "intent"
     DataConfig = IntentData
