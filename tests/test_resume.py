@@ -31,7 +31,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
     paths = write_tiny_data(tmp_path / "data")
     ref_dir, crash_dir = tmp_path / "ref", tmp_path / "crash"
     ref = cli("train", *tiny_overrides(paths, ref_dir, **SETTINGS), *EXTRA)
-    # 8 train examples per epoch... no: 29 train examples / batch 6 -> 5 steps; checkpoint every 3 steps
+    # 29 train examples / batch 6 -> 5 steps an epoch; checkpoint every 3 steps, so mostly mid-epoch
     victim = cli("train", *tiny_overrides(paths, crash_dir, **SETTINGS), *EXTRA)
     checkpoint = crash_dir / "checkpoint.safetensors"
     deadline = time.time() + 120
