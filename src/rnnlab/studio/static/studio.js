@@ -221,7 +221,9 @@ function legendCanvas(colour, scale) {
 }
 
 function drawStates(trace) {
-  const layers = trace.layers || [];
+  // bottom layer first, forward before backward, whatever order the task listed them in
+  const layers = [...(trace.layers || [])].sort((a, b) =>
+    (a.layer ?? 0) - (b.layer ?? 0) || (a.direction === "backward") - (b.direction === "backward"));
   const hidden = $("hidden-maps"), gates = $("gate-maps");
   hidden.replaceChildren();
   gates.replaceChildren();
