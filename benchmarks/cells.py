@@ -14,7 +14,8 @@ Method: torch threads fixed (default 2); each callable runs twice to warm up; th
 repetitions in which the three implementations run interleaved (the order rotating each
 repetition, so none always runs first or on a freshly warmed cache); we report the median and
 the minimum of the repetitions, tokens/s = T*B / median, and the ratios of medians
-fused/torch and glass/fused. Targets (from issue 2): fused within 5 % of torch.nn; glass forward
+fused/torch and glass/fused (process CPU time is recorded beside the wall time, as a hint of
+how much other processes got in the way). Targets (from issue 2): fused within 5 % of torch.nn; glass forward
 within 3x of fused; glass forward+backward within 6x.
 The machine's load average is recorded before and after: other processes inflate the medians.
 """
@@ -84,20 +85,22 @@ def make_callables(mode: str, shape: tuple[int, int, int, int], dtype: str) -> d
     return calls
 
 
-def time_interleaved(calls: dict, reps: int, warmup: int) -> dict:
-    """Seconds per call of each callable: warm-up, then `reps` interleaved rounds in rotating order."""
+def time_interleaved(calls: dict, reps: int, warmup: int) -> tuple[dict, dict]:
+    """Wall and process-CPU seconds per call of each callable: warm-up, then `reps` interleaved
+    rounds in rotating order."""
     keys = list(calls)
     for _ in range(warmup):
         for key in keys:
             calls[key]()
-    seconds = {key: [] for key in keys}
+    wall, cpu = {key: [] for key in keys}, {key: [] for key in keys}
     for rep in range(reps):
         order = keys[rep % len(keys):] + keys[:rep % len(keys)]
         for key in order:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             calls[key]()
-            seconds[key].append(time.perf_counter() - start)
-    return seconds
+            wall[key].append(time.perf_counter() - start)
+            cpu[key].append(time.process_time() - start_cpu)
+    return wall, cpu
 
 
 def loadavg() -> list[float] | None:
@@ -118,18 +121,22 @@ def run(shapes, reps: int, warmup: int, threads: int, progress=print) -> dict:
                 calls = make_callables(mode, shape, dtype)
                 # one pass at a time, so that a slow glass backward never sits between two forwards
                 for which in ("forward", "forward_backward"):
-                    seconds = time_interleaved({k: v for k, v in calls.items() if k[1] == which}, reps, warmup)
+                    wall, cpu = time_interleaved({k: v for k, v in calls.items() if k[1] == which}, reps, warmup)
                     times = {}
                     for impl in IMPLS:
-                        s = seconds[(impl, which)]
+                        s = wall[(impl, which)]
                         median = statistics.median(s)
                         times[impl] = {"median_ms": round(median * 1e3, 3), "min_ms": round(min(s) * 1e3, 3),
+                                       "cpu_median_ms": round(statistics.median(cpu[(impl, which)]) * 1e3, 3),
                                        "tokens_per_s": round(T * B / median, 1)}
                     results.append({
                         "mode": mode, "T": T, "B": B, "I": I, "H": H, "dtype": dtype, "pass": which,
                         "times": times,
                         "fused_over_torch": round(times["fused"]["median_ms"] / times["torch"]["median_ms"], 3),
                         "glass_over_fused": round(times["glass"]["median_ms"] / times["fused"]["median_ms"], 3),
+                        # the same ratios of the fastest repetitions: less sensitive to other processes
+                        "fused_over_torch_min": round(times["fused"]["min_ms"] / times["torch"]["min_ms"], 3),
+                        "glass_over_fused_min": round(times["glass"]["min_ms"] / times["fused"]["min_ms"], 3),
                     })
                 progress(f"{mode:8s} {shape} {dtype:8s} "
                          + "  ".join(f"{r['pass']}: fused/torch {r['fused_over_torch']:.3f} "
