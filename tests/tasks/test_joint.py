@@ -111,3 +111,13 @@ def test_unseen_labels_in_evaluation_data_count_as_errors(tmp_path):
     assert 0 <= metrics["intent_accuracy"] < 1 and metrics["exact_match"] < 1
     batch = task.collate(feats)
     assert torch.isfinite(task.loss(model, batch).total)
+
+
+def test_trace_matches_predict_and_records_every_layer(bundles):
+    predictor = load(bundles["lstm_crf"])
+    trace = predictor.trace("play adele on spotify")
+    assert trace["intent"] == predictor.predict("play adele on spotify")[0]["intent"]
+    assert sorted((l["layer"], l["direction"]) for l in trace["layers"]) == [
+        (0, "backward"), (0, "forward"), (1, "backward"), (1, "forward")]
+    first = next(l for l in trace["layers"] if (l["layer"], l["direction"]) == (0, "forward"))
+    assert len(first["h"]) == 4 and len(first["h"][0]) == 24 and len(first["c"]) == 4 and first["gates"]

@@ -296,11 +296,30 @@ class JointTask(Task):
                 per_token.append({"token": tok, "tag": tags[t], "known": self._norm(tok) in self.words,
                                   "intent": self.intents.itos[k], "probability": round(float(steps[i, t, k]), 4),
                                   "intents": _dist(self.intents.itos, steps[i, t])})
-            results.append({"text": text, "tokens": toks, "intent": self.intents.itos[best],
+            results.append({"text": text, "tokens": toks, "unknown": [not s["known"] for s in per_token],
+                            "intent": self.intents.itos[best],
                             "probability": round(float(probs[i, best]), 4),
                             "intents": _dist(self.intents.itos, probs[i]),
                             "slots": chunks(toks, tags), "tags": tags, "steps": per_token})
         return results
+
+    @torch.no_grad()
+    def trace(self, model, input: str) -> dict[str, Any]:
+        """`predict`'s output plus every encoder layer's states and gates per step, recorded by the glass
+        engine (same weights; see rnnlab.tasks.intent.trace_layers for the layout). Layer 0's forward
+        direction is what the per-token intents (`steps`) are read from."""
+        from rnnlab.tasks.intent import trace_layers
+
+        core = getattr(model, "module", model)
+        [pred] = self.predict(model, [input])
+        f = self.collate([self._tokens(pred["tokens"])])
+        x = torch.cat([core.words(f["words"]), core.chars(f["chars"])], dim=-1)  # (1, T, E+F), eval: no dropout
+        layers = []
+        for i, layer in enumerate(core.encoder):
+            traced = layer.trace(x, lengths=f["lengths"])
+            layers += [{**item, "layer": i} for item in trace_layers(traced)]
+            x = traced["output"]  # (1, T, 2H): the next layer's input
+        return {**pred, "cell": core.cfg.cell, "layers": layers}
 
     def format_prediction(self, p: dict[str, Any]) -> str:
         """e.g. `PlayMusic (0.99)  play the new album by [adele]{artist} on [spotify]{service}`"""
