@@ -18,19 +18,18 @@ Limits (`Limits`), all checked before the model runs:
     Content-Length or send chunked bodies without one);
   - text length in characters and input length in tokens (as the task counts them): 422.
 
-Concurrency: model calls run one at a time, in arrival order, on one worker thread (a single-worker
-executor is a FIFO queue). So N waiting requests never run N copies of torch's thread pool at once on
-a small machine, and none waits behind requests that came after it (a plain lock is not fair: under
-load its tail latency is much worse). `rnnlab serve --threads` sets the intra-op threads of each call
-(default 1: a request is one short sequence, too small for more threads to pay off). Parsing, limits
-and JSON encoding run on the event loop, outside the queue.
+Concurrency: FastAPI runs these (sync) endpoints in its threadpool; model calls are serialised with
+one lock, so N waiting requests never run N copies of torch's thread pool at once on a small machine.
+`rnnlab serve --threads` sets the intra-op threads of each call (default 1: a request is one short
+sequence, too small for more threads to pay off). Parsing, limits and JSON encoding run outside the
+lock. (A single-worker FIFO queue instead of the lock was tried: on the 2-core machine it was no
+better in requests/s or p99, so the simpler lock stays.)
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -142,14 +141,13 @@ class BodyLimit:
 
 
 class Served:
-    """One loaded bundle: the task, its model, the card; model calls queued on one worker thread."""
+    """One loaded bundle: the task, its model, the card; model calls serialised by a lock."""
 
     def __init__(self, predictor: Any):
         self.predictor = predictor
         self.task, self.model = predictor.task, predictor.model
         self.model.eval()
-        # idle, the worker thread costs nothing; it lives as long as the app (no shutdown hook needed)
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnlab-model")
+        self.lock = threading.Lock()
         # tracing is optional in the Task interface: the page falls back to /predict without it
         self.can_trace = type(self.task).trace is not Task.trace
 
@@ -177,11 +175,11 @@ class Served:
     # switch autograd back on locally with torch.enable_grad(), which works inside no_grad but not
     # inside inference_mode (whose tensors can never join a graph).
     def predict(self, value: Any) -> dict[str, Any]:
-        with torch.no_grad():
+        with self.lock, torch.no_grad():
             return self.task.predict(self.model, [value])[0]
 
     def trace(self, value: Any) -> dict[str, Any]:
-        with torch.no_grad():
+        with self.lock, torch.no_grad():
             return self.task.trace(self.model, value)
 
 
@@ -244,12 +242,11 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None) ->
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _error(500, "internal error: the request failed; the server log has the details")
 
-    async def _call(fn, text: str):
-        """Check the text, then queue the model call; a task's UserError is the client's fault (422),
+    def _call(fn, text: str):
+        """Check the text, then run the model call; a task's UserError is the client's fault (422),
         anything else is ours (500)."""
         try:
-            value = served.parse(text, limits)
-            return await asyncio.get_running_loop().run_in_executor(served.worker, fn, value)
+            return fn(served.parse(text, limits))
         except ApiError:
             raise
         except UserError as e:
@@ -260,7 +257,7 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None) ->
             log.exception("model call failed")
             raise ApiError(500, "internal error: the model call failed; the server log has the details") from None
 
-    # ---- endpoints
+    # ---- endpoints (sync: FastAPI runs them in its threadpool; the lock serialises the model)
 
     @app.get("/health", summary="Is the model loaded and answering?")
     def health() -> dict[str, Any]:
@@ -271,12 +268,12 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None) ->
         return {**served.card(), "limits": asdict(limits)}
 
     @app.post("/predict", summary="The task's prediction for one input")
-    async def predict(body: TextIn) -> dict[str, Any]:
-        return await _call(served.predict, body.text)
+    def predict(body: TextIn) -> dict[str, Any]:
+        return _call(served.predict, body.text)
 
     @app.post("/trace", summary="Per-token hidden states, gates, predictions and influences")
-    async def trace(body: TextIn) -> dict[str, Any]:
-        return await _call(served.trace, body.text)
+    def trace(body: TextIn) -> dict[str, Any]:
+        return _call(served.trace, body.text)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
