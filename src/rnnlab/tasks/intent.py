@@ -55,7 +55,7 @@ class IntentData:
     valid_fraction: float = 0.1
     lowercase: bool = True
     min_count: int = 1  # words seen fewer times in train map to <unk>
-    max_tokens: int = 64  # longer utterances are cut (keeps the first words)
+    max_tokens: int = 64  # training utterances are cut to this (keeps the first words); predict reads all
 
 
 @dataclass
@@ -234,7 +234,9 @@ class IntentTask(Task):
         for text in texts:
             if not isinstance(text, str):
                 raise UserError(f"expected text, got {type(text).__name__}")
-            tokens = tokenize(text, self.data.lowercase)[: self.data.max_tokens]
+            # No cut here: the recurrent network reads any length, and the user sees every word
+            # they typed in `steps` (the server limits the length before this is reached).
+            tokens = tokenize(text, self.data.lowercase)
             if not tokens:
                 raise UserError(f"no words to classify in {text!r}")
             token_lists.append(tokens)
