@@ -21,6 +21,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "fill": ("rnnlab.cli.fill", "fill in the blank in a sentence with a word language model (both sides)"),
     "data": ("rnnlab.cli.data", "list, check and download the datasets the recipes use"),
     "serve": ("rnnlab.cli.serve", "serve a model: web page showing what the network remembers + HTTP API"),
+    "memory": ("rnnlab.cli.memory", "the memory lab: adding, recall and sequential digits for RNN/LSTM/GRU"),
 }
 
 

@@ -1,0 +1,106 @@
+"""`rnnlab memory [--quick] [--out DIR] ...`: the memory lab (adding, recall, sequential digits).
+
+Trains tanh RNN, LSTM and GRU at matched parameter counts on each task and length, several seeds,
+the same optimiser budget, and writes DIR/memory.json, PNG plots and DIR/report.md.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+from pathlib import Path
+
+from rnnlab.errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true",
+                   help="small settings (T up to 100, 200 steps, 1 seed): a couple of minutes on 2 cores")
+    p.add_argument("--out", default="memory_results", help="output directory (default: memory_results)")
+    p.add_argument("--seeds", type=int, help="seeds per setting (default: 2, or 1 with --quick)")
+    p.add_argument("--tasks", nargs="+", metavar="TASK", help="subset of: adding copy digits")
+    p.add_argument("--cells", nargs="+", metavar="CELL", help="subset of: rnn_tanh lstm gru")
+    p.add_argument("--adding-lengths", nargs="+", type=int, metavar="T", help="sequence lengths of the adding problem")
+    p.add_argument("--copy-delays", nargs="+", type=int, metavar="D", help="noise stretches of the recall task")
+    p.add_argument("--steps", type=int, help="optimiser steps per run, for every task (overrides the preset)")
+    p.add_argument("--workers", type=int, help="parallel worker processes (default 2; 1 = run in this process)")
+    p.add_argument("--fp32", action="store_true", help="train in float32 instead of bf16 autocast")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: redraw the plots and report.md from DIR/memory.json")
+
+
+def config_from_args(args: argparse.Namespace):
+    from rnnlab.memory.models import CELLS
+    from rnnlab.memory.run import TASKS, SuiteConfig
+
+    cfg = SuiteConfig.quick() if args.quick else SuiteConfig()
+    for name, allowed in (("tasks", TASKS), ("cells", CELLS)):
+        chosen = getattr(args, name)
+        if chosen:
+            bad = [c for c in chosen if c not in allowed]
+            if bad:
+                raise UserError(f"--{name}: unknown {name[:-1]} {bad[0]!r}; choose from {', '.join(allowed)}")
+            setattr(cfg, name, list(dict.fromkeys(chosen)))
+    for flag, value in (("--seeds", args.seeds), ("--steps", args.steps), ("--workers", args.workers)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag} must be at least 1, got {value}")
+    if args.seeds:
+        cfg.seeds = args.seeds
+    if args.steps:
+        cfg.steps = {t: args.steps for t in cfg.steps}
+    if args.workers:
+        cfg.workers = args.workers
+    if args.adding_lengths:
+        if min(args.adding_lengths) < 2:
+            raise UserError("--adding-lengths: every T must be at least 2")
+        cfg.adding_lengths = sorted(set(args.adding_lengths))
+    if args.copy_delays:
+        if min(args.copy_delays) < 0:
+            raise UserError("--copy-delays: delays must be >= 0")
+        cfg.copy_delays = sorted(set(args.copy_delays))
+    if args.fp32:
+        cfg.bf16 = False
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnlab.memory.run import plan, run_suite
+
+    if args.report_only:
+        return _report_only(Path(args.out))
+    cfg = config_from_args(args)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the workers too and keeps the finished runs
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory")
+    command = "rnnlab memory " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else "rnnlab memory"
+    print(f"memory lab: {len(plan(cfg))} runs ({', '.join(cfg.tasks)} × {', '.join(cfg.cells)} × {cfg.seeds} seed(s)), "
+          f"{cfg.workers} worker(s) -> {out}", file=sys.stderr)
+    result = run_suite(cfg, out, command=command, progress=not args.quiet)
+    print(f"wrote {out / 'memory.json'}, {out / 'report.md'} and plots ({result['seconds'] / 60:.1f} min)")
+    return 0
+
+
+def _report_only(out: Path) -> int:
+    import json
+
+    from rnnlab.memory.report import write_outputs
+
+    path = out / "memory.json"
+    try:
+        result = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; run `rnnlab memory --out {out}` first") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    if not isinstance(result, dict) or "table" not in result or "runs" not in result:
+        raise UserError(f"{path}: not a memory.json written by `rnnlab memory` (no 'table'/'runs')")
+    for p in write_outputs(result, out):
+        print(f"wrote {p}")
+    return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -1,0 +1,442 @@
+"""The memory suite: tasks × lengths × cells × seeds, each trained on the same optimiser budget.
+
+For every run (task, length, cell, seed) we build a budget-matched model (models.py), measure its
+gradient-vs-distance curve (gradient.py) at initialisation, train it with Adam for at most
+`steps` updates of `batch` fresh sequences, evaluating every `eval_every` steps on a fixed held-out
+set, measure the curve again, and record
+
+    final metric      at the last evaluation (MSE for adding, recall accuracy for copy,
+                      test accuracy for digits)
+    steps to solve    the first evaluated step at which the metric crossed the task's threshold
+
+A run that has been solved at `patience` evaluations in a row stops early: more steps would not
+change "solved", and the time goes to the runs that still fail. Failing runs use the whole budget.
+
+Runs are independent, so they go to `workers` processes (one torch thread each: at hidden sizes
+below ~100 the recurrence is a chain of small matmuls that more threads do not speed up).
+`memory.json` is rewritten after every finished run, so an interrupted suite keeps what it measured;
+the plots and report.md are written from it at the end (report.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import queue
+import signal
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnlab.memory import tasks as T
+from rnnlab.memory.gradient import decay_summary, input_gradient_norms
+from rnnlab.memory.models import CELLS, build_model, hidden_size_for, parameter_count
+
+TASKS = ("adding", "copy", "digits")
+
+
+@dataclass
+class SuiteConfig:
+    """Everything that decides what the suite runs. Saved into memory.json."""
+
+    tasks: list[str] = field(default_factory=lambda: list(TASKS))
+    cells: list[str] = field(default_factory=lambda: list(CELLS))
+    seeds: int = 2
+    adding_lengths: list[int] = field(default_factory=lambda: [50, 100, 200, 500, 1000])
+    copy_delays: list[int] = field(default_factory=lambda: [10, 25, 50, 100])
+    # The optimiser budget, equal for every cell: at most `steps` Adam updates of `batch` sequences.
+    steps: dict[str, int] = field(default_factory=lambda: {"adding": 1000, "copy": 600, "digits": 600})
+    batch: dict[str, int] = field(default_factory=lambda: {"adding": 32, "copy": 32, "digits": 64})
+    # Parameter budget per task (recurrent layer + head); each cell gets the hidden size closest to it.
+    # adding: an LSTM with H = 32; copy and digits: an LSTM with H = 48 (copy) / 53 (digits).
+    params: dict[str, int] = field(default_factory=lambda: {"adding": 4641, "copy": 12500, "digits": 12500})
+    lr: float = 1e-2
+    clip: float = 1.0  # gradient-norm clipping: without it the first steps of a long RNN can blow up
+    eval_every: int = 50
+    eval_size: int = 256
+    patience: int = 3  # evaluations in a row at "solved" before a run stops early
+    grad_batch: int = 32
+    bf16: bool = True  # autocast: oneDNN runs the LSTM in bf16 several times faster (GRU stays fp32)
+    workers: int = 2
+    threads: int = 1
+    copy_length: int = 5
+    copy_alphabet: int = 8
+    copy_noise: int = 4
+    copy_solved_accuracy: float = 0.95
+    digits_solved_accuracy: float = 0.90
+
+    @classmethod
+    def quick(cls) -> "SuiteConfig":
+        """Small enough for CI: a couple of minutes on 2 cores, same code path as the full run."""
+        return cls(seeds=1, adding_lengths=[20, 50, 100], copy_delays=[5, 20],
+                   steps={"adding": 200, "copy": 200, "digits": 200}, eval_every=25, eval_size=128,
+                   grad_batch=16)
+
+    def lengths(self, task: str) -> list[int]:
+        """The swept lengths: T for adding, the delay for copy, the 64 pixels for digits."""
+        return {"adding": self.adding_lengths, "copy": self.copy_delays, "digits": [64]}[task]
+
+    def copy_layout(self) -> T.CopyLayout:
+        return T.CopyLayout(self.copy_length, self.copy_alphabet, self.copy_noise)
+
+
+# ---- tasks as the training loop sees them ----------------------------------------------------------
+
+class AddingSpec:
+    """Adding problem at length T: regress the sum, MSE, solved below 0.01."""
+
+    metric, higher_is_better, readout = "mse", False, 1
+    input_size, output_size = 2, 1
+    chance = T.ADDING_CHANCE_MSE
+
+    def __init__(self, cfg: SuiteConfig, length: int):
+        self.length, self.threshold = length, T.ADDING_SOLVED_MSE
+
+    def steps(self) -> int:
+        return self.length
+
+    def batch(self, n: int, gen: torch.Generator):
+        return T.adding_batch(n, self.length, gen)
+
+    def losses(self, pred: Tensor, y: Tensor) -> Tensor:  # pred (1, B, 1), y (B,) -> (B,)
+        return (pred.reshape(-1) - y) ** 2
+
+    def score(self, pred: Tensor, y: Tensor) -> float:
+        return float(self.losses(pred, y).mean())
+
+
+class CopySpec:
+    """Recall L symbols after `delay` noise steps: cross-entropy, accuracy over the recalled symbols."""
+
+    metric, higher_is_better = "accuracy", True
+
+    def __init__(self, cfg: SuiteConfig, delay: int):
+        self.layout, self.length = cfg.copy_layout(), delay
+        self.readout = self.layout.length
+        self.input_size, self.output_size = self.layout.input_size, self.layout.alphabet
+        self.chance, self.threshold = self.layout.chance_accuracy, cfg.copy_solved_accuracy
+
+    def steps(self) -> int:
+        return self.layout.steps(self.length)
+
+    def batch(self, n: int, gen: torch.Generator):
+        return T.copy_batch(n, self.length, gen, self.layout)
+
+    def losses(self, pred: Tensor, y: Tensor) -> Tensor:  # pred (L, B, K), y (L, B) -> (B,)
+        return F.cross_entropy(pred.permute(1, 2, 0), y.t(), reduction="none").mean(dim=1)
+
+    def score(self, pred: Tensor, y: Tensor) -> float:
+        return float((pred.argmax(-1) == y).float().mean())
+
+
+class DigitsSpec:
+    """8x8 digits one pixel per step: cross-entropy at the last step, test accuracy."""
+
+    metric, higher_is_better, readout = "accuracy", True, 1
+    input_size, output_size, chance = 1, 10, 0.1
+
+    def __init__(self, cfg: SuiteConfig, length: int):
+        self.data = T.load_digit_sequences()
+        self.length, self.threshold = self.data.steps, cfg.digits_solved_accuracy
+
+    def steps(self) -> int:
+        return self.length
+
+    def batch(self, n: int, gen: torch.Generator):
+        idx = torch.randint(0, len(self.data.train_y), (n,), generator=gen)
+        return self.data.train_x[idx].transpose(0, 1), self.data.train_y[idx]  # (64, B, 1), (B,)
+
+    def eval_set(self):
+        return self.data.test_x.transpose(0, 1), self.data.test_y
+
+    def losses(self, pred: Tensor, y: Tensor) -> Tensor:  # pred (1, B, 10), y (B,) -> (B,)
+        return F.cross_entropy(pred[-1], y, reduction="none")
+
+    def score(self, pred: Tensor, y: Tensor) -> float:
+        return float((pred[-1].argmax(-1) == y).float().mean())
+
+
+SPECS = {"adding": AddingSpec, "copy": CopySpec, "digits": DigitsSpec}
+
+
+def make_spec(cfg: SuiteConfig, task: str, length: int):
+    return SPECS[task](cfg, length)
+
+
+def _eval_set(spec, cfg: SuiteConfig, task: str):
+    if task == "digits":
+        return spec.eval_set()
+    # Fixed per (task, length), the same for every cell and seed.
+    return spec.batch(cfg.eval_size, torch.Generator().manual_seed(10_000 + spec.length))
+
+
+def _seed_of(task: str, length: int, seed: int) -> int:
+    return 1_000_003 * TASKS.index(task) + 1_009 * length + seed
+
+
+# ---- one run ------------------------------------------------------------------------------------
+
+def run_one(cfg: SuiteConfig, task: str, length: int, cell: str, seed: int, progress=None) -> dict:
+    """Train and measure one (task, length, cell, seed). `progress(units)` reports sequence-steps done."""
+    spec = make_spec(cfg, task, length)
+    steps, batch = cfg.steps[task], cfg.batch[task]
+    model = build_model(cell, spec.input_size, spec.output_size, cfg.params[task], seed)
+    gen = torch.Generator().manual_seed(_seed_of(task, length, seed))  # same batches for every cell
+    eval_x, eval_y = _eval_set(spec, cfg, task)
+    grad_x, grad_y = spec.batch(cfg.grad_batch, torch.Generator().manual_seed(20_000 + spec.length))
+
+    def gradient_curve() -> Tensor:
+        model.eval()
+        return input_gradient_norms(lambda x: model(x, spec.readout), lambda p: spec.losses(p, grad_y), grad_x)
+
+    def evaluate() -> float:
+        model.eval()
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            return spec.score(model(eval_x, spec.readout), eval_y)
+
+    def solved(metric: float) -> bool:
+        return metric >= spec.threshold if spec.higher_is_better else metric < spec.threshold
+
+    started = time.perf_counter()
+    grad_init = gradient_curve()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    curve, steps_to_solve, streak, done, reported = [(0, evaluate())], None, 0, 0, 0
+    seq_steps = spec.steps()
+    for step in range(1, steps + 1):
+        model.train()
+        x, y = spec.batch(batch, gen)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss = spec.losses(model(x, spec.readout), y).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        opt.step()
+        done = step
+        if step % cfg.eval_every == 0 or step == steps:
+            metric = evaluate()
+            curve.append((step, metric))
+            if progress is not None:
+                progress((step - reported) * seq_steps)
+                reported = step
+            if not math.isfinite(metric):
+                break  # diverged: the final metric records it
+            if solved(metric):
+                steps_to_solve = step if steps_to_solve is None else steps_to_solve
+                streak += 1
+                if streak >= cfg.patience:
+                    break
+            else:
+                streak = 0
+    grad_trained = gradient_curve()
+    if progress is not None and steps > reported:  # a run that stopped early hands back the rest
+        progress((steps - reported) * seq_steps)
+    final = curve[-1][1]
+    return {
+        "task": task, "length": length, "cell": cell, "seed": seed,
+        "hidden_size": model.rnn.hidden_size,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "final_metric": final, "solved": solved(final), "steps_to_solve": steps_to_solve,
+        "steps_trained": done, "seconds": round(time.perf_counter() - started, 2),
+        "curve": [[s, _round(m)] for s, m in curve],
+        "gradient": {"init": [_round(g) for g in grad_init.tolist()],
+                     "trained": [_round(g) for g in grad_trained.tolist()]},
+        "gradient_summary": {"init": decay_summary(grad_init), "trained": decay_summary(grad_trained)},
+    }
+
+
+def _round(x: float, digits: int = 4) -> float:
+    """4 significant digits: enough for a table or a log-scale curve, and a readable JSON file."""
+    if not math.isfinite(x) or x == 0:
+        return x
+    return round(x, digits - 1 - int(math.floor(math.log10(abs(x)))))
+
+
+# ---- the suite ----------------------------------------------------------------------------------
+
+_progress_queue = None  # set in worker processes: where run_one reports its progress
+
+
+def _init_worker(q, threads: int) -> None:
+    global _progress_queue
+    _progress_queue = q
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it terminates us
+    torch.set_num_threads(threads)
+
+
+def _run_in_worker(cfg: SuiteConfig, job: tuple) -> dict:
+    def progress(units: int) -> None:
+        _progress_queue.put(units)
+    return run_one(cfg, *job, progress=progress)
+
+
+def plan(cfg: SuiteConfig) -> list[tuple[str, int, str, int]]:
+    """Every (task, length, cell, seed) to run, cheapest first: an interrupted suite has measured
+    the short lengths of every task, and the long ones are what it lacks."""
+    jobs = [(task, length, cell, seed) for task in cfg.tasks for length in cfg.lengths(task)
+            for seed in range(cfg.seeds) for cell in cfg.cells]
+    return sorted(jobs, key=lambda j: _cost(cfg, j))
+
+
+# Relative cost per sequence-step of each cell's fused kernel on CPU under bf16 autocast (measured at
+# the suite's sizes): the LSTM runs in oneDNN, RNN and GRU step by step. Only used to order the jobs.
+_CELL_COST = {"rnn_tanh": 0.3, "lstm": 0.06, "gru": 0.7}
+
+
+def _cost(cfg: SuiteConfig, job) -> float:
+    task, length, cell, _ = job
+    return _units(cfg, task, length) * cfg.batch[task] * _CELL_COST.get(cell, 1.0)
+
+
+def _units(cfg: SuiteConfig, task: str, length: int) -> int:
+    """A run's budget in sequence-steps (optimiser steps × steps per sequence): the progress unit."""
+    steps_per_seq = {"adding": length, "copy": cfg.copy_layout().steps(length), "digits": 64}[task]
+    return cfg.steps[task] * steps_per_seq
+
+
+def run_suite(cfg: SuiteConfig, out: Path, command: str = "", progress: bool = True) -> dict:
+    """Run everything, writing out/memory.json after each run, then the plots and report.md."""
+    from tqdm import tqdm
+
+    from rnnlab.memory.report import write_outputs
+
+    for task in cfg.tasks:
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}")
+    out.mkdir(parents=True, exist_ok=True)
+    result = _header(cfg, command)
+    jobs = plan(cfg)
+    result["runs_planned"] = len(jobs)
+    total = sum(_units(cfg, j[0], j[1]) for j in jobs)
+    started = time.perf_counter()
+    bar = tqdm(total=total, unit="seq-step", unit_scale=True, disable=not progress, smoothing=0.05,
+               desc=f"memory: {len(jobs)} runs", file=sys.stderr)
+
+    def finished(run: dict) -> None:
+        result["runs"].append(run)
+        result["runs"].sort(key=lambda r: (TASKS.index(r["task"]), r["length"], r["cell"], r["seed"]))
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        result["table"] = summarise(result["runs"], cfg)
+        _write_json(out / "memory.json", result)
+        status = "solved" if run["solved"] else "not solved"
+        bar.write(f"  {run['task']:6s} {run['length']:5d} {run['cell']:8s} seed {run['seed']}: "
+                  f"{_metric_name(run['task'])} {run['final_metric']:.4f} ({status}, "
+                  f"{run['steps_trained']} steps, {run['seconds']:.0f} s)")
+
+    try:
+        if cfg.workers <= 1:
+            torch.set_num_threads(cfg.threads)
+            for job in jobs:
+                bar.set_postfix_str(f"{job[0]} {job[1]} {job[2]} s{job[3]}")
+                finished(run_one(cfg, *job, progress=bar.update))
+        else:
+            ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
+            q = ctx.Queue()
+            pool = ctx.Pool(cfg.workers, initializer=_init_worker, initargs=(q, cfg.threads))
+            try:
+                pending = [pool.apply_async(_run_in_worker, (cfg, job)) for job in jobs]
+                while pending:
+                    time.sleep(0.5)
+                    _drain(q, bar)
+                    for job in [p for p in pending if p.ready()]:
+                        pending.remove(job)
+                        finished(job.get())
+                _drain(q, bar)
+                pool.close()
+            finally:
+                pool.terminate()  # on an error or Ctrl-C, stop the workers too
+                pool.join()
+    except KeyboardInterrupt:
+        bar.close()
+        if result["runs"]:  # keep what was measured: plots and a report of the finished runs
+            write_outputs(result, out)
+        raise
+    bar.close()
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    write_outputs(result, out)
+    return result
+
+
+def _drain(q, bar) -> None:
+    while True:
+        try:
+            bar.update(q.get_nowait())
+        except queue.Empty:
+            return
+
+
+def _metric_name(task: str) -> str:
+    return "mse" if task == "adding" else "acc"
+
+
+def summarise(runs: list[dict], cfg: SuiteConfig) -> list[dict]:
+    """The table: one row per (task, length, cell) with mean and spread over seeds."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["task"], r["length"], r["cell"]), []).append(r)
+    table = []
+    for (task, length, cell), rs in sorted(groups.items(), key=lambda kv: (TASKS.index(kv[0][0]), kv[0][1], kv[0][2])):
+        values = [r["final_metric"] for r in rs]
+        solved_at = [r["steps_to_solve"] for r in rs if r["steps_to_solve"] is not None]
+        table.append({
+            "task": task, "length": length, "cell": cell, "seeds": len(rs),
+            "metric": "mse" if task == "adding" else "accuracy",
+            "mean": _round(statistics.fmean(values)),
+            "std": _round(statistics.stdev(values)) if len(values) > 1 else 0.0,
+            "min": _round(min(values)), "max": _round(max(values)),
+            "solved_seeds": sum(r["solved"] for r in rs),
+            "steps_to_solve": [r["steps_to_solve"] for r in rs],
+            "steps_to_solve_mean": statistics.fmean(solved_at) if solved_at else None,
+            "seconds": round(sum(r["seconds"] for r in rs), 1),
+        })
+    return table
+
+
+def _header(cfg: SuiteConfig, command: str) -> dict:
+    import numpy
+
+    import rnnlab
+
+    tasks = {}
+    for task in cfg.tasks:
+        spec = make_spec(cfg, task, cfg.lengths(task)[0])
+        tasks[task] = {
+            "metric": "mse" if task == "adding" else "accuracy",
+            "higher_is_better": spec.higher_is_better, "chance": spec.chance, "solved_threshold": spec.threshold,
+            "lengths": cfg.lengths(task),
+            "length_name": {"adding": "T", "copy": "delay", "digits": "pixels"}[task],
+            "input_size": spec.input_size, "output_size": spec.output_size,
+            "cells": {c: {"hidden_size": (H := hidden_size_for(c, spec.input_size, spec.output_size, cfg.params[task])),
+                          "parameters": parameter_count(c, spec.input_size, H, spec.output_size)}
+                      for c in cfg.cells},
+        }
+        if task == "copy":
+            tasks[task]["layout"] = dataclasses.asdict(cfg.copy_layout())
+        if task == "digits":
+            d = spec.data
+            tasks[task]["split"] = {"train": len(d.train_y), "test": len(d.test_y),
+                                    "test_fraction": T.DIGITS_TEST_FRACTION, "random_state": T.DIGITS_SPLIT_SEED}
+    return {
+        "command": command,
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                    "torch_threads_per_worker": cfg.threads, "workers": cfg.workers},
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "numpy": numpy.__version__, "rnnlab": rnnlab.__version__},
+        "config": dataclasses.asdict(cfg),
+        "tasks": tasks,
+        "runs": [], "table": [], "seconds": 0.0,
+    }
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1, allow_nan=True) + "\n")
+    tmp.replace(path)  # atomic: a reader never sees half a file

@@ -1,0 +1,31 @@
+"""Budget-matched models: the counted parameters are the real ones, and the cells end up close."""
+import pytest
+import torch
+
+from rnnlab.memory.models import CELLS, MemoryModel, build_model, hidden_size_for, parameter_count
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("sizes", [(2, 7, 1), (13, 20, 8), (1, 33, 10)])
+def test_parameter_count_matches_the_module(cell, sizes):
+    I, H, O = sizes
+    model = MemoryModel(cell, I, H, O)
+    assert parameter_count(cell, I, H, O) == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("budget", [4641, 12500])
+def test_matched_budgets_are_within_two_percent(budget):
+    counts = {c: parameter_count(c, 2, hidden_size_for(c, 2, 1, budget), 1) for c in CELLS}
+    for c, n in counts.items():
+        assert abs(n - budget) / budget < 0.02, (c, n)
+    # The LSTM needs the smallest hidden size (4 weight blocks), the plain RNN the largest (1 block).
+    H = {c: hidden_size_for(c, 2, 1, budget) for c in CELLS}
+    assert H["lstm"] < H["gru"] < H["rnn_tanh"]
+
+
+def test_readout_reads_the_last_steps():
+    model = build_model("gru", 3, 4, 500, seed=0)
+    x = torch.randn(9, 2, 3)
+    out = model(x, readout=5)
+    assert out.shape == (5, 2, 4)
+    torch.testing.assert_close(out[-1:], model(x, readout=1))
