@@ -14,7 +14,7 @@ from rnnlab.tasks.slots_data import read_csv
 TINY = Path(__file__).resolve().parent.parent / "data" / "slots_tiny.csv"
 MODEL = ["model.word_dim=16", "model.char_dim=8", "model.char_filters=16", "model.hidden=24", "model.dropout=0.0",
          "model.word_dropout=0.1"]
-TRAIN = ["train.epochs=25", "train.batch_size=8", "train.lr=0.02", "train.progress=false", "train.seed=0",
+TRAIN = ["train.epochs=15", "train.batch_size=8", "train.lr=0.02", "train.progress=false", "train.seed=0",
          "train.warmup_steps=0", "train.clip_norm=5.0"]
 
 
