@@ -4,7 +4,7 @@ import math
 import torch
 
 from rnnlab import Recurrent
-from rnnlab.memory.gradient import decay_summary, input_gradient_norms
+from rnnlab.memory.gradient import decay_summary, input_gradient_norms, measurable
 
 
 def test_linear_rnn_gradient_decays_geometrically():
@@ -50,3 +50,13 @@ def test_each_sequence_gets_its_own_gradient():
         return input_gradient_norms(lambda x: rnn(x)[0][-1], lambda h: (h ** 2).sum(-1), x)
 
     torch.testing.assert_close(measure(x[:, :1]), measure(torch.cat([x[:, :1]] * 3, dim=1)))
+
+
+def test_underflowed_gradients_are_not_data():
+    # A float32 gradient that underflowed to 0 says "below ~1e-38", not "0": the fit ignores it.
+    s = decay_summary([1.0, 0.5, 0.25, 0.0, 0.0])
+    assert s["measurable_steps"] == 3
+    assert math.isclose(s["factor_per_step"], 0.5, rel_tol=1e-12)
+    assert s["first_over_last"] is None and s["at_first_step"] is None
+    assert measurable([1e-39, 1.0]) == 0 and measurable([1.0, float("nan")]) == 1
+    assert decay_summary([0.0])["factor_per_step"] is None

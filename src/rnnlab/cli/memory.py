@@ -28,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fp32", action="store_true", help="train in float32 instead of bf16 autocast")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--report-only", action="store_true",
-                   help="train nothing: redraw the plots and report.md from DIR/memory.json")
+                   help="train nothing: redraw the plots and report.md from DIR/memory.json "
+                        "(and recompute its per-run gradient summaries from the stored curves)")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
 def _report_only(out: Path) -> int:
     import json
 
-    from rnnlab.memory.report import write_outputs
+    from rnnlab.memory.report import refresh_gradient_summaries, write_outputs
+    from rnnlab.memory.run import write_json
 
     path = out / "memory.json"
     try:
@@ -97,6 +99,9 @@ def _report_only(out: Path) -> int:
         raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
     if not isinstance(result, dict) or "table" not in result or "runs" not in result:
         raise UserError(f"{path}: not a memory.json written by `rnnlab memory` (no 'table'/'runs')")
+    if refresh_gradient_summaries(result):  # derived numbers only: the curves themselves are untouched
+        write_json(path, result)
+        print(f"updated the gradient summaries in {path} from its curves")
     for p in write_outputs(result, out):
         print(f"wrote {p}")
     return 0

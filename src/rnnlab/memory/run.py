@@ -325,7 +325,7 @@ def run_suite(cfg: SuiteConfig, out: Path, command: str = "", progress: bool = T
         result["runs"].sort(key=lambda r: (TASKS.index(r["task"]), r["length"], r["cell"], r["seed"]))
         result["seconds"] = round(time.perf_counter() - started, 1)
         result["table"] = summarise(result["runs"], cfg)
-        _write_json(out / "memory.json", result)
+        write_json(out / "memory.json", result)
         status = "solved" if run["solved"] else "not solved"
         bar.write(f"  {run['task']:6s} {run['length']:5d} {run['cell']:8s} seed {run['seed']}: "
                   f"{_metric_name(run['task'])} {run['final_metric']:.4f} ({status}, "
@@ -436,7 +436,7 @@ def _header(cfg: SuiteConfig, command: str) -> dict:
     }
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1, allow_nan=True) + "\n")
     tmp.replace(path)  # atomic: a reader never sees half a file
