@@ -120,3 +120,22 @@ def test_report_conclusions_follow_the_numbers():
     steps = SuiteConfig().steps["adding"]
     assert "T = 200, T = 500 not solved" in differ and f"our budget is {steps} Adam steps" in differ
     assert "solved by every seed at T = 50; by some seeds at T = 100" in differ
+
+
+def test_resume_runs_only_what_is_missing(tmp_path, capsys):
+    out = tmp_path / "mem"
+    flags = ["memory", "--tasks", "adding", "--cells", "lstm", "gru", "--adding-lengths", "6", "--steps", "4",
+             "--seeds", "1", "--workers", "1", "--quiet", "--out", str(out)]
+    assert main(flags) == 0
+    path = out / "memory.json"
+    result = json.loads(path.read_text())
+    kept, dropped = result["runs"]
+    result["runs"] = [kept]  # as if the suite had been interrupted after one run
+    path.write_text(json.dumps(result))
+    assert main(flags + ["--resume"]) == 0
+    resumed = json.loads(path.read_text())
+    assert len(resumed["runs"]) == 2 and len(resumed["table"]) == 2
+    assert kept in resumed["runs"]  # untouched, not rerun
+    capsys.readouterr()
+    assert main(flags[:-2] + ["--steps", "5", "--out", str(out), "--resume"]) == 1
+    assert "different configuration (steps)" in capsys.readouterr().err

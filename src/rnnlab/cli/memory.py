@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, help="parallel worker processes (default 2; 1 = run in this process)")
     p.add_argument("--fp32", action="store_true", help="train in float32 instead of bf16 autocast")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the finished runs in DIR/memory.json (same flags) and run only the missing ones")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: redraw the plots and report.md from DIR/memory.json "
                         "(and recompute its per-run gradient summaries from the stored curves)")
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     command = "rnnlab memory " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else "rnnlab memory"
     print(f"memory lab: {len(plan(cfg))} runs ({', '.join(cfg.tasks)} × {', '.join(cfg.cells)} × {cfg.seeds} seed(s)), "
           f"{cfg.workers} worker(s) -> {out}", file=sys.stderr)
-    result = run_suite(cfg, out, command=command, progress=not args.quiet)
+    result = run_suite(cfg, out, command=command, progress=not args.quiet, resume=args.resume)
     print(f"wrote {out / 'memory.json'}, {out / 'report.md'} and plots ({result['seconds'] / 60:.1f} min)")
     return 0
 

@@ -302,8 +302,11 @@ def _units(cfg: SuiteConfig, task: str, length: int) -> int:
     return cfg.steps[task] * steps_per_seq
 
 
-def run_suite(cfg: SuiteConfig, out: Path, command: str = "", progress: bool = True) -> dict:
-    """Run everything, writing out/memory.json after each run, then the plots and report.md."""
+def run_suite(cfg: SuiteConfig, out: Path, command: str = "", progress: bool = True, resume: bool = False) -> dict:
+    """Run everything, writing out/memory.json after each run, then the plots and report.md.
+
+    resume: keep the runs already in out/memory.json (written by an interrupted suite with the same
+    configuration, worker count aside) and run only the missing ones."""
     from tqdm import tqdm
 
     from rnnlab.memory.report import write_outputs
@@ -315,8 +318,14 @@ def run_suite(cfg: SuiteConfig, out: Path, command: str = "", progress: bool = T
     result = _header(cfg, command)
     jobs = plan(cfg)
     result["runs_planned"] = len(jobs)
+    earlier = 0.0
+    if resume:
+        previous = _previous_runs(out / "memory.json", result)
+        result["runs"], earlier = previous["runs"], previous.get("seconds", 0.0)
+        done = {(r["task"], r["length"], r["cell"], r["seed"]) for r in result["runs"]}
+        jobs = [j for j in jobs if j not in done]
     total = sum(_units(cfg, j[0], j[1]) for j in jobs)
-    started = time.perf_counter()
+    started = time.perf_counter() - earlier  # seconds count the interrupted part too
     bar = tqdm(total=total, unit="seq-step", unit_scale=True, disable=not progress, smoothing=0.05,
                desc=f"memory: {len(jobs)} runs", file=sys.stderr)
 
@@ -363,6 +372,25 @@ def run_suite(cfg: SuiteConfig, out: Path, command: str = "", progress: bool = T
     result["seconds"] = round(time.perf_counter() - started, 1)
     write_outputs(result, out)
     return result
+
+
+def _previous_runs(path: Path, header: dict) -> dict:
+    """The memory.json to resume, checked to come from the same configuration."""
+    from rnnlab.errors import UserError
+
+    try:
+        previous = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: nothing to resume (no memory.json there)") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); cannot resume") from None
+    mine = {k: v for k, v in header["config"].items() if k != "workers"}
+    theirs = {k: v for k, v in previous.get("config", {}).items() if k != "workers"}
+    if mine != theirs:
+        differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        raise UserError(f"{path}: written with a different configuration ({', '.join(differ)}); "
+                        "resume with the same flags, or use another --out")
+    return previous
 
 
 def _drain(q, bar) -> None:
