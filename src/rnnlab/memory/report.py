@@ -104,7 +104,8 @@ def plot_metric_vs_length(result: dict, path: Path) -> Path:
             for i, cell in enumerate(cells):
                 r = rows.get((task, lengths[0], cell))
                 if r:
-                    ax.bar(i, r["mean"], yerr=r["std"], color=COLORS.get(cell), capsize=4)
+                    ax.bar(i, r["mean"], yerr=[[r["mean"] - r["min"]], [r["max"] - r["mean"]]],
+                           color=COLORS.get(cell), capsize=4)
             ax.set_xticks(range(len(cells)), [CELL_NAMES.get(c, c) for c in cells])
             ax.set_ylim(0, 1)
             ax.set_title(f"digits, {lengths[0]} pixels one per step")
@@ -112,7 +113,9 @@ def plot_metric_vs_length(result: dict, path: Path) -> Path:
             for cell in cells:
                 pts = [(L, rows[(task, L, cell)]) for L in lengths if (task, L, cell) in rows]
                 if pts:
-                    ax.errorbar([p[0] for p in pts], [p[1]["mean"] for p in pts], yerr=[p[1]["std"] for p in pts],
+                    # Bars span min..max over seeds (a mean ± std bar can cross zero on the log axis).
+                    ax.errorbar([p[0] for p in pts], [p[1]["mean"] for p in pts],
+                                yerr=[[p[1]["mean"] - p[1]["min"] for p in pts], [p[1]["max"] - p[1]["mean"] for p in pts]],
                                 marker="o", capsize=3, color=COLORS.get(cell), label=CELL_NAMES.get(cell, cell))
             if min(lengths) > 0:
                 ax.set_xscale("log")
@@ -125,7 +128,7 @@ def plot_metric_vs_length(result: dict, path: Path) -> Path:
             ax.legend()
         ax.axhline(info["chance"], color="gray", ls=":", label="chance")
         ax.axhline(info["solved_threshold"], color="black", ls="--", lw=0.8)
-        ax.set_ylabel(f"final {info['metric']} (mean ± std over seeds)")
+        ax.set_ylabel(f"final {info['metric']} (mean; bars: min-max over seeds)")
         ax.grid(alpha=0.3)
     fig.suptitle("Final metric against sequence length (dotted: chance, dashed: 'solved' threshold)")
     fig.tight_layout()
