@@ -74,6 +74,7 @@ class ModelConfig:
     word_dropout: float = 0.1  # training: replace a word by <unk> with this probability
     crf: bool = True
     causal_weight: float = 0.5  # weight of the per-step intent loss of the causal head
+    intent_feed: bool = False  # give the slot head the sentence's intent distribution (slot types depend on it)
     min_count: int = 1  # words seen fewer times in training map to <unk>
 
 
@@ -108,7 +109,7 @@ class JointModel(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.intent_head = nn.Linear(4 * h, num_intents)
         self.causal_head = nn.Linear(h, num_intents)
-        self.slot_head = nn.Linear(2 * h, len(tags))
+        self.slot_head = nn.Linear(2 * h + (num_intents if cfg.intent_feed else 0), len(tags))
         self.crf = CRF(len(tags), *bio_constraints(tags)) if cfg.crf else None
 
     def forward(self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -124,7 +125,10 @@ class JointModel(nn.Module):
         valid = (torch.arange(x.shape[1], device=x.device) < lengths.to(x.device)[:, None])[..., None]
         pooled = x.masked_fill(~valid, float("-inf")).amax(dim=1)  # (B, 2H)
         sentence = torch.cat([h_n[0], h_n[1], pooled], dim=-1)  # (B, 4H)
-        return {"intent": self.intent_head(self.drop(sentence)),  # (B, I)
+        intent = self.intent_head(self.drop(sentence))  # (B, I)
+        if self.cfg.intent_feed:  # each token sees what the whole sentence is asking for (cf. Qin et al. 2019)
+            x = torch.cat([x, intent.softmax(-1).unsqueeze(1).expand(-1, x.shape[1], -1).to(x.dtype)], dim=-1)
+        return {"intent": intent,
                 "steps": self.causal_head(self.drop(causal)),  # (B, T, I)
                 "slots": self.slot_head(x)}  # (B, T, K)
 
