@@ -10,7 +10,8 @@ features + CRF under a BiLSTM):
     chars (B, T, L) ──char CNN + max-pool─┴─ concat (B, T, E+F) ── dropout
         ── BiRecurrent layer 1 (B, T, 2H) ── ... ── BiRecurrent layer N (B, T, 2H) = top
     intent head:  [forward final state, backward final state, max-pool over top] (B, 4H) -> intents
-    slot head:    top (B, T, 2H) -> tag emissions (B, T, K) -> CRF (Viterbi) or per-token argmax
+    slot head:    top (B, T, 2H) [+ the intent distribution, if intent_feed] -> tag emissions (B, T, K)
+                  -> CRF (Viterbi) or per-token argmax
     causal head:  forward half of layer 1 (B, T, H) -> intents at every step   (see below)
 
 Per-token intents, honestly. The tutorial's figures show the network's intent guess after each word,
@@ -30,6 +31,9 @@ CNN still sees the word's spelling (rare entity names are most of SNIPS's slot v
 Slot scores use seqeval: "default" mode is conlleval-compatible (what the papers report); "strict"
 mode (IOB2) counts a chunk only when its B- and I- tags are exactly right. The CRF's BIO constraints
 make the two agree; the softmax head can emit I- after O, which default mode forgives.
+
+The CRF earns its place: on SNIPS (benchmarks/results/snips.json, LSTM, same budget) it lifts test
+slot F1 from 90.9 to 93.4 and exact match from 80.3 to 84.4 for ~3 % more CPU time.
 """
 from __future__ import annotations
 
