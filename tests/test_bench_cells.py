@@ -26,6 +26,9 @@ def test_quick_benchmark_writes_its_json(tmp_path):
             assert t["median_ms"] > 0 and t["tokens_per_s"] > 0
             assert abs(t["tokens_per_s"] - r["T"] * r["B"] / (t["median_ms"] / 1e3)) < 0.01 * t["tokens_per_s"]
         assert r["glass_over_fused"] > 0 and r["fused_over_torch"] > 0
+    assert set(report["call_overhead"]) == set(bench.MODES)
+    for o in report["call_overhead"].values():
+        assert o["torch_us"] > 0 and o["fused_us"] > 0
     assert set(report["targets"]) == {"fused_within_5pct_of_torch", "glass_forward_within_3x_of_fused",
                                       "glass_forward_backward_within_6x_of_fused"}
     for target in report["targets"].values():
