@@ -39,7 +39,7 @@ def bundles(tmp_path_factory):
     data = [f"data.train={TINY}", f"data.valid={TINY}", f"data.test={TINY}"]
     out = {}
     for name, extra in (("lstm_crf", ["model.cell=lstm", "model.layers=2", "model.crf=true"]),
-                        ("gru_softmax", ["model.cell=gru", "model.layers=1", "model.crf=false", "model.intent_feed=true"])):
+                        ("gru_softmax", ["model.cell=gru", "model.layers=1", "model.crf=false"])):
         run = root / name
         assert main(["train", "task=intent_slots", f"run_dir={run}", *data, *MODEL, *TRAIN, *extra, "--quiet"]) == 0
         out[name] = run / "bundle"
