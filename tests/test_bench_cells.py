@@ -3,6 +3,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import torch
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "cells.py"
 
 
@@ -11,7 +13,11 @@ def test_quick_benchmark_writes_its_json(tmp_path):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     out = tmp_path / "cells.json"
-    assert bench.main(["--quick", "--threads", "1", "--out", str(out)]) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert bench.main(["--quick", "--threads", "1", "--out", str(out)]) == 0
+    finally:
+        torch.set_num_threads(threads)  # the benchmark sets it for the whole process
     report = json.loads(out.read_text())
     assert report["command"].endswith(f"--quick --threads 1 --out {out}")
     assert report["machine"]["torch_threads"] == 1
