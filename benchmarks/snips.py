@@ -55,7 +55,9 @@ def run_variant(variant: str, overrides: list[str], quick: bool) -> dict:
     from rnnlab.config import load_config, to_dict
     from rnnlab.train import train
 
-    extra = [f"run_dir={ROOT / 'runs' / f'bench-snips-{variant}'}", "train.progress=false"]
+    extra = ["train.progress=false"]
+    if not any(o.startswith("run_dir=") for o in overrides):  # tuning runs of one variant set their own
+        extra.insert(0, f"run_dir={ROOT / 'runs' / f'bench-snips-{variant}'}")
     if quick:
         small = Path(tempfile.mkdtemp(prefix="rnnlab-snips-"))
         for split, n in (("train", 500), ("valid", 100), ("test", 100)):
