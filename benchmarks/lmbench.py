@@ -93,7 +93,7 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def plot_curve(records: list[dict[str, Any]], initial_loss: float, target: float | None, png: Path,
-               title: str, unit: str) -> None:
+               title: str, unit: str, target_label: str = "") -> None:
     """Train and validation loss per epoch against training minutes, with the target as a line."""
     import matplotlib
 
@@ -105,7 +105,7 @@ def plot_curve(records: list[dict[str, Any]], initial_loss: float, target: float
     ax.plot(minutes[1:], [r["train_loss"] for r in records], "o-", label="train (mean over the epoch, dropout on)")
     ax.plot(minutes, [initial_loss] + [r["valid_loss"] for r in records], "s-", label="validation")
     if target is not None:
-        ax.axhline(target, color="gray", linestyle="--", label=f"target {target}")
+        ax.axhline(target, color="gray", linestyle="--", label=f"target {target_label or f'{target:.4g}'}")
     ax.set_xlabel("training time (minutes, wall clock)")
     ax.set_ylabel(f"loss ({unit})")
     ax.set_title(title)

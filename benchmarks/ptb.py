@@ -79,7 +79,7 @@ def main() -> int:
     png = Path(args.out).with_suffix(".png")
     lmbench.plot_curve(fwd["records"], math.log(10_000), math.log(TARGET), png,
                        f"word LM, PTB ({cfg.model.num_layers}x{cfg.model.hidden_size} {cfg.model.cell}, tied, "
-                       f"{cfg.train.precision})", "nats/word; target = ln 90")
+                       f"{cfg.train.precision})", "nats/word", target_label=f"ln {TARGET:g} (perplexity {TARGET:g})")
     ppl = fwd["figures"]["test_perplexity"]
     result = {
         "benchmark": "ptb", "command": command, "quick": args.quick, "machine": lmbench.machine(),

@@ -49,7 +49,9 @@ class FillModels:
 
     @property
     def default_method(self) -> str:
-        # exact is the best method with or without a backward model (benchmarks/results/cloze.json)
+        # exact: the only method that is p(w | left, right) itself, and the one that beat left-only in
+        # benchmarks/results/cloze.json (product/exact2 were not measured there: no backward PTB model
+        # fitted in that run's budget)
         return "exact"
 
     def methods(self) -> list[str]:
