@@ -406,6 +406,16 @@ def _anchor_reading(result: dict) -> list[str]:
                 text += (f" Where we differ ({_lengths_phrase(unsolved_hundreds, 'T')} not solved): {why_budget}."
                          + growth)
             out.append(text)
+    if "adding" in tasks and "gru" in cfg["cells"] and "lstm" in cfg["cells"]:
+        gru_all, _, _ = _solved_sets(result, "adding", "gru")
+        lstm_all, lstm_some, _ = _solved_sets(result, "adding", "lstm")
+        beyond = [L for L in gru_all if L not in lstm_all + lstm_some]
+        if beyond:
+            out.append(f"- Not in the anchors: our GRU solved the adding problem at {_lengths_phrase(beyond, 'T')}, where our "
+                       "LSTM did not, on the same budget and parameter count."
+                       + (" One difference besides the cell: under bf16 autocast torch runs the LSTM and the tanh RNN "
+                          "in bf16 but keeps the GRU in float32, so the cells did not train at the same precision; "
+                          "rerun with `--fp32` to separate the two." if cfg["bf16"] else ""))
     if "digits" in tasks:
         r = rows.get(("digits", 64, "lstm"))
         if r is not None:
