@@ -255,7 +255,7 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
     has_valid = "valid" in feats and len(feats["valid"]) > 0
     # position and bookkeeping: everything here goes into the checkpoint
     pos = {"epoch": 0, "step": 0, "global_step": 0, "epoch_loss_sum": 0.0, "epoch_count": 0.0,
-           "best": None, "best_epoch": None, "bad_epochs": 0, "stopped": False, "train_time_s": 0.0}
+           "best": None, "best_epoch": None, "bad_epochs": 0, "stopped": False, "stop_reason": None, "train_time_s": 0.0}
 
     if resume:
         state = _load_checkpoint(run_dir / CHECKPOINT)
@@ -328,6 +328,7 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
                 checkpoint()
             if budget_s and spent_s >= budget_s:
                 pos["stopped"] = True  # out of time: evaluate this (partial) epoch, then finish
+                pos["stop_reason"] = "time budget spent"
                 break
         bar.close()
         pos["train_time_s"] += time.perf_counter() - t_start
@@ -354,10 +355,11 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
             pos["bad_epochs"] += 1
         if tc.patience and pos["bad_epochs"] >= tc.patience:
             pos["stopped"] = True
+            pos["stop_reason"] = "early stop"
             record["stopped_early"] = True
         say(f"epoch {epoch + 1}/{tc.epochs}  train_loss {record['train_loss']:.4f}"
             + (f"  valid_{metric} {record[f'valid_{metric}']:.4f}" if has_valid else "")
-            + ("  *" if improved else "") + ("  (early stop)" if pos["stopped"] else ""))
+            + ("  *" if improved else "") + (f"  ({pos.get('stop_reason') or 'stopped'})" if pos["stopped"] else ""))
         if ddp.main:
             with open(run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
@@ -374,7 +376,8 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
     if (run_dir / BEST).exists():
         model.load_state_dict(_load_checkpoint(run_dir / BEST)["model"])
     summary: dict[str, Any] = {"task": cfg.task, "metric": metric, "best_epoch": pos["best_epoch"],
-                               "epochs_run": pos["epoch"], "stopped_early": pos["stopped"],
+                               "epochs_run": pos["epoch"], "stopped_early": pos.get("stop_reason") == "early stop",
+                               "out_of_time": pos.get("stop_reason") == "time budget spent",
                                "train_time_s": round(pos["train_time_s"], 3), "parameters": n_params,
                                "world_size": ddp.world, "replica_spread": spread}
     for split in ("valid", "test"):
