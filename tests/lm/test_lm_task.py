@@ -108,7 +108,7 @@ def test_bad_text_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine line\nsecond \xff line\n")
     task = CharLMTask(CharLMData(text=str(bad)), LMModelConfig())
-    with pytest.raises(DataError, match=r"bad.txt:2: not UTF-8"):
+    with pytest.raises(DataError, match=r"bad.txt:2: not valid UTF-8"):
         task.read("train")
     with pytest.raises(DataError, match="file not found"):
         CharLMTask(CharLMData(text=str(tmp_path / "missing.txt")), LMModelConfig()).read("train")

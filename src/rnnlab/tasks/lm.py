@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab.errors import DataError, UserError
+from rnnlab.files import read_text
 from rnnlab.tasks.base import LossOutput, Task, resolve_path
 from rnnlab.vocab import Vocab
 
@@ -368,17 +369,7 @@ class LanguageModelTask(Task):
 
 def _read_text(path_text: str) -> tuple[Any, str]:
     path = resolve_path(path_text)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(path, None, "file not found") from None
-    except OSError as e:
-        raise DataError(path, None, f"cannot read: {e.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise DataError(path, line, f"not UTF-8 text (byte {e.start})") from None
+    text = read_text(path)
     if not text.strip():
         raise DataError(path, None, "the file has no text")
     return path, text

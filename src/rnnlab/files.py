@@ -1,0 +1,23 @@
+"""Reading users' files at the boundary: errors name the file, the line and what is wrong."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rnnlab.errors import DataError
+
+
+def read_text(path: Path) -> str:
+    """A file's text as UTF-8 (a leading BOM is dropped); a decoding error names the line."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, None, "file not found") from None
+    except OSError as e:
+        raise DataError(path, None, f"cannot read file: {e.strerror}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise DataError(path, line, f"not valid UTF-8 (byte 0x{data[e.start]:02x} at column {column}); "
+                                    "save the file as UTF-8") from None
