@@ -1,9 +1,10 @@
 """Reading users' files at the boundary: errors name the file, the line and what is wrong."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from rnnlab.errors import DataError
+from rnnlab.errors import DataError, UserError
 
 
 def read_text(path: Path) -> str:
@@ -21,3 +22,15 @@ def read_text(path: Path) -> str:
         column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         raise DataError(path, line, f"not valid UTF-8 (byte 0x{data[e.start]:02x} at column {column}); "
                                     "save the file as UTF-8") from None
+
+
+def read_json(path: Path, missing: str):
+    """A JSON file's value; `missing` says what to do when the file is not there."""
+    try:
+        return json.loads(read_text(path))
+    except DataError as e:
+        if e.problem == "file not found":
+            raise UserError(f"{path}: {missing}") from None
+        raise
+    except json.JSONDecodeError as e:
+        raise DataError(path, e.lineno, f"not valid JSON ({e.msg})") from None

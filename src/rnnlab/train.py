@@ -43,6 +43,7 @@ import torch.distributed as dist
 from rnnlab.checkpoint import load_state, rng_state, save_state, set_rng_state
 from rnnlab.config import RunConfig, TrainConfig, config_from_dict, to_dict
 from rnnlab.errors import UserError
+from rnnlab.files import read_json
 from rnnlab.tasks import Task, get_task_class
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -409,12 +410,7 @@ def _truncate_metrics(path: Path, completed_epochs: int) -> None:
 def load_run_config(run_dir: str | Path) -> RunConfig:
     """The resolved config saved in a run directory (for --resume)."""
     path = Path(run_dir) / "config.json"
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found (is {run_dir} a run directory made by rnnlab train?)") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not valid JSON ({e})") from None
+    raw = read_json(path, f"not found (is {run_dir} a run directory made by rnnlab train?)")
     cfg = config_from_dict(raw, str(path))
     cfg.run_dir = str(run_dir)
     return cfg

@@ -87,18 +87,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report_only(out: Path) -> int:
-    import json
-
+    from rnnlab.files import read_json
     from rnnlab.memory.report import refresh_gradient_summaries, write_outputs
     from rnnlab.memory.run import write_json
 
     path = out / "memory.json"
-    try:
-        result = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found; run `rnnlab memory --out {out}` first") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    result = read_json(path, f"not found; run `rnnlab memory --out {out}` first")
     if not isinstance(result, dict) or "table" not in result or "runs" not in result:
         raise UserError(f"{path}: not a memory.json written by `rnnlab memory` (no 'table'/'runs')")
     if refresh_gradient_summaries(result):  # derived numbers only: the curves themselves are untouched

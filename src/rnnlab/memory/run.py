@@ -377,13 +377,9 @@ def run_suite(cfg: SuiteConfig, out: Path, command: str = "", progress: bool = T
 def _previous_runs(path: Path, header: dict) -> dict:
     """The memory.json to resume, checked to come from the same configuration."""
     from rnnlab.errors import UserError
+    from rnnlab.files import read_json
 
-    try:
-        previous = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: nothing to resume (no memory.json there)") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); cannot resume") from None
+    previous = read_json(path, "nothing to resume (no memory.json there)")
     mine = {k: v for k, v in header["config"].items() if k != "workers"}
     theirs = {k: v for k, v in previous.get("config", {}).items() if k != "workers"}
     if mine != theirs:
