@@ -12,13 +12,7 @@ from rnnlab.cells import gru_input, gru_step, lstm_input, lstm_step, rnn_input, 
 B, I, H = 3, 4, 5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP barriers stall."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny tensors, 1 thread
 
 CELLS = [
     (lambda bias: LSTMCell(I, H, bias=bias), lambda bias: nn.LSTMCell(I, H, bias=bias)),
