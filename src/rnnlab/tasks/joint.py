@@ -38,6 +38,8 @@ plain model at every epoch up to the 7th (LSTM, slot F1 0.918 vs 0.932 at epoch 
 """
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +82,7 @@ class ModelConfig:
     crf: bool = True
     causal_weight: float = 0.5  # weight of the per-step intent loss of the causal head
     min_count: int = 1  # words seen fewer times in training map to <unk>
+    members: int = 1  # > 1: a deep ensemble of this many independently initialised models (JointEnsemble)
 
 
 class CharCNN(nn.Module):
@@ -136,6 +139,54 @@ class JointModel(nn.Module):
     def decode_slots(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
         if self.crf is not None:
             return self.crf.decode(emissions, lengths)
+        return [row[:n] for row, n in zip(emissions.argmax(-1).tolist(), lengths.tolist())]
+
+
+class JointEnsemble(nn.Module):
+    """K JointModels (a deep ensemble, Lakshminarayanan et al. 2017) read the same sentence as one model.
+
+    Combined outputs, in the shapes JointModel gives, so evaluation, prediction and serving need no
+    special case:
+        intent (B, I), steps (B, T, I): log of the MEAN of the members' probabilities
+                                        (softmax of it is that mean; argmax is the averaged vote)
+        slots (B, T, K):                the mean of the members' emission scores, decoded under the mean of
+                                        their CRF parameters. A CRF path score is linear in emissions and
+                                        transitions, so this Viterbi path maximises the members' mean score.
+    `members` (the K outputs) is returned too: training trains each member on its own loss.
+    Members come from training with model.members = K, or from K separately trained bundles joined by
+    `rnnlab ensemble` (rnnlab.ensemble), which is how benchmarks/snips.py uses both CPU cores.
+    """
+
+    def __init__(self, members: list[JointModel]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.cfg = members[0].cfg
+
+    def forward(self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor) -> dict[str, Any]:
+        outs = [m(words, chars, lengths) for m in self.members]
+        log_k = math.log(len(outs))
+
+        def mean_prob(key: str) -> torch.Tensor:  # log of the mean probability, (B, [T,] I)
+            return torch.stack([o[key].float().log_softmax(-1) for o in outs]).logsumexp(0) - log_k
+
+        return {"intent": mean_prob("intent"), "steps": mean_prob("steps"),
+                "slots": torch.stack([o["slots"].float() for o in outs]).mean(0), "members": outs}
+
+    @property
+    def crf(self) -> CRF | None:
+        """One CRF whose transition, start and end scores are the members' means (no gradient)."""
+        if self.members[0].crf is None:
+            return None
+        mean = copy.deepcopy(self.members[0].crf)
+        with torch.no_grad():
+            for name in ("transitions", "start", "end"):
+                getattr(mean, name).copy_(torch.stack([getattr(m.crf, name) for m in self.members]).mean(0))
+        return mean
+
+    def decode_slots(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+        crf = self.crf
+        if crf is not None:
+            return crf.decode(emissions, lengths)
         return [row[:n] for row, n in zip(emissions.argmax(-1).tolist(), lengths.tolist())]
 
 
@@ -211,8 +262,13 @@ class JointTask(Task):
 
     # ---- model ------------------------------------------------------------------------------
 
-    def build_model(self) -> JointModel:
-        return JointModel(self.model_config, len(self.words), len(self.chars), len(self.intents), self.tags.itos)
+    def build_model(self) -> JointModel | JointEnsemble:
+        cfg = self.model_config
+        if cfg.members < 1:
+            raise UserError(f"model.members must be >= 1, got {cfg.members}")
+        models = [JointModel(cfg, len(self.words), len(self.chars), len(self.intents), self.tags.itos)
+                  for _ in range(cfg.members)]  # built one after another: each member its own initial weights
+        return models[0] if cfg.members == 1 else JointEnsemble(models)
 
     def configure_optimizer(self, model: nn.Module, lr: float, weight_decay: float):
         """AdamW with the fused kernel: same update as the trainer's default, ~4x less CPU time per step
@@ -245,6 +301,10 @@ class JointTask(Task):
             drop = (torch.rand(words.shape, device=words.device) < self.model_config.word_dropout) & (words != 0)
             words = words.masked_fill(drop, self.words.unk_id)
         out = model(words, batch["chars"], batch["lengths"])
+        if "members" in out and model.training:  # an ensemble trains each member on its own loss
+            core = getattr(model, "module", model)
+            total = sum(self._losses(m, batch, o).sum() for m, o in zip(core.members, out["members"]))
+            return LossOutput(total, len(words))
         return LossOutput(self._losses(model, batch, out).sum(), len(words))
 
     @torch.no_grad()
@@ -312,11 +372,14 @@ class JointTask(Task):
     def trace(self, model, input: str) -> dict[str, Any]:
         """`predict`'s output plus every encoder layer's states and gates per step, recorded by the glass
         engine (same weights; see rnnlab.tasks.intent.trace_layers for the layout). Layer 0's forward
-        direction is what the per-token intents (`steps`) are read from."""
+        direction is what the per-token intents (`steps`) are read from. For an ensemble, the states
+        shown are its first member's (the predictions are the whole ensemble's)."""
         from rnnlab.tasks.intent import trace_layers
 
         core = getattr(model, "module", model)
         [pred] = self.predict(model, [input])
+        if isinstance(core, JointEnsemble):
+            core = core.members[0]
         f = self.collate([self._tokens(pred["tokens"])])
         x = torch.cat([core.words(f["words"]), core.chars(f["chars"])], dim=-1)  # (1, T, E+F), eval: no dropout
         layers = []
