@@ -220,7 +220,8 @@ def main() -> int:
         row["command"] = command
     if args.merge and Path(args.out).exists():
         previous = json.loads(Path(args.out).read_text())
-        rows = [r for r in previous["rows"] if r["variant"] not in args.variants] + rows
+        new = {r["variant"] for r in rows}
+        rows = [r for r in previous["rows"] if r["variant"] not in new] + rows
         command = previous["command"] + " ; " + command
     result = {
         "benchmark": "snips", "command": command, "quick": args.quick, "parallel": args.parallel,
