@@ -21,8 +21,9 @@ over processes, so the averaged gradient equals single-process training on the s
 (up to float reduction order). Backend: gloo on CPU, nccl on GPU.
 
 Determinism: with the same seed, two runs (and a run resumed from a checkpoint) take the same batches
-and the same dropout masks. Known limit: state carried across batches (Task.loss `carry`) is not in the
-checkpoint; a resumed language model restarts its carried state at the resumed step.
+and the same dropout masks. State carried across batches (Task.loss `carry`: a language model's hidden
+state) is in mid-epoch checkpoints too, so a resumed language model continues exactly (single process;
+under DDP a resume restarts the carried state, as at an epoch start).
 """
 from __future__ import annotations
 
@@ -176,6 +177,13 @@ def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
+def _carry_to(carry: Any, device: torch.device) -> Any:
+    """A checkpointed carry (None, a tensor, or a tuple of them) on `device`."""
+    if isinstance(carry, (tuple, list)):
+        return tuple(_carry_to(c, device) for c in carry)
+    return carry.to(device) if isinstance(carry, torch.Tensor) else carry
+
+
 def prepare_task(cfg: RunConfig) -> tuple[Task, dict[str, list[dict]]]:
     """Construct the task, read every split, fit on train, encode: (task, {split: features})."""
     task = get_task_class(cfg.task)(cfg.data, cfg.model)
@@ -278,11 +286,18 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
         + f"; model {n_params:,} parameters; {steps_per_epoch} steps/epoch × {tc.epochs} epochs"
         + (f" on {ddp.world} processes" if ddp.world > 1 else "") + f" ({device.type}, {tc.precision})")
 
+    # state a task carries from one batch to the next (a language model's hidden state; None for most
+    # tasks). Mid-epoch checkpoints keep it, so a resumed language model goes on from the same state. Under
+    # DDP each process carries its own rows and only rank 0 writes, so there a resume restarts it.
+    carry: list[Any] = [None]
+    resumed_carry = state.get("carry") if resume and ddp.world == 1 and pos["step"] > 0 else None
+
     def checkpoint() -> None:
         if ddp.main:
             save_state(run_dir / CHECKPOINT, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                               "scheduler": scheduler.state_dict(), "rng": rng_state(),
-                                              "position": dict(pos)})
+                                              "position": dict(pos),
+                                              **({"carry": carry[0]} if ddp.world == 1 and pos["step"] > 0 else {})})
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if tc.precision == "bf16" else nullcontext()
     wrapped.train()
@@ -291,13 +306,13 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
         batches = task.batches(feats["train"], tc.batch_size, shuffle=True, seed=tc.seed, epoch=epoch)
         bar = tqdm(total=len(batches), initial=pos["step"], desc=f"epoch {epoch + 1}/{tc.epochs}", unit="batch",
                    disable=not (tc.progress and ddp.main), file=sys.stderr, leave=False, dynamic_ncols=True)
-        carry = None
+        carry[0], resumed_carry = _carry_to(resumed_carry, device), None
         t_start, items_seen = time.perf_counter(), 0.0
         for step in range(pos["step"], len(batches)):
             local = ddp.share(batches[step])
             batch = _to(task.collate([feats["train"][i] for i in local]), device)
             with autocast:
-                out = task.loss(wrapped, batch, carry)
+                out = task.loss(wrapped, batch, carry[0])
             loss_sum, count = ddp.sum([out.total.detach().float().item(), float(out.count)])
             if count <= 0:
                 raise UserError(f"batch {step} of epoch {epoch + 1} has nothing to train on (count 0)")
@@ -314,7 +329,7 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
                 spent_s = ddp.max(spent_s)
                 time_progress[0] = spent_s / budget_s
             scheduler.step()
-            carry = out.carry
+            carry[0] = out.carry
             pos["step"], pos["global_step"] = step + 1, pos["global_step"] + 1
             pos["epoch_loss_sum"] += loss_sum
             pos["epoch_count"] += count

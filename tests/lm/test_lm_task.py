@@ -173,3 +173,48 @@ def test_time_budget_stops_training_with_the_schedule_finished(tmp_path):
     assert summary["epochs_run"] == 1 and summary["out_of_time"] and not summary["stopped_early"]  # 6 ms: one step, not 1000 epochs
     assert lr_factor(cfg.train, 1, 10_000, time_progress=1.0) == 0.0
     assert lr_factor(cfg.train, 1, 10_000, time_progress=0.5) == pytest.approx(0.5)
+
+
+def test_resume_mid_epoch_continues_the_carried_state(tmp_path, monkeypatch):
+    """A crash after a mid-epoch checkpoint, then --resume: the carried hidden state comes back from the
+    checkpoint, so every epoch's losses equal an uninterrupted run's (a restarted state would change them)."""
+    import json
+
+    from rnnlab.checkpoint import load_state
+    from rnnlab.config import load_config
+    from rnnlab.tasks.lm import CharLMTask
+    from rnnlab.train import train
+
+    torch.set_num_threads(1)
+    (tmp_path / "t.txt").write_text("the quick brown fox jumps over the lazy dog\n" * 30)
+
+    def cfg(run):
+        return load_config(None, ["task=charlm", f"run_dir={tmp_path / run}", f"data.text={tmp_path / 't.txt'}",
+                                  "data.bptt=8", "model.hidden_size=16", "model.embed_size=8", "model.num_layers=1",
+                                  "model.dropout=0.1", "train.epochs=2", "train.batch_size=4", "train.lr=0.01",
+                                  "train.checkpoint_every=5", "train.progress=false", "train.seed=1"])
+
+    train(cfg("ref"), echo=None)
+    real_loss, calls = CharLMTask.loss, [0]
+
+    def crash_at_step_8(self, model, batch, carry=None):  # after the checkpoint at step 5, mid-epoch 1
+        calls[0] += 1
+        if calls[0] == 8:
+            raise KeyboardInterrupt
+        return real_loss(self, model, batch, carry)
+
+    monkeypatch.setattr(CharLMTask, "loss", crash_at_step_8)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg("crash"), echo=None)
+    monkeypatch.setattr(CharLMTask, "loss", real_loss)
+    state = load_state(tmp_path / "crash" / "checkpoint.safetensors")
+    assert state["position"]["step"] == 5 and state["position"]["epoch"] == 0
+    h, c = state["carry"]  # the LSTM's (h, c) after step 5: (layers, batch, hidden)
+    assert h.shape == c.shape == (1, 4, 16) and h.abs().sum() > 0
+    train(cfg("crash"), resume=True, echo=None)
+    lines = {run: [json.loads(x) for x in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+             for run in ("ref", "crash")}
+    assert len(lines["ref"]) == len(lines["crash"]) == 2
+    for a, b in zip(lines["ref"], lines["crash"]):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5)
+        assert b["valid_loss"] == pytest.approx(a["valid_loss"], rel=1e-5)
