@@ -1,7 +1,7 @@
 """Joint intent detection + slot filling on SNIPS: one row per cell type at the same budget.
 
     RNNLAB_DATA=../shared/data python benchmarks/snips.py [--variants lstm rnn gru lstm-nocrf]
-                                                         [--parallel] [--quick] [--merge] [key=value ...]
+        [--parallel | --jobs N] [--members K] [--quick] [--merge] [key=value ...]
 
 Each variant trains configs/snips.toml (model.cell and model.crf changed, nothing else) on SNIPS
 train, keeps the epoch with the best valid exact match, and reports that model on the official test
@@ -15,6 +15,10 @@ training on 2 CPU cores. Published, no pretrained LM: Stack-Propagation 98.0 / 9
 
 --parallel runs the variants as concurrent processes with one thread each (the machine is shared,
 so wall time depends on the other load; CPU time is the honest cost, and both are recorded).
+--members K makes each variant a deep ensemble: K seeds trained as --jobs one-thread processes side by
+side, joined with rnnlab.ensemble (mean probabilities; slots decoded under the mean CRF score); its row
+is the ensemble's, with each member's own figures under member_rows. Its budget is judged on the
+variant's wall clock (members + joining) and on CPU seconds against --jobs (at most 2) cores.
 --quick trains 1 epoch on 500 utterances (a smoke test of the script; its figures mean nothing).
 """
 from __future__ import annotations
@@ -122,11 +126,11 @@ def ensemble_row(variant: str, args: argparse.Namespace) -> dict:
 
     wall0 = time.perf_counter()
     jobs = [(f"{variant}-seed{i}", variant, [*args.overrides, f"train.seed={i}",
-                                            f"run_dir={ROOT / 'runs' / f'bench-snips-{variant}-seed{i}'}"])
+                                            f"run_dir={Path(args.runs) / f'bench-snips-{variant}-seed{i}'}"])
             for i in range(args.members)]
     members = [row for _, row in run_pool(jobs, args.jobs, args.quick)]
     bundles = [Path(m["config"]["run_dir"]) / "bundle" for m in members]
-    out = ROOT / "runs" / f"bench-snips-{variant}-ensemble"
+    out = Path(args.runs) / f"bench-snips-{variant}-ensemble"
     combine(bundles, out, command="benchmarks/snips.py", echo=lambda line: print(f"[{variant}] {line}", flush=True))
     metrics = json.loads((out / "metrics.json").read_text())
     wall = time.perf_counter() - wall0
@@ -186,6 +190,7 @@ def main() -> int:
                          "--jobs one-thread processes and joined with rnnlab.ensemble; the row is the ensemble's")
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 epoch on 500 utterances")
     ap.add_argument("--out", default=str(RESULTS / "snips.json"))
+    ap.add_argument("--runs", default=str(ROOT / "runs"), help="where --members runs and the ensemble bundle go")
     ap.add_argument("--merge", action="store_true",
                     help="add these variants' rows to the existing --out file (replacing rows of the same name)")
     ap.add_argument("--summarize", action="store_true", help="re-derive verdicts and print the table of --out")

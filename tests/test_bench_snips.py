@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_quick_ensemble_benchmark_writes_its_row(tmp_path):
     out = tmp_path / "snips.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "snips.py"), "--quick", "--members", "2",
-                           "--jobs", "2", "--variants", "gru", "--out", str(out), "model.hidden=16",
+                           "--jobs", "2", "--variants", "gru", "--out", str(out),
+                           "--runs", str(tmp_path / "runs"), "model.hidden=16",
                            "model.word_dim=16"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     [row] = json.loads(out.read_text())["rows"]
@@ -23,5 +24,5 @@ def test_quick_ensemble_benchmark_writes_its_row(tmp_path):
     assert [m["seed"] for m in row["member_rows"]] == [0, 1]
     assert row["cpu_time_s"] == pytest.approx(sum(m["cpu_time_s"] for m in row["member_rows"]), abs=0.2)
     assert set(row["test"]) >= {"intent_accuracy", "slot_f1", "exact_match"} and 0 <= row["test"]["slot_f1"] <= 1
-    ensemble = ROOT / "runs" / "bench-snips-gru-ensemble"
+    ensemble = tmp_path / "runs" / "bench-snips-gru-ensemble"
     assert json.loads((ensemble / "config.json").read_text())["model"]["members"] == 2
