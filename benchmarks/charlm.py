@@ -16,6 +16,7 @@ test of the script; its figures mean nothing). Extra key=value arguments overrid
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -34,8 +35,21 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="tiny smoke run")
     ap.add_argument("--run-dir", default="runs/bench-charlm")
     ap.add_argument("--out", default=str(lmbench.RESULTS / "charlm.json"))
+    ap.add_argument("--rejudge", action="store_true",
+                    help="re-derive the target verdict of --out from its recorded curve (no training)")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
+    if args.rejudge:
+        result = json.loads(Path(args.out).read_text())
+        reached = lmbench.best_reached_s(result["curve"], result["figures"]["best_epoch"])
+        loss = result["figures"]["valid_loss_nats_per_char"]
+        result["target"].update(best_reached_train_s=reached, met=bool(loss <= TARGET and reached <= 60 * 60))
+        result["rejudged"] = {"command": " ".join(["python"] + [shlex.quote(a) for a in sys.argv]),
+                              "rule": "the reported (best-on-valid) weights were reached within 60 minutes of training"}
+        lmbench.write_json(Path(args.out), result)
+        print(f"valid loss {loss:.4f} nats/char at {reached / 60:.1f} min of training (target <= {TARGET} "
+              f"within 60 min): {'met' if result['target']['met'] else 'NOT met'}")
+        return 0
 
     from rnnlab.config import load_config
     from rnnlab.generate import sample_text
@@ -88,7 +102,8 @@ def main() -> int:
         },
         "time": {"training": train_time, "total": clock.report()},
         "target": {"valid_loss_max": TARGET, "minutes_max": 60, "reference_nanogpt_6layer": NANOGPT,
-                   "met": bool(loss <= TARGET and summary["train_time_s"] <= 60 * 60)},
+                   "best_reached_train_s": lmbench.best_reached_s(records, summary["best_epoch"]),
+                   "met": bool(loss <= TARGET and lmbench.best_reached_s(records, summary["best_epoch"]) <= 60 * 60)},
         "curve": [{k: r[k] for k in ("epoch", "train_time_s", "train_loss", "valid_loss", "lr")} for r in records],
         "curve_png": png.name,
         "sample": {"prompt": "ROMEO:", "length": 300, "temperature": 0.8, "top_k": 40, "seed": 1, "text": sample},

@@ -118,6 +118,13 @@ def plot_curve(records: list[dict[str, Any]], initial_loss: float, target: float
     plt.close(fig)
 
 
+def best_reached_s(records: list[dict[str, Any]], best_epoch: int) -> float:
+    """Training seconds at the end of the epoch whose weights the bundle holds (the best on valid): the
+    time the reported model took, which the budget verdicts use. (Since the trainer keeps room for one
+    more step, the whole run also stays within its budget; runs made before that could end one step past it.)"""
+    return next(r["train_time_s"] for r in records if r["epoch"] == best_epoch)
+
+
 def write_json(path: Path, result: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")

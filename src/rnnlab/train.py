@@ -148,13 +148,13 @@ class Dist:
             dist.all_reduce(t)
         return t.tolist()
 
-    def max(self, value: float) -> float:
-        """The largest of a number over all processes."""
+    def max(self, values: list[float]) -> list[float]:
+        """The largest of each number over all processes."""
         if self.world == 1:
-            return value
-        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+            return values
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return t.item()
+        return t.tolist()
 
     def replica_spread(self, model: torch.nn.Module) -> float:
         """Largest difference of any parameter between processes (0.0 = identical replicas)."""
@@ -258,6 +258,7 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
     time_progress = [0.0]  # fraction of train.max_minutes spent (updated every step when a budget is set)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(tc, s, total_steps, time_progress[0]))
     budget_s = tc.max_minutes * 60
+    longest_step_s = 0.0  # the slowest training step so far: the time budget keeps room for one more
 
     metric = tc.metric or task.metric
     mode = metric_mode(task, metric)
@@ -309,6 +310,7 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
         carry[0], resumed_carry = _carry_to(resumed_carry, device), None
         t_start, items_seen = time.perf_counter(), 0.0
         for step in range(pos["step"], len(batches)):
+            t_step = time.perf_counter()
             local = ddp.share(batches[step])
             batch = _to(task.collate([feats["train"][i] for i in local]), device)
             with autocast:
@@ -323,10 +325,13 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
             if tc.clip_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip_norm)
             optimizer.step()
-            spent_s = pos["train_time_s"] + time.perf_counter() - t_start
+            now = time.perf_counter()
+            spent_s = pos["train_time_s"] + now - t_start
+            longest_step_s = max(longest_step_s, now - t_step)
+            next_end_s = spent_s + longest_step_s  # when one more step would end, at worst so far
             if budget_s:
                 # one clock for all processes: the same LR everywhere and the same step to stop at
-                spent_s = ddp.max(spent_s)
+                spent_s, next_end_s = ddp.max([spent_s, next_end_s])
                 time_progress[0] = spent_s / budget_s
             scheduler.step()
             carry[0] = out.carry
@@ -342,8 +347,10 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
                 pos["train_time_s"] += time.perf_counter() - t_start
                 t_start = time.perf_counter()
                 checkpoint()
-            if budget_s and spent_s >= budget_s:
-                pos["stopped"] = True  # out of time: evaluate this (partial) epoch, then finish
+            if budget_s and next_end_s > budget_s:
+                # out of time (another step would end past the budget, so training time stays within it):
+                # evaluate this (partial) epoch, then finish
+                pos["stopped"] = True
                 pos["stop_reason"] = "time budget spent"
                 break
         bar.close()

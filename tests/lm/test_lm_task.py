@@ -175,6 +175,24 @@ def test_time_budget_stops_training_with_the_schedule_finished(tmp_path):
     assert lr_factor(cfg.train, 1, 10_000, time_progress=0.5) == pytest.approx(0.5)
 
 
+def test_time_budget_is_not_overrun(tmp_path):
+    """Training stops when one more step (as slow as the slowest so far) would end past the budget, so
+    the reported training time is within it, and close to it."""
+    from rnnlab.config import load_config
+    from rnnlab.train import train
+
+    torch.set_num_threads(1)
+    (tmp_path / "t.txt").write_text("abcdefgh" * 400)
+    budget_s = 1.5
+    cfg = load_config(None, ["task=charlm", f"run_dir={tmp_path / 'run'}", f"data.text={tmp_path / 't.txt'}",
+                             "data.bptt=8", "model.hidden_size=16", "model.embed_size=4", "model.num_layers=1",
+                             "train.epochs=100000", "train.batch_size=4", f"train.max_minutes={budget_s / 60}",
+                             "train.progress=false"])
+    summary = train(cfg, echo=None)
+    assert summary["out_of_time"] and not summary["stopped_early"]
+    assert budget_s * 0.5 < summary["train_time_s"] <= budget_s
+
+
 def test_resume_mid_epoch_continues_the_carried_state(tmp_path, monkeypatch):
     """A crash after a mid-epoch checkpoint, then --resume: the carried hidden state comes back from the
     checkpoint, so every epoch's losses equal an uninterrupted run's (a restarted state would change them)."""
