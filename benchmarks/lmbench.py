@@ -125,6 +125,14 @@ def best_reached_s(records: list[dict[str, Any]], best_epoch: int) -> float:
     return next(r["train_time_s"] for r in records if r["epoch"] == best_epoch)
 
 
+def verdict(value: float, limit: float, records: list[dict[str, Any]], best_epoch: int,
+            minutes: float = 60.0) -> dict[str, Any]:
+    """The target verdict: `value` (lower is better) within `limit`, and the reported weights reached
+    within `minutes` of training."""
+    reached = best_reached_s(records, best_epoch)
+    return {"best_reached_train_s": reached, "met": bool(value <= limit and reached <= minutes * 60)}
+
+
 def write_json(path: Path, result: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")

@@ -88,9 +88,7 @@ def main() -> int:
         "figures": fwd["figures"],
         "time": {"training": fwd["train_time"]},
         "target": {"test_perplexity_max": TARGET, "minutes_max": 60, "anchors": ANCHORS,
-                   "best_reached_train_s": lmbench.best_reached_s(fwd["records"], fwd["summary"]["best_epoch"]),
-                   "met": bool(ppl <= TARGET and lmbench.best_reached_s(fwd["records"], fwd["summary"]["best_epoch"])
-                               <= 60 * 60)},
+                   **lmbench.verdict(ppl, TARGET, fwd["records"], fwd["summary"]["best_epoch"])},
         "curve": [{k: r.get(k) for k in ("epoch", "train_time_s", "train_loss", "valid_loss", "valid_perplexity", "lr")}
                   for r in fwd["records"]],
         "curve_png": png.name,
