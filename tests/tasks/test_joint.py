@@ -121,3 +121,36 @@ def test_trace_matches_predict_and_records_every_layer(bundles):
         (0, "backward"), (0, "forward"), (1, "backward"), (1, "forward")]
     first = next(l for l in trace["layers"] if (l["layer"], l["direction"]) == (0, "forward"))
     assert len(first["h"]) == 4 and len(first["h"][0]) == 24 and len(first["c"]) == 4 and first["gates"]
+
+
+def test_singleton_dropout_replaces_only_words_seen_once():
+    from rnnlab.tasks.slots_data import Utterance
+
+    train = [Utterance(("book", "in", "paris"), "Book", ("O", "O", "B-city")),
+             Utterance(("book", "in", "france"), "Book", ("O", "O", "B-country")),
+             Utterance(("book", "in", "france"), "Book", ("O", "O", "B-country"))]
+    task = JointTask(DataConfig(), ModelConfig(word_dropout=0.0, singleton_dropout=0.5, members=1))
+    task.fit(train)
+    batch = task.collate([task.encode(u) for u in train] * 200)  # 600 sentences
+    seen = {}
+
+    class Spy(torch.nn.Module):  # records the word ids the model is given, returns the joint model's outputs
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.crf = inner, inner.crf
+
+        def forward(self, words, chars, lengths):
+            seen["words"] = words
+            return self.inner(words, chars, lengths)
+
+    torch.manual_seed(0)
+    model = Spy(task.build_model()).train()
+    task.loss(model, batch)
+    unk, paris = task.words.unk_id, task.words.stoi["paris"]
+    replaced = seen["words"] == unk
+    single = batch["words"] == paris
+    assert not replaced[~single].any()  # "book", "in", "france" (seen 2-3 times) and padding are never replaced
+    assert 0.4 < replaced[single].float().mean() < 0.6  # "paris" (seen once): about half of its 200 uses
+    model.eval()
+    task.loss(model, batch)
+    assert torch.equal(seen["words"], batch["words"])  # no replacement outside training
