@@ -154,3 +154,11 @@ def test_singleton_dropout_replaces_only_words_seen_once():
     model.eval()
     task.loss(model, batch)
     assert torch.equal(seen["words"], batch["words"])  # no replacement outside training
+
+
+@pytest.mark.parametrize("bad", ["model.singleton_dropout=1.0", "model.word_dropout=-0.1", "model.dropout=1.5"])
+def test_dropout_rates_out_of_range_are_refused(tmp_path, bad, capsys):
+    data = [f"data.train={TINY}", f"data.valid={TINY}", f"data.test={TINY}"]
+    assert main(["train", "task=intent_slots", f"run_dir={tmp_path / 'run'}", *data, *MODEL, *TRAIN, bad,
+                 "--quiet"]) != 0
+    assert f"{bad.split('=')[0]} must be in [0, 1)" in capsys.readouterr().err

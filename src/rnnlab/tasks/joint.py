@@ -284,6 +284,9 @@ class JointTask(Task):
         cfg = self.model_config
         if cfg.members < 1:
             raise UserError(f"model.members must be >= 1, got {cfg.members}")
+        for name in ("dropout", "word_dropout", "singleton_dropout"):
+            if not 0.0 <= getattr(cfg, name) < 1.0:
+                raise UserError(f"model.{name} must be in [0, 1), got {getattr(cfg, name)}")
         models = [JointModel(cfg, len(self.words), len(self.chars), len(self.intents), self.tags.itos)
                   for _ in range(cfg.members)]  # built one after another: each member its own initial weights
         return models[0] if cfg.members == 1 else JointEnsemble(models)
