@@ -38,7 +38,12 @@ class Vocab:
     def build(cls, sequences: Iterable[Iterable[str]], min_count: int = 1, max_size: int | None = None,
               pad: str | None = "<pad>", unk: str | None = "<unk>", specials: Iterable[str] = ()) -> "Vocab":
         """Count tokens over `sequences`; keep those seen >= min_count, at most max_size (specials included)."""
-        counts = Counter(t for seq in sequences for t in seq)
+        return cls.from_counts(Counter(t for seq in sequences for t in seq), min_count, max_size, pad, unk, specials)
+
+    @classmethod
+    def from_counts(cls, counts: Counter, min_count: int = 1, max_size: int | None = None,
+                    pad: str | None = "<pad>", unk: str | None = "<unk>", specials: Iterable[str] = ()) -> "Vocab":
+        """`build` from token counts already made (most frequent first, ties alphabetical)."""
         ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
         if max_size is not None:
             n_special = len([t for t in (pad, unk, *specials) if t is not None])

@@ -234,10 +234,11 @@ class JointTask(Task):
 
     def fit(self, train: list[Utterance]) -> None:
         cfg = self.model_config
-        self.words = Vocab.build(([self._norm(t) for t in u.tokens] for u in train), min_count=cfg.min_count)
-        counts = Counter(self._norm(t) for u in train for t in u.tokens)
-        self._singletons = torch.tensor([counts.get(w, 0) == 1 for w in self.words.itos])
-        self.chars = Vocab.build(self._norm(t) for u in train for t in u.tokens)
+        words = [self._norm(t) for u in train for t in u.tokens]  # every training token, normalised once
+        counts = Counter(words)
+        self.words = Vocab.from_counts(counts, min_count=cfg.min_count)
+        self._singletons = torch.tensor([counts[w] == 1 for w in self.words.itos])  # specials: count 0
+        self.chars = Vocab.build(words)  # each word is a sequence of characters
         self.intents = Vocab(sorted({u.intent for u in train}), pad=None, unk=None)
         types = sorted({t[2:] for u in train for t in (u.tags or ()) if t != "O"})
         self.tags = Vocab(["O"] + [f"{p}-{x}" for x in types for p in "BI"], pad=None, unk=None)
@@ -316,7 +317,7 @@ class JointTask(Task):
         words, cfg = batch["words"], self.model_config
         if model.training and (cfg.word_dropout > 0 or cfg.singleton_dropout > 0):
             drop = torch.rand(words.shape, device=words.device) < cfg.word_dropout  # (B, T)
-            if cfg.singleton_dropout > 0 and self._singletons is not None:
+            if cfg.singleton_dropout > 0:
                 single = self._singletons.to(words.device)[words]  # (B, T)
                 drop |= single & (torch.rand(words.shape, device=words.device) < cfg.singleton_dropout)
             words = words.masked_fill(drop & (words != 0), self.words.unk_id)
