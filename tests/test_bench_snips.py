@@ -26,3 +26,10 @@ def test_quick_ensemble_benchmark_writes_its_row(tmp_path):
     assert set(row["test"]) >= {"intent_accuracy", "slot_f1", "exact_match"} and 0 <= row["test"]["slot_f1"] <= 1
     ensemble = tmp_path / "runs" / "bench-snips-gru-ensemble"
     assert json.loads((ensemble / "config.json").read_text())["model"]["members"] == 2
+    # benchmarks/snips_errors.py on that bundle: the data facts are fixed figures of SNIPS; the report parses
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "snips_errors.py"), str(ensemble)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if "%" in line}  # the facts table
+    assert lines["city"][1:] == ["54%", "63", "of", "71"] and lines["country"][1:] == ["2%", "0", "of", "44"]
+    assert "intent wrong on valid:" in proc.stdout and "of 700" in proc.stdout
