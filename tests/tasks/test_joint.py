@@ -156,7 +156,34 @@ def test_singleton_dropout_replaces_only_words_seen_once():
     assert torch.equal(seen["words"], batch["words"])  # no replacement outside training
 
 
-@pytest.mark.parametrize("bad", ["model.singleton_dropout=1.0", "model.word_dropout=-0.1", "model.dropout=1.5"])
+def test_intent_weight_smoothing_and_intent_nll():
+    import torch.nn.functional as F
+
+    train = read_csv(TINY)
+    task = JointTask(DataConfig(), ModelConfig(word_dim=16, char_dim=8, char_filters=16, hidden=24, dropout=0.0,
+                                               word_dropout=0.0, causal_weight=0.0))
+    task.fit(train)
+    batch = task.collate([task.encode(u) for u in train])
+    torch.manual_seed(0)
+    model = task.build_model().train()  # no dropout anywhere: train mode is deterministic
+    out = model(batch["words"], batch["chars"], batch["lengths"])
+    intent = F.cross_entropy(out["intent"], batch["intent"], reduction="sum")
+    base = task.loss(model, batch).total
+    task.model_config.intent_weight = 2.0
+    assert task.loss(model, batch).total.item() == pytest.approx(base.item() + intent.item(), rel=1e-5)
+    task.model_config.intent_weight = 1.0
+    task.model_config.intent_smoothing = 0.1
+    smooth = F.cross_entropy(out["intent"], batch["intent"], reduction="sum", label_smoothing=0.1)
+    # training sees the smoothed targets
+    assert task.loss(model, batch).total.item() == pytest.approx(base.item() - intent.item() + smooth.item(), rel=1e-5)
+    model.eval()
+    assert task.loss(model, batch).total.item() == pytest.approx(base.item(), rel=1e-5)  # evaluation: plain loss
+    metrics = task.evaluate(model, [batch])
+    assert metrics["intent_nll"] == pytest.approx(intent.item() / len(train), rel=1e-5)
+
+
+@pytest.mark.parametrize("bad", ["model.singleton_dropout=1.0", "model.word_dropout=-0.1", "model.dropout=1.5",
+                                 "model.intent_smoothing=1.0"])
 def test_dropout_rates_out_of_range_are_refused(tmp_path, bad, capsys):
     data = [f"data.train={TINY}", f"data.valid={TINY}", f"data.test={TINY}"]
     assert main(["train", "task=intent_slots", f"run_dir={tmp_path / 'run'}", *data, *MODEL, *TRAIN, bad,

@@ -93,6 +93,8 @@ class ModelConfig:
     singleton_dropout: float = 0.0  # training: replace a word seen once in train by <unk> with this probability
     crf: bool = True
     causal_weight: float = 0.5  # weight of the per-step intent loss of the causal head
+    intent_weight: float = 1.0  # weight of the sentence intent loss (the slot loss is summed over tokens)
+    intent_smoothing: float = 0.0  # label smoothing of both intent losses (sentence and causal head)
     min_count: int = 1  # words seen fewer times in training map to <unk>
     members: int = 1  # > 1: a deep ensemble of this many independently initialised models (JointEnsemble)
 
@@ -285,7 +287,7 @@ class JointTask(Task):
         cfg = self.model_config
         if cfg.members < 1:
             raise UserError(f"model.members must be >= 1, got {cfg.members}")
-        for name in ("dropout", "word_dropout", "singleton_dropout"):
+        for name in ("dropout", "word_dropout", "singleton_dropout", "intent_smoothing"):
             if not 0.0 <= getattr(cfg, name) < 1.0:
                 raise UserError(f"model.{name} must be in [0, 1), got {getattr(cfg, name)}")
         models = [JointModel(cfg, len(self.words), len(self.chars), len(self.intents), self.tags.itos)
@@ -298,11 +300,14 @@ class JointTask(Task):
         lengths, intent = batch["lengths"], batch["intent"]
         known = intent >= 0
         target = intent.clamp(min=0)
-        loss = F.cross_entropy(out["intent"].float(), target, reduction="none") * known
+        cfg = self.model_config
+        smooth = cfg.intent_smoothing if core.training else 0.0  # evaluation reports the plain loss
+        loss = cfg.intent_weight * F.cross_entropy(out["intent"].float(), target, reduction="none",
+                                                   label_smoothing=smooth) * known
         mask = (torch.arange(out["slots"].shape[1], device=lengths.device) < lengths[:, None]).float()  # (B, T)
         steps = F.cross_entropy(out["steps"].float().transpose(1, 2), target[:, None].expand_as(mask),
-                                reduction="none")  # (B, T)
-        loss = loss + self.model_config.causal_weight * (steps * mask).sum(1) / lengths * known
+                                reduction="none", label_smoothing=smooth)  # (B, T)
+        loss = loss + cfg.causal_weight * (steps * mask).sum(1) / lengths * known
         # slots: only sentences with tags, all of them known to the tag vocabulary
         usable = batch["has_tags"] & (batch["tags"] < len(self.tags)).all(1)
         tags = batch["tags"].clamp(max=len(self.tags) - 1)
@@ -333,10 +338,16 @@ class JointTask(Task):
         core = getattr(model, "module", model)
         names = self.tags.itos + list(self._unseen)
         total_loss, n, intent_right, exact = 0.0, 0, 0, 0
+        intent_nll, n_known = 0.0, 0
         gold_tags, pred_tags = [], []
         for batch in batches:
             out = core(batch["words"], batch["chars"], batch["lengths"])
             total_loss += self._losses(core, batch, out).sum().item()
+            known = batch["intent"] >= 0
+            # intent NLL: a continuous intent figure that still moves when accuracy has saturated
+            intent_nll += F.cross_entropy(out["intent"].float()[known], batch["intent"][known],
+                                          reduction="sum").item()
+            n_known += int(known.sum())
             intents = out["intent"].argmax(-1)
             paths = core.decode_slots(out["slots"], batch["lengths"])
             for i, path in enumerate(paths):
@@ -353,6 +364,8 @@ class JointTask(Task):
                     exact += ok_intent
         metrics = {"loss": total_loss / max(n, 1), "intent_accuracy": intent_right / max(n, 1),
                    "exact_match": exact / max(n, 1)}
+        if n_known:
+            metrics["intent_nll"] = intent_nll / n_known
         if gold_tags:
             metrics.update(slot_metrics(gold_tags, pred_tags))
         return metrics
