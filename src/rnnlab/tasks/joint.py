@@ -94,7 +94,8 @@ class ModelConfig:
     crf: bool = True
     causal_weight: float = 0.5  # weight of the per-step intent loss of the causal head
     intent_weight: float = 1.0  # weight of the sentence intent loss (the slot loss is summed over tokens)
-    intent_smoothing: float = 0.0  # label smoothing of both intent losses (sentence and causal head)
+    intent_smoothing: float = 0.0  # label smoothing of the intent losses (sentence, causal and token heads)
+    token_intent_weight: float = 0.0  # > 0: a token-level intent head on the top layer votes (see below)
     min_count: int = 1  # words seen fewer times in training map to <unk>
     members: int = 1  # > 1: a deep ensemble of this many independently initialised models (JointEnsemble)
 
@@ -138,6 +139,8 @@ class JointModel(nn.Module):
         self.intent_head = nn.Linear(4 * h, num_intents)
         self.causal_head = nn.Linear(h, num_intents)
         self.slot_head = nn.Linear(2 * h, len(tags))
+        # only built when used, so bundles trained without it load unchanged
+        self.token_intent_head = nn.Linear(2 * h, num_intents) if cfg.token_intent_weight > 0 else None
         self.crf = CRF(len(tags), *bio_constraints(tags)) if cfg.crf else None
 
     def forward(self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -153,9 +156,15 @@ class JointModel(nn.Module):
         valid = (torch.arange(x.shape[1], device=x.device) < lengths.to(x.device)[:, None])[..., None]
         pooled = x.masked_fill(~valid, float("-inf")).amax(dim=1)  # (B, 2H)
         sentence = torch.cat([h_n[0], h_n[1], pooled], dim=-1)  # (B, 4H)
-        return {"intent": self.intent_head(self.drop(sentence)),  # (B, I)
-                "steps": self.causal_head(self.drop(causal)),  # (B, T, I)
-                "slots": self.slot_head(x)}  # (B, T, K)
+        out = {"intent": self.intent_head(self.drop(sentence)),  # (B, I)
+               "steps": self.causal_head(self.drop(causal)),  # (B, T, I)
+               "slots": self.slot_head(x)}  # (B, T, K)
+        if self.token_intent_head is not None:
+            tokens = self.token_intent_head(x)  # (B, T, I): every position's intent, having read both ways
+            votes = (tokens.float().softmax(-1) * valid).sum(1) / lengths.to(x.device)[:, None]  # (B, I) mean vote
+            mixed = 0.5 * out["intent"].float().softmax(-1) + 0.5 * votes  # (B, I): sentence head and votes, halved
+            out.update(intent=mixed.log(), sentence_intent=out["intent"], token_intents=tokens)
+        return out
 
     def decode_slots(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
         return decode_tags(self.crf, emissions, lengths)
@@ -302,12 +311,19 @@ class JointTask(Task):
         target = intent.clamp(min=0)
         cfg = self.model_config
         smooth = cfg.intent_smoothing if core.training else 0.0  # evaluation reports the plain loss
-        loss = cfg.intent_weight * F.cross_entropy(out["intent"].float(), target, reduction="none",
+        sentence = out.get("sentence_intent", out["intent"])  # the sentence head alone, when tokens vote too
+        loss = cfg.intent_weight * F.cross_entropy(sentence.float(), target, reduction="none",
                                                    label_smoothing=smooth) * known
         mask = (torch.arange(out["slots"].shape[1], device=lengths.device) < lengths[:, None]).float()  # (B, T)
-        steps = F.cross_entropy(out["steps"].float().transpose(1, 2), target[:, None].expand_as(mask),
-                                reduction="none", label_smoothing=smooth)  # (B, T)
-        loss = loss + cfg.causal_weight * (steps * mask).sum(1) / lengths * known
+
+        def per_step(logits: torch.Tensor) -> torch.Tensor:  # (B, T, I) -> (B,) mean CE over the real steps
+            ce = F.cross_entropy(logits.float().transpose(1, 2), target[:, None].expand_as(mask),
+                                 reduction="none", label_smoothing=smooth)  # (B, T)
+            return (ce * mask).sum(1) / lengths * known
+
+        loss = loss + cfg.causal_weight * per_step(out["steps"])
+        if "token_intents" in out:
+            loss = loss + cfg.token_intent_weight * per_step(out["token_intents"])
         # slots: only sentences with tags, all of them known to the tag vocabulary
         usable = batch["has_tags"] & (batch["tags"] < len(self.tags)).all(1)
         tags = batch["tags"].clamp(max=len(self.tags) - 1)
