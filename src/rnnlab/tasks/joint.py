@@ -23,6 +23,11 @@ acts as an auxiliary loss for the encoder. Upper layers mix both directions, so 
 The final intent is the sequence head's, which sees everything; the causal head's last step usually
 agrees with it but need not.
 
+Token-level intent (`token_intent_weight` > 0; Stack-Propagation, Qin et al. 2019, decides the intent by
+a vote of every token): a linear head on the top layer guesses the intent at every position, trained with
+the utterance's intent at every token; the reported intent distribution is half the sentence head's, half
+the mean of the tokens' distributions. Unlike the causal head, these positions have read both ways.
+
 Unknown words: at prediction time words not in the vocabulary map to <unk>; during training each word
 is replaced by <unk> with probability `word_dropout`, so the <unk> embedding is trained, and the char
 CNN still sees the word's spelling (rare entity names are most of SNIPS's slot values).
