@@ -156,7 +156,7 @@ def test_singleton_dropout_replaces_only_words_seen_once():
     assert torch.equal(seen["words"], batch["words"])  # no replacement outside training
 
 
-def test_intent_weight_smoothing_and_intent_nll():
+def test_intent_smoothing_and_intent_nll():
     import torch.nn.functional as F
 
     train = read_csv(TINY)
@@ -169,9 +169,6 @@ def test_intent_weight_smoothing_and_intent_nll():
     out = model(batch["words"], batch["chars"], batch["lengths"])
     intent = F.cross_entropy(out["intent"], batch["intent"], reduction="sum")
     base = task.loss(model, batch).total
-    task.model_config.intent_weight = 2.0
-    assert task.loss(model, batch).total.item() == pytest.approx(base.item() + intent.item(), rel=1e-5)
-    task.model_config.intent_weight = 1.0
     task.model_config.intent_smoothing = 0.1
     smooth = F.cross_entropy(out["intent"], batch["intent"], reduction="sum", label_smoothing=0.1)
     # training sees the smoothed targets
@@ -180,34 +177,6 @@ def test_intent_weight_smoothing_and_intent_nll():
     assert task.loss(model, batch).total.item() == pytest.approx(base.item(), rel=1e-5)  # evaluation: plain loss
     metrics = task.evaluate(model, [batch])
     assert metrics["intent_nll"] == pytest.approx(intent.item() / len(train), rel=1e-5)
-
-
-def test_token_intent_votes_mix_with_the_sentence_head():
-    import torch.nn.functional as F
-
-    train = read_csv(TINY)
-    cfg = ModelConfig(word_dim=16, char_dim=8, char_filters=16, hidden=24, dropout=0.0, word_dropout=0.0,
-                      causal_weight=0.0, token_intent_weight=0.5)
-    task = JointTask(DataConfig(), cfg)
-    task.fit(train)
-    batch = task.collate([task.encode(u) for u in train])
-    torch.manual_seed(0)
-    model = task.build_model().train()
-    out = model(batch["words"], batch["chars"], batch["lengths"])
-    # the intent is half the sentence head's distribution, half the mean of the real tokens' distributions
-    b, n = 1, int(batch["lengths"][1])
-    votes = out["token_intents"][b, :n].softmax(-1).mean(0)
-    expect = 0.5 * out["sentence_intent"][b].softmax(-1) + 0.5 * votes
-    assert torch.allclose(out["intent"][b].exp(), expect, atol=1e-6)
-    assert torch.allclose(out["intent"].exp().sum(-1), torch.ones(len(train)), atol=1e-5)
-    # training: each head on its own loss; the token loss averages over the real tokens
-    mask = torch.arange(batch["words"].shape[1])[None] < batch["lengths"][:, None]
-    ce = F.cross_entropy(out["token_intents"].transpose(1, 2), batch["intent"][:, None].expand_as(mask),
-                         reduction="none")
-    token = ((ce * mask).sum(1) / batch["lengths"]).sum()
-    with_tokens = task.loss(model, batch).total
-    cfg.token_intent_weight = 1.0
-    assert task.loss(model, batch).total.item() == pytest.approx(with_tokens.item() + 0.5 * token.item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("bad", ["model.singleton_dropout=1.0", "model.word_dropout=-0.1", "model.dropout=1.5",

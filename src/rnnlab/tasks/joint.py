@@ -23,11 +23,6 @@ acts as an auxiliary loss for the encoder. Upper layers mix both directions, so 
 The final intent is the sequence head's, which sees everything; the causal head's last step usually
 agrees with it but need not.
 
-Token-level intent (`token_intent_weight` > 0; Stack-Propagation, Qin et al. 2019, decides the intent by
-a vote of every token): a linear head on the top layer guesses the intent at every position, trained with
-the utterance's intent at every token; the reported intent distribution is half the sentence head's, half
-the mean of the tokens' distributions. Unlike the causal head, these positions have read both ways.
-
 Unknown words: at prediction time words not in the vocabulary map to <unk>; during training each word
 is replaced by <unk> with probability `word_dropout`, so the <unk> embedding is trained, and the char
 CNN still sees the word's spelling (rare entity names are most of SNIPS's slot values).
@@ -50,6 +45,14 @@ types training saw with that intent) was tried and dropped too: on SNIPS valid i
 4-LSTM ensemble and +-2 utterances for its members. The intent errors left are consistent with their
 slots ("i want to see [outcast]{object_name}" read as SearchCreativeWork: in training "i want to see" is
 SearchCreativeWork 80 times, SearchScreeningEvent 42), so no constraint between the two can fix them.
+Three intent-side changes were tried on SNIPS valid (LSTM, 20 epochs, each against the plain run of the
+same seed; figures are the means of valid intent accuracy over epochs 11-20) and none lifted intent:
+twice the weight on the sentence intent loss (98.21 vs 98.61, seed 0); a token-level intent head on the
+top layer whose mean vote was mixed half and half with the sentence head (Stack-Propagation's
+token-level intent; 98.27 vs 98.61 and 98.51 vs 98.53, seeds 0-1); and label smoothing 0.1 of the
+intent losses, kept as `intent_smoothing` (default 0) because it trades intent for slots: intent
+98.34 / 98.40 / 97.94 vs 98.61 / 98.53 / 98.37, slot F1 94.83 / 94.17 / 94.04 vs 94.27 / 93.90 / 93.97
+(seeds 0-2).
 """
 from __future__ import annotations
 
@@ -98,9 +101,7 @@ class ModelConfig:
     singleton_dropout: float = 0.0  # training: replace a word seen once in train by <unk> with this probability
     crf: bool = True
     causal_weight: float = 0.5  # weight of the per-step intent loss of the causal head
-    intent_weight: float = 1.0  # weight of the sentence intent loss (the slot loss is summed over tokens)
-    intent_smoothing: float = 0.0  # label smoothing of the intent losses (sentence, causal and token heads)
-    token_intent_weight: float = 0.0  # > 0: a token-level intent head on the top layer votes (see below)
+    intent_smoothing: float = 0.0  # label smoothing of both intent losses (sentence and causal head); see below
     min_count: int = 1  # words seen fewer times in training map to <unk>
     members: int = 1  # > 1: a deep ensemble of this many independently initialised models (JointEnsemble)
 
@@ -144,8 +145,6 @@ class JointModel(nn.Module):
         self.intent_head = nn.Linear(4 * h, num_intents)
         self.causal_head = nn.Linear(h, num_intents)
         self.slot_head = nn.Linear(2 * h, len(tags))
-        # only built when used, so bundles trained without it load unchanged
-        self.token_intent_head = nn.Linear(2 * h, num_intents) if cfg.token_intent_weight > 0 else None
         self.crf = CRF(len(tags), *bio_constraints(tags)) if cfg.crf else None
 
     def forward(self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -161,15 +160,9 @@ class JointModel(nn.Module):
         valid = (torch.arange(x.shape[1], device=x.device) < lengths.to(x.device)[:, None])[..., None]
         pooled = x.masked_fill(~valid, float("-inf")).amax(dim=1)  # (B, 2H)
         sentence = torch.cat([h_n[0], h_n[1], pooled], dim=-1)  # (B, 4H)
-        out = {"intent": self.intent_head(self.drop(sentence)),  # (B, I)
-               "steps": self.causal_head(self.drop(causal)),  # (B, T, I)
-               "slots": self.slot_head(x)}  # (B, T, K)
-        if self.token_intent_head is not None:
-            tokens = self.token_intent_head(x)  # (B, T, I): every position's intent, having read both ways
-            votes = (tokens.float().softmax(-1) * valid).sum(1) / lengths.to(x.device)[:, None]  # (B, I) mean vote
-            mixed = 0.5 * out["intent"].float().softmax(-1) + 0.5 * votes  # (B, I): sentence head and votes, halved
-            out.update(intent=mixed.log(), sentence_intent=out["intent"], token_intents=tokens)
-        return out
+        return {"intent": self.intent_head(self.drop(sentence)),  # (B, I)
+                "steps": self.causal_head(self.drop(causal)),  # (B, T, I)
+                "slots": self.slot_head(x)}  # (B, T, K)
 
     def decode_slots(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
         return decode_tags(self.crf, emissions, lengths)
@@ -314,19 +307,11 @@ class JointTask(Task):
         target = intent.clamp(min=0)
         cfg = self.model_config
         smooth = cfg.intent_smoothing if core.training else 0.0  # evaluation reports the plain loss
-        sentence = out.get("sentence_intent", out["intent"])  # the sentence head alone, when tokens vote too
-        loss = cfg.intent_weight * F.cross_entropy(sentence.float(), target, reduction="none",
-                                                   label_smoothing=smooth) * known
+        loss = F.cross_entropy(out["intent"].float(), target, reduction="none", label_smoothing=smooth) * known
         mask = (torch.arange(out["slots"].shape[1], device=lengths.device) < lengths[:, None]).float()  # (B, T)
-
-        def per_step(logits: torch.Tensor) -> torch.Tensor:  # (B, T, I) -> (B,) mean CE over the real steps
-            ce = F.cross_entropy(logits.float().transpose(1, 2), target[:, None].expand_as(mask),
-                                 reduction="none", label_smoothing=smooth)  # (B, T)
-            return (ce * mask).sum(1) / lengths * known
-
-        loss = loss + cfg.causal_weight * per_step(out["steps"])
-        if "token_intents" in out:
-            loss = loss + cfg.token_intent_weight * per_step(out["token_intents"])
+        steps = F.cross_entropy(out["steps"].float().transpose(1, 2), target[:, None].expand_as(mask),
+                                reduction="none", label_smoothing=smooth)  # (B, T)
+        loss = loss + cfg.causal_weight * (steps * mask).sum(1) / lengths * known
         # slots: only sentences with tags, all of them known to the tag vocabulary
         usable = batch["has_tags"] & (batch["tags"] < len(self.tags)).all(1)
         tags = batch["tags"].clamp(max=len(self.tags) - 1)
