@@ -179,6 +179,24 @@ def test_intent_smoothing_and_intent_nll():
     assert metrics["intent_nll"] == pytest.approx(intent.item() / len(train), rel=1e-5)
 
 
+def test_attention_pool_ignores_padding():
+    train = read_csv(TINY)
+    task = JointTask(DataConfig(), ModelConfig(word_dim=16, char_dim=8, char_filters=16, hidden=24,
+                                               attention_pool=True))
+    task.fit(train)
+    torch.manual_seed(0)
+    model = task.build_model().eval()
+    short, long = sorted(train, key=lambda u: len(u.tokens))[0], max(train, key=lambda u: len(u.tokens))
+    assert len(long.tokens) > len(short.tokens)
+    alone = task.collate([task.encode(short)])
+    padded = task.collate([task.encode(short), task.encode(long)])  # the short one is padded here
+    with torch.no_grad():
+        a = model(alone["words"], alone["chars"], alone["lengths"])["intent"][0]
+        b = model(padded["words"], padded["chars"], padded["lengths"])["intent"][0]
+    assert model.intent_head.in_features == 6 * 24  # final states, max pool, attention pool
+    assert torch.allclose(a, b, atol=1e-5)
+
+
 @pytest.mark.parametrize("bad", ["model.singleton_dropout=1.0", "model.word_dropout=-0.1", "model.dropout=1.5",
                                  "model.intent_smoothing=1.0"])
 def test_dropout_rates_out_of_range_are_refused(tmp_path, bad, capsys):

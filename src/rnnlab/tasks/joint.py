@@ -102,6 +102,7 @@ class ModelConfig:
     crf: bool = True
     causal_weight: float = 0.5  # weight of the per-step intent loss of the causal head
     intent_smoothing: float = 0.0  # label smoothing of both intent losses (sentence and causal head); see below
+    attention_pool: bool = False  # the intent head also reads an attention-weighted mean of the top layer
     min_count: int = 1  # words seen fewer times in training map to <unk>
     members: int = 1  # > 1: a deep ensemble of this many independently initialised models (JointEnsemble)
 
@@ -142,7 +143,11 @@ class JointModel(nn.Module):
         self.encoder = nn.ModuleList(Recurrent(CELLS[cfg.cell], n, h, bidirectional=True, batch_first=True)
                                      for n in sizes)
         self.drop = nn.Dropout(cfg.dropout)
-        self.intent_head = nn.Linear(4 * h, num_intents)
+        # attention pooling (Lin et al. 2017's self-attentive sentence embedding, one head): a score per
+        # position, softmax over the real positions; built only when used, so older bundles load unchanged
+        self.attention = (nn.Sequential(nn.Linear(2 * h, h), nn.Tanh(), nn.Linear(h, 1))
+                          if cfg.attention_pool else None)
+        self.intent_head = nn.Linear((6 if cfg.attention_pool else 4) * h, num_intents)
         self.causal_head = nn.Linear(h, num_intents)
         self.slot_head = nn.Linear(2 * h, len(tags))
         self.crf = CRF(len(tags), *bio_constraints(tags)) if cfg.crf else None
@@ -159,7 +164,11 @@ class JointModel(nn.Module):
         h_n = state[0] if isinstance(state, tuple) else state  # (2, B, H): forward, backward
         valid = (torch.arange(x.shape[1], device=x.device) < lengths.to(x.device)[:, None])[..., None]
         pooled = x.masked_fill(~valid, float("-inf")).amax(dim=1)  # (B, 2H)
-        sentence = torch.cat([h_n[0], h_n[1], pooled], dim=-1)  # (B, 4H)
+        parts = [h_n[0], h_n[1], pooled]
+        if self.attention is not None:
+            scores = self.attention(x).masked_fill(~valid, float("-inf")).softmax(dim=1)  # (B, T, 1)
+            parts.append((scores * x).sum(dim=1))  # (B, 2H)
+        sentence = torch.cat(parts, dim=-1)  # (B, 4H), or (B, 6H) with attention pooling
         return {"intent": self.intent_head(self.drop(sentence)),  # (B, I)
                 "steps": self.causal_head(self.drop(causal)),  # (B, T, I)
                 "slots": self.slot_head(x)}  # (B, T, K)
