@@ -35,6 +35,18 @@ def test_predict_text_and_json(trained, capsys):
     assert [s["token"] for s in pred["steps"]] == ["what", "time", "is", "it"]
 
 
+def test_predict_into_a_closed_pipe_stops_quietly(trained):
+    import os
+
+    tmp, _, _ = trained
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written (`... --json | head`, head done)
+    argv = [sys.executable, "-m", "rnnlab", "predict", str(tmp / "run" / "bundle"), "play jazz", "--json"]
+    proc = subprocess.run(argv, stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    os.close(write)
+    assert proc.returncode == 141 and "Traceback" not in proc.stderr
+
+
 def test_evaluate_matches_training_summary(trained, capsys):
     tmp, _, paths = trained
     assert main(["evaluate", str(tmp / "run" / "bundle"), "--split", "test", "--json"]) == 0

@@ -106,7 +106,7 @@ class ModelConfig:
     singleton_dropout: float = 0.0  # training: replace a word seen once in train by <unk> with this probability
     crf: bool = True
     causal_weight: float = 0.5  # weight of the per-step intent loss of the causal head
-    intent_smoothing: float = 0.0  # label smoothing of both intent losses (sentence and causal head); see below
+    intent_smoothing: float = 0.0  # label smoothing of both intent losses (sentence and causal head); see the docstring
     attention_pool: bool = False  # the intent head also reads an attention-weighted mean of the top layer
     min_count: int = 1  # words seen fewer times in training map to <unk>
     members: int = 1  # > 1: a deep ensemble of this many independently initialised models (JointEnsemble)
@@ -285,7 +285,7 @@ class JointTask(Task):
         return len(f["words"])
 
     def collate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        b, t = len(features), max(len(f["words"]) for f in features)
+        t = max(len(f["words"]) for f in features)
         length = max(len(c) for f in features for c in f["chars"])
         pad_word = [0] * length
         # padded as Python lists, then one tensor each: a copy per word was ~6 % of a SNIPS training step
