@@ -11,15 +11,20 @@
 
 `load(path)` checks the format version, that every listed file exists and matches its sha256
 (so a missing, truncated or edited file is named in a BundleError), rebuilds the task from
-config.json and its state files, builds the model and loads the weights strictly.
+config.json and its state files, builds the model and loads the weights strictly. A bundle may come
+from someone else: its files must be regular files inside its directory (a symbolic link out of it,
+a directory, a FIFO or a device such as /dev/zero is refused before it is read), each is read no
+further than its size, and weights that are not finite (NaN, inf) are refused too.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -64,7 +69,7 @@ def model_card(cfg: RunConfig, metrics: dict[str, Any], command: str, task: Task
     for split in ("valid", "test"):
         for k, v in (metrics.get(split) or {}).items():
             lines.append(f"| {split} | {k} | {v:.4f} |" if isinstance(v, float) else f"| {split} | {k} | {v} |")
-    for k in ("best_epoch", "epochs_run", "train_time_s", "world_size"):
+    for k in ("best_epoch", "epochs_run", "train_time_s", "world_size", "precision"):
         if k in metrics:
             lines.append(f"\n{k}: {metrics[k]}")
     lines += ["", "## Use", "", "```", f"rnnlab predict BUNDLE \"your text\"",
@@ -134,7 +139,10 @@ class Predictor:
     def predict(self, inputs: list[Any] | str) -> list[dict[str, Any]]:
         if isinstance(inputs, str):
             inputs = [inputs]
-        return self.task.predict(self.model, list(inputs))
+        inputs = list(inputs)
+        if not inputs:  # nothing to predict: no answers (a task would build an empty batch and fail)
+            return []
+        return self.task.predict(self.model, inputs)
 
     def trace(self, input: Any) -> dict[str, Any]:
         return self.task.trace(self.model, input)
@@ -153,6 +161,48 @@ def _read_json(path: Path, data: bytes) -> Any:
         raise BundleError(path, f"not valid JSON ({e})") from None
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+
+
+def _not_regular(mode: int) -> str:
+    kind = next((name for test, name in _KINDS if test(mode)), "not a plain file")
+    return f"not a regular file ({kind}); a bundle holds only plain files"
+
+
+def _read_file(root: Path, file: Path) -> bytes:
+    """The bytes of one file of the bundle at `root`, read no further than its size.
+
+    Refused before reading: a link that leads out of the bundle (a hashed link to /etc/passwd would
+    otherwise be read and reported on), and anything but a regular file (a link to /dev/zero would be
+    read forever, a FIFO would block). The file is opened without following a link and checked again
+    once open, so swapping it between the check and the read does not get past either."""
+    try:
+        real = file.resolve(strict=True)
+        before = real.stat()
+    except FileNotFoundError:
+        raise BundleError(file, "missing (listed in config.json)") from None
+    except (OSError, RuntimeError) as e:  # a link loop: OSError (ELOOP), RuntimeError before Python 3.13
+        raise BundleError(file, f"cannot read ({getattr(e, 'strerror', None) or e})") from None
+    if not real.is_relative_to(root.resolve()):
+        raise BundleError(file, f"a link to {real}, outside the bundle; a bundle's files must be in its directory")
+    if not stat.S_ISREG(before.st_mode):
+        raise BundleError(file, _not_regular(before.st_mode))
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(real, flags)
+    except OSError as e:
+        raise BundleError(file, f"cannot read ({e.strerror or e})") from None
+    with os.fdopen(fd, "rb") as f:
+        now = os.fstat(f.fileno())
+        if not stat.S_ISREG(now.st_mode):
+            raise BundleError(file, _not_regular(now.st_mode))
+        data = f.read(now.st_size + 1)  # one byte more than its size: a file still growing is caught
+    if len(data) != now.st_size:
+        raise BundleError(file, "changed while being read; load the bundle again once nothing writes to it")
+    return data
+
+
 def load(path: str | Path) -> Predictor:
     """Load a bundle directory (see the module docstring). Raises BundleError naming the bad file."""
     path = Path(path)
@@ -161,7 +211,7 @@ def load(path: str | Path) -> Predictor:
     cfg_path = path / "config.json"
     if not cfg_path.exists():
         raise BundleError(cfg_path, "missing: every bundle has a config.json")
-    raw = _read_json(cfg_path, cfg_path.read_bytes())
+    raw = _read_json(cfg_path, _read_file(path, cfg_path))
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise BundleError(cfg_path, f"not an rnnlab bundle config (format should be {FORMAT!r})")
     version = raw.get("format_version")
@@ -174,12 +224,11 @@ def load(path: str | Path) -> Predictor:
         raise BundleError(cfg_path, "no valid 'files' manifest")
     contents: dict[str, bytes] = {}
     for name, digest in listed.items():
-        if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+        if not isinstance(name, str) or not name or "/" in name or "\\" in name or "\0" in name \
+                or name.startswith("."):
             raise BundleError(cfg_path, f"invalid file name {name!r} in the manifest")
         file = path / name
-        if not file.exists():
-            raise BundleError(file, "missing (listed in config.json)")
-        data = file.read_bytes()
+        data = _read_file(path, file)
         if _sha256(data) != digest:
             raise BundleError(file, "checksum mismatch: the file is truncated or was modified after saving")
         contents[name] = data
@@ -205,6 +254,13 @@ def load(path: str | Path) -> Predictor:
         weights = st_load(contents["model.safetensors"])
     except Exception as e:  # safetensors' own error types
         raise BundleError(path / "model.safetensors", f"not a readable safetensors file ({e})") from None
+    for key, tensor in weights.items():
+        # the checksum only says the file is as saved; a run that diverged saves NaNs, and a model
+        # that answers NaN for every input is better refused here than served
+        if (tensor.is_floating_point() or tensor.is_complex()) and not bool(torch.isfinite(tensor).all()):
+            raise BundleError(path / "model.safetensors",
+                              f"non-finite weights (NaN or inf) in {key}: the training that saved them diverged; "
+                              "retrain, e.g. with a lower train.lr")
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as e:

@@ -51,7 +51,7 @@ class TrainConfig:
     metric: str = ""  # early-stopping / model-selection metric; "" = the task's default metric
     patience: int = 0  # stop after this many epochs without improvement; 0 = run all epochs
     seed: int = 0
-    precision: str = "fp32"  # "fp32" | "bf16" (autocast)
+    precision: str = "auto"  # "auto" (bf16 where the hardware runs it natively, else fp32) | "fp32" | "bf16"
     device: str = "cpu"  # "cpu" | "cuda" | "auto"
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     checkpoint_every: int = 0  # also checkpoint every N optimizer steps (0: only at epoch end)

@@ -33,6 +33,7 @@ so every step is one dtype and no step pays for casts.
 """
 from __future__ import annotations
 
+import numbers
 from functools import partial
 
 import torch
@@ -41,7 +42,7 @@ from torch import Tensor, _VF, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .cells import gru_input, gru_step, lstm_input, lstm_step, rnn_input, rnn_step
-from .cells.rnn import reset_uniform
+from .cells.rnn import check_size, reset_uniform
 
 MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 ENGINES = ("fused", "glass")
@@ -67,10 +68,16 @@ class Recurrent(nn.Module):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
-        if input_size < 1 or hidden_size < 1 or num_layers < 1:
-            raise ValueError("input_size, hidden_size and num_layers must be positive")
-        if not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"dropout must be in [0, 1]; got {dropout}")
+        input_size, hidden_size = check_size("input_size", input_size), check_size("hidden_size", hidden_size)
+        num_layers = check_size("num_layers", num_layers)
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
+            raise TypeError(f"dropout must be a float, got {type(dropout).__name__} {dropout!r}")
+        if not 0.0 <= dropout < 1.0:  # also refuses NaN; p = 1 would feed the upper layers only zeros
+            raise ValueError(f"dropout must be in [0, 1); got {dropout}")
+        if dropout > 0 and num_layers == 1:
+            # torch.nn only warns here; a setting that does nothing is a mistake worth a clear stop
+            raise ValueError(f"dropout acts between layers, so it needs num_layers >= 2; got dropout={dropout} "
+                             f"with num_layers=1 (apply nn.Dropout to the output instead)")
         self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
         self.bidirectional, self.batch_first, self.dropout, self.bias = bidirectional, batch_first, float(dropout), bias
         self.engine = engine
@@ -104,8 +111,8 @@ class Recurrent(nn.Module):
 
     @engine.setter
     def engine(self, value: str) -> None:
-        if value not in ENGINES:
-            raise ValueError(f"engine must be 'fused' or 'glass'; got {value!r}")
+        if not isinstance(value, str) or value not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}; got {value!r}")
         self._engine = value
 
     def reset_parameters(self) -> None:
@@ -152,8 +159,11 @@ class Recurrent(nn.Module):
             raise TypeError(f"expected nn.RNN, nn.LSTM or nn.GRU; got {type(module).__name__}")
         if getattr(module, "proj_size", 0):
             raise ValueError("LSTM projections (proj_size > 0) are not supported")
+        # torch.nn keeps (and warns about) dropout on a one-layer module, where it does nothing; Recurrent
+        # refuses that setting, so the wrapper takes the equivalent 0
+        dropout = module.dropout if module.num_layers > 1 else 0.0
         layer = cls(mode, module.input_size, module.hidden_size, module.num_layers, module.bidirectional,
-                    module.batch_first, module.dropout, engine, module.bias, device="meta")
+                    module.batch_first, dropout, engine, module.bias, device="meta")
         for name in layer._weight_names:
             setattr(layer, name, getattr(module, name))
         return layer.train(module.training)
@@ -173,32 +183,97 @@ class Recurrent(nn.Module):
 
     def forward(self, x: Tensor, state: State | None = None, lengths=None) -> tuple[Tensor, State]:
         """(output, state) exactly as torch.nn's forward returns them; see the module docstring."""
+        state, lengths = self._check_call(x, state, lengths, unbatched_ok=True)
         if x.dim() == 2:  # unbatched (T, I), as torch.nn allows
-            if lengths is not None:
-                raise ValueError("lengths needs a batched input (3-D x)")
             batch_dim = 0 if self.batch_first else 1
             state = None if state is None else _map_state(state, lambda s: s.unsqueeze(1))
-            output, state = self.forward(x.unsqueeze(batch_dim), state)
+            output, state = self._run(x.unsqueeze(batch_dim), state, None)
             return output.squeeze(batch_dim), _map_state(state, lambda s: s.squeeze(1))
-        if x.dim() != 3:
-            raise ValueError(f"expected x of 2 or 3 dimensions, got shape {tuple(x.shape)}")
+        return self._run(x, state, lengths)
+
+    def _run(self, x: Tensor, state: State | None, lengths: Tensor | None) -> tuple[Tensor, State]:
         if self._engine == "fused":
             return self._fused(x, state, lengths)
         output, state, _ = self._glass(x, state, lengths, record=False)
         return output, state
 
-    def _initial_state(self, x: Tensor, state: State | None, batch: int) -> State:
-        shape = (self.num_layers * self.num_directions, batch, self.hidden_size)
-        if state is None:
-            h0 = torch.zeros(shape, dtype=x.dtype, device=x.device)
-            return (h0, h0) if self.mode == "lstm" else h0
-        for s in (state if self.mode == "lstm" else (state,)):
-            if tuple(s.shape) != shape:
-                raise ValueError(f"expected a state of shape {shape}, got {tuple(s.shape)}")
-        return state
+    def _check_call(self, x: Tensor, state, lengths, unbatched_ok: bool) -> tuple[State | None, Tensor | None]:
+        """Check what the engines assume of (x, state, lengths) before either runs; returns the state
+        (an LSTM's pair as a tuple) and lengths as an int64 CPU tensor (or None).
 
-    def _fused(self, x: Tensor, state: State | None, lengths) -> tuple[Tensor, State]:
-        # The same call as nn.LSTM.forward makes (torch/nn/modules/rnn.py), minus its per-call checks.
+        Not a nicety: torch's fused kernels (the _VF ops) trust the sizes they are given and do not
+        check them against the weights, so an input with the wrong feature size reads past the weight
+        matrices (garbage, different on every call) instead of failing. torch.nn.LSTM & co. check in
+        Python before the call; these are the same checks, for both engines alike.
+        """
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x must be a tensor, got {type(x).__name__}")
+        layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
+        if x.dim() != 3 and not (unbatched_ok and x.dim() == 2):
+            accepted = f"3-D {layout} or unbatched 2-D (T, I)" if unbatched_ok else f"3-D {layout}"
+            raise ValueError(f"expected x of {accepted}, got shape {tuple(x.shape)}")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"x.size(-1) must equal input_size: expected {self.input_size}, got {x.shape[-1]} "
+                             f"(x of shape {tuple(x.shape)})")
+        weight = self.flat_weights()[0]
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
+        # under autocast torch casts inputs and weights itself; otherwise the kernels need one dtype
+        autocast = torch._C._is_any_autocast_enabled()
+        if x.dtype != weight.dtype and not autocast:
+            raise ValueError(f"x has dtype {x.dtype} but the layer's parameters {weight.dtype}: convert x "
+                             f"(x.to({weight.dtype})) or the layer (layer.to({x.dtype}))")
+        if x.device != weight.device:
+            raise ValueError(f"x is on {x.device} but the layer's parameters on {weight.device}: "
+                             f"move one (x.to({str(weight.device)!r}) or layer.to({str(x.device)!r}))")
+        unbatched = x.dim() == 2
+        time_axis = 0 if unbatched or not self.batch_first else 1
+        steps, batch = x.shape[time_axis], 1 if unbatched else x.shape[1 - time_axis]
+        if steps == 0:
+            raise ValueError(f"x has no time steps (shape {tuple(x.shape)}, layout {layout})")
+        if state is not None:
+            state = self._check_state(state, x, batch, unbatched, autocast)
+        if lengths is not None:
+            if unbatched:
+                raise ValueError("lengths needs a batched input (3-D x)")
+            lengths = _check_lengths(lengths, batch, steps)
+        return state, lengths
+
+    def _check_state(self, state, x: Tensor, batch: int, unbatched: bool, autocast: bool) -> State:
+        """The given initial state: its arity (a pair for the LSTM), shapes, dtype and device."""
+        if self.mode == "lstm":
+            if not (isinstance(state, (tuple, list)) and len(state) == 2):
+                raise ValueError(f"an lstm's state is a pair (h_0, c_0), got {_describe(state)}")
+            parts = {"h_0": state[0], "c_0": state[1]}
+        else:
+            if not isinstance(state, Tensor):
+                raise ValueError(f"a {self.mode} state is one tensor h_0 (only an lstm takes a pair (h_0, c_0)), "
+                                 f"got {_describe(state)}")
+            parts = {"h_0": state}
+        rows = self.num_layers * self.num_directions
+        shape = (rows, self.hidden_size) if unbatched else (rows, batch, self.hidden_size)
+        for name, s in parts.items():
+            if not isinstance(s, Tensor):
+                raise TypeError(f"state {name} must be a tensor, got {type(s).__name__}")
+            if tuple(s.shape) != shape:
+                what = "(num_layers * num_directions, H)" if unbatched else "(num_layers * num_directions, B, H)"
+                raise ValueError(f"expected state {name} of shape {shape} {what}, got {tuple(s.shape)}")
+            if not s.is_floating_point() or (s.dtype != x.dtype and not autocast):
+                raise ValueError(f"state {name} has dtype {s.dtype}, x {x.dtype}: they must match")
+            if s.device != x.device:
+                raise ValueError(f"state {name} is on {s.device}, x on {x.device}: they must match")
+        return (state[0], state[1]) if self.mode == "lstm" else state
+
+    def _initial_state(self, x: Tensor, state: State | None, batch: int) -> State:
+        """The given state (checked by _check_call), or zeros (L*D, B, H)."""
+        if state is not None:
+            return state
+        h0 = torch.zeros((self.num_layers * self.num_directions, batch, self.hidden_size),
+                         dtype=x.dtype, device=x.device)
+        return (h0, h0) if self.mode == "lstm" else h0
+
+    def _fused(self, x: Tensor, state: State | None, lengths: Tensor | None) -> tuple[Tensor, State]:
+        # The same call as nn.LSTM.forward makes (torch/nn/modules/rnn.py); its checks are _check_call's.
         batch_axis = 0 if self.batch_first else 1
         hx = self._initial_state(x, state, x.shape[batch_axis])
         kernel = KERNELS[self.mode]
@@ -206,7 +281,6 @@ class Recurrent(nn.Module):
             result = kernel(x, hx, self.flat_weights(), self.bias, self.num_layers, self.dropout,
                             self.training, self.bidirectional, self.batch_first)
             return result[0], (result[1], result[2]) if self.mode == "lstm" else result[1]
-        lengths = _check_lengths(lengths, x.shape[batch_axis], x.shape[1 - batch_axis])
         packed = pack_padded_sequence(x, lengths, batch_first=self.batch_first, enforce_sorted=False)
         # The kernel sees the batch sorted by length: sort the given state likewise, and unsort the result.
         hx = _map_state(hx, lambda s: s.index_select(1, packed.sorted_indices))
@@ -220,15 +294,16 @@ class Recurrent(nn.Module):
 
     # ---- glass -----------------------------------------------------------------------------------
 
-    def _glass(self, x: Tensor, state: State | None, lengths, record: bool):
-        """Run the cells step by step. Returns (output, state, trace or None); see `trace`."""
+    def _glass(self, x: Tensor, state: State | None, lengths: Tensor | None, record: bool):
+        """Run the cells step by step (inputs checked by _check_call). Returns (output, state, trace or
+        None); see `trace`."""
         if self.batch_first:
             x = x.transpose(0, 1)  # (T, B, I): the loop walks the time axis
         T, B = x.shape[0], x.shape[1]
         state = self._initial_state(x, state, B)
         masks = None
         if lengths is not None:
-            lengths = _check_lengths(lengths, B, T).to(x.device)
+            lengths = lengths.to(x.device)
             # (T, B, 1) bool: step t is inside sequence b. unbind now: one view per step, not per use.
             masks = (torch.arange(T, device=x.device)[:, None] < lengths[None, :]).unsqueeze(-1).unbind(0)
         trace = {} if record else None
@@ -318,6 +393,7 @@ class Recurrent(nn.Module):
         With lengths, every value at positions past a sequence's end is zero.
         Unbatched x is not accepted here; give it a batch of one.
         """
+        state, lengths = self._check_call(x, state, lengths, unbatched_ok=False)
         output, final, trace = self._glass(x, state, lengths, record=True)
         trace["output"] = output
         if self.mode == "lstm":
@@ -345,8 +421,39 @@ def _map_state2(a: State, b: State, fn) -> State:
     return (fn(a[0], b[0]), fn(a[1], b[1])) if isinstance(a, tuple) else fn(a, b)
 
 
+def _describe(value) -> str:
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return type(value).__name__
+
+
+def _is_int(value) -> bool:
+    if isinstance(value, Tensor):
+        return value.dim() == 0 and not value.is_floating_point() and not value.is_complex() \
+            and value.dtype != torch.bool
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_lengths(lengths, batch: int, steps: int) -> Tensor:
-    """lengths as an int64 CPU tensor (B,), each in 1..T."""
+    """lengths as an int64 CPU tensor (B,), each in 1..T.
+
+    Integers only: a float length (4.7) is a mistake to report, not a value to truncate."""
+    if hasattr(lengths, "__array__") and not isinstance(lengths, Tensor):  # a NumPy array
+        lengths = torch.as_tensor(lengths)
+    if isinstance(lengths, Tensor):
+        if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+            raise TypeError(f"lengths must hold integers, got a tensor of {lengths.dtype}")
+        if lengths.dim() != 1:
+            raise ValueError(f"expected lengths of shape ({batch},), got {tuple(lengths.shape)}")
+    elif isinstance(lengths, (list, tuple)):
+        bad = [v for v in lengths if not _is_int(v)]
+        if bad:
+            raise TypeError(f"lengths must be ints, got {type(bad[0]).__name__} {bad[0]!r}")
+    else:
+        raise TypeError(f"lengths must be a 1-D integer tensor or a sequence of ints (one per sequence), "
+                        f"got {type(lengths).__name__} {lengths!r}")
     lengths = torch.as_tensor(lengths, dtype=torch.int64, device="cpu")
     if lengths.shape != (batch,):
         raise ValueError(f"expected lengths of shape ({batch},), got {tuple(lengths.shape)}")

@@ -33,7 +33,6 @@ import os
 import random
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,6 +44,10 @@ from rnnlab.checkpoint import load_state, rng_state, save_state, set_rng_state
 from rnnlab.config import RunConfig, TrainConfig, config_from_dict, to_dict
 from rnnlab.errors import UserError
 from rnnlab.files import read_json
+from rnnlab.precision import PRECISIONS
+from rnnlab.precision import autocast as precision_autocast
+from rnnlab.precision import describe as describe_precision
+from rnnlab.precision import resolve as resolve_precision
 from rnnlab.tasks import Task, get_task_class
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -99,7 +102,7 @@ def check_train_config(tc: TrainConfig) -> None:
         (tc.batch_size >= 1 and tc.eval_batch_size >= 1, "train.batch_size and train.eval_batch_size must be >= 1"),
         (tc.lr > 0, f"train.lr must be > 0, got {tc.lr}"),
         (tc.schedule in ("constant", "cosine", "linear"), f"train.schedule must be constant, cosine or linear, got {tc.schedule!r}"),
-        (tc.precision in ("fp32", "bf16"), f"train.precision must be fp32 or bf16, got {tc.precision!r}"),
+        (tc.precision in PRECISIONS, f"train.precision must be auto, fp32 or bf16, got {tc.precision!r}"),
         (tc.device in ("cpu", "cuda", "auto"), f"train.device must be cpu, cuda or auto, got {tc.device!r}"),
         (tc.optimizer in ("adamw", "task"), f"train.optimizer must be adamw or task, got {tc.optimizer!r}"),
         (tc.patience >= 0 and tc.checkpoint_every >= 0 and tc.warmup_steps >= 0 and tc.clip_norm >= 0,
@@ -200,9 +203,8 @@ def evaluate(task: Task, model: torch.nn.Module, features: list[dict], batch_siz
     was_training = model.training
     model.eval()
     batches = task.batches(features, batch_size, shuffle=False)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
     try:
-        with autocast:
+        with precision_autocast(resolve_precision(precision, device), device):
             return task.evaluate(model, (_to(task.collate([features[i] for i in b]), device) for b in batches))
     finally:
         model.train(was_training)
@@ -232,12 +234,18 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, comm
     ddp = Dist(tc.device)
     say = echo if (echo is not None and ddp.main) else (lambda _msg: None)
     try:
-        return _train(cfg, ddp, run_dir, resume, command, say, save_bundle)
+        # "auto" becomes what this machine runs natively; the run's config.json, its bundle and the
+        # model card record the precision that was actually used
+        requested = tc.precision
+        tc.precision = resolve_precision(requested, ddp.device)
+        return _train(cfg, ddp, run_dir, resume, command, say, save_bundle,
+                      describe_precision(requested, tc.precision, ddp.device))
     finally:
         ddp.close()
 
 
-def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str, say, save_bundle) -> dict:
+def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str, say, save_bundle,
+           precision_note: str) -> dict:
     from tqdm import tqdm
 
     tc = cfg.train
@@ -285,7 +293,7 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
     say(f"task {cfg.task}: {len(feats['train'])} train examples"
         + "".join(f", {len(v)} {k}" for k, v in feats.items() if k != "train")
         + f"; model {n_params:,} parameters; {steps_per_epoch} steps/epoch × {tc.epochs} epochs"
-        + (f" on {ddp.world} processes" if ddp.world > 1 else "") + f" ({device.type}, {tc.precision})")
+        + (f" on {ddp.world} processes" if ddp.world > 1 else "") + f" ({device.type}, {precision_note})")
 
     # state a task carries from one batch to the next (a language model's hidden state; None for most
     # tasks). Mid-epoch checkpoints keep it, so a resumed language model goes on from the same state. Under
@@ -300,7 +308,7 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
                                               "position": dict(pos),
                                               **({"carry": carry[0]} if ddp.world == 1 and pos["step"] > 0 else {})})
 
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if tc.precision == "bf16" else nullcontext()
+    autocast = precision_autocast(tc.precision, device)
     wrapped.train()
     while pos["epoch"] < tc.epochs and not pos["stopped"]:
         epoch = pos["epoch"]
@@ -402,7 +410,7 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
                                "epochs_run": pos["epoch"], "stopped_early": pos.get("stop_reason") == "early stop",
                                "out_of_time": pos.get("stop_reason") == "time budget spent",
                                "train_time_s": round(pos["train_time_s"], 3), "parameters": n_params,
-                               "world_size": ddp.world, "replica_spread": spread}
+                               "world_size": ddp.world, "replica_spread": spread, "precision": precision_note}
     for split in ("valid", "test"):
         if split in feats and feats[split]:
             summary[split] = evaluate(task, model, feats[split], tc.eval_batch_size, device, tc.precision)

@@ -73,7 +73,7 @@ def test_bad_flags_are_one_line_user_errors(tmp_path, capsys):
 
 def test_progress_accounts_for_the_whole_budget_even_when_stopping_early():
     cfg = SuiteConfig(seeds=1, steps={"adding": 30, "copy": 30, "digits": 30}, eval_every=7, eval_size=16,
-                      grad_batch=4, patience=1, bf16=False)
+                      grad_batch=4, patience=1, precision="fp32")
     cfg.copy_delays = [0]
     seen = []
     run = run_one(cfg, "copy", 0, "lstm", 0, progress=seen.append)

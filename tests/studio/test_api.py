@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 
 import pytest
@@ -17,15 +18,21 @@ from rnnlab.studio.server import Limits, create_app
 TEXT = "what time is it?"
 
 
+def local(app) -> TestClient:
+    """A client that addresses the app as a browser on this machine does: the studio answers loopback
+    Host names only (TestClient's default Host, "testserver", gets 400; see test_hardening.py)."""
+    return TestClient(app, base_url="http://127.0.0.1:8000")
+
+
 @pytest.fixture(scope="module")
 def client(intent_bundle):
     # loaded from the bundle path, as `rnnlab serve` does
-    with TestClient(create_app(intent_bundle)) as c:
+    with local(create_app(intent_bundle)) as c:
         yield c
 
 
 def small_client(predictor, **limits) -> TestClient:
-    return TestClient(create_app(predictor, Limits(**limits)))
+    return local(create_app(predictor, Limits(**limits)))
 
 
 # ---------------------------------------------------------------- endpoints
@@ -42,9 +49,13 @@ def test_model_card(client, intent_bundle):
     assert r.status_code == 200
     card = r.json()
     assert card["task"] == "intent"
+    assert card["description"].startswith("Many-to-one intent classification")
     assert card["config"]["model"]["cell"] == "lstm" and card["config"]["model"]["hidden_size"] == 24
-    assert card["readme"] == (intent_bundle / "README.md").read_text()
+    assert card["config"]["data"]["train"] == "package:demo_intents/train.jsonl"  # shipped data: no machine path
     assert card["metrics"] == json.loads((intent_bundle / "metrics.json").read_text())
+    # nothing of the machine: no bundle path, run_dir, training command (so not the README, which has it)
+    assert {"bundle", "readme"}.isdisjoint(card) and "run_dir" not in card["config"]
+    assert str(intent_bundle.parent) not in r.text and "tests/studio/conftest.py" not in r.text
     assert card["limits"] == {"max_body_bytes": 16384, "max_chars": 2000, "max_tokens": 256}
     assert card["can_trace"] is True
     assert card["summary"].startswith("intent · cell lstm, hidden_size 24, num_layers 1 · test accuracy ")
@@ -88,7 +99,7 @@ def test_trace_lstm_follows_the_equations(client, intent_predictor):
 
 
 def test_trace_gru_has_reset_and_update_gates(intent_predictor, gru_bundle):
-    with TestClient(create_app(gru_bundle)) as c:
+    with local(create_app(gru_bundle)) as c:
         tr = c.post("/trace", json={"text": "play some jazz"}).json()
     (layer,) = tr["layers"]
     assert set(layer["gates"]) == {"reset_gate", "update_gate", "candidate"}
@@ -101,7 +112,7 @@ def test_trace_gru_has_reset_and_update_gates(intent_predictor, gru_bundle):
 
 def test_char_language_model(charlm_bundle):
     """Another task through the same server: next-character distributions, per-character states."""
-    with TestClient(create_app(charlm_bundle, Limits(max_tokens=10))) as c:
+    with local(create_app(charlm_bundle, Limits(max_tokens=10))) as c:
         assert c.get("/health").json() == {"status": "ok", "task": "charlm"}
         pred = c.post("/predict", json={"text": "what ti"}).json()
         tr = c.post("/trace", json={"text": "what ti"}).json()
@@ -237,7 +248,7 @@ def test_task_user_error_is_422_and_crash_is_500(intent_bundle, monkeypatch):
 
     monkeypatch.setattr(predictor.task, "predict", refuse)
     monkeypatch.setattr(predictor.task, "trace", crash)
-    with TestClient(create_app(predictor)) as c:
+    with local(create_app(predictor)) as c:
         r = c.post("/predict", json={"text": "what"})
         assert r.status_code == 422 and r.json() == {"error": "no words to classify"}
         r = c.post("/trace", json={"text": "what"})
@@ -256,7 +267,7 @@ def test_task_without_trace(intent_bundle):
 
     predictor = rnnlab.load(intent_bundle)
     predictor.task.__class__ = NoTrace
-    with TestClient(create_app(predictor)) as c:
+    with local(create_app(predictor)) as c:
         assert c.get("/model").json()["can_trace"] is False
         assert c.post("/predict", json={"text": TEXT}).json()["intent"] == "ask_time"
         r = c.post("/trace", json={"text": TEXT})
@@ -291,6 +302,12 @@ def test_is_loopback(host, loopback):
     assert serve_cli.is_loopback(host) is loopback
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.mark.parametrize("host, warns", [("127.0.0.1", False), ("0.0.0.0", True)])
 def test_serve_verb_runs_uvicorn_and_warns_off_loopback(intent_bundle, monkeypatch, capsys, host, warns):
     import uvicorn
@@ -298,13 +315,14 @@ def test_serve_verb_runs_uvicorn_and_warns_off_loopback(intent_bundle, monkeypat
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
     threads = torch.get_num_threads()
+    port = free_port()  # the verb checks that the port is free before it prints the banner
     try:
-        code = cli_main(["serve", str(intent_bundle), "--host", host, "--port", "8123", "--threads", "1",
+        code = cli_main(["serve", str(intent_bundle), "--host", host, "--port", str(port), "--threads", "1",
                          "--max-tokens", "7"])
     finally:
         torch.set_num_threads(threads)
     assert code == 0
-    assert (seen["host"], seen["port"]) == (host, 8123)
+    assert (seen["host"], seen["port"]) == (host, port)
     assert seen["app"].state.limits == Limits(max_tokens=7)
     err = capsys.readouterr().err
     assert ("warning: listening on 0.0.0.0" in err) is warns

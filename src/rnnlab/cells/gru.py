@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .rnn import batch_state, reset_uniform
+from .rnn import batch_state, check_size, reset_uniform
 
 
 def gru_input(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None) -> Tensor:
@@ -75,6 +75,7 @@ class GRUCell(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, reset_after: bool = True):
         super().__init__()
+        input_size, hidden_size = check_size("input_size", input_size), check_size("hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.bias, self.reset_after = input_size, hidden_size, bias, reset_after
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))   # (3H, I): r, z, n
         self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))  # (3H, H)
@@ -90,7 +91,7 @@ class GRUCell(nn.Module):
         return gru_step(xw, h, self.weight_hh.t(), self.bias_hh, self.reset_after)
 
     def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
-        x, h, unbatched = batch_state(x, h, self.hidden_size)
+        x, h, unbatched = batch_state(x, h, self.input_size, self.hidden_size)
         next_h, _ = self.step(x, h)
         return next_h.squeeze(0) if unbatched else next_h
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .rnn import batch_state, reset_uniform, rnn_input
+from .rnn import batch_state, check_size, reset_uniform, rnn_input
 
 # W_ih x + b_ih + b_hh for all gates at once is the same affine map as the RNN's (just 4H wide).
 lstm_input = rnn_input
@@ -55,6 +55,7 @@ class LSTMCell(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
         super().__init__()
+        input_size, hidden_size = check_size("input_size", input_size), check_size("hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))   # (4H, I): i, f, g, o
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))  # (4H, H)
@@ -70,8 +71,13 @@ class LSTMCell(nn.Module):
         return lstm_step(xw, state, self.weight_hh.t())
 
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        if state is not None and not (isinstance(state, (tuple, list)) and len(state) == 2):
+            raise ValueError(f"an LSTM cell's state is a pair (h, c), got {type(state).__name__}")
         h, c = (None, None) if state is None else state
-        x, h, unbatched = batch_state(x, h, self.hidden_size)
+        x, h, unbatched = batch_state(x, h, self.input_size, self.hidden_size)
+        h_shape = tuple(h.shape[1:]) if unbatched else tuple(h.shape)  # as the caller gave h
+        if c is not None and (not isinstance(c, Tensor) or tuple(c.shape) != h_shape):
+            raise ValueError(f"expected c of h's shape {h_shape}, got {tuple(getattr(c, 'shape', ()))}")
         c = torch.zeros_like(h) if c is None else (c.unsqueeze(0) if unbatched else c)
         (next_h, next_c), _ = self.step(x, (h, c))
         if unbatched:

@@ -9,6 +9,7 @@ Parameter names, shapes and init are torch.nn.RNNCell's, so weights move without
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +50,7 @@ class RNNCell(nn.Module):
         super().__init__()
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        input_size, hidden_size = check_size("input_size", input_size), check_size("hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.bias, self.nonlinearity = input_size, hidden_size, bias, nonlinearity
         self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))   # (H, I)
         self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))  # (H, H)
@@ -64,7 +66,7 @@ class RNNCell(nn.Module):
         return rnn_step(xw, h, self.weight_hh.t(), NONLINEARITIES[self.nonlinearity])
 
     def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
-        x, h, unbatched = batch_state(x, h, self.hidden_size)
+        x, h, unbatched = batch_state(x, h, self.input_size, self.hidden_size)
         next_h, _ = self.step(x, h)
         return next_h.squeeze(0) if unbatched else next_h
 
@@ -89,9 +91,33 @@ def reset_uniform(module: nn.Module, hidden_size: int) -> None:
         nn.init.uniform_(p, -bound, bound)
 
 
-def batch_state(x: Tensor, h: Tensor | None, hidden_size: int) -> tuple[Tensor, Tensor, bool]:
-    """Accept torch.nn's unbatched form (x (I,), h (H,)) and a missing state (zeros)."""
+def check_size(name: str, value) -> int:
+    """A layer size (input_size, hidden_size, num_layers): an int >= 1. A bool is an int to Python but
+    never a size (`Recurrent("lstm", 4, True)` is a slip, not a one-unit layer), so it is refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def batch_state(x: Tensor, h: Tensor | None, input_size: int, hidden_size: int) -> tuple[Tensor, Tensor, bool]:
+    """Accept torch.nn's unbatched form (x (I,), h (H,)) and a missing state (zeros).
+
+    Shapes are checked here, as torch.nn's cells check them, so a mistake names the argument
+    instead of surfacing as a matmul's size error inside the step."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a tensor, got {type(x).__name__}")
+    if x.dim() not in (1, 2) or x.shape[-1] != input_size:
+        raise ValueError(f"expected x of shape (batch, {input_size}) or ({input_size},), got {tuple(x.shape)}")
     unbatched = x.dim() == 1
+    batch = 1 if unbatched else x.shape[0]
+    if h is not None:
+        if not isinstance(h, Tensor):
+            raise ValueError(f"expected a state tensor, got {type(h).__name__}")
+        expected = (hidden_size,) if unbatched else (batch, hidden_size)
+        if tuple(h.shape) != expected:
+            raise ValueError(f"expected a state of shape {expected}, got {tuple(h.shape)}")
     if unbatched:
         x = x.unsqueeze(0)
         h = None if h is None else h.unsqueeze(0)

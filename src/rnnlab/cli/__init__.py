@@ -6,6 +6,7 @@ and add a line to VERBS.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -50,23 +51,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if not getattr(args, "verb", None):
-        parser.print_help()
-        return 2
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        parser.print_help()  # plain `rnnlab`: the list of verbs is what was asked for
+        return 0
+    if extra:
+        # `train CONFIG --precision bf16 model.cell=gru`: argparse ends a positional list at the first
+        # flag, so the overrides after it come back here; they belong to the verb's items
+        if hasattr(args, "items") and isinstance(args.items, list) and not any(e.startswith("-") for e in extra):
+            args.items = args.items + extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return importlib.import_module(args._module).run(args) or 0
     except UserError as e:
         sys.stderr.write(f"rnnlab {args.verb}: error: {e}\n")
         return 1
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return 130
     except BrokenPipeError:
         # the reader went away (`rnnlab predict ... --json | head`): stop quietly, as Unix tools do; point
         # stdout at /dev/null so the interpreter's final flush does not raise again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, the shell's code for a process a closed pipe stopped
+    except OSError as e:
+        # the machine said no (a full disk, a permission): one line; files written before are intact
+        # (every write is atomic), so a training run continues with --resume once the cause is fixed
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        hint = ("; what was written before is intact: free some space, then continue (train: --resume RUN_DIR)"
+                if e.errno == errno.ENOSPC else "")
+        sys.stderr.write(f"rnnlab {args.verb}: error: {e.strerror or e}{where}{hint}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
 
 
 if __name__ == "__main__":

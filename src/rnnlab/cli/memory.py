@@ -6,6 +6,7 @@ the same optimiser budget, and writes DIR/memory.json, PNG plots and DIR/report.
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import signal
 import sys
@@ -25,7 +26,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--copy-delays", nargs="+", type=int, metavar="D", help="noise stretches of the recall task")
     p.add_argument("--steps", type=int, help="optimiser steps per run, for every task (overrides the preset)")
     p.add_argument("--workers", type=int, help="parallel worker processes (default 2; 1 = run in this process)")
-    p.add_argument("--fp32", action="store_true", help="train in float32 instead of bf16 autocast")
+    p.add_argument("--precision", choices=["fp32", "auto", "bf16"],
+                   help="fp32 (default: every cell at the same precision), auto or bf16 (autocast where the CPU "
+                        "runs bf16 natively; torch then keeps the GRU in float32)")
+    p.add_argument("--fp32", action="store_true", help="the same as --precision fp32 (the default)")
+    p.add_argument("--lr-grid", nargs="+", type=float, metavar="LR",
+                   help="learning rates each cell chooses from on held-out data (default 0.003 0.01 0.03)")
+    p.add_argument("--forget-bias", type=float, help="the LSTM's initial forget-gate bias (default 1.0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--resume", action="store_true",
                    help="keep the finished runs in DIR/memory.json (same flags) and run only the missing ones")
@@ -63,8 +70,20 @@ def config_from_args(args: argparse.Namespace):
         if min(args.copy_delays) < 0:
             raise UserError("--copy-delays: delays must be >= 0")
         cfg.copy_delays = sorted(set(args.copy_delays))
-    if args.fp32:
-        cfg.bf16 = False
+    if args.precision and args.fp32 and args.precision != "fp32":
+        raise UserError("--fp32 and --precision disagree: give one")
+    cfg.precision = args.precision or ("fp32" if args.fp32 else cfg.precision)
+    from rnnlab.precision import resolve
+
+    resolve(cfg.precision, "cpu", key="--precision")  # an explicit bf16 without native bf16: one line, now
+    if args.lr_grid:
+        if not all(math.isfinite(lr) and lr > 0 for lr in args.lr_grid):
+            raise UserError("--lr-grid: every learning rate must be a finite number > 0")
+        cfg.lr_grid = sorted(set(args.lr_grid))
+    if args.forget_bias is not None:
+        if not math.isfinite(args.forget_bias):
+            raise UserError("--forget-bias must be a finite number")
+        cfg.forget_bias = args.forget_bias
     return cfg
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import socket
 import sys
@@ -15,6 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 exposes it "
                              "to the network: there is no authentication)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="also answer requests addressed to NAME (the Host header, any port), e.g. the "
+                             "machine's name when serving on 0.0.0.0; repeatable. Answered by default: "
+                             "127.0.0.1, localhost, [::1] and --host; anything else gets 400, so a web page "
+                             "cannot reach the studio by DNS rebinding")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads per model call (default: 1). Model calls are serialised; "
                              "one request is one short sequence, too small for intra-op threads to pay off "
@@ -45,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import uvicorn
 
-    from rnnlab.studio.server import Limits, create_app
+    from rnnlab.studio.server import LOOPBACK_HOSTS, Limits, create_app, host_name
 
     if not 0 < args.port < 65536:
         raise UserError(f"--port {args.port}: give a TCP port between 1 and 65535")
@@ -57,16 +63,54 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--max-body-bytes, --max-chars and --max-tokens must be at least 1")
     if args.threads < 1:
         raise UserError(f"--threads {args.threads}: give at least 1")
+    extra = [host_name(name) for name in args.allow_host]
+    if "" in extra:
+        raise UserError("--allow-host needs a host name, e.g. --allow-host studio.example.org")
     torch.set_num_threads(args.threads)
     if not is_loopback(args.host):
         sys.stderr.write(f"warning: listening on {args.host}, reachable from other machines; the studio has no "
-                         "authentication: anyone who can reach this port can use the model\n")
-    app = create_app(args.bundle, limits)  # loads the bundle once (BundleError -> one line, exit 1)
+                         "authentication: anyone who can reach this port can use the model (clients must "
+                         "address it by a name it answers: add the machine's with --allow-host NAME)\n")
+    allowed = (*LOOPBACK_HOSTS, host_name(args.host), *extra)
+    app = create_app(args.bundle, limits, allowed)  # loads the bundle once (BundleError -> one line, exit 1)
+    # after loading (which can take a while: the port should still be free when uvicorn binds it) and
+    # before the banner: a busy port is one line, not a banner that says "page http://..." then an error
+    check_port(args.host, args.port)
     print(f"rnnlab studio: {app.state.served.task.name} model from {args.bundle}\n"
           f"  page  http://{_url_host(args.host)}:{args.port}/\n"
           f"  API   http://{_url_host(args.host)}:{args.port}/docs", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind (host, port) the way uvicorn will, then let go; a UserError saying why if that fails.
+
+    A tiny race remains (another process can take the port before uvicorn binds it), which uvicorn
+    then reports itself; this catches the common case: a studio or other server already there."""
+    where = f"{_url_host(host)}:{port}"
+    sock = None
+    try:
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        # as uvicorn does: a port only in TIME_WAIT (a server that just stopped) is free to take
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except socket.gaierror:
+        raise UserError(f"--host {host}: no such host name or address on this machine") from None
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise UserError(f"{where} is in use (another server, or a studio already running?): "
+                            "choose another with --port") from None
+        if e.errno == errno.EACCES:
+            raise UserError(f"cannot listen on {where}: permission denied (ports below 1024 need privileges); "
+                            "choose another with --port") from None
+        if e.errno == errno.EADDRNOTAVAIL:
+            raise UserError(f"cannot listen on {where}: {host} is not an address of this machine; "
+                            "check --host") from None
+        raise UserError(f"cannot listen on {where}: {e.strerror or e}") from None
+    finally:
+        if sock is not None:
+            sock.close()
 
 
 def _url_host(host: str) -> str:

@@ -13,7 +13,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a TOML config file, then dotted overrides, e.g. configs/demo.toml train.lr=0.001 model.cell=gru")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     p.add_argument("--run-dir", help="where checkpoints, metrics and the bundle go (overrides run_dir)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], help="bf16 = autocast (overrides train.precision)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                   help="auto = bf16 autocast where the CPU runs bf16 natively, else fp32 (overrides train.precision)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
     p.add_argument("--dry-run", action="store_true",
                    help="read and check the data, build the model, compute the loss of one batch; write nothing")
@@ -65,19 +66,24 @@ def dry_run(cfg) -> int:
     """Everything up to the first optimizer step, on one batch; nothing is written."""
     import torch
 
+    from rnnlab import precision
     from rnnlab.train import check_train_config, prepare_task, seed_everything
 
     check_train_config(cfg.train)
+    resolved = precision.resolve(cfg.train.precision, "cpu")  # the precision training would use, checked
     seed_everything(cfg.train.seed)
     task, feats = prepare_task(cfg)
     model = task.build_model()
     batches = task.batches(feats["train"], cfg.train.batch_size, shuffle=True, seed=cfg.train.seed, epoch=0)
+    if not batches:
+        raise UserError("the training split makes no batch (too little data for the batch and sequence sizes)")
     batch = task.collate([feats["train"][i] for i in batches[0]])
-    out = task.loss(model, batch)
-    out.total.backward()
+    with precision.autocast(resolved, "cpu"):  # the same kernels as training, so a failure shows here
+        out = task.loss(model, batch)
+    out.total.float().backward()
     n_params = sum(p.numel() for p in model.parameters())
     sizes = ", ".join(f"{k} {len(v)}" for k, v in feats.items())
     print(f"dry run ok: task {cfg.task}; examples: {sizes}; {len(batches)} batches/epoch; "
-          f"model {n_params:,} parameters; first batch loss {out.total.item() / out.count:.4f} "
+          f"model {n_params:,} parameters; {precision.describe(cfg.train.precision, resolved)}; first batch loss {out.total.item() / out.count:.4f} "
           f"over {out.count} items; grads finite: {all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)}")
     return 0

@@ -52,7 +52,28 @@ class MemoryModel(nn.Module):
         return self.head(output[-readout:]).float()  # (readout, B, O); float even under bf16 autocast
 
 
-def build_model(mode: str, input_size: int, output_size: int, budget: int, seed: int) -> MemoryModel:
-    """A freshly initialised model (torch.nn's init) with the budget-matched hidden size."""
+def set_forget_bias(rnn: Recurrent, value: float) -> None:
+    """Start an LSTM's forget gates at bias `value` (Jozefowicz et al. 2015: 1.0).
+
+    torch.nn's layout stacks the gates as (input, forget, cell, output) in blocks of H rows, and adds
+    bias_ih and bias_hh, so the forget block of bias_ih is set to `value` and that of bias_hh to 0."""
+    if rnn.mode != "lstm" or not rnn.bias:
+        return
+    H = rnn.hidden_size
+    with torch.no_grad():
+        for name, p in rnn.named_parameters():
+            if name.startswith("bias_ih"):
+                p[H:2 * H] = value
+            elif name.startswith("bias_hh"):
+                p[H:2 * H] = 0.0
+
+
+def build_model(mode: str, input_size: int, output_size: int, budget: int, seed: int,
+                forget_bias: float | None = None) -> MemoryModel:
+    """A freshly initialised model (torch.nn's init) with the budget-matched hidden size; an LSTM's
+    forget-gate bias set to `forget_bias` when given (None: torch.nn's init, a bias near 0)."""
     torch.manual_seed(seed)
-    return MemoryModel(mode, input_size, hidden_size_for(mode, input_size, output_size, budget), output_size)
+    model = MemoryModel(mode, input_size, hidden_size_for(mode, input_size, output_size, budget), output_size)
+    if forget_bias is not None:
+        set_forget_bias(model.rnn, forget_bias)
+    return model

@@ -201,13 +201,15 @@ def render_report(result: dict) -> str:
               f"{result['machine']['cpu_count']} CPUs with {result['machine']['workers']} worker processes, "
               f"torch {result['versions']['torch']}). Command: `{result['command'] or 'rnnlab memory'}`.", ""]
     lines += ["## Setup", ""]
-    lines += [f"- Same optimiser budget for every cell: Adam (lr {cfg['lr']}, gradient norm clipped at {cfg['clip']}), "
+    lines += [f"- Same optimiser budget for every cell: Adam ({_lr_phrase(result)}, gradient norm clipped at {cfg['clip']}), "
               f"at most " + ", ".join(f"{cfg['steps'][t]} steps of {cfg['batch'][t]} sequences ({t})" for t in tasks)
               + f". A run stops early once solved at {cfg['patience']} evaluations in a row "
               f"(evaluated every {cfg['eval_every']} steps on a fixed held-out set); runs that do not solve use the whole budget.",
               f"- {cfg['seeds']} seed(s) per setting; mean ± standard deviation over seeds. "
               + ("Trained under bf16 autocast (the LSTM and RNN kernels run in bf16, torch keeps the GRU in float32); "
-                 "gradients are measured in float32." if cfg["bf16"] else "Trained in float32."),
+                 "gradients are measured in float32." if _bf16(result) else "Every cell trained in float32.")
+              + (f" The LSTM's forget-gate bias starts at {cfg['forget_bias']:g}." if "forget_bias" in cfg
+                 else " The LSTM's forget-gate bias starts at torch.nn's init (near 0)."),
               (f"- Adding problem: values U(0,1), one marker in the first half and one in the second (the uRNN/IndRNN "
                f"form); predicting the mean scores MSE {tasks['adding']['chance']:.3f}; solved = MSE < 0.01.")
               if "adding" in tasks else "",
@@ -371,7 +373,7 @@ def _anchor_reading(result: dict) -> list[str]:
                           f"(0/{r['seeds']} seeds solved); {longest}." if failed else
                           f"**disagree** — our tanh RNN solved T = 100 in {r['solved_seeds']}/{r['seeds']} seeds "
                           f"(MSE {r['mean']:.4f}); {longest}. Possible reasons: gradient clipping and Adam at lr "
-                          f"{cfg['lr']} on a small network; the paper's failure is at its own settings."))
+                          f"{_lr_phrase(result)} on a small network; the paper's failure is at its own settings."))
         # 2. LSTM solves a few hundred, fails at 1000.
         all_, some, none = _solved_sets(result, "adding", "lstm")
         lengths = tasks["adding"]["lengths"]
@@ -415,7 +417,7 @@ def _anchor_reading(result: dict) -> list[str]:
                        "LSTM did not, on the same budget and parameter count."
                        + (" One difference besides the cell: under bf16 autocast torch runs the LSTM and the tanh RNN "
                           "in bf16 but keeps the GRU in float32, so the cells did not train at the same precision; "
-                          "rerun with `--fp32` to separate the two." if cfg["bf16"] else ""))
+                          "rerun with `--fp32` to separate the two." if _bf16(result) else ""))
     if "digits" in tasks:
         r = rows.get(("digits", 64, "lstm"))
         if r is not None:
@@ -429,3 +431,25 @@ def _anchor_reading(result: dict) -> list[str]:
                        f"{tasks['digits']['cells']['lstm']['parameters']:,}-parameter model; the comparison shows the order "
                        f"of magnitude, not a reproduction.")
     return out + [""]
+
+
+def _bf16(result: dict) -> bool:
+    """Whether the suite trained under bf16 autocast (older memory.json files say it as "bf16": true)."""
+    cfg = result["config"]
+    if "precision" in cfg:
+        return any(r.get("precision") == "bf16" for r in result["runs"]) or cfg["precision"] == "bf16"
+    return bool(cfg.get("bf16"))
+
+
+def _lr_phrase(result: dict) -> str:
+    """"lr 0.01" (older files: one rate for all), or the rate each cell chose from the grid."""
+    cfg = result["config"]
+    if "lr" in cfg:
+        return f"lr {cfg['lr']}"
+    chosen = result.get("lr_choice") or {}
+    per = "; ".join(f"{task}: " + ", ".join(f"{cell} {lr:g}" for cell, lr in cells.items())
+                    for task, cells in chosen.items())
+    grid = ", ".join(f"{lr:g}" for lr in cfg["lr_grid"])
+    return (f"learning rate chosen per cell from {{{grid}}} on a validation set at "
+            + ", ".join(f"{t} {L}" for t, L in cfg["tune_lengths"].items() if t in cfg["tasks"])
+            + (f" ({per})" if per else ""))

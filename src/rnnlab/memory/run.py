@@ -23,7 +23,6 @@ import dataclasses
 import json
 import math
 import multiprocessing as mp
-import os
 import platform
 import queue
 import signal
@@ -40,6 +39,7 @@ from torch import Tensor
 from rnnlab.memory import tasks as T
 from rnnlab.memory.gradient import decay_summary, input_gradient_norms
 from rnnlab.memory.models import CELLS, build_model, hidden_size_for, parameter_count
+from rnnlab.precision import machine
 
 TASKS = ("adding", "copy", "digits")
 
@@ -59,13 +59,23 @@ class SuiteConfig:
     # Parameter budget per task (recurrent layer + head); each cell gets the hidden size closest to it.
     # adding: an LSTM with H = 32; copy and digits: an LSTM with H = 48 (copy) / 53 (digits).
     params: dict[str, int] = field(default_factory=lambda: {"adding": 4641, "copy": 12500, "digits": 12500})
-    lr: float = 1e-2
+    # Each cell's Adam learning rate is chosen from this one grid on held-out data (tune_lengths, a
+    # validation set apart from the test set, its own seed), same grid and budget for every cell:
+    # one fixed rate would favour whichever cell it happens to suit.
+    lr_grid: list[float] = field(default_factory=lambda: [3e-3, 1e-2, 3e-2])
+    tune_lengths: dict[str, int] = field(default_factory=lambda: {"adding": 100, "copy": 25, "digits": 64})
     clip: float = 1.0  # gradient-norm clipping: without it the first steps of a long RNN can blow up
     eval_every: int = 50
     eval_size: int = 256
     patience: int = 3  # evaluations in a row at "solved" before a run stops early
     grad_batch: int = 32
-    bf16: bool = True  # autocast: oneDNN runs the LSTM in bf16 several times faster (GRU stays fp32)
+    # fp32 by default: under bf16 autocast torch runs the LSTM and RNN in bf16 but keeps the GRU in
+    # float32, so the cells would not train at the same precision. "auto"/"bf16" are allowed (bf16 only
+    # where the CPU runs it natively) for speed, and the report says the precisions differ.
+    precision: str = "fp32"
+    # The LSTM's forget-gate bias at initialisation (Jozefowicz et al. 2015; Gers et al. 2000): 1.0
+    # keeps the cell state flowing from the first step instead of halving it every step.
+    forget_bias: float = 1.0
     workers: int = 2
     threads: int = 1
     copy_length: int = 5
@@ -79,7 +89,7 @@ class SuiteConfig:
         """Small enough for CI: a couple of minutes on 2 cores, same code path as the full run."""
         return cls(seeds=1, adding_lengths=[20, 50, 100], copy_delays=[5, 20],
                    steps={"adding": 200, "copy": 200, "digits": 200}, eval_every=25, eval_size=128,
-                   grad_batch=16)
+                   grad_batch=16, lr_grid=[1e-2, 3e-2], tune_lengths={"adding": 20, "copy": 5, "digits": 64})
 
     def lengths(self, task: str) -> list[int]:
         """The swept lengths: T for adding, the delay for copy, the 64 pixels for digits."""
@@ -98,7 +108,7 @@ class AddingSpec:
     input_size, output_size = 2, 1
     chance = T.ADDING_CHANCE_MSE
 
-    def __init__(self, cfg: SuiteConfig, length: int):
+    def __init__(self, cfg: SuiteConfig, length: int, tuning: bool = False):
         self.length, self.threshold = length, T.ADDING_SOLVED_MSE
 
     def steps(self) -> int:
@@ -119,7 +129,7 @@ class CopySpec:
 
     metric, higher_is_better = "accuracy", True
 
-    def __init__(self, cfg: SuiteConfig, delay: int):
+    def __init__(self, cfg: SuiteConfig, delay: int, tuning: bool = False):
         self.layout, self.length = cfg.copy_layout(), delay
         self.readout = self.layout.length
         self.input_size, self.output_size = self.layout.input_size, self.layout.alphabet
@@ -144,9 +154,11 @@ class DigitsSpec:
     metric, higher_is_better, readout = "accuracy", True, 1
     input_size, output_size, chance = 1, 10, 0.1
 
-    def __init__(self, cfg: SuiteConfig, length: int):
+    def __init__(self, cfg: SuiteConfig, length: int, tuning: bool = False):
         self.data = T.load_digit_sequences()
         self.length, self.threshold = self.data.steps, cfg.digits_solved_accuracy
+        if tuning:  # choosing the learning rate: train on 80 % of the training images, score the other 20 %
+            self.data = T.validation_split(self.data)
 
     def steps(self) -> int:
         return self.length
@@ -168,15 +180,19 @@ class DigitsSpec:
 SPECS = {"adding": AddingSpec, "copy": CopySpec, "digits": DigitsSpec}
 
 
-def make_spec(cfg: SuiteConfig, task: str, length: int):
-    return SPECS[task](cfg, length)
+def make_spec(cfg: SuiteConfig, task: str, length: int, tuning: bool = False):
+    return SPECS[task](cfg, length, tuning)
 
 
-def _eval_set(spec, cfg: SuiteConfig, task: str):
+def _eval_set(spec, cfg: SuiteConfig, task: str, tuning: bool = False):
     if task == "digits":
-        return spec.eval_set()
-    # Fixed per (task, length), the same for every cell and seed.
-    return spec.batch(cfg.eval_size, torch.Generator().manual_seed(10_000 + spec.length))
+        return spec.eval_set()  # the validation images when tuning (see DigitsSpec)
+    # Fixed per (task, length), the same for every cell and seed; the validation set of tuning runs is
+    # drawn from another seed, so the learning rate is never chosen on the test sequences.
+    return spec.batch(cfg.eval_size, torch.Generator().manual_seed((30_000 if tuning else 10_000) + spec.length))
+
+
+TUNE_SEED = 7919  # tuning runs' model and batch seed: apart from the seeds 0.. of the measured runs
 
 
 def _seed_of(task: str, length: int, seed: int) -> int:
@@ -185,13 +201,20 @@ def _seed_of(task: str, length: int, seed: int) -> int:
 
 # ---- one run ------------------------------------------------------------------------------------
 
-def run_one(cfg: SuiteConfig, task: str, length: int, cell: str, seed: int, progress=None) -> dict:
-    """Train and measure one (task, length, cell, seed). `progress(units)` reports sequence-steps done."""
-    spec = make_spec(cfg, task, length)
+def run_one(cfg: SuiteConfig, task: str, length: int, cell: str, seed: int, progress=None,
+            lr: float | None = None, tuning: bool = False) -> dict:
+    """Train and measure one (task, length, cell, seed) at learning rate `lr` (default: the grid's
+    middle). tuning: score on the validation set instead of the test set (choosing the learning rate).
+    `progress(units)` reports sequence-steps done."""
+    from rnnlab.precision import autocast, resolve
+
+    lr = lr if lr is not None else cfg.lr_grid[len(cfg.lr_grid) // 2]
+    resolved = resolve(cfg.precision, "cpu", key="precision")
+    spec = make_spec(cfg, task, length, tuning)
     steps, batch = cfg.steps[task], cfg.batch[task]
-    model = build_model(cell, spec.input_size, spec.output_size, cfg.params[task], seed)
+    model = build_model(cell, spec.input_size, spec.output_size, cfg.params[task], seed, cfg.forget_bias)
     gen = torch.Generator().manual_seed(_seed_of(task, length, seed))  # same batches for every cell
-    eval_x, eval_y = _eval_set(spec, cfg, task)
+    eval_x, eval_y = _eval_set(spec, cfg, task, tuning)
     grad_x, grad_y = spec.batch(cfg.grad_batch, torch.Generator().manual_seed(20_000 + spec.length))
 
     def gradient_curve() -> Tensor:
@@ -200,7 +223,7 @@ def run_one(cfg: SuiteConfig, task: str, length: int, cell: str, seed: int, prog
 
     def evaluate() -> float:
         model.eval()
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.no_grad(), autocast(resolved):
             return spec.score(model(eval_x, spec.readout), eval_y)
 
     def solved(metric: float) -> bool:
@@ -208,13 +231,13 @@ def run_one(cfg: SuiteConfig, task: str, length: int, cell: str, seed: int, prog
 
     started = time.perf_counter()
     grad_init = gradient_curve()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     curve, steps_to_solve, streak, done, reported = [(0, evaluate())], None, 0, 0, 0
     seq_steps = spec.steps()
     for step in range(1, steps + 1):
         model.train()
         x, y = spec.batch(batch, gen)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with autocast(resolved):
             loss = spec.losses(model(x, spec.readout), y).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -241,7 +264,7 @@ def run_one(cfg: SuiteConfig, task: str, length: int, cell: str, seed: int, prog
         progress((steps - reported) * seq_steps)
     final = curve[-1][1]
     return {
-        "task": task, "length": length, "cell": cell, "seed": seed,
+        "task": task, "length": length, "cell": cell, "seed": seed, "lr": lr, "precision": resolved,
         "hidden_size": model.rnn.hidden_size,
         "parameters": sum(p.numel() for p in model.parameters()),
         "final_metric": final, "solved": solved(final), "steps_to_solve": steps_to_solve,
@@ -275,7 +298,40 @@ def _init_worker(q, threads: int) -> None:
 def _run_in_worker(cfg: SuiteConfig, job: tuple) -> dict:
     def progress(units: int) -> None:
         _progress_queue.put(units)
-    return run_one(cfg, *job, progress=progress)
+    task, length, cell, seed, lr, tuning = job
+    return run_one(cfg, task, length, cell, seed, progress=progress, lr=lr, tuning=tuning)
+
+
+def tuning_plan(cfg: SuiteConfig) -> list[tuple[str, int, str, int, float, bool]]:
+    """The learning-rate search: every (task, cell, lr of the grid) once, at the task's tuning length."""
+    if len(cfg.lr_grid) <= 1:
+        return []
+    return [(task, cfg.tune_lengths[task] if task != "digits" else 64, cell, TUNE_SEED, lr, True)
+            for task in cfg.tasks for cell in cfg.cells for lr in cfg.lr_grid]
+
+
+def choose_lr(cfg: SuiteConfig, tuning_runs: list[dict]) -> dict[str, dict[str, float]]:
+    """Each (task, cell)'s learning rate from its tuning runs: among the rates that solved the
+    validation set, the one that solved it in the fewest steps; if none did, the best final metric.
+    A single-rate grid is that rate."""
+    choice: dict[str, dict[str, float]] = {}
+    for task in cfg.tasks:
+        for cell in cfg.cells:
+            runs = [r for r in tuning_runs if r["task"] == task and r["cell"] == cell]
+            if len(cfg.lr_grid) <= 1 or not runs:
+                choice.setdefault(task, {})[cell] = cfg.lr_grid[len(cfg.lr_grid) // 2]
+                continue
+            higher = make_spec_class(task).higher_is_better
+
+            def key(r):
+                metric = r["final_metric"] if math.isfinite(r["final_metric"]) else (-math.inf if higher else math.inf)
+                return (0 if r["solved"] else 1, r["steps_to_solve"] or 0, -metric if higher else metric)
+            choice.setdefault(task, {})[cell] = min(runs, key=key)["lr"]
+    return choice
+
+
+def make_spec_class(task: str):
+    return SPECS[task]
 
 
 def plan(cfg: SuiteConfig) -> list[tuple[str, int, str, int]]:
@@ -286,9 +342,9 @@ def plan(cfg: SuiteConfig) -> list[tuple[str, int, str, int]]:
     return sorted(jobs, key=lambda j: _cost(cfg, j))
 
 
-# Relative cost per sequence-step of each cell's fused kernel on CPU under bf16 autocast (measured at
-# the suite's sizes): the LSTM runs in oneDNN, RNN and GRU step by step. Only used to order the jobs.
-_CELL_COST = {"rnn_tanh": 0.3, "lstm": 0.06, "gru": 0.7}
+# Relative cost per sequence-step of each cell's fused kernel on CPU in float32 (roughly, at the suite's
+# sizes): the LSTM runs in oneDNN, RNN and GRU step by step. Only used to order the jobs.
+_CELL_COST = {"rnn_tanh": 0.3, "lstm": 0.5, "gru": 0.7}
 
 
 def _cost(cfg: SuiteConfig, job) -> float:
@@ -317,61 +373,92 @@ def run_suite(cfg: SuiteConfig, out: Path, command: str = "", progress: bool = T
     out.mkdir(parents=True, exist_ok=True)
     result = _header(cfg, command)
     jobs = plan(cfg)
+    tune_jobs = tuning_plan(cfg)
     result["runs_planned"] = len(jobs)
+    result["tuning"] = []
     earlier = 0.0
     if resume:
         previous = _previous_runs(out / "memory.json", result)
         result["runs"], earlier = previous["runs"], previous.get("seconds", 0.0)
+        result["tuning"] = previous.get("tuning", [])
         done = {(r["task"], r["length"], r["cell"], r["seed"]) for r in result["runs"]}
         jobs = [j for j in jobs if j not in done]
-    total = sum(_units(cfg, j[0], j[1]) for j in jobs)
+        tuned = {(r["task"], r["cell"], r["lr"]) for r in result["tuning"]}
+        tune_jobs = [j for j in tune_jobs if (j[0], j[2], j[4]) not in tuned]
+    total = sum(_units(cfg, j[0], j[1]) for j in jobs + tune_jobs)
     started = time.perf_counter() - earlier  # seconds count the interrupted part too
     bar = tqdm(total=total, unit="seq-step", unit_scale=True, disable=not progress, smoothing=0.05,
-               desc=f"memory: {len(jobs)} runs", file=sys.stderr)
+               desc=f"memory: {len(tune_jobs)} tuning + {len(jobs)} runs", file=sys.stderr)
+
+    def save() -> None:
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        write_json(out / "memory.json", result)
+
+    def tuned_one(run: dict) -> None:
+        result["tuning"].append(run)
+        result["tuning"].sort(key=lambda r: (TASKS.index(r["task"]), r["cell"], r["lr"]))
+        save()
+        bar.write(f"  tuning {run['task']:6s} {run['length']:5d} {run['cell']:8s} lr {run['lr']:g}: "
+                  f"{_metric_name(run['task'])} {run['final_metric']:.4f} "
+                  f"({'solved at ' + str(run['steps_to_solve']) if run['solved'] else 'not solved'})")
 
     def finished(run: dict) -> None:
         result["runs"].append(run)
         result["runs"].sort(key=lambda r: (TASKS.index(r["task"]), r["length"], r["cell"], r["seed"]))
-        result["seconds"] = round(time.perf_counter() - started, 1)
         result["table"] = summarise(result["runs"], cfg)
-        write_json(out / "memory.json", result)
+        save()
         status = "solved" if run["solved"] else "not solved"
         bar.write(f"  {run['task']:6s} {run['length']:5d} {run['cell']:8s} seed {run['seed']}: "
-                  f"{_metric_name(run['task'])} {run['final_metric']:.4f} ({status}, "
+                  f"{_metric_name(run['task'])} {run['final_metric']:.4f} ({status}, lr {run['lr']:g}, "
                   f"{run['steps_trained']} steps, {run['seconds']:.0f} s)")
 
+    pool = None
     try:
-        if cfg.workers <= 1:
-            torch.set_num_threads(cfg.threads)
-            for job in jobs:
-                bar.set_postfix_str(f"{job[0]} {job[1]} {job[2]} s{job[3]}")
-                finished(run_one(cfg, *job, progress=bar.update))
-        else:
+        if cfg.workers > 1:
             ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
             q = ctx.Queue()
             pool = ctx.Pool(cfg.workers, initializer=_init_worker, initargs=(q, cfg.threads))
-            try:
-                pending = [pool.apply_async(_run_in_worker, (cfg, job)) for job in jobs]
-                while pending:
-                    time.sleep(0.5)
-                    _drain(q, bar)
-                    for job in [p for p in pending if p.ready()]:
-                        pending.remove(job)
-                        finished(job.get())
-                _drain(q, bar)
-                pool.close()
-            finally:
-                pool.terminate()  # on an error or Ctrl-C, stop the workers too
-                pool.join()
+        else:
+            torch.set_num_threads(cfg.threads)
+            q = None
+        _execute(cfg, pool, q, tune_jobs, tuned_one, bar)
+        result["lr_choice"] = choose_lr(cfg, result["tuning"])
+        save()
+        measured = [(task, length, cell, seed, result["lr_choice"][task][cell], False)
+                    for task, length, cell, seed in jobs]
+        _execute(cfg, pool, q, measured, finished, bar)
+        if pool is not None:
+            pool.close()
     except KeyboardInterrupt:
         bar.close()
         if result["runs"]:  # keep what was measured: plots and a report of the finished runs
             write_outputs(result, out)
         raise
+    finally:
+        if pool is not None:
+            pool.terminate()  # on an error or Ctrl-C, stop the workers too
+            pool.join()
     bar.close()
-    result["seconds"] = round(time.perf_counter() - started, 1)
+    save()  # memory.json and report.md state the same seconds (--report-only redraws the same report)
     write_outputs(result, out)
     return result
+
+
+def _execute(cfg: SuiteConfig, pool, q, jobs: list[tuple], done, bar) -> None:
+    """Run `jobs` (task, length, cell, seed, lr, tuning) in the pool (or here), calling done(run) for each."""
+    if pool is None:
+        for task, length, cell, seed, lr, tuning in jobs:
+            bar.set_postfix_str(f"{task} {length} {cell} s{seed}" + (f" lr {lr:g}" if tuning else ""))
+            done(run_one(cfg, task, length, cell, seed, progress=bar.update, lr=lr, tuning=tuning))
+        return
+    pending = [pool.apply_async(_run_in_worker, (cfg, job)) for job in jobs]
+    while pending:
+        time.sleep(0.5)
+        _drain(q, bar)
+        for job in [p for p in pending if p.ready()]:
+            pending.remove(job)
+            done(job.get())
+    _drain(q, bar)
 
 
 def _previous_runs(path: Path, header: dict) -> dict:
@@ -450,8 +537,7 @@ def _header(cfg: SuiteConfig, command: str) -> dict:
                                     "test_fraction": T.DIGITS_TEST_FRACTION, "random_state": T.DIGITS_SPLIT_SEED}
     return {
         "command": command,
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                    "torch_threads_per_worker": cfg.threads, "workers": cfg.workers},
+        "machine": {**machine(cfg.threads), "torch_threads_per_worker": cfg.threads, "workers": cfg.workers},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "numpy": numpy.__version__, "rnnlab": rnnlab.__version__},
         "config": dataclasses.asdict(cfg),

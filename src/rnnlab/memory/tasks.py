@@ -146,3 +146,19 @@ def load_digit_sequences() -> DigitSequences:
     train_idx, test_idx = torch.as_tensor(train_idx), torch.as_tensor(test_idx)
     seq = pixels.unsqueeze(-1)  # (N, 64, 1)
     return DigitSequences(seq[train_idx], labels[train_idx], seq[test_idx], labels[test_idx])
+
+
+DIGITS_VALID_FRACTION = 0.2
+
+
+def validation_split(data: DigitSequences) -> DigitSequences:
+    """The training images split again (stratified, 20 % validation, the same fixed seed): what a
+    learning rate is chosen on, so the test images are never seen before the measured runs."""
+    from sklearn.model_selection import train_test_split
+
+    train_idx, valid_idx = train_test_split(
+        torch.arange(len(data.train_y)).numpy(), test_size=DIGITS_VALID_FRACTION,
+        random_state=DIGITS_SPLIT_SEED, stratify=data.train_y.numpy())
+    train_idx, valid_idx = torch.as_tensor(train_idx), torch.as_tensor(valid_idx)
+    return DigitSequences(data.train_x[train_idx], data.train_y[train_idx],
+                          data.train_x[valid_idx], data.train_y[valid_idx])

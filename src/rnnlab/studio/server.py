@@ -2,7 +2,8 @@
 
     GET  /          the studio page (static/index.html, studio.css, studio.js: no build step, no CDN)
     GET  /health    {"status": "ok", "task": ...}: the model is loaded and answering
-    GET  /model     the model card: task, model/data config, metrics, README.md of the bundle
+    GET  /model     the model card: task, description, config, metrics, limits (nothing of the machine:
+                    no paths, run_dir or training command; a data file is shown by its name)
     POST /predict   {"text": "..."} -> the task's prediction for that input (Task.predict)
     POST /trace     {"text": "..."} -> per-token hidden states, gates, predictions and influences
                     (Task.trace; the page draws this)
@@ -15,8 +16,13 @@ the server keeps serving (it never dies on a request).
 
 Limits (`Limits`), all checked before the model runs:
   - body size: 413, from Content-Length and again while the body streams in (a client can lie about
-    Content-Length or send chunked bodies without one);
-  - text length in characters and input length in tokens (as the task counts them): 422.
+    Content-Length or send chunked bodies without one); a body that is not UTF-8: 400;
+  - text length in characters and input length in tokens (as the task counts them): 422; so is text
+    that is not Unicode (a lone surrogate such as "\\ud800", which JSON can spell but UTF-8 cannot).
+
+Hosts: only requests whose Host header names this server are answered (400 otherwise): the loopback
+names by default, more with `allowed_hosts` (`rnnlab serve --allow-host`). Without this a web page
+could reach a loopback server through DNS rebinding (its own name re-pointed at 127.0.0.1).
 
 Concurrency: FastAPI runs these (sync) endpoints in its threadpool; model calls are serialised with
 one lock, so N waiting requests never run N copies of torch's thread pool at once on a small machine.
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -76,18 +83,66 @@ class ApiError(Exception):
 
 
 def _error(status: int, message: str) -> JSONResponse:
+    # a message may quote the client's input (a field name, a path): a lone surrogate in it cannot be
+    # encoded as UTF-8 and would turn the error into a 500, so it is spelt as an escape instead
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return JSONResponse({"error": message}, status_code=status)
+
+
+_SEND_JSON = "send {\"text\": \"...\"} as UTF-8 with Content-Type: application/json"
+
+
+# ---------------------------------------------------------------- allowed hosts (pure ASGI)
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def host_name(value: str) -> str:
+    """The host of a Host header (or an --allow-host value), lowercased, without port or brackets:
+    "[::1]:8000" -> "::1", "LocalHost:8000" -> "localhost", "::1" (a bare IPv6 address) -> "::1"."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        return value[1:end] if end > 0 else value
+    return value.split(":")[0] if value.count(":") == 1 else value
+
+
+class HostCheck:
+    """Answer only requests whose Host header is one of `allowed` (any port); 400 for the rest.
+
+    DNS rebinding: a page on evil.example re-points its name at 127.0.0.1, and the browser then lets it
+    read this server's answers as same-origin. The Host header still says evil.example, so refusing
+    names this server does not serve closes that door. (No websockets here: only http is checked.)
+    """
+
+    def __init__(self, app: ASGIApp, allowed: tuple[str, ...]):
+        self.app, self.allowed = app, frozenset(host_name(h) for h in allowed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = dict(scope["headers"]).get(b"host")
+            name = host_name(raw.decode("latin-1")) if raw is not None else ""
+            if name not in self.allowed:
+                served = ", ".join(f"[{h}]" if ":" in h else h for h in sorted(self.allowed))
+                problem = f"Host {name!r} is not served here" if raw is not None else "no Host header"
+                await _error(400, f"{problem}: this server answers {served}; to serve another name, start it "
+                                  "with rnnlab serve --allow-host NAME")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 # ---------------------------------------------------------------- body size limit (pure ASGI)
 
 
 class BodyLimit:
-    """Reject request bodies larger than `max_bytes` with 413, before the app sees them.
+    """Reject request bodies larger than `max_bytes` with 413, and bodies that are not UTF-8 with 400,
+    before the app sees them.
 
     A declared Content-Length over the limit is rejected at once. Otherwise the body is read here
     (at most max_bytes + one chunk) and replayed to the app, so a missing or false Content-Length
-    (chunked uploads) cannot get a large body past the limit.
+    (chunked uploads) cannot get a large body past the limit. JSON is UTF-8 (RFC 8259); checking it
+    here, where the whole body is at hand, gives the client the byte at fault rather than FastAPI's
+    generic "There was an error parsing the body".
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int):
@@ -122,13 +177,20 @@ class BodyLimit:
             chunks.append(body)
             if not message.get("more_body", False):
                 break
+        body = b"".join(chunks)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            await _error(400, f"request body is not valid UTF-8 (byte 0x{body[e.start]:02x} at offset {e.start}); "
+                              f"{_SEND_JSON}")(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                return {"type": "http.request", "body": body, "more_body": False}
             return await receive()  # after the body: wait for the disconnect, as the server would
 
         await self.app(scope, replay, send)
@@ -152,17 +214,28 @@ class Served:
         self.can_trace = type(self.task).trace is not Task.trace
 
     def card(self) -> dict[str, Any]:
-        """The model card as JSON: task, config, metrics, the bundle's README.md and a one-line summary."""
+        """The model card as JSON: what a visitor needs to judge the model (task, what it does, its
+        config and metrics, a one-line summary), and nothing of the machine that serves it: no bundle
+        path, no run_dir, no training command (so not the bundle's README.md, which records it), and
+        data files by their names only."""
         p = self.predictor
         config = to_dict(p.config)
-        return {"task": self.task.name, "summary": _summary(self.task, config, p.metrics),
-                "can_trace": self.can_trace,
-                "bundle": str(p.path), "config": config, "metrics": p.metrics, "readme": p.card}
+        public = {k: _without_paths(config[k]) for k in ("task", "model", "data", "train") if k in config}
+        doc = (type(self.task).__doc__ or "").strip()
+        return {"task": self.task.name, "description": doc.splitlines()[0] if doc else "",
+                "summary": _summary(self.task, config, p.metrics), "can_trace": self.can_trace,
+                "config": public, "metrics": p.metrics}
 
     def parse(self, text: str, limits: Limits) -> Any:
         """Validate the text against the limits and turn it into the task's input."""
         if not text.strip():
             raise ApiError(422, "text is empty: send a non-empty string, e.g. {\"text\": \"what time is it?\"}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:  # JSON's "\ud800" parses to a str the UTF-8 reply cannot echo back
+            raise ApiError(422, f"text is not valid Unicode: a lone surrogate \\u{ord(text[e.start]):04x} at "
+                                f"character {e.start + 1}; surrogates come in pairs "
+                                "(\\ud83d\\ude00 is one emoji)") from None
         if len(text) > limits.max_chars:
             raise ApiError(422, f"text too long: {len(text)} characters, the limit is {limits.max_chars}")
         value = self.task.parse_input(text)
@@ -199,6 +272,19 @@ def _summary(task: Any, config: dict[str, Any], metrics: dict[str, Any]) -> str:
 _SHAPE_KEYS = ("cell", "hidden_size", "hidden", "num_layers", "layers", "bidirectional")
 
 
+def _without_paths(value: Any) -> Any:
+    """A config section with every file path cut to its last part ("/home/ana/snips/train" -> "train"):
+    the data a model was trained on is worth showing, the layout of the machine is not. Shipped data
+    ("package:demo_intents/train.jsonl") names no machine and stays as it is."""
+    if isinstance(value, dict):
+        return {k: _without_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_paths(v) for v in value]
+    if isinstance(value, str) and not value.startswith("package:") and re.search(r"[/\\]|^~", value):
+        return re.split(r"[/\\]", value.rstrip("/\\"))[-1]
+    return value
+
+
 def _load(bundle: Any) -> Any:
     if isinstance(bundle, (str, os.PathLike)):
         import rnnlab
@@ -210,8 +296,12 @@ def _load(bundle: Any) -> Any:
 # ---------------------------------------------------------------- the app
 
 
-def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None) -> FastAPI:
-    """The studio app for a bundle directory (loaded once, here) or an already loaded predictor."""
+def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
+               allowed_hosts: tuple[str, ...] | list[str] = LOOPBACK_HOSTS) -> FastAPI:
+    """The studio app for a bundle directory (loaded once, here) or an already loaded predictor.
+
+    `allowed_hosts`: the names (and addresses) requests may carry in their Host header, any port; the
+    default is this machine's loopback names only (see HostCheck)."""
     limits = limits or Limits()
     served = Served(_load(bundle))
     task_name = served.task.name
@@ -220,6 +310,7 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None) ->
                   version=_version())
     app.state.served, app.state.limits = served, limits
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(HostCheck, allowed=tuple(allowed_hosts))  # added last: runs first
 
     # ---- errors: always {"error": one line}, never a dead server
 
@@ -235,6 +326,10 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None) ->
     async def http_error(request: Request, exc: StarletteHTTPException):
         message = {404: f"no such endpoint: {request.method} {request.url.path} (see /docs)",
                    405: f"method {request.method} not allowed on {request.url.path} (see /docs)"}
+        if exc.status_code == 400 and isinstance(exc.__cause__, Exception):
+            # FastAPI could not read the body for a reason other than bad JSON syntax (e.g. arrays
+            # nested deeper than Python's JSON reader goes): its generic text, said our way
+            message[400] = f"request body is not valid JSON ({type(exc.__cause__).__name__}); {_SEND_JSON}"
         return _error(exc.status_code, message.get(exc.status_code, str(exc.detail)))
 
     @app.exception_handler(Exception)
@@ -288,8 +383,7 @@ def _describe_validation(errors: list[dict[str, Any]]) -> tuple[int, str]:
     for err in errors:
         if err.get("type") == "json_invalid":
             reason = (err.get("ctx") or {}).get("error", "")
-            return 400, f"request body is not valid JSON{': ' + reason if reason else ''}; " \
-                        "send {\"text\": \"...\"} with Content-Type: application/json"
+            return 400, f"request body is not valid JSON{': ' + reason if reason else ''}; {_SEND_JSON}"
     parts = []
     for err in errors:
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]

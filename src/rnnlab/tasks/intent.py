@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnlab import checks
 from rnnlab.errors import DataError, UserError
 from rnnlab.tasks.base import LossOutput, Task, resolve_path
 from rnnlab.vocab import Vocab
@@ -124,6 +125,10 @@ class IntentTask(Task):
             raise UserError(f"model.cell must be one of {', '.join(CELLS)} (or rnn), got {model.cell!r}")
         if not 0.0 <= data.valid_fraction < 1.0:
             raise UserError(f"data.valid_fraction must be in [0, 1), got {data.valid_fraction}")
+        # here, not in build_model: a hand-edited bundle config then fails as it loads, in one line
+        checks.model_keys(model, sizes=("embed_size", "hidden_size", "num_layers"), rates=("dropout", "word_dropout"))
+        checks.whole("data.min_count", data.min_count, 0)
+        checks.whole("data.max_tokens", data.max_tokens)
         self.cell = cell
         self.words: Vocab | None = None
         self.intents: Vocab | None = None

@@ -73,7 +73,7 @@ from seqeval.metrics import f1_score
 from seqeval.scheme import IOB2
 from torch import nn
 
-from rnnlab import Recurrent
+from rnnlab import Recurrent, checks
 from rnnlab.crf import CRF, bio_constraints
 from rnnlab.errors import UserError
 from rnnlab.tasks.base import LossOutput, Task, resolve_path
@@ -237,6 +237,13 @@ class JointTask(Task):
 
     def __init__(self, data: DataConfig, model: ModelConfig):
         super().__init__(data, model)
+        # here, not in build_model: a hand-edited bundle config then fails as it loads, in one line
+        checks.one_of("model.cell", model.cell, CELLS)
+        checks.model_keys(model, sizes=("word_dim", "char_dim", "char_filters", "char_width", "max_word_chars",
+                                        "hidden", "layers", "members"),
+                          rates=("dropout", "word_dropout", "singleton_dropout", "intent_smoothing"), engine=False)
+        checks.weight("model.causal_weight", model.causal_weight)
+        checks.whole("model.min_count", model.min_count, 0)
         self.words = self.chars = self.intents = self.tags = None
         self._singletons: torch.Tensor | None = None  # (V,) bool: word ids seen once in train (fit)
         self._unseen: dict[str, int] = {}  # evaluation tags absent from training -> ids past the tag vocab
@@ -303,12 +310,7 @@ class JointTask(Task):
     # ---- model ------------------------------------------------------------------------------
 
     def build_model(self) -> JointModel | JointEnsemble:
-        cfg = self.model_config
-        if cfg.members < 1:
-            raise UserError(f"model.members must be >= 1, got {cfg.members}")
-        for name in ("dropout", "word_dropout", "singleton_dropout", "intent_smoothing"):
-            if not 0.0 <= getattr(cfg, name) < 1.0:
-                raise UserError(f"model.{name} must be in [0, 1), got {getattr(cfg, name)}")
+        cfg = self.model_config  # checked by the constructor
         models = [JointModel(cfg, len(self.words), len(self.chars), len(self.intents), self.tags.itos)
                   for _ in range(cfg.members)]  # built one after another: each member its own initial weights
         return models[0] if cfg.members == 1 else JointEnsemble(models)

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnlab import checks
 from rnnlab.errors import DataError, UserError
 from rnnlab.files import read_text
 from rnnlab.tasks.base import LossOutput, Task, resolve_path
@@ -192,6 +193,12 @@ class LanguageModelTask(Task):
             raise UserError(f"data.bptt must be >= 1, got {data.bptt}")
         if data.split_epochs < 1:
             raise UserError(f"data.split_epochs must be >= 1, got {data.split_epochs}")
+        # here, not in build_model: a hand-edited bundle config then fails as it loads, in one line
+        checks.model_keys(model, sizes=("embed_size", "hidden_size", "num_layers"), rates=("dropout",))
+        if not model.embed_dropout < 0:  # < 0 means "as dropout"
+            checks.rate("model.embed_dropout", model.embed_dropout)
+        if hasattr(data, "min_count"):
+            checks.whole("data.min_count", data.min_count, 0)
         self.cell = cell
         self.vocab: Vocab | None = None
 
