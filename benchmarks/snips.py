@@ -131,7 +131,7 @@ def ensemble_row(variant: str, args: argparse.Namespace) -> dict:
     members = [row for _, row in run_pool(jobs, args.jobs, args.quick)]
     bundles = [Path(m["config"]["run_dir"]) / "bundle" for m in members]
     out = Path(args.runs) / f"bench-snips-{variant}-ensemble"
-    combine(bundles, out, command="benchmarks/snips.py", echo=lambda line: print(f"[{variant}] {line}", flush=True))
+    combine(bundles, out, command="benchmarks/snips.py", force=True, echo=lambda line: print(f"[{variant}] {line}", flush=True))
     metrics = json.loads((out / "metrics.json").read_text())
     wall = time.perf_counter() - wall0
     return {"variant": f"{variant}-x{args.members}", "cell": members[0]["cell"], "crf": members[0]["crf"],

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import torch
 
+from rnnlab.precision import cpu_native_bf16
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "cells.py"
 
 
@@ -20,12 +22,23 @@ def test_quick_benchmark_writes_its_json(tmp_path):
         torch.set_num_threads(threads)  # the benchmark sets it for the whole process
     report = json.loads(out.read_text())
     assert report["command"].endswith(f"--quick --threads 1 --out {out}")
-    assert report["machine"]["torch_threads"] == 1
+    machine = report["machine"]
+    assert machine["threads"] == 1
+    assert {"cpu", "cpu_capability", "native_bf16", "loadavg_before", "loadavg_after"} <= set(machine)
+    assert machine["native_bf16"] == cpu_native_bf16()
     assert set(report["versions"]) == {"python", "torch", "rnnlab"}
+    # bfloat16 only where the CPU runs it natively; elsewhere the JSON says why it was skipped
+    dtypes = ["float32", "bfloat16"] if cpu_native_bf16() else ["float32"]
+    assert report["dtypes"] == dtypes
+    if cpu_native_bf16():
+        assert report["skipped"] == {}
+    else:
+        assert set(report["skipped"]) == {"bfloat16"}
+        assert report["skipped"]["bfloat16"].startswith("bfloat16 skipped: no native bf16 on this CPU")
     rows = report["results"]
-    # every mode x dtype x pass of the one quick shape, each timing all three implementations
+    # every mode x measured dtype x pass of the one quick shape, each timing all three implementations
     assert {(r["mode"], r["dtype"], r["pass"]) for r in rows} == {
-        (m, d, p) for m in bench.MODES for d in bench.DTYPES for p in ("forward", "forward_backward")}
+        (m, d, p) for m in bench.MODES for d in dtypes for p in ("forward", "forward_backward")}
     for r in rows:
         assert set(r["times"]) == {"torch", "fused", "glass"}
         for t in r["times"].values():
@@ -35,7 +48,25 @@ def test_quick_benchmark_writes_its_json(tmp_path):
     assert set(report["call_overhead"]) == set(bench.MODES)
     for o in report["call_overhead"].values():
         assert o["torch_us"] > 0 and o["fused_us"] > 0
-    assert set(report["targets"]) == {"fused_within_5pct_of_torch", "glass_forward_within_3x_of_fused",
-                                      "glass_forward_backward_within_6x_of_fused"}
-    for target in report["targets"].values():
-        assert target["met"] == (not target["misses"])
+    names = {"fused_within_5pct_of_torch", "glass_forward_within_3x_of_fused",
+             "glass_forward_backward_within_6x_of_fused"}
+    details = report["target_details"]
+    assert set(details) == names
+    for detail in details.values():
+        assert detail["met"] == (not detail["misses"])
+    # the targets list: per target the worst row against its limit, met exactly when no row misses it
+    assert [t["name"] for t in report["targets"]] == list(details)
+    for t in report["targets"]:
+        assert t["direction"] == "<=" and t["value"] == details[t["name"]]["worst"]
+        assert t["target"] == details[t["name"]]["limit"] and t["met"] == details[t["name"]]["met"]
+
+
+def test_bfloat16_is_skipped_without_native_bf16(monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench_cells", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "cpu_native_bf16", lambda: False)
+    dtypes, skipped = bench.measured_dtypes()
+    assert dtypes == ("float32",) and "no native bf16 on this CPU" in skipped["bfloat16"]
+    monkeypatch.setattr(bench, "cpu_native_bf16", lambda: True)
+    assert bench.measured_dtypes() == (("float32", "bfloat16"), {})

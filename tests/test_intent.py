@@ -83,3 +83,14 @@ def test_influence_is_gradient_times_input():
     (final[0, y] - others.logsumexp(0)).backward()
     expected = (emb.grad * emb).sum(-1)[0]
     torch.testing.assert_close(torch.tensor(pred["influence"]), expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("sentence", ["", "   "])
+def test_demo_checks_the_sentence_before_training(tmp_path, capsys, sentence):
+    from rnnlab.cli import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", f"--out={out}", "--epochs", "1", "--sentence", sentence]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--sentence" in err and "no words" in err
+    assert not out.exists()  # refused before 40 epochs of training, not after

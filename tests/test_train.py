@@ -5,6 +5,7 @@ import pytest
 from rnnlab.config import TrainConfig, load_config
 from rnnlab.errors import UserError
 from rnnlab.train import lr_factor, train
+from conftest import native_bf16_only
 from tiny_intent import tiny_overrides, write_tiny_data
 
 
@@ -52,6 +53,7 @@ def test_early_stop_triggers(paths, tmp_path):
     assert summary["stopped_early"] and summary["epochs_run"] < 40
 
 
+@native_bf16_only
 def test_bf16_autocast_trains(paths, tmp_path):
     summary = run(paths, tmp_path / "r", epochs=4, precision="bf16")
     assert summary["test"]["loss"] == summary["test"]["loss"]  # finite, not NaN

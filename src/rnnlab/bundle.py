@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from safetensors.torch import load as st_load, save as st_save
 
-from rnnlab.checkpoint import atomic_write_bytes, fsync_dir
+from rnnlab.checkpoint import atomic_write_bytes, current_umask, fsync_dir
 from rnnlab.config import RunConfig, config_from_dict, to_dict
 from rnnlab.errors import BundleError, UserError
 from rnnlab.tasks import Task
@@ -87,6 +87,9 @@ def save_bundle(path: str | Path, task: Task, model: torch.nn.Module, cfg: RunCo
     files: dict[str, bytes] = {}
     # private contiguous copies: safetensors rejects tensors sharing storage (tied embeddings)
     weights = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:  # a diverged model would load and answer "nan%": refuse to write it at all
+        raise UserError(f"{path}: not saved: the model has non-finite weights ({bad[0]}{' and others' if len(bad) > 1 else ''})")
     files["model.safetensors"] = st_save(weights, metadata={"format": f"{FORMAT}/{FORMAT_VERSION}"})
     for name, value in task.state_to_json().items():
         if not _STATE_NAME.match(name) or name in RESERVED:
@@ -103,6 +106,7 @@ def save_bundle(path: str | Path, task: Task, model: torch.nn.Module, cfg: RunCo
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700: give the bundle the user's usual mode
         for name, data in files.items():
             atomic_write_bytes(tmp / name, data)
         old = path.with_name(f".{path.name}.old")

@@ -38,6 +38,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600: give the file the user's usual mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -48,6 +49,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back: there is no other POSIX query)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def fsync_dir(directory: str | Path) -> None:

@@ -26,8 +26,26 @@ def _members(p: Predictor) -> list[Any]:
     return list(p.model.members) if hasattr(p.model, "members") else [p.model]
 
 
+def check_output(out: str | Path, inputs: list[str | Path], force: bool) -> None:
+    """Refuse an output that would destroy something: one of the inputs (or a directory holding one, such
+    as the run directory of a member), anything without --force, and with --force anything but a bundle."""
+    target = Path(out).resolve()
+    for p in inputs:
+        source = Path(p).resolve()
+        if source == target or target in source.parents:
+            raise UserError(f"{out}: would replace the input bundle {p}; choose another output directory")
+    if not target.exists() and not target.is_symlink():
+        return
+    if not force:
+        raise UserError(f"{out} already exists: choose another output directory, or pass --force to replace "
+                        f"the bundle there")
+    if not (target.is_dir() and (target / "config.json").is_file() and (target / "model.safetensors").is_file()):
+        raise UserError(f"{out} is not an rnnlab bundle (no config.json and model.safetensors): it is never "
+                        f"replaced, even with --force; choose another output directory")
+
+
 def combine(paths: list[str | Path], out: str | Path, *, command: str = "", splits: tuple[str, ...] = ("valid", "test"),
-            batch_size: int = 128, echo: Callable[[str], None] | None = print) -> Path:
+            batch_size: int = 128, echo: Callable[[str], None] | None = print, force: bool = False) -> Path:
     """Load the bundles at `paths`, check they can be joined, write the ensemble bundle at `out`.
 
     metrics.json gets the ensemble's metrics on each of `splits` the config names a path for, each
@@ -37,6 +55,11 @@ def combine(paths: list[str | Path], out: str | Path, *, command: str = "", spli
 
     if len(paths) < 2:
         raise UserError("an ensemble needs at least two bundles")
+    check_output(out, paths, force)
+    unknown = [s for s in splits if s not in ("train", "valid", "test")]
+    if unknown or not splits:
+        raise UserError(f"--splits: unknown split {unknown[0]!r}; choose from train, valid, test" if unknown
+                        else "--splits: name at least one of train, valid, test")
     loaded = [load(p) for p in paths]
     first = loaded[0]
     if "members" not in {f.name for f in dataclasses.fields(first.config.model)}:

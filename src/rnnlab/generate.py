@@ -11,6 +11,7 @@ words it never saw) and padding. temperature 0 means greedy (always the most lik
 """
 from __future__ import annotations
 
+import math
 from typing import Iterator
 
 import torch
@@ -41,7 +42,9 @@ def next_token(logits: torch.Tensor, allowed: torch.Tensor, temperature: float, 
     logits = logits.float().masked_fill(~allowed, float("-inf"))
     if temperature == 0:
         return int(logits.argmax())
-    logits = logits / temperature
+    # shifted so the best is 0 first: a tiny temperature then sends the others to -inf, not the best to
+    # +inf (whose softmax is NaN)
+    logits = (logits - logits.max()) / temperature
     if 0 < top_k < logits.shape[0]:
         kth = logits.topk(top_k).values[-1]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -60,8 +63,9 @@ def generate(predictor, prompt: str, length: int, temperature: float = 1.0, top_
                         f"generate needs a left-to-right one")
     if length < 0:
         raise UserError(f"length must be >= 0, got {length}")
-    if temperature < 0:
-        raise UserError(f"temperature must be >= 0, got {temperature}")
+    if not (math.isfinite(temperature) and temperature >= 0):  # NaN and inf would reach the sampler as NaN
+        raise UserError(f"temperature must be a finite number >= 0 (0 = always the most likely token), "
+                        f"got {temperature}")
     if top_k < 0:
         raise UserError(f"top-k must be >= 0 (0 = off), got {top_k}")
     if prompt.strip() or task.level == "char" and prompt:

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from rnnlab.checkpoint import load_state, rng_state, save_state, set_rng_state
+from rnnlab.checkpoint import atomic_write_bytes, load_state, rng_state, save_state, set_rng_state
 from rnnlab.config import RunConfig, TrainConfig, config_from_dict, to_dict
 from rnnlab.errors import UserError
 from rnnlab.files import read_json
@@ -100,7 +100,14 @@ def check_train_config(tc: TrainConfig) -> None:
     checks = [
         (tc.epochs >= 1, f"train.epochs must be >= 1, got {tc.epochs}"),
         (tc.batch_size >= 1 and tc.eval_batch_size >= 1, "train.batch_size and train.eval_batch_size must be >= 1"),
-        (tc.lr > 0, f"train.lr must be > 0, got {tc.lr}"),
+        (math.isfinite(tc.lr) and tc.lr > 0, f"train.lr must be a finite number > 0, got {tc.lr}"),
+        (math.isfinite(tc.weight_decay) and tc.weight_decay >= 0,
+         f"train.weight_decay must be a finite number >= 0, got {tc.weight_decay}"),
+        (math.isfinite(tc.clip_norm), f"train.clip_norm must be a finite number, got {tc.clip_norm}"),
+        (math.isfinite(tc.max_minutes) and tc.max_minutes >= 0,
+         f"train.max_minutes must be >= 0 (0 = no budget), got {tc.max_minutes}"),
+        (tc.threads >= 0, f"train.threads must be >= 1, or 0 for torch's default, got {tc.threads}"),
+        (0 <= tc.seed < 2**63, f"train.seed must be an integer in 0 .. 2**63 - 1, got {tc.seed}"),
         (tc.schedule in ("constant", "cosine", "linear"), f"train.schedule must be constant, cosine or linear, got {tc.schedule!r}"),
         (tc.precision in PRECISIONS, f"train.precision must be auto, fp32 or bf16, got {tc.precision!r}"),
         (tc.device in ("cpu", "cuda", "auto"), f"train.device must be cpu, cuda or auto, got {tc.device!r}"),
@@ -233,6 +240,7 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, comm
         torch.set_num_threads(tc.threads)
     ddp = Dist(tc.device)
     say = echo if (echo is not None and ddp.main) else (lambda _msg: None)
+    lock = RunLock(run_dir) if ddp.main else None  # one training run per run directory at a time
     try:
         # "auto" becomes what this machine runs natively; the run's config.json, its bundle and the
         # model card record the precision that was actually used
@@ -241,6 +249,8 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, comm
         return _train(cfg, ddp, run_dir, resume, command, say, save_bundle,
                       describe_precision(requested, tc.precision, ddp.device))
     finally:
+        if lock is not None:
+            lock.release()
         ddp.close()
 
 
@@ -277,11 +287,7 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
 
     if resume:
         state = _load_checkpoint(run_dir / CHECKPOINT)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
-        pos.update(state["position"])
+        _restore(run_dir / CHECKPOINT, state, model, optimizer, scheduler, pos)
         say(f"resuming {run_dir} at epoch {pos['epoch'] + 1}, step {pos['step']}")
         if ddp.main:
             _truncate_metrics(run_dir / "metrics.jsonl", pos["epoch"])
@@ -326,6 +332,12 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
             loss_sum, count = ddp.sum([out.total.detach().float().item(), float(out.count)])
             if count <= 0:
                 raise UserError(f"batch {step} of epoch {epoch + 1} has nothing to train on (count 0)")
+            if not math.isfinite(loss_sum):
+                # diverged: stop before the step spreads NaN into the weights; the checkpoint and best
+                # weights on disk are from before it (nothing is saved after this point)
+                raise UserError(f"training diverged: the loss is {loss_sum / count} at epoch {epoch + 1}, step {step + 1} "
+                                f"(lr {scheduler.get_last_lr()[0]:.3g}); {run_dir} keeps the last good checkpoint. "
+                                f"Lower train.lr (or set train.clip_norm) and start again with --force")
             # DDP averages gradients over N processes: scale so the result is sum / global count
             loss = out.total.float() * (ddp.world / count)
             optimizer.zero_grad(set_to_none=True)
@@ -376,6 +388,9 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
             record.update({f"valid_{k}": v for k, v in valid.items()})
             value = valid[metric]
             improved = pos["best"] is None or (value > pos["best"] if mode == "max" else value < pos["best"])
+        if has_valid and not math.isfinite(value):
+            raise UserError(f"training diverged: valid {metric} is {value} after epoch {epoch + 1}; {run_dir} keeps "
+                            f"the last good checkpoint. Lower train.lr and start again with --force")
         if improved:
             pos["best"] = record.get(f"valid_{metric}")
             pos["best_epoch"] = epoch + 1
@@ -421,6 +436,54 @@ def _train(cfg: RunConfig, ddp: Dist, run_dir: Path, resume: bool, command: str,
     return summary
 
 
+class RunLock:
+    """An exclusive lock on a run directory (RUN_DIR/.lock, flock): a second `rnnlab train` into the same
+    directory gets one line instead of interleaving its metrics and bundle with the first. The kernel
+    drops the lock when the process ends, however it ends, so a crashed run can always be resumed."""
+
+    def __init__(self, run_dir: Path):
+        import fcntl
+
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = run_dir / ".lock"
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(self.fd)
+            raise UserError(f"{run_dir} is in use by another training run (pid {holder}): wait for it to end, "
+                            f"or choose another run_dir") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+
+    def release(self) -> None:
+        import fcntl
+
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _restore(path: Path, state: dict[str, Any], model, optimizer, scheduler, pos: dict[str, Any]) -> None:
+    """Put a checkpoint's state into the run; a checkpoint of another run says so in one line."""
+    missing = [k for k in ("model", "optimizer", "scheduler", "rng", "position") if k not in state]
+    if missing:
+        raise UserError(f"{path}: not a training checkpoint (no {', '.join(missing)})")
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        first = " ".join(str(e).strip().splitlines()[:2])[:200]
+        raise UserError(f"{path}: does not fit this run's config.json (from another run?): {first}") from None
+    if not isinstance(state["position"], dict) or set(state["position"]) - set(pos):
+        raise UserError(f"{path}: its position record is not this rnnlab's")
+    set_rng_state(state["rng"])
+    pos.update(state["position"])
+
+
 def _load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return load_state(path)
@@ -432,15 +495,26 @@ def _truncate_metrics(path: Path, completed_epochs: int) -> None:
     """Drop metric lines of epochs the checkpoint had not completed (they will be rewritten)."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines() if line.strip()
-            and json.loads(line).get("epoch", 0) <= completed_epochs]
-    path.write_text("".join(line + "\n" for line in keep))
+    keep = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            record = None  # a line torn by a crash mid-write: its epoch is rerun and rewritten
+        if isinstance(record, dict) and isinstance(record.get("epoch"), int) and record["epoch"] <= completed_epochs:
+            keep.append(line)
+    atomic_write_bytes(path, "".join(line + "\n" for line in keep).encode())
 
 
 def load_run_config(run_dir: str | Path) -> RunConfig:
     """The resolved config saved in a run directory (for --resume)."""
     path = Path(run_dir) / "config.json"
     raw = read_json(path, f"not found (is {run_dir} a run directory made by rnnlab train?)")
+    if isinstance(raw, dict) and "format" in raw and "files" in raw:
+        raise UserError(f"{run_dir} is a model bundle, not a run directory: resume the run directory that "
+                        f"trained it (the one holding checkpoint.safetensors, e.g. {Path(run_dir).parent})")
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: not a run config (expected a JSON object)")
     cfg = config_from_dict(raw, str(path))
     cfg.run_dir = str(run_dir)
     return cfg

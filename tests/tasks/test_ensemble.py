@@ -124,3 +124,16 @@ def test_members_must_be_positive():
     task.fit(read_csv(TINY))
     with pytest.raises(UserError, match="members must be >= 1"):
         task.build_model()
+
+
+def test_ensemble_replaces_its_own_output_only_with_force(members, tmp_path, capsys):
+    paths, _ = members
+    out = tmp_path / "ens"
+    argv = ["ensemble", str(out), *map(str, paths[:2]), "--splits", "test"]
+    assert main(argv) == 0
+    first = (out / "config.json").read_text()
+    capsys.readouterr()
+    assert main(argv) == 1
+    assert "already exists" in capsys.readouterr().err and (out / "config.json").read_text() == first
+    assert main(argv + ["--force"]) == 0
+    assert load(out).config.model.members == 2

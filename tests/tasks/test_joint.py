@@ -96,6 +96,12 @@ def test_unknown_characters_words_and_empty_input(bundles):
         predictor.predict(["   "])
 
 
+def test_predict_of_no_inputs_is_no_predictions(bundles):
+    predictor = load(bundles["lstm_crf"])
+    assert predictor.predict([]) == []  # not a failure to collate an empty batch
+    assert predictor.task.predict(predictor.model, []) == []
+
+
 def test_unseen_labels_in_evaluation_data_count_as_errors(tmp_path):
     train = read_csv(TINY)
     task = JointTask(DataConfig(), ModelConfig(word_dim=8, char_filters=8, hidden=8, layers=1))

@@ -7,6 +7,7 @@ reproduces the demo's model.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sentence", default=SENTENCE, help=f"the sentence to replay (default {SENTENCE!r})")
     p.add_argument("--progress", action="store_true", help="show the progress bar and per-epoch lines")
+    p.add_argument("--force", action="store_true",
+                   help="replace whatever is in OUT (without it only an earlier `rnnlab demo` run is replaced)")
 
 
 def _bar(value: float, scale: float, width: int = 20) -> str:
@@ -39,10 +42,30 @@ def _bar(value: float, scale: float, width: int = 20) -> str:
     return ("█" * n) if value >= 0 else ("░" * n)
 
 
+def check_out(out: Path, force: bool) -> None:
+    """`make demo` may run again and again into runs/demo, so an earlier demo run there is replaced;
+    anything else in OUT (a run of `rnnlab train`, the user's own files) only with --force."""
+    from rnnlab.errors import UserError
+
+    if force or not out.exists() or (out.is_dir() and not any(out.iterdir())) or (out / DEMO_MARK).is_file():
+        return
+    try:  # a demo run from before the mark existed: its bundle records the demo's command
+        if json.loads((out / "bundle" / "config.json").read_text())["command"].startswith("rnnlab demo "):
+            return
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    raise UserError(f"--out {out} already holds something that is not an earlier demo run: choose another "
+                    f"--out, or pass --force to replace it")
+
+
+DEMO_MARK = ".rnnlab-demo"  # written into a demo's run directory: what says "a demo made this"
+
+
 def run(args: argparse.Namespace) -> int:
     from rnnlab.bundle import load
     from rnnlab.config import load_config
     from rnnlab.errors import UserError
+    from rnnlab.tasks.intent import tokenize
     from rnnlab.train import train
 
     overrides = DEMO_OVERRIDES + [f"run_dir={args.out}", f"model.cell={args.cell}", f"train.seed={args.seed}",
@@ -51,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
         if args.epochs < 1:
             raise UserError("--epochs must be >= 1")
         overrides.append(f"train.epochs={args.epochs}")
+    if not tokenize(args.sentence):  # checked now: the replay comes after 40 epochs of training
+        raise UserError(f"--sentence {args.sentence!r} has no words to replay (e.g. --sentence \"what time is it?\")")
+    check_out(Path(args.out), args.force)
     cfg = load_config(None, overrides)
     name = {"lstm": "an LSTM", "gru": "a GRU", "rnn": "a plain RNN"}[args.cell]
     print(f"rnnlab demo: {name} network learns what you want from what you say.\n")
@@ -59,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         shlex.quote(a) for a in [f"--out={args.out}", f"--cell={args.cell}", f"--seed={args.seed}"]),
         echo=print if args.progress else None)
     seconds = time.perf_counter() - t0
+    (Path(args.out) / DEMO_MARK).write_text("made by `rnnlab demo`: a later demo may replace this directory\n")
     bundle_dir = Path(args.out) / "bundle"
     predictor = load(bundle_dir)
     task = predictor.task

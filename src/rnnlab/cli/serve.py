@@ -67,15 +67,15 @@ def run(args: argparse.Namespace) -> int:
     if "" in extra:
         raise UserError("--allow-host needs a host name, e.g. --allow-host studio.example.org")
     torch.set_num_threads(args.threads)
-    if not is_loopback(args.host):
-        sys.stderr.write(f"warning: listening on {args.host}, reachable from other machines; the studio has no "
-                         "authentication: anyone who can reach this port can use the model (clients must "
-                         "address it by a name it answers: add the machine's with --allow-host NAME)\n")
     allowed = (*LOOPBACK_HOSTS, host_name(args.host), *extra)
     app = create_app(args.bundle, limits, allowed)  # loads the bundle once (BundleError -> one line, exit 1)
     # after loading (which can take a while: the port should still be free when uvicorn binds it) and
     # before the banner: a busy port is one line, not a banner that says "page http://..." then an error
     check_port(args.host, args.port)
+    if not is_loopback(args.host):
+        sys.stderr.write(f"warning: listening on {args.host}, reachable from other machines; the studio has no "
+                         "authentication: anyone who can reach this port can use the model (clients must "
+                         "address it by a name it answers: add the machine's with --allow-host NAME)\n")
     print(f"rnnlab studio: {app.state.served.task.name} model from {args.bundle}\n"
           f"  page  http://{_url_host(args.host)}:{args.port}/\n"
           f"  API   http://{_url_host(args.host)}:{args.port}/docs", flush=True)

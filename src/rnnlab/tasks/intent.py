@@ -291,7 +291,8 @@ class IntentTask(Task):
         """For each text: `intent`, `probability`, `ranking` (all intents), `steps` (after each token:
         best intent, its probability, all probabilities), `influence` (gradient x input per token),
         `tokens` and `unknown` (which tokens were not in the training vocabulary)."""
-        return self._explain(model, list(inputs))
+        inputs = list(inputs)
+        return self._explain(model, inputs) if inputs else []  # no inputs, no batch to build
 
     def format_prediction(self, prediction: dict[str, Any]) -> str:
         steps = "  ".join(f"{s['token']}→{s['intent']}({s['probability']:.2f})" for s in prediction["steps"])

@@ -396,6 +396,8 @@ class JointTask(Task):
     def predict(self, model, inputs: list[str]) -> list[dict[str, Any]]:
         core = getattr(model, "module", model)
         texts = [str(t) for t in inputs]
+        if not texts:
+            return []  # no inputs, no batch to build
         for t in texts:
             if not t.split():
                 raise UserError("empty input: give a sentence to predict")

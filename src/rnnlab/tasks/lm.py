@@ -208,6 +208,10 @@ class LanguageModelTask(Task):
         """The split as one token stream (before reversal)."""
         raise NotImplementedError
 
+    def source(self, split: str) -> str:
+        """The config path the split is read from (for error messages)."""
+        raise NotImplementedError
+
     def tokenize(self, text: str) -> list[str]:
         """User input -> tokens (the same tokenisation as the training data)."""
         raise NotImplementedError
@@ -224,7 +228,15 @@ class LanguageModelTask(Task):
         tokens = self.stream(split)
         if self.data.reverse:
             tokens = tokens[::-1]
-        return windows(tokens, self.data.bptt)
+        out = windows(tokens, self.data.bptt)
+        if not out:
+            # fewer than 2 tokens: no (input, next token) pair, so no sequence at all; caught here, in the
+            # task, so that training fails on it as the dry run does, not only with an empty epoch
+            raise DataError(resolve_path(self.source(split)), None,
+                            f"the {split} split has {len(tokens)} {self.level}(s): too short for the sequence length "
+                            f"(a sequence needs at least 2, a full one data.bptt + 1 = {self.data.bptt + 1}); use a "
+                            f"longer text" + (" or another data.valid_fraction" if self.level == "char" else ""))
+        return out
 
     def fit(self, train_examples: list[list[str]]) -> None:
         stream = train_examples[0][:1] + [t for w in train_examples for t in w[1:]] if train_examples else []
@@ -251,6 +263,11 @@ class LanguageModelTask(Task):
         if not shuffle or k <= 1:
             return batches
         part, n = epoch % k, len(batches)
+        if n < k:  # some of the k epochs would have no batch: nothing to train on, nothing to report
+            raise UserError(f"the training text is too short for the sequence length: its {len(features)} "
+                            f"sequence(s) (data.bptt = {self.data.bptt}) make {n} batch(es) of train.batch_size = "
+                            f"{batch_size}, fewer than data.split_epochs = {k} (one each at least); lower "
+                            f"data.split_epochs, data.bptt or train.batch_size, or use a longer text")
         return batches[part * n // k:(part + 1) * n // k]
 
     def collate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -398,6 +415,9 @@ class CharLMTask(LanguageModelTask):
     def splits(self) -> list[str]:
         return ["train", "valid"]
 
+    def source(self, split: str) -> str:
+        return self.data.text
+
     def stream(self, split: str) -> list[str]:
         _, text = _read_text(self.data.text)
         cut = int(len(text) * (1.0 - self.data.valid_fraction))  # nanoGPT: data[:int(n*0.9)]
@@ -429,6 +449,9 @@ class WordLMTask(LanguageModelTask):
 
     def splits(self) -> list[str]:
         return ["train", "valid"] + (["test"] if self.data.test else [])
+
+    def source(self, split: str) -> str:
+        return getattr(self.data, split)
 
     def stream(self, split: str) -> list[str]:
         path, text = _read_text(getattr(self.data, split))
