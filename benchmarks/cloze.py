@@ -18,6 +18,7 @@ product: over the vocabulary; exact: over the candidates, and only where the tru
 them), and how often the true word is among the exact methods' candidates (their ceiling).
 Models: the bundles benchmarks/ptb.py trained (forward, and backward with --backward-minutes).
 --sentences N evaluates a fixed-seed sample of N sentences (0 = all); --quick = 100 sentences.
+No target of its own (it measures what both sides of the blank add): its JSON's `targets` list is empty.
 """
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ from pathlib import Path
 import torch
 
 import lmbench
+
+TARGETS_NOTE = ("no numeric target: the benchmark measures how much the context after the blank adds "
+                "(left_only_vs_both_sides)")
 
 
 def cloze_items(path: Path, seed: int, vocab) -> tuple[list[tuple[list[str], str, list[str]]], int]:
@@ -124,6 +128,8 @@ def main() -> int:
                                     "best_both_sides": best, "both_top1": figures[best]["top1"],
                                     "both_top5": figures[best]["top5"]},
         "examples": examples,
+        "targets": [],
+        "targets_note": TARGETS_NOTE,
         "time": clock.report(),
     }
     lmbench.write_json(Path(args.out), result)

@@ -1,5 +1,6 @@
 """What the language-model benchmarks (charlm.py, ptb.py, cloze.py) share: the machine description,
-fitting a run into a wall-clock budget, timing a training run honestly, and the loss-curve plot.
+fitting a run into a wall-clock budget, timing a training run honestly, the target list and the
+loss-curve plot.
 
 Budget: `train.max_minutes` makes the trainer stop when the training time is spent and run its
 cosine LR schedule on elapsed time, so a run ends annealed however busy the machine is (validation
@@ -24,15 +25,17 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchcommon  # noqa: E402
 
 
 def machine() -> dict[str, Any]:
+    """CPU model, torch's CPU capability, native bf16, threads (rnnlab.precision.machine) and versions."""
     import rnnlab
 
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                         "rnnlab": rnnlab.__version__}}
+    return benchcommon.machine(torch.get_num_threads(),
+                               versions={"python": platform.python_version(), "torch": torch.__version__,
+                                         "rnnlab": rnnlab.__version__})
 
 
 def cpu_seconds() -> float:
@@ -131,6 +134,14 @@ def verdict(value: float, limit: float, records: list[dict[str, Any]], best_epoc
     within `minutes` of training."""
     reached = best_reached_s(records, best_epoch)
     return {"best_reached_train_s": reached, "met": bool(value <= limit and reached <= minutes * 60)}
+
+
+def budget_targets(name: str, value: float, limit: float, reached_s: float,
+                   minutes: float = 60.0) -> list[dict[str, Any]]:
+    """The `targets` list of a loss/perplexity benchmark: `value` (lower is better) within `limit`, and
+    the reported weights reached within `minutes` of training (together: verdict()'s "met")."""
+    return [benchcommon.target(name, value, limit, "<="),
+            benchcommon.target("best_reached_train_minutes", round(reached_s / 60, 2), minutes, "<=")]
 
 
 def write_json(path: Path, result: dict[str, Any]) -> None:

@@ -8,8 +8,10 @@ generator do not share one interpreter lock), waits for /health, then runs `clie
 (closed loop: the offered load adapts to the server, nothing queues without bound). Every request is
 a real sentence; a request counts as an error unless it answers 200 with an intent.
 
-Writes benchmarks/results/serve.json: the command, the machine, versions, the settings, and the
-figures: requests/s, latency p50/p90/p99/max in ms, and the error count (target: 0). The clients run
+Writes benchmarks/results/serve.json: the command, the machine (CPU model, capability, native bf16, the
+server's threads), versions, the settings, and the figures: requests/s, latency p50/p90/p99/max in ms,
+and the error count. Targets (the `targets` list): 0 errors, and the server still answering /health
+after the load (no latency or throughput target: they measure this machine). The clients run
 on the same machine as the server, so on a small machine they take CPU from it: the figure is a
 lower bound for the server alone.
 """
@@ -27,6 +29,9 @@ import time
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchcommon  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_BUNDLE = ROOT / "runs" / "demo" / "bundle"
@@ -93,6 +98,13 @@ async def load(base: str, clients: int, seconds: float) -> tuple[list[float], di
         await asyncio.gather(*(client(http, "/predict", deadline, c, lat, errors) for c in range(clients)))
         elapsed = time.perf_counter() - t0
     return lat, errors, elapsed
+
+
+def targets(result: dict) -> list[dict]:
+    """The `targets` list of a serve JSON: no request failed, and the server survived the load."""
+    figures = result["figures"]
+    return [benchcommon.target("errors", figures["errors"], 0, "<="),
+            benchcommon.target("server_alive_after", int(bool(figures["server_alive_after"])), 1, ">=")]
 
 
 def ensure_bundle(path: Path) -> None:
@@ -171,11 +183,11 @@ def main() -> int:
         "command": " ".join(["python", "benchmarks/serve.py", *sys.argv[1:]]),
         "server_command": " ".join(["rnnlab", "serve", os.path.relpath(bundle, ROOT), "--port", "PORT",
                                     "--threads", str(args.threads)]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "server_torch_threads": args.threads,
-                    "load_average_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
-                    "note": "load generator and server share this machine; a load average above the CPU count "
-                            "means other processes competed for the CPUs during the run"},
+        "machine": benchcommon.machine(
+            args.threads, server_torch_threads=args.threads,
+            load_average_1m_before_after=[round(load_before[0], 2), round(load_after[0], 2)],
+            note="threads: the server's torch threads; load generator and server share this machine; a load "
+                 "average above the CPU count means other processes competed for the CPUs during the run"),
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "rnnlab": rnnlab.__version__,
                      "httpx": httpx.__version__},
         "settings": {"endpoint": "POST /predict", "clients": args.clients, "duration_s": args.seconds,
@@ -183,10 +195,12 @@ def main() -> int:
                      "sentences": len(SENTENCES)},
         "figures": figures,
     }
+    result["targets"] = targets(result)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
+    print(benchcommon.describe(result["targets"]))
     print(f"wrote {out}")
     return 0 if n_err == 0 and alive else 1
 

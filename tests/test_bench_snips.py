@@ -19,8 +19,17 @@ def test_quick_ensemble_benchmark_writes_its_row(tmp_path):
                            "--runs", str(tmp_path / "runs"), "model.hidden=16",
                            "model.word_dim=16"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    [row] = json.loads(out.read_text())["rows"]
+    result = json.loads(out.read_text())
+    [row] = result["rows"]
     assert row["variant"] == "gru-x2" and row["members"] == 2 and row["jobs"] == 2
+    # the machine (threads per training process: one each) and the targets list, judged on that one row
+    assert {"cpu", "cpu_capability", "native_bf16", "threads"} <= set(result["machine"])
+    assert result["machine"]["threads"] == 1 and row["machine"]["cpu"] == result["machine"]["cpu"]
+    assert [t["name"] for t in result["targets"]] == ["intent_accuracy", "slot_f1", "train_minutes",
+                                                      "cpu_minutes_per_core"]
+    assert {t["row"] for t in result["targets"]} == {"gru-x2"}
+    assert result["targets"][0]["value"] == row["test"]["intent_accuracy"]
+    assert result["targets"][0]["met"] == (row["test"]["intent_accuracy"] >= 0.98)
     assert [m["seed"] for m in row["member_rows"]] == [0, 1]
     assert row["cpu_time_s"] == pytest.approx(sum(m["cpu_time_s"] for m in row["member_rows"]), abs=0.2)
     assert set(row["test"]) >= {"intent_accuracy", "slot_f1", "exact_match"} and 0 <= row["test"]["slot_f1"] <= 1

@@ -133,7 +133,7 @@ def test_directory_as_config_json_is_one_line(copy, capsys):
     assert err.count("\n") == 1 and "config.json: not a regular file (a directory)" in err
 
 
-def test_dangling_link_is_missing(copy, tmp_path):
+def test_dangling_link_is_missing(copy):
     (copy / "vocab.intents.json").unlink()
     (copy / "vocab.intents.json").symlink_to(copy / "gone.json")
     with pytest.raises(BundleError, match=r"vocab.intents.json: missing"):

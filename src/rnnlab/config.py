@@ -174,10 +174,14 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig
     where = "overrides"
     if path is not None:
         where = str(path)
+        if Path(path).is_dir():
+            raise UserError(f"{path}: is a directory, not a TOML config file (e.g. configs/demo.toml)")
         try:
             raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UserError(f"{path}: config file not found") from None
+        except OSError as e:
+            raise UserError(f"{path}: cannot read the config file ({e.strerror})") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise UserError(f"{path}: not valid TOML ({e})") from None
     return config_from_dict(apply_overrides(raw, list(overrides)), where)

@@ -40,7 +40,9 @@ def next_token(logits: torch.Tensor, allowed: torch.Tensor, temperature: float, 
                generator: torch.Generator) -> int:
     """Sample one id from logits (V,) under temperature and top-k (0 = no top-k)."""
     logits = logits.float().masked_fill(~allowed, float("-inf"))
-    if temperature == 0:
+    if temperature < torch.finfo(logits.dtype).tiny:
+        # 0, or so close to it that it rounds to 0 in float32 (and 0/0 is NaN): greedy, which is also
+        # what sampling at such a temperature is
         return int(logits.argmax())
     # shifted so the best is 0 first: a tiny temperature then sends the others to -inf, not the best to
     # +inf (whose softmax is NaN)
@@ -64,7 +66,7 @@ def generate(predictor, prompt: str, length: int, temperature: float = 1.0, top_
     if length < 0:
         raise UserError(f"length must be >= 0, got {length}")
     if not (math.isfinite(temperature) and temperature >= 0):  # NaN and inf would reach the sampler as NaN
-        raise UserError(f"temperature must be a finite number >= 0 (0 = always the most likely token), "
+        raise UserError(f"temperature must be >= 0 (0 = always the most likely token) and a finite number, "
                         f"got {temperature}")
     if top_k < 0:
         raise UserError(f"top-k must be >= 0 (0 = off), got {top_k}")

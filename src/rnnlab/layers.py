@@ -58,7 +58,10 @@ class Recurrent(nn.Module):
 
     Arguments are torch.nn.RNN/LSTM/GRU's, plus `mode` ("rnn_tanh", "rnn_relu", "lstm", "gru") and
     `engine` ("fused" or "glass"; an ordinary attribute, switchable at any time).
-    Dropout (training only) applies to the outputs of every layer but the last, as in torch.nn.
+    Dropout (training only) applies to the outputs of every layer but the last, as in torch.nn; so
+    unlike torch.nn (which warns) a dropout > 0 needs num_layers >= 2, and it must be < 1.
+    Inputs are checked before either engine runs (shapes, dtype, device, state, lengths): ValueError
+    or TypeError, never a kernel reading past its weights.
     See the module docstring for shapes.
     """
 
@@ -422,6 +425,7 @@ def _map_state2(a: State, b: State, fn) -> State:
 
 
 def _describe(value) -> str:
+    """What a wrong state was, for the error message: "a tensor of shape (1, 3, 6)", "a tuple of 3"."""
     if isinstance(value, Tensor):
         return f"a tensor of shape {tuple(value.shape)}"
     if isinstance(value, (tuple, list)):
@@ -430,9 +434,10 @@ def _describe(value) -> str:
 
 
 def _is_int(value) -> bool:
+    """An int (Python, NumPy or a 0-d integer tensor), and not a bool."""
     if isinstance(value, Tensor):
-        return value.dim() == 0 and not value.is_floating_point() and not value.is_complex() \
-            and value.dtype != torch.bool
+        return (value.dim() == 0 and not value.is_floating_point() and not value.is_complex()
+                and value.dtype != torch.bool)
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 

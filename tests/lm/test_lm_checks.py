@@ -61,19 +61,22 @@ def test_split_epochs_with_enough_batches_still_split():
 
 @pytest.mark.parametrize("temperature", ["nan", "inf", "-inf", "-1"])
 def test_generate_refuses_a_temperature_that_is_not_a_finite_number(char_bundle, temperature, capsys):
-    assert main(["generate", str(char_bundle), "--temperature", temperature, "--length", "5"]) == 1
+    assert main(["generate", str(char_bundle), f"--temperature={temperature}", "--length", "5"]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""  # nothing printed before the error
-    assert captured.err.count("\n") == 1 and "temperature must be a finite number >= 0" in captured.err
+    assert captured.err.count("\n") == 1
+    assert "temperature must be >= 0 (0 = always the most likely token) and a finite number" in captured.err
     with pytest.raises(UserError, match="temperature"):
         next(generate(rnnlab.load(char_bundle), "a", 5, temperature=float(temperature)))
 
 
 def test_a_tiny_temperature_is_greedy_not_nan(char_bundle):
     pred = rnnlab.load(char_bundle)
-    # 1e-300: logits / T used to overflow to inf, whose softmax is NaN (multinomial then raised)
+    # logits / T used to overflow to inf, whose softmax is NaN (multinomial then raised): at 1e-37 in
+    # float32, at 1e-300 already in the cast of T to float32 (0, so 0/0)
     greedy = sample_text(pred, "JULIET: O Rom", 10, temperature=0)
-    assert sample_text(pred, "JULIET: O Rom", 10, temperature=1e-300, seed=0) == greedy
+    for temperature in (1e-37, 1e-300):
+        assert sample_text(pred, "JULIET: O Rom", 10, temperature=temperature, seed=0) == greedy
 
 
 def test_predict_of_no_inputs_is_no_predictions(char_bundle):

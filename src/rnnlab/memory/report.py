@@ -372,8 +372,8 @@ def _anchor_reading(result: dict) -> list[str]:
                        + (f"**agree** — our tanh RNN ends at MSE {r['mean']:.4f} ± {r['std']:.4f} at T = 100 "
                           f"(0/{r['seeds']} seeds solved); {longest}." if failed else
                           f"**disagree** — our tanh RNN solved T = 100 in {r['solved_seeds']}/{r['seeds']} seeds "
-                          f"(MSE {r['mean']:.4f}); {longest}. Possible reasons: gradient clipping and Adam at lr "
-                          f"{_lr_phrase(result)} on a small network; the paper's failure is at its own settings."))
+                          f"(MSE {r['mean']:.4f}); {longest}. Possible reasons: gradient clipping and Adam ("
+                          f"{_lr_phrase(result)}) on a small network; the paper's failure is at its own settings."))
         # 2. LSTM solves a few hundred, fails at 1000.
         all_, some, none = _solved_sets(result, "adding", "lstm")
         lengths = tasks["adding"]["lengths"]

@@ -83,9 +83,6 @@ class ApiError(Exception):
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    # a message may quote the client's input (a field name, a path): a lone surrogate in it cannot be
-    # encoded as UTF-8 and would turn the error into a 500, so it is spelt as an escape instead
-    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return JSONResponse({"error": message}, status_code=status)
 
 
@@ -120,11 +117,12 @@ class HostCheck:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            raw = dict(scope["headers"]).get(b"host")
-            name = host_name(raw.decode("latin-1")) if raw is not None else ""
-            if name not in self.allowed:
+            values = [v for k, v in scope["headers"] if k == b"host"]
+            name = host_name(values[0].decode("latin-1")) if len(values) == 1 else ""
+            if len(values) != 1 or name not in self.allowed:  # two Host headers: which one to trust?
                 served = ", ".join(f"[{h}]" if ":" in h else h for h in sorted(self.allowed))
-                problem = f"Host {name!r} is not served here" if raw is not None else "no Host header"
+                problem = (f"Host {name!r} is not served here" if len(values) == 1
+                           else "no Host header" if not values else "more than one Host header")
                 await _error(400, f"{problem}: this server answers {served}; to serve another name, start it "
                                   "with rnnlab serve --allow-host NAME")(scope, receive, send)
                 return
@@ -327,9 +325,11 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
         message = {404: f"no such endpoint: {request.method} {request.url.path} (see /docs)",
                    405: f"method {request.method} not allowed on {request.url.path} (see /docs)"}
         if exc.status_code == 400 and isinstance(exc.__cause__, Exception):
-            # FastAPI could not read the body for a reason other than bad JSON syntax (e.g. arrays
-            # nested deeper than Python's JSON reader goes): its generic text, said our way
-            message[400] = f"request body is not valid JSON ({type(exc.__cause__).__name__}); {_SEND_JSON}"
+            # FastAPI could not read the body for a reason other than bad JSON syntax (arrays nested
+            # deeper than Python's JSON reader goes): instead of its generic text, ours
+            cause = exc.__cause__
+            why = "nested too deeply" if isinstance(cause, RecursionError) else type(cause).__name__
+            message[400] = f"request body is not valid JSON ({why}); {_SEND_JSON}"
         return _error(exc.status_code, message.get(exc.status_code, str(exc.detail)))
 
     @app.exception_handler(Exception)

@@ -1,0 +1,80 @@
+"""Every committed benchmark JSON names its machine and carries the `targets` list the guide describes."""
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = sorted((ROOT / "benchmarks" / "results").glob("*.json"))  # not memory/: `rnnlab memory` writes that
+
+
+def load_benchcommon():
+    spec = importlib.util.spec_from_file_location("benchcommon", ROOT / "benchmarks" / "benchcommon.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_there_are_results():
+    assert {p.name for p in RESULTS} >= {"cells.json", "charlm.json", "cloze.json", "ptb.json", "serve.json",
+                                         "snips.json"}
+
+
+@pytest.mark.parametrize("path", RESULTS, ids=lambda p: p.name)
+def test_json_has_machine_and_targets(path):
+    result = json.loads(path.read_text())
+    machine = result["machine"]
+    assert isinstance(machine, dict)
+    assert {"cpu", "cpu_capability", "native_bf16", "threads"} <= set(machine)
+    # null only where the run did not record it (results from before the fields existed)
+    assert machine["cpu"] is None or isinstance(machine["cpu"], str) and machine["cpu"]
+    assert machine["cpu_capability"] is None or isinstance(machine["cpu_capability"], str)
+    assert machine["native_bf16"] in (None, True, False)
+    assert machine["threads"] is None or isinstance(machine["threads"], int) and machine["threads"] >= 1
+    targets = result["targets"]
+    assert isinstance(targets, list)
+    for t in targets:
+        assert {"name", "value", "target", "direction"} <= set(t)
+        assert isinstance(t["name"], str) and t["name"]
+        assert t["direction"] in ("<=", ">=")
+        for key in ("value", "target"):
+            assert isinstance(t[key], (int, float)) and not isinstance(t[key], bool) and math.isfinite(t[key])
+        if "met" in t:
+            assert t["met"] == (t["value"] <= t["target"] if t["direction"] == "<=" else t["value"] >= t["target"])
+    assert len({t["name"] for t in targets}) == len(targets)
+
+
+@pytest.mark.parametrize("name", ["charlm.json", "ptb.json"])
+def test_lm_targets_agree_with_the_verdict(name):
+    result = json.loads((ROOT / "benchmarks" / "results" / name).read_text())
+    assert len(result["targets"]) == 2
+    assert all(t["met"] for t in result["targets"]) == result["target"]["met"]
+
+
+def test_cells_targets_agree_with_their_details():
+    result = json.loads((ROOT / "benchmarks" / "results" / "cells.json").read_text())
+    details = result["target_details"]
+    assert [t["name"] for t in result["targets"]] == list(details)
+    for t in result["targets"]:
+        assert t["value"] == details[t["name"]]["worst"] and t["met"] == details[t["name"]]["met"]
+
+
+def test_target_item():
+    bench = load_benchcommon()
+    assert bench.target("loss", 1.4, 1.47, "<=") == {"name": "loss", "value": 1.4, "target": 1.47,
+                                                     "direction": "<=", "met": True}
+    assert bench.target("acc", 0.97, 0.98, ">=", row="lstm")["met"] is False
+    assert bench.target("acc", 0.98, 0.98, ">=", row="lstm")["row"] == "lstm"
+    assert bench.target("loss", float("nan"), 1.0, "<=")["met"] is False
+    with pytest.raises(ValueError):
+        bench.target("loss", 1.0, 1.0, "<")
+
+
+def test_machine_names_this_cpu():
+    from rnnlab.precision import cpu_native_bf16
+
+    machine = load_benchcommon().machine(1, loadavg=[0.0])
+    assert machine["threads"] == 1 and machine["native_bf16"] == cpu_native_bf16() and machine["loadavg"] == [0.0]
+    assert isinstance(machine["cpu"], str) and machine["cpu_capability"]
