@@ -57,7 +57,7 @@ def main() -> int:
 
     from rnnlab.config import load_config
     from rnnlab.generate import sample_text
-    from rnnlab.train import train
+    from rnnlab.training import train
 
     overrides = [f"run_dir={args.run_dir}"]
     if args.quick:

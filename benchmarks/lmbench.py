@@ -63,7 +63,7 @@ class Clock:
 def train_within(cfg, minutes: float, quick: bool, command: str) -> tuple[dict[str, Any], list[dict[str, Any]], dict]:
     """Train cfg for `minutes` of training time (train.max_minutes; one epoch when quick).
     Returns the trainer's summary, the per-epoch records of metrics.jsonl and the Clock report."""
-    from rnnlab.train import train
+    from rnnlab.training import train
 
     if quick:
         cfg.train.epochs, cfg.train.max_minutes = 1, 0.0
@@ -82,7 +82,7 @@ def tokens_per_s(cfg, summary: dict[str, Any], records: list[dict[str, Any]]) ->
 def evaluate_bundle_fp32(bundle: Path, split: str, batch_size: int) -> dict[str, float]:
     """Re-evaluate a saved bundle in float32 (the trainer evaluated under the training precision)."""
     import rnnlab
-    from rnnlab.train import evaluate
+    from rnnlab.training import evaluate
 
     pred = rnnlab.load(bundle)
     task = pred.task

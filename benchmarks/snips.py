@@ -64,7 +64,7 @@ def run_variant(variant: str, overrides: list[str], quick: bool) -> dict:
     import torch
 
     from rnnlab.config import load_config, to_dict
-    from rnnlab.train import train
+    from rnnlab.training import train
 
     extra = ["train.progress=false"]
     if not any(o.startswith("run_dir=") for o in overrides):  # tuning runs of one variant set their own

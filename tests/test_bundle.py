@@ -8,7 +8,7 @@ import rnnlab
 from rnnlab.bundle import FORMAT_VERSION, load
 from rnnlab.config import load_config
 from rnnlab.errors import BundleError
-from rnnlab.train import train
+from rnnlab.training import train
 from tiny_intent import tiny_overrides, write_tiny_data
 
 

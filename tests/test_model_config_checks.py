@@ -12,7 +12,7 @@ from rnnlab.errors import UserError
 from rnnlab.tasks.intent import IntentData, IntentModelConfig, IntentTask
 from rnnlab.tasks.joint import DataConfig as JointData, JointTask, ModelConfig as JointModelConfig
 from rnnlab.tasks.lm import CharLMData, CharLMTask, LMModelConfig, WordLMData, WordLMTask
-from rnnlab.train import train
+from rnnlab.training import train
 from tiny_intent import tiny_overrides, write_tiny_data
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -11,7 +11,7 @@ import pytest
 from rnnlab.cli import main
 from rnnlab.config import load_config
 from rnnlab.errors import UserError
-from rnnlab.train import RunLock, train
+from rnnlab.training import RunLock, train
 from tiny_intent import tiny_overrides, write_tiny_data
 
 
@@ -82,7 +82,7 @@ def test_resume_on_a_bundle_points_at_its_run_directory(bundles, capsys):
 def test_a_full_disk_is_one_line_and_the_earlier_files_stay(paths, tmp_path, capsys, monkeypatch):
     run_dir = tmp_path / "r"
     argv = ["train", *tiny_overrides(paths, run_dir, epochs=3)]
-    import rnnlab.train as trainer
+    import rnnlab.training.loop as trainer
 
     real, calls = trainer.save_state, []
 

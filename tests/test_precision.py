@@ -11,8 +11,8 @@ from rnnlab import precision
 from rnnlab.cli import main
 from rnnlab.config import load_config
 from rnnlab.errors import UserError
-from rnnlab.train import train
-from conftest import native_bf16_only
+from rnnlab.training import train
+from hardware import native_bf16_only
 from tiny_intent import tiny_overrides, write_tiny_data
 
 

@@ -4,8 +4,8 @@ import pytest
 
 from rnnlab.config import TrainConfig, load_config
 from rnnlab.errors import UserError
-from rnnlab.train import lr_factor, train
-from conftest import native_bf16_only
+from rnnlab.training import lr_factor, train
+from hardware import native_bf16_only
 from tiny_intent import tiny_overrides, write_tiny_data
 
 

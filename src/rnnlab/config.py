@@ -37,7 +37,7 @@ else:  # pragma: no cover - python 3.10
 
 @dataclass
 class TrainConfig:
-    """The trainer's settings (rnnlab.train). Same for every task."""
+    """The trainer's settings (rnnlab.training). Same for every task."""
 
     epochs: int = 10
     batch_size: int = 32  # global batch: split across processes under DDP

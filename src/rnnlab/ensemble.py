@@ -51,7 +51,7 @@ def combine(paths: list[str | Path], out: str | Path, *, command: str = "", spli
     metrics.json gets the ensemble's metrics on each of `splits` the config names a path for, each
     member's own metrics (from its bundle) and the member bundles' paths."""
     from rnnlab.tasks import get_task_class
-    from rnnlab.train import evaluate
+    from rnnlab.training import evaluate
 
     if len(paths) < 2:
         raise UserError("an ensemble needs at least two bundles")

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from rnnlab.config import load_config
-from rnnlab.train import train
+from rnnlab.training import train
 
 CHAR_TEXT = ("ROMEO: But soft, what light through yonder window breaks?\n"
              "JULIET: O Romeo, Romeo, wherefore art thou Romeo?\n") * 40

@@ -13,7 +13,7 @@ from rnnlab.config import load_config
 from rnnlab.errors import DataError, UserError
 from rnnlab.generate import generate, sample_text
 from rnnlab.tasks.lm import CharLMData, CharLMTask, LMModelConfig, windows
-from rnnlab.train import train
+from rnnlab.training import train
 
 CHARLM_TOML = Path(__file__).resolve().parents[2] / "configs" / "charlm.toml"
 TINY_MODEL = ["model.embed_size=4", "model.hidden_size=8", "model.num_layers=1", "train.epochs=1",

@@ -162,7 +162,7 @@ def test_split_epochs_cut_one_pass_into_parts():
 def test_time_budget_stops_training_with_the_schedule_finished(tmp_path):
     """train.max_minutes: training stops when the budget is spent and the cosine LR reaches 0 by then."""
     from rnnlab.config import load_config
-    from rnnlab.train import lr_factor, train
+    from rnnlab.training import lr_factor, train
 
     (tmp_path / "t.txt").write_text("abcdefgh" * 400)
     cfg = load_config(None, ["task=charlm", f"run_dir={tmp_path / 'run'}", f"data.text={tmp_path / 't.txt'}",
@@ -179,7 +179,7 @@ def test_time_budget_is_not_overrun(tmp_path):
     """Training stops when one more step (as slow as the slowest so far) would end past the budget, so
     the reported training time is within it, and close to it."""
     from rnnlab.config import load_config
-    from rnnlab.train import train
+    from rnnlab.training import train
 
     torch.set_num_threads(1)
     (tmp_path / "t.txt").write_text("abcdefgh" * 400)
@@ -201,7 +201,7 @@ def test_resume_mid_epoch_continues_the_carried_state(tmp_path, monkeypatch):
     from rnnlab.checkpoint import load_state
     from rnnlab.config import load_config
     from rnnlab.tasks.lm import CharLMTask
-    from rnnlab.train import train
+    from rnnlab.training import train
 
     torch.set_num_threads(1)
     (tmp_path / "t.txt").write_text("the quick brown fox jumps over the lazy dog\n" * 30)

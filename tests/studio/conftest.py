@@ -7,7 +7,7 @@ import pytest
 import rnnlab
 from rnnlab.bundle import save_bundle
 from rnnlab.config import config_from_dict
-from rnnlab.train import prepare_task, train
+from rnnlab.training import prepare_task, train
 
 TINY_MODEL = {"embed_size": 16, "hidden_size": 24, "dropout": 0.0}
 

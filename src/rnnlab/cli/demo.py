@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config
     from rnnlab.errors import UserError
     from rnnlab.tasks.intent import tokenize
-    from rnnlab.train import train
+    from rnnlab.training import train
 
     overrides = DEMO_OVERRIDES + [f"run_dir={args.out}", f"model.cell={args.cell}", f"train.seed={args.seed}",
                                   f"train.progress={args.progress}"]

@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rnnlab.bundle import load
     from rnnlab.errors import UserError
-    from rnnlab.train import evaluate
+    from rnnlab.training import evaluate
 
     predictor = load(args.bundle)
     task = predictor.task

@@ -34,7 +34,7 @@ def split_items(items: list[str]) -> tuple[str | None, list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config, to_toml
-    from rnnlab.train import load_run_config, train
+    from rnnlab.training import load_run_config, train
 
     config_path, overrides = split_items(args.items)
     if args.resume:
@@ -67,7 +67,7 @@ def dry_run(cfg) -> int:
     import torch
 
     from rnnlab import precision
-    from rnnlab.train import check_train_config, prepare_task, seed_everything
+    from rnnlab.training import check_train_config, prepare_task, seed_everything
 
     check_train_config(cfg.train)
     resolved = precision.resolve(cfg.train.precision, "cpu")  # the precision training would use, checked
