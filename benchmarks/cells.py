@@ -43,9 +43,10 @@ import benchcommon  # noqa: E402
 
 import rnnlab  # noqa: E402
 from rnnlab import Recurrent  # noqa: E402
+from rnnlab.cells import CELL_NAMES, FAMILIES  # noqa: E402
 from rnnlab.precision import cpu_capability, cpu_model, cpu_native_bf16  # noqa: E402
 
-MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+MODES = CELL_NAMES  # ("rnn_tanh", "rnn_relu", "lstm", "gru")
 SHAPES = ((100, 32, 128, 256), (200, 16, 64, 128), (50, 64, 512, 512))  # (T, B, I, H)
 QUICK_SHAPES = ((20, 4, 8, 16),)
 DTYPES = ("float32", "bfloat16")
@@ -65,11 +66,8 @@ def measured_dtypes() -> tuple[tuple[str, ...], dict[str, str]]:
 
 
 def torch_module(mode: str, input_size: int, hidden_size: int) -> nn.Module:
-    if mode == "lstm":
-        return nn.LSTM(input_size, hidden_size)
-    if mode == "gru":
-        return nn.GRU(input_size, hidden_size)
-    return nn.RNN(input_size, hidden_size, nonlinearity=mode[4:])
+    family = FAMILIES[mode]
+    return family.torch_class(input_size, hidden_size, **family.torch_kwargs)
 
 
 def make_callables(mode: str, shape: tuple[int, int, int, int], dtype: str) -> dict:

@@ -17,8 +17,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from rnnlab.tasks.joint import chunks
-from rnnlab.tasks.slots_data import read_utterances
+from rnnlab.metrics.tagging import chunks
+from rnnlab.readers.utterances import read_utterances
 
 TYPES = ("city", "country", "state", "artist", "album", "playlist", "object_name", "movie_name", "entity_name")
 

@@ -16,8 +16,8 @@ def test_quick_ensemble_benchmark_writes_its_row(tmp_path):
     out = tmp_path / "snips.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "snips.py"), "--quick", "--members", "2",
                            "--jobs", "2", "--variants", "gru", "--out", str(out),
-                           "--runs", str(tmp_path / "runs"), "model.hidden=16",
-                           "model.word_dim=16"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                           "--runs", str(tmp_path / "runs"), "model.hidden_size=16",
+                           "model.embed_size=16"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     result = json.loads(out.read_text())
     [row] = result["rows"]

@@ -65,3 +65,44 @@ def test_shipped_demo_config_matches_the_demo_verb():
     shipped = load_config(root / "configs" / "demo.toml")
     demo = load_config(None, DEMO_OVERRIDES + [f"run_dir={shipped.run_dir}"])
     assert to_dict(shipped) == to_dict(demo)
+
+
+# ---- renamed keys (Task.RENAMED): saved configs migrate, configs users write name the new key ----------
+
+OLD_JOINT = {"task": "intent_slots", "run_dir": "r", "data": {"train": "t"},
+             "model": {"word_dim": 16, "hidden": 12, "layers": 1, "min_count": 2, "cell": "gru"}}
+
+
+def test_a_saved_config_with_old_names_is_migrated():
+    cfg = config_from_dict(OLD_JOINT, "config.json", migrate=True)
+    m = cfg.model
+    assert (m.embed_size, m.hidden_size, m.num_layers, m.cell) == (16, 12, 1, "gru")
+    assert cfg.data.min_count == 2 and cfg.data.train == "t"  # moved to [data], where intent and wordlm have it
+    assert "word_dim" in OLD_JOINT["model"] and "min_count" not in OLD_JOINT["data"]  # the input is not changed
+    assert to_dict(cfg)["model"].keys().isdisjoint({"word_dim", "hidden", "layers", "min_count"})
+
+
+@pytest.mark.parametrize("old, new", [("word_dim", "embed_size"), ("hidden", "hidden_size"),
+                                      ("layers", "num_layers"), ("min_count", None)])
+def test_an_old_name_the_user_writes_names_the_new_one(tmp_path, old, new):
+    new = f"model.{new}" if new else "data.min_count"
+    with pytest.raises(UserError, match=f"c.toml: model.{old} was renamed to {new}$"):
+        load_config(write(tmp_path, f'task = "intent_slots"\n[model]\n{old} = 2\n'))
+    with pytest.raises(UserError, match=f"override model.{old}=2: model.{old} was renamed to {new}$"):
+        load_config(None, ["task=intent_slots", f"model.{old}=2"])
+    with pytest.raises(UserError, match="was renamed"):
+        config_from_dict(OLD_JOINT)  # migrate defaults to False: only rnnlab's own saved configs migrate
+
+
+def test_old_and_new_name_together_is_refused_even_when_migrating():
+    raw = {**OLD_JOINT, "model": {"word_dim": 16, "embed_size": 16}}
+    with pytest.raises(UserError, match="both model.word_dim and model.embed_size are set"):
+        config_from_dict(raw, migrate=True)
+
+
+def test_a_run_directory_saved_with_old_names_still_loads(tmp_path):
+    from rnnlab.training import load_run_config
+
+    (tmp_path / "config.json").write_text(json.dumps(OLD_JOINT))
+    cfg = load_run_config(tmp_path)
+    assert cfg.model.embed_size == 16 and cfg.data.min_count == 2 and cfg.run_dir == str(tmp_path)

@@ -2,10 +2,12 @@ import json
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnlab.errors import DataError, UserError
-from rnnlab.tasks.intent import IntentData, IntentModelConfig, IntentTask, tokenize
+from rnnlab.readers.intents import tokenize
+from rnnlab.tasks.intent import IntentData, IntentModelConfig, IntentTask
 
 
 def test_tokenize_splits_punctuation_keeps_contractions():

@@ -10,7 +10,7 @@ from rnnlab.cli import main
 from rnnlab.config import load_config
 from rnnlab.errors import UserError
 from rnnlab.tasks.intent import IntentData, IntentModelConfig, IntentTask
-from rnnlab.tasks.joint import DataConfig as JointData, JointTask, ModelConfig as JointModelConfig
+from rnnlab.tasks.joint import JointData, JointModelConfig, JointTask
 from rnnlab.tasks.lm import CharLMData, CharLMTask, LMModelConfig, WordLMData, WordLMTask
 from rnnlab.training import train
 from tiny_intent import tiny_overrides, write_tiny_data
@@ -32,9 +32,9 @@ RECURRENT_BAD = [  # (key, value, message) shared by the intent and language-mod
 INTENT_BAD = RECURRENT_BAD + [("word_dropout", 2.0, r"model.word_dropout must be in \[0, 1\), got 2.0")]
 LM_BAD = RECURRENT_BAD + [("embed_dropout", 1.0, r"model.embed_dropout must be in \[0, 1\), got 1.0")]
 JOINT_BAD = [
-    ("layers", 0, "model.layers must be >= 1, got 0"),
-    ("hidden", -5, "model.hidden must be >= 1, got -5"),
-    ("word_dim", 0, "model.word_dim must be >= 1, got 0"),
+    ("num_layers", 0, "model.num_layers must be >= 1, got 0"),
+    ("hidden_size", -5, "model.hidden_size must be >= 1, got -5"),
+    ("embed_size", 0, "model.embed_size must be >= 1, got 0"),
     ("char_dim", 0, "model.char_dim must be >= 1"),
     ("char_filters", 0, "model.char_filters must be >= 1"),
     ("char_width", 0, "model.char_width must be >= 1"),
@@ -46,7 +46,6 @@ JOINT_BAD = [
     ("word_dropout", 2.0, r"model.word_dropout must be in \[0, 1\)"),
     ("singleton_dropout", 1.0, r"model.singleton_dropout must be in \[0, 1\)"),
     ("intent_smoothing", -0.5, r"model.intent_smoothing must be in \[0, 1\)"),
-    ("min_count", -1, "model.min_count must be >= 0, got -1"),
     ("cell", "foo", "model.cell must be one of rnn, rnn_tanh, rnn_relu, lstm, gru, got 'foo'"),
 ]
 
@@ -81,6 +80,8 @@ def test_negative_min_count_and_max_tokens_are_refused():
         IntentTask(IntentData(max_tokens=0), IntentModelConfig())
     with pytest.raises(UserError, match="data.min_count must be >= 0, got -1"):
         WordLMTask(WordLMData(min_count=-1), LMModelConfig())
+    with pytest.raises(UserError, match="data.min_count must be >= 0, got -1"):
+        JointTask(JointData(min_count=-1), JointModelConfig())
 
 
 @pytest.mark.parametrize("task, override, message", [
@@ -91,7 +92,10 @@ def test_negative_min_count_and_max_tokens_are_refused():
     ("intent", "data.min_count=-1", "data.min_count must be >= 0, got -1"),
     ("charlm", "model.num_layers=0", "model.num_layers must be >= 1, got 0"),
     ("wordlm", "model.dropout=1.5", "model.dropout must be in [0, 1), got 1.5"),
-    ("intent_slots", "model.layers=0", "model.layers must be >= 1, got 0"),
+    ("intent_slots", "model.num_layers=0", "model.num_layers must be >= 1, got 0"),
+    ("intent_slots", "data.min_count=-1", "data.min_count must be >= 0, got -1"),
+    ("intent_slots", "model.word_dim=16", "override model.word_dim=16: model.word_dim was renamed to model.embed_size"),
+    ("intent_slots", "model.min_count=2", "override model.min_count=2: model.min_count was renamed to data.min_count"),
     ("intent_slots", "model.causal_weight=-1", "model.causal_weight must be a finite number >= 0, got -1.0"),
 ])
 def test_train_reports_a_bad_config_in_one_line(tmp_path, capsys, task, override, message):

@@ -53,7 +53,7 @@ def test_intent_reader(tmp_path, data):
 @FUZZ
 @given(data=CONTENT, name=st.sampled_from(["data.csv", "data.jsonl", "data.tsv"]))
 def test_utterance_reader(tmp_path, data, name):
-    from rnnlab.tasks.slots_data import read_utterances
+    from rnnlab.readers.utterances import read_utterances
 
     path = _file(tmp_path, name, data)
     _reads_or_names_the_file(read_utterances, path)

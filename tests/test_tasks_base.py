@@ -1,8 +1,9 @@
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnlab.errors import UserError
-from rnnlab.tasks import TASKS, Task, bucket_batches, get_task_class, resolve_path
+from rnnlab.tasks import TASKS, Task, bucket_batches, get_task_class
 
 
 @given(st.lists(st.integers(1, 60), min_size=0, max_size=300), st.integers(1, 40), st.booleans(),
@@ -27,15 +28,9 @@ def test_bucketing_reduces_padding_and_epochs_differ():
     assert batches != bucket_batches(lengths, 20, shuffle=True, seed=0, epoch=1)
 
 
-def test_registry_and_paths(monkeypatch):
+def test_registry():
     assert get_task_class("intent").name == "intent"
     assert all(issubclass(get_task_class(n), Task) for n in ["intent"])
     assert "intent" in TASKS
     with pytest.raises(UserError, match="unknown task"):
         get_task_class("nope")
-    assert resolve_path("package:demo_intents/train.jsonl").exists()
-    monkeypatch.setenv("RNNLAB_DATA", "/data")
-    assert str(resolve_path("$RNNLAB_DATA/snips")) == "/data/snips"
-    monkeypatch.delenv("RNNLAB_DATA")
-    with pytest.raises(UserError, match="RNNLAB_DATA is not set"):
-        resolve_path("$RNNLAB_DATA/snips")

@@ -239,7 +239,7 @@ def load(path: str | Path) -> Predictor:
 
     run_raw = {k: raw[k] for k in ("task", "run_dir", "data", "model", "train") if k in raw}
     try:
-        cfg = config_from_dict(run_raw, str(cfg_path))
+        cfg = config_from_dict(run_raw, str(cfg_path), migrate=True)  # saved before a key was renamed: still loads
     except UserError as e:
         raise BundleError(cfg_path, f"invalid config ({e})") from None
     from rnnlab.tasks import get_task_class

@@ -15,7 +15,12 @@ DataConfig and ModelConfig dataclasses) and `[train]` (TrainConfig, shared by al
 Overrides use the same dotted names: `train.lr=0.003 model.cell=gru`. Values are checked against
 the dataclass field types (int, float, bool, str); unknown keys and wrong types are UserErrors naming
 the key and the file. The resolved config is saved as JSON (`to_dict`) in the run directory and in
-every bundle, and read back with `from_dict`.
+every bundle, and read back with `config_from_dict(..., migrate=True)`.
+
+Renamed keys: a task lists the config keys it has renamed in `Task.RENAMED` ({"model.word_dim":
+"model.embed_size"}). A saved config (a bundle's or a run directory's config.json) is migrated as it is
+read, so models trained before a renaming still load and score the same; a config the user writes (TOML,
+overrides) with an old name is a UserError naming the new one.
 """
 from __future__ import annotations
 
@@ -121,8 +126,35 @@ def _build(cls: type, values: dict[str, Any], prefix: str, where: str) -> Any:
     return cls(**kwargs)
 
 
-def config_from_dict(raw: dict[str, Any], where: str = "config") -> RunConfig:
-    """A RunConfig from nested dicts (parsed TOML or a saved config.json), fully checked."""
+def _renamed(raw: dict[str, Any], renamed: dict[str, str], where: str, migrate: bool) -> dict[str, Any]:
+    """`raw` with each old key of `renamed` ("section.key" -> "section.key") moved to its new name
+    (migrate=True), or a UserError naming the new name (migrate=False). Never changes `raw` itself."""
+    raw = dict(raw)
+    for old, new in renamed.items():
+        old_section, old_key = old.split(".")
+        new_section, new_key = new.split(".")
+        section = raw.get(old_section)
+        if not isinstance(section, dict) or old_key not in section:
+            continue
+        if not migrate:
+            raise UserError(f"{where}: {old} was renamed to {new}")
+        section = dict(section)
+        value = section.pop(old_key)
+        raw[old_section] = section
+        target = dict(raw.get(new_section) or {})
+        if new_key in target:
+            raise UserError(f"{where}: both {old} and {new} are set ({old} was renamed to {new}); keep {new}")
+        target[new_key] = value
+        raw[new_section] = target
+    return raw
+
+
+def config_from_dict(raw: dict[str, Any], where: str = "config", migrate: bool = False) -> RunConfig:
+    """A RunConfig from nested dicts (parsed TOML or a saved config.json), fully checked.
+
+    migrate=True for configs rnnlab saved (config.json of bundles and run directories): keys the task
+    has renamed since (`Task.RENAMED`) are read under their new names. Without it an old name is a
+    UserError that names the new one."""
     from rnnlab.tasks import get_task_class
 
     raw = dict(raw)
@@ -130,6 +162,7 @@ def config_from_dict(raw: dict[str, Any], where: str = "config") -> RunConfig:
     if not isinstance(task_name, str):
         raise UserError(f"{where}: missing 'task' (e.g. task = \"intent\")")
     task_cls = get_task_class(task_name)
+    raw = _renamed(raw, task_cls.RENAMED, where, migrate)
     run_dir = raw.pop("run_dir", "")
     if not isinstance(run_dir, str):
         raise UserError(f"{where}: run_dir must be str")
@@ -162,6 +195,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if section not in classes or not name:
             raise UserError(f"override {item}: key must be task, run_dir or data.X / model.X / train.X")
         types = _field_types(classes[section])
+        if key in task_cls.RENAMED:
+            raise UserError(f"override {item}: {key} was renamed to {task_cls.RENAMED[key]}")
         if name not in types:
             raise UserError(f"override {item}: unknown key {key} (known: {', '.join(sorted(types))})")
         raw.setdefault(section, {})[name] = _parse_override_value(text, types[name], key)

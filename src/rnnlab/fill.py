@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from rnnlab.errors import BundleError, UserError
+from rnnlab.state import expand_rows
 
 BLANK = re.compile(r"^_{2,}$")  # "___" (two or more underscores) marks the blank
 METHODS = ("left", "right", "product", "exact", "exact2")
@@ -105,8 +106,7 @@ def _continuation_log_prob(pred, state, candidates: torch.Tensor, rest: list[int
     The N candidates run as one batch: inputs (N, 1 + len(rest) - 1) = [c, rest[:-1]], targets rest."""
     n = candidates.shape[0]
     inputs = torch.cat([candidates[:, None], torch.tensor([rest[:-1]] * n, dtype=torch.long).view(n, -1)], 1)
-    state = tuple(s.expand(-1, n, -1).contiguous() for s in state) if isinstance(state, tuple) \
-        else state.expand(-1, n, -1).contiguous()
+    state = expand_rows(state, n)  # the context's state (batch 1) once per candidate
     logits, _ = pred.model(inputs, state)  # (N, len(rest), V)
     targets = torch.tensor(rest, dtype=torch.long).expand(n, -1)  # (N, len(rest))
     return logits.float().log_softmax(-1).gather(2, targets[..., None])[..., 0].sum(1)  # (N,)

@@ -1,13 +1,12 @@
-"""Text generation from a language-model bundle: read a prompt, then sample one token at a time.
+"""`rnnlab generate`: text from a language-model bundle (charlm, wordlm), streamed as it is sampled.
 
-    state <- run the model over the prompt
-    repeat: p = softmax(logits / temperature), keeping only the top_k most likely tokens
-            token ~ p   (torch.multinomial with a seeded generator: the same seed, the same text)
-            yield it; feed it back in with the carried state
-
-`generate` is a Python generator: each token is yielded as soon as it is sampled, so the CLI can
-print it at once (streaming). Tokens the model should never write are masked: `<unk>` (characters or
-words it never saw) and padding. temperature 0 means greedy (always the most likely token).
+The sampling itself (temperature, top-k, the loop that feeds each token back with the carried state) is
+rnnlab.decoding.sampling, which knows no task. This is the language model's side, over a loaded bundle:
+the prompt in the model's tokens (an empty prompt starts a sentence or a line), and each sampled token
+out as a piece of text (a character; a word with its leading space; a newline for <eos>).
+`generate` is a Python generator: each piece is yielded as soon as it is sampled, so the CLI can print
+it at once (streaming). `<unk>` and padding are never sampled; temperature 0 is greedy. Same seed and
+bundle, same text.
 """
 from __future__ import annotations
 
@@ -16,7 +15,9 @@ from typing import Iterator
 
 import torch
 
+from rnnlab.decoding.sampling import sample, sampling_mask
 from rnnlab.errors import UserError
+from rnnlab.explain import eval_mode
 
 
 def check_language_model(predictor) -> None:
@@ -27,33 +28,6 @@ def check_language_model(predictor) -> None:
                         f"(generate needs a charlm or wordlm bundle)")
 
 
-def sampling_mask(task) -> torch.Tensor:
-    """(V,) bool: True for tokens that may be sampled."""
-    allowed = torch.ones(len(task.vocab), dtype=torch.bool)
-    for special in (task.vocab.unk_id, task.vocab.pad_id):
-        if special is not None:
-            allowed[special] = False
-    return allowed
-
-
-def next_token(logits: torch.Tensor, allowed: torch.Tensor, temperature: float, top_k: int,
-               generator: torch.Generator) -> int:
-    """Sample one id from logits (V,) under temperature and top-k (0 = no top-k)."""
-    logits = logits.float().masked_fill(~allowed, float("-inf"))
-    if temperature < torch.finfo(logits.dtype).tiny:
-        # 0, or so close to it that it rounds to 0 in float32 (and 0/0 is NaN): greedy, which is also
-        # what sampling at such a temperature is
-        return int(logits.argmax())
-    # shifted so the best is 0 first: a tiny temperature then sends the others to -inf, not the best to
-    # +inf (whose softmax is NaN)
-    logits = (logits - logits.max()) / temperature
-    if 0 < top_k < logits.shape[0]:
-        kth = logits.topk(top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    return int(torch.multinomial(logits.softmax(-1), 1, generator=generator))
-
-
-@torch.no_grad()
 def generate(predictor, prompt: str, length: int, temperature: float = 1.0, top_k: int = 0,
              seed: int | None = None) -> Iterator[str]:
     """Yield `length` sampled tokens as text pieces (characters; or words with their leading space,
@@ -79,23 +53,19 @@ def generate(predictor, prompt: str, length: int, temperature: float = 1.0, top_
     else:
         raise UserError("give a prompt: this model has no start token")
     generator = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
-    allowed = sampling_mask(task)
-    model.eval()
-    x = torch.tensor([ids], dtype=torch.long)  # (1, T)
-    logits, state = model(x)  # (1, T, V)
     at_line_start = task.level == "word" and not prompt.strip()
-    for _ in range(length):
-        token_id = next_token(logits[0, -1], allowed, temperature, top_k, generator)
-        token = task.vocab.itos[token_id]
-        if task.level == "char":
-            yield token
-        elif token == "<eos>":
-            at_line_start = True
-            yield "\n"
-        else:
-            yield token if at_line_start else " " + token
-            at_line_start = False
-        logits, state = model(torch.tensor([[token_id]], dtype=torch.long), state)  # (1, 1, V)
+    with eval_mode(model):
+        for token_id in sample(model, ids, length, allowed=sampling_mask(task.vocab), temperature=temperature,
+                               top_k=top_k, generator=generator):
+            token = task.vocab.itos[token_id]
+            if task.level == "char":
+                yield token
+            elif token == "<eos>":
+                at_line_start = True
+                yield "\n"
+            else:
+                yield token if at_line_start else " " + token
+                at_line_start = False
 
 
 def sample_text(predictor, prompt: str, length: int, temperature: float = 1.0, top_k: int = 0,

@@ -34,21 +34,16 @@ so every step is one dtype and no step pays for casts.
 from __future__ import annotations
 
 import numbers
-from functools import partial
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, _VF, nn
+from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from .cells import gru_input, gru_step, lstm_input, lstm_step, rnn_input, rnn_step
+from .cells import CELL_NAMES, FAMILIES, CellFamily
 from .cells.rnn import check_size, reset_uniform
 
-MODES = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 ENGINES = ("fused", "glass")
-GATE_COUNT = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
-# The op torch.nn's forward calls for each mode (see torch/nn/modules/rnn.py).
-KERNELS = {"rnn_tanh": _VF.rnn_tanh, "rnn_relu": _VF.rnn_relu, "lstm": _VF.lstm, "gru": _VF.gru}
 
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -58,6 +53,8 @@ class Recurrent(nn.Module):
 
     Arguments are torch.nn.RNN/LSTM/GRU's, plus `mode` ("rnn_tanh", "rnn_relu", "lstm", "gru") and
     `engine` ("fused" or "glass"; an ordinary attribute, switchable at any time).
+    What differs between the modes is data in `rnnlab.cells.FAMILIES` (`self.family`): gates, state,
+    step, kernel, torch.nn class; the layer itself never asks which cell it runs.
     Dropout (training only) applies to the outputs of every layer but the last, as in torch.nn; so
     unlike torch.nn (which warns) a dropout > 0 needs num_layers >= 2, and it must be < 1.
     Inputs are checked before either engine runs (shapes, dtype, device, state, lengths): ValueError
@@ -69,8 +66,8 @@ class Recurrent(nn.Module):
                  bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
                  engine: str = "fused", bias: bool = True, device=None, dtype=None):
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        if mode not in CELL_NAMES:
+            raise ValueError(f"mode must be one of {', '.join(CELL_NAMES)}; got {mode!r}")
         input_size, hidden_size = check_size("input_size", input_size), check_size("hidden_size", hidden_size)
         num_layers = check_size("num_layers", num_layers)
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
@@ -84,7 +81,7 @@ class Recurrent(nn.Module):
         self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
         self.bidirectional, self.batch_first, self.dropout, self.bias = bidirectional, batch_first, float(dropout), bias
         self.engine = engine
-        gates = GATE_COUNT[mode] * hidden_size  # G*H rows: the gates' weights stacked (i, f, g, o / r, z, n)
+        gates = self.family.gate_count * hidden_size  # G*H rows: the gates' weights stacked (family.gates)
         factory = {"device": device, "dtype": dtype}
         names = []
         for layer in range(num_layers):
@@ -103,6 +100,11 @@ class Recurrent(nn.Module):
         self.reset_parameters()
 
     # ---- parameters ------------------------------------------------------------------------------
+
+    @property
+    def family(self) -> CellFamily:
+        """The table entry of this layer's cell (rnnlab.cells.FAMILIES[mode])."""
+        return FAMILIES[self.mode]
 
     @property
     def num_directions(self) -> int:
@@ -152,20 +154,17 @@ class Recurrent(nn.Module):
     @classmethod
     def from_torch(cls, module: nn.RNNBase, engine: str = "fused") -> "Recurrent":
         """Wrap an nn.RNN / nn.LSTM / nn.GRU: the new layer shares (not copies) its parameters."""
-        if isinstance(module, nn.LSTM):
-            mode = "lstm"
-        elif isinstance(module, nn.GRU):
-            mode = "gru"
-        elif isinstance(module, nn.RNN):
-            mode = "rnn_" + module.nonlinearity
-        else:
-            raise TypeError(f"expected nn.RNN, nn.LSTM or nn.GRU; got {type(module).__name__}")
+        family = next((f for f in FAMILIES.values() if f.matches(module)), None)
+        if family is None:
+            classes = list(dict.fromkeys(f"nn.{f.torch_class.__name__}" for f in FAMILIES.values()))  # unique
+            raise TypeError(f"expected {', '.join(classes[:-1])} or {classes[-1]}; got {type(module).__name__}")
         if getattr(module, "proj_size", 0):
-            raise ValueError("LSTM projections (proj_size > 0) are not supported")
+            raise ValueError(f"{type(module).__name__} with proj_size={module.proj_size}: "
+                             "projections are not supported")
         # torch.nn keeps (and warns about) dropout on a one-layer module, where it does nothing; Recurrent
         # refuses that setting, so the wrapper takes the equivalent 0
         dropout = module.dropout if module.num_layers > 1 else 0.0
-        layer = cls(mode, module.input_size, module.hidden_size, module.num_layers, module.bidirectional,
+        layer = cls(family.name, module.input_size, module.hidden_size, module.num_layers, module.bidirectional,
                     module.batch_first, dropout, engine, module.bias, device="meta")
         for name in layer._weight_names:
             setattr(layer, name, getattr(module, name))
@@ -173,11 +172,10 @@ class Recurrent(nn.Module):
 
     def to_torch(self) -> nn.RNNBase:
         """An nn.RNN / nn.LSTM / nn.GRU sharing (not copying) this layer's parameters."""
-        kind = {"lstm": nn.LSTM, "gru": nn.GRU}.get(self.mode, nn.RNN)
-        extra = {"nonlinearity": self.mode[4:]} if kind is nn.RNN else {}
-        module = kind(self.input_size, self.hidden_size, self.num_layers, bias=self.bias,
-                      batch_first=self.batch_first, dropout=self.dropout, bidirectional=self.bidirectional,
-                      device="meta", **extra)
+        family = self.family
+        module = family.torch_class(self.input_size, self.hidden_size, self.num_layers, bias=self.bias,
+                                    batch_first=self.batch_first, dropout=self.dropout,
+                                    bidirectional=self.bidirectional, device="meta", **family.torch_kwargs)
         for name in self._weight_names:
             setattr(module, name, getattr(self, name))
         return module.train(self.training)
@@ -202,7 +200,7 @@ class Recurrent(nn.Module):
 
     def _check_call(self, x: Tensor, state, lengths, unbatched_ok: bool) -> tuple[State | None, Tensor | None]:
         """Check what the engines assume of (x, state, lengths) before either runs; returns the state
-        (an LSTM's pair as a tuple) and lengths as an int64 CPU tensor (or None).
+        (a pair (h, c) as a tuple) and lengths as an int64 CPU tensor (or None).
 
         Not a nicety: torch's fused kernels (the _VF ops) trust the sizes they are given and do not
         check them against the weights, so an input with the wrong feature size reads past the weight
@@ -243,16 +241,16 @@ class Recurrent(nn.Module):
         return state, lengths
 
     def _check_state(self, state, x: Tensor, batch: int, unbatched: bool, autocast: bool) -> State:
-        """The given initial state: its arity (a pair for the LSTM), shapes, dtype and device."""
-        if self.mode == "lstm":
-            if not (isinstance(state, (tuple, list)) and len(state) == 2):
-                raise ValueError(f"an lstm's state is a pair (h_0, c_0), got {_describe(state)}")
-            parts = {"h_0": state[0], "c_0": state[1]}
+        """The given initial state: its arity (the family's: h, or a pair (h, c)), shapes, dtype and device."""
+        family = self.family
+        if family.state_arity == 1:
+            given = isinstance(state, Tensor)
         else:
-            if not isinstance(state, Tensor):
-                raise ValueError(f"a {self.mode} state is one tensor h_0 (only an lstm takes a pair (h_0, c_0)), "
-                                 f"got {_describe(state)}")
-            parts = {"h_0": state}
+            given = isinstance(state, (tuple, list)) and len(state) == family.state_arity
+        if not given:
+            raise ValueError(f"the state of a {self.mode!r} layer is {family.state_form} ({_other_forms(family)}), "
+                             f"got {_describe(state)}")
+        parts = dict(zip([n + "_0" for n in family.state_names], family.state_parts(state)))  # {"h_0": ..}
         rows = self.num_layers * self.num_directions
         shape = (rows, self.hidden_size) if unbatched else (rows, batch, self.hidden_size)
         for name, s in parts.items():
@@ -265,7 +263,7 @@ class Recurrent(nn.Module):
                 raise ValueError(f"state {name} has dtype {s.dtype}, x {x.dtype}: they must match")
             if s.device != x.device:
                 raise ValueError(f"state {name} is on {s.device}, x on {x.device}: they must match")
-        return (state[0], state[1]) if self.mode == "lstm" else state
+        return family.state_from_parts(tuple(parts.values()))
 
     def _initial_state(self, x: Tensor, state: State | None, batch: int) -> State:
         """The given state (checked by _check_call), or zeros (L*D, B, H)."""
@@ -273,17 +271,18 @@ class Recurrent(nn.Module):
             return state
         h0 = torch.zeros((self.num_layers * self.num_directions, batch, self.hidden_size),
                          dtype=x.dtype, device=x.device)
-        return (h0, h0) if self.mode == "lstm" else h0
+        return self.family.state_from_parts((h0,) * self.family.state_arity)  # h0, or (h0, h0)
 
     def _fused(self, x: Tensor, state: State | None, lengths: Tensor | None) -> tuple[Tensor, State]:
         # The same call as nn.LSTM.forward makes (torch/nn/modules/rnn.py); its checks are _check_call's.
         batch_axis = 0 if self.batch_first else 1
         hx = self._initial_state(x, state, x.shape[batch_axis])
-        kernel = KERNELS[self.mode]
+        family = self.family
+        kernel = family.kernel  # torch._VF.lstm & co.
         if lengths is None:
             result = kernel(x, hx, self.flat_weights(), self.bias, self.num_layers, self.dropout,
                             self.training, self.bidirectional, self.batch_first)
-            return result[0], (result[1], result[2]) if self.mode == "lstm" else result[1]
+            return result[0], family.state_from_parts(result[1:])  # result: (output, h_n) or (output, h_n, c_n)
         packed = pack_padded_sequence(x, lengths, batch_first=self.batch_first, enforce_sorted=False)
         # The kernel sees the batch sorted by length: sort the given state likewise, and unsort the result.
         hx = _map_state(hx, lambda s: s.index_select(1, packed.sorted_indices))
@@ -292,7 +291,7 @@ class Recurrent(nn.Module):
         output, _ = pad_packed_sequence(
             PackedSequence(result[0], packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices),
             batch_first=self.batch_first, total_length=x.shape[1 - batch_axis])
-        final = (result[1], result[2]) if self.mode == "lstm" else result[1]
+        final = family.state_from_parts(result[1:])
         return output, _map_state(final, lambda s: s.index_select(1, packed.unsorted_indices))
 
     # ---- glass -----------------------------------------------------------------------------------
@@ -316,7 +315,7 @@ class Recurrent(nn.Module):
             outputs = []
             for direction in range(self.num_directions):
                 row = layer * self.num_directions + direction
-                initial = (state[0][row], state[1][row]) if self.mode == "lstm" else state[row]
+                initial = _map_state(state, lambda s, row=row: s[row])  # this row of h (and c)
                 trace_steps = [None] * T if record else None
                 out, final = self._run_direction(layer_input, layer, direction, initial, masks, trace_steps)
                 outputs.append(out)
@@ -330,10 +329,9 @@ class Recurrent(nn.Module):
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         output = layer_input.transpose(0, 1) if self.batch_first else layer_input
-        if self.mode == "lstm":
-            final_state = (torch.stack([f[0] for f in finals]), torch.stack([f[1] for f in finals]))
-        else:
-            final_state = torch.stack(finals)
+        # (L*D, B, H) per part of the state, rows layer-major then direction
+        parts = zip(*(self.family.state_parts(f) for f in finals))
+        final_state = self.family.state_from_parts(tuple(torch.stack(p) for p in parts))
         return output, final_state, trace
 
     def _run_direction(self, x: Tensor, layer: int, direction: int, state: State, masks, trace_steps):
@@ -349,33 +347,30 @@ class Recurrent(nn.Module):
             backward  sequence 1   <-  s  s  .  .    h_0 held through t = 3, 2; starts at t = 1
         """
         w_ih, w_hh, b_ih, b_hh = self._direction_weights(layer, direction)
+        step = self.family.step
         # The input's share of the pre-activations for all T steps at once: one (T*B, I) x (I, G*H) matmul.
-        if self.mode == "lstm":
-            xw, step = lstm_input(x, w_ih, b_ih, b_hh), lstm_step
-        elif self.mode == "gru":
-            xw = gru_input(x, w_ih, b_ih)
-            step = partial(gru_step, bias_hh=None if b_hh is None else b_hh.to(xw.dtype))
-        else:
-            xw = rnn_input(x, w_ih, b_ih, b_hh)
-            step = partial(rnn_step, nonlinearity=torch.tanh if self.mode == "rnn_tanh" else torch.relu)
+        xw = self.family.input(x, w_ih, b_ih, b_hh)  # (T, B, G*H)
         dtype = xw.dtype  # the autocast dtype under autocast: run the recurrence in it throughout
         w_hh_t = w_hh.t().to(dtype)  # (H, G*H), transposed and cast once, not once per step
+        # b_hh for a step that adds it itself (b_hn sits inside the GRU's reset product); the others
+        # folded it into xw and ignore it
+        b_hh = None if b_hh is None else b_hh.to(dtype)
         state = _map_state(state, lambda s: s.to(dtype))
         xws = xw.unbind(0)  # T views (B, G*H): unbind, not xw[t], whose backward costs O(T) per step
         T = len(xws)
         outputs = [None] * T
         for t in (range(T - 1, -1, -1) if direction else range(T)):
-            new_state, gates = step(xws[t], state, w_hh_t)
-            h = gates["h"]
+            new_state, values = step(xws[t], state, w_hh_t, b_hh)  # values: family.trace_names
+            h = values["h"]
             if masks is not None:
                 inside = masks[t]  # (B, 1)
-                new_state = _map_state2(new_state, state, lambda new, old: torch.where(inside, new, old))
+                new_state = _map_state2(new_state, state, lambda new, old, inside=inside: torch.where(inside, new, old))
                 h = torch.where(inside, h, 0.0)
                 if trace_steps is not None:
-                    gates = {k: torch.where(inside, v, 0.0) for k, v in gates.items()}
+                    values = {k: torch.where(inside, v, 0.0) for k, v in values.items()}
             outputs[t] = h
             if trace_steps is not None:
-                trace_steps[t] = gates
+                trace_steps[t] = values
             state = new_state
         return torch.stack(outputs), state
 
@@ -399,10 +394,8 @@ class Recurrent(nn.Module):
         state, lengths = self._check_call(x, state, lengths, unbatched_ok=False)
         output, final, trace = self._glass(x, state, lengths, record=True)
         trace["output"] = output
-        if self.mode == "lstm":
-            trace["h_n"], trace["c_n"] = final
-        else:
-            trace["h_n"] = final
+        for name, part in zip(self.family.state_names, self.family.state_parts(final)):
+            trace[name + "_n"] = part  # "h_n" (and "c_n")
         return trace
 
     def extra_repr(self) -> str:
@@ -422,6 +415,15 @@ def _map_state(state: State, fn) -> State:
 
 def _map_state2(a: State, b: State, fn) -> State:
     return (fn(a[0], b[0]), fn(a[1], b[1])) if isinstance(a, tuple) else fn(a, b)
+
+
+def _other_forms(family: CellFamily) -> str:
+    """The states the other families take, for the error message: "a pair (h_0, c_0) is for lstm"."""
+    whose = {}
+    for name, other in FAMILIES.items():
+        if other.state_form != family.state_form:
+            whose.setdefault(other.state_form, []).append(name)
+    return "; ".join(f"{form} is for {', '.join(names)}" for form, names in whose.items())
 
 
 def _describe(value) -> str:

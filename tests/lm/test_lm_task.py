@@ -9,9 +9,18 @@ import pytest
 import torch
 
 from rnnlab.errors import DataError
+from rnnlab.state import detach
 from rnnlab.tasks import get_task_class
-from rnnlab.tasks.lm import (CharLMData, CharLMTask, LMModelConfig, WordLMData, WordLMTask, detach_state,
-                             fit_state, stream_batches, windows)
+from rnnlab.tasks.lm import (
+    CharLMData,
+    CharLMTask,
+    LMModelConfig,
+    WordLMData,
+    WordLMTask,
+    fit_state,
+    stream_batches,
+    windows,
+)
 
 
 @pytest.mark.parametrize("n_tokens", [2, 7, 50, 101])
@@ -65,7 +74,7 @@ def test_carried_state_is_detached_between_chunks():
         h, c = out.carry       # if the carried state still held the previous chunk's graph
         assert h.grad_fn is None and c.grad_fn is None and not h.requires_grad
         carry = out.carry
-    assert detach_state(None) is None
+    assert detach(None) is None
 
 
 def test_evaluate_counts_every_token_of_the_split():

@@ -29,3 +29,17 @@ def test_readout_reads_the_last_steps():
     out = model(x, readout=5)
     assert out.shape == (5, 2, 4)
     torch.testing.assert_close(out[-1:], model(x, readout=1))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_forget_bias_sets_the_lstm_forget_block_only(cell):
+    """torch.nn's LSTM stacks i, f, g, o in blocks of H rows: block 1 of b_ih becomes the value, of b_hh
+    zero, so b_ih + b_hh starts at the value; every other block, and every other cell, keeps its init."""
+    model, fresh = build_model(cell, 3, 2, 800, seed=0, forget_bias=1.0), build_model(cell, 3, 2, 800, seed=0)
+    H = model.rnn.hidden_size
+    for (name, p), q in zip(model.rnn.named_parameters(), fresh.rnn.parameters()):
+        if cell == "lstm" and name.startswith("bias_"):
+            assert torch.all(p[H:2 * H] == (1.0 if name.startswith("bias_ih") else 0.0))
+            assert torch.equal(torch.cat([p[:H], p[2 * H:]]), torch.cat([q[:H], q[2 * H:]]))
+        else:
+            assert torch.equal(p, q), name

@@ -9,13 +9,13 @@ from safetensors.torch import load_file
 
 from rnnlab.bundle import load
 from rnnlab.cli import main
-from rnnlab.crf import CRF
 from rnnlab.errors import UserError
-from rnnlab.tasks.joint import DataConfig, JointEnsemble, JointTask, ModelConfig
-from rnnlab.tasks.slots_data import read_csv
+from rnnlab.modules.crf import CRF
+from rnnlab.tasks.joint import JointData, JointEnsemble, JointModelConfig, JointTask
 
 TINY = Path(__file__).resolve().parent.parent / "data" / "slots_tiny.csv"
-MODEL = ["model.word_dim=16", "model.char_dim=8", "model.char_filters=16", "model.hidden=24", "model.dropout=0.0",
+MODEL = ["model.embed_size=16", "model.char_dim=8", "model.char_filters=16", "model.hidden_size=24",
+         "model.dropout=0.0",
          "model.word_dropout=0.1"]
 TRAIN = ["train.batch_size=8", "train.lr=0.02", "train.progress=false", "train.warmup_steps=0", "train.clip_norm=5.0"]
 DATA = [f"data.train={TINY}", f"data.valid={TINY}", f"data.test={TINY}"]
@@ -30,11 +30,11 @@ def members(tmp_path_factory):
     for seed in (0, 1, 2):
         run = root / f"s{seed}"
         assert main(["train", "task=intent_slots", f"run_dir={run}", *DATA, *MODEL, *SHORT, f"train.seed={seed}",
-                     "model.layers=1", "--quiet"]) == 0
+                     "model.num_layers=1", "--quiet"]) == 0
         out.append(run / "bundle")
     odd = root / "odd"
-    assert main(["train", "task=intent_slots", f"run_dir={odd}", *DATA, *MODEL, *SHORT, "model.layers=1",
-                 "model.hidden=16", "--quiet"]) == 0
+    assert main(["train", "task=intent_slots", f"run_dir={odd}", *DATA, *MODEL, *SHORT, "model.num_layers=1",
+                 "model.hidden_size=16", "--quiet"]) == 0
     return out, odd / "bundle"
 
 
@@ -108,7 +108,7 @@ def test_ensemble_refuses_mismatched_bundles(members, tmp_path, capsys):
 
 def test_training_with_members_trains_each_member(tmp_path):
     run = tmp_path / "m2"
-    assert main(["train", "task=intent_slots", f"run_dir={run}", *DATA, *MODEL, *SHORT, "model.layers=1",
+    assert main(["train", "task=intent_slots", f"run_dir={run}", *DATA, *MODEL, *SHORT, "model.num_layers=1",
                  "model.members=2", "--quiet"]) == 0
     p = load(run / "bundle")
     assert isinstance(p.model, JointEnsemble) and len(p.model.members) == 2
@@ -120,10 +120,8 @@ def test_training_with_members_trains_each_member(tmp_path):
 
 
 def test_members_must_be_positive():
-    task = JointTask(DataConfig(), ModelConfig(members=0))
-    task.fit(read_csv(TINY))
-    with pytest.raises(UserError, match="members must be >= 1"):
-        task.build_model()
+    with pytest.raises(UserError, match="members must be >= 1"):  # checked as the task is constructed
+        JointTask(JointData(), JointModelConfig(members=0))
 
 
 def test_ensemble_replaces_its_own_output_only_with_force(members, tmp_path, capsys):

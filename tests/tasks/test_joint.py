@@ -8,28 +8,15 @@ import torch
 
 from rnnlab.bundle import load
 from rnnlab.cli import main
-from rnnlab.tasks.joint import DataConfig, JointTask, ModelConfig, chunks, slot_metrics
-from rnnlab.tasks.slots_data import read_csv
+from rnnlab.readers.utterances import read_csv
+from rnnlab.tasks.joint import JointData, JointModelConfig, JointTask
 
 TINY = Path(__file__).resolve().parent.parent / "data" / "slots_tiny.csv"
-MODEL = ["model.word_dim=16", "model.char_dim=8", "model.char_filters=16", "model.hidden=24", "model.dropout=0.0",
+MODEL = ["model.embed_size=16", "model.char_dim=8", "model.char_filters=16", "model.hidden_size=24",
+         "model.dropout=0.0",
          "model.word_dropout=0.1"]
 TRAIN = ["train.epochs=15", "train.batch_size=8", "train.lr=0.02", "train.progress=false", "train.seed=0",
          "train.warmup_steps=0", "train.clip_norm=5.0"]
-
-
-def test_chunks_and_both_seqeval_modes():
-    tokens = "play the beatles on spotify".split()
-    assert chunks(tokens, ["O", "B-artist", "I-artist", "O", "B-service"]) == [
-        {"type": "artist", "start": 1, "end": 3, "text": "the beatles"},
-        {"type": "service", "start": 4, "end": 5, "text": "spotify"}]
-    # a stray I- starts a chunk, as conlleval reads it
-    assert chunks(tokens, ["O", "I-artist", "I-artist", "O", "O"])[0]["text"] == "the beatles"
-    gold = [["O", "B-artist", "I-artist", "O", "B-service"]]
-    stray = [["O", "I-artist", "I-artist", "O", "B-service"]]
-    m = slot_metrics(gold, stray)
-    assert m["slot_f1"] == 1.0  # default (conlleval) mode forgives the missing B-
-    assert m["slot_f1_strict"] == pytest.approx(2 / 3)  # strict IOB2: no artist chunk, so P 1/1, R 1/2
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +25,8 @@ def bundles(tmp_path_factory):
     root = tmp_path_factory.mktemp("slots")
     data = [f"data.train={TINY}", f"data.valid={TINY}", f"data.test={TINY}"]
     out = {}
-    for name, extra in (("lstm_crf", ["model.cell=lstm", "model.layers=2", "model.crf=true"]),
-                        ("gru_softmax", ["model.cell=gru", "model.layers=1", "model.crf=false"])):
+    for name, extra in (("lstm_crf", ["model.cell=lstm", "model.num_layers=2", "model.crf=true"]),
+                        ("gru_softmax", ["model.cell=gru", "model.num_layers=1", "model.crf=false"])):
         run = root / name
         assert main(["train", "task=intent_slots", f"run_dir={run}", *data, *MODEL, *TRAIN, *extra, "--quiet"]) == 0
         out[name] = run / "bundle"
@@ -104,7 +91,7 @@ def test_predict_of_no_inputs_is_no_predictions(bundles):
 
 def test_unseen_labels_in_evaluation_data_count_as_errors(tmp_path):
     train = read_csv(TINY)
-    task = JointTask(DataConfig(), ModelConfig(word_dim=8, char_filters=8, hidden=8, layers=1))
+    task = JointTask(JointData(), JointModelConfig(embed_size=8, char_filters=8, hidden_size=8, num_layers=1))
     task.fit(train)
     torch.manual_seed(0)
     model = task.build_model().eval()
@@ -130,27 +117,19 @@ def test_trace_matches_predict_and_records_every_layer(bundles):
 
 
 def test_singleton_dropout_replaces_only_words_seen_once():
-    from rnnlab.tasks.slots_data import Utterance
+    from rnnlab.readers.utterances import Utterance
 
     train = [Utterance(("book", "in", "paris"), "Book", ("O", "O", "B-city")),
              Utterance(("book", "in", "france"), "Book", ("O", "O", "B-country")),
              Utterance(("book", "in", "france"), "Book", ("O", "O", "B-country"))]
-    task = JointTask(DataConfig(), ModelConfig(word_dropout=0.0, singleton_dropout=0.5, members=1))
+    task = JointTask(JointData(), JointModelConfig(word_dropout=0.0, singleton_dropout=0.5, members=1))
     task.fit(train)
     batch = task.collate([task.encode(u) for u in train] * 200)  # 600 sentences
     seen = {}
-
-    class Spy(torch.nn.Module):  # records the word ids the model is given, returns the joint model's outputs
-        def __init__(self, inner):
-            super().__init__()
-            self.inner, self.crf = inner, inner.crf
-
-        def forward(self, words, chars, lengths):
-            seen["words"] = words
-            return self.inner(words, chars, lengths)
-
     torch.manual_seed(0)
-    model = Spy(task.build_model()).train()
+    model = task.build_model().train()
+    # the word ids that reach the embedding, after the model's own word dropout
+    model.words.register_forward_pre_hook(lambda module, args: seen.update(words=args[0]))
     task.loss(model, batch)
     unk, paris = task.words.unk_id, task.words.stoi["paris"]
     replaced = seen["words"] == unk
@@ -166,8 +145,8 @@ def test_intent_smoothing_and_intent_nll():
     import torch.nn.functional as F
 
     train = read_csv(TINY)
-    task = JointTask(DataConfig(), ModelConfig(word_dim=16, char_dim=8, char_filters=16, hidden=24, dropout=0.0,
-                                               word_dropout=0.0, causal_weight=0.0))
+    task = JointTask(JointData(), JointModelConfig(embed_size=16, char_dim=8, char_filters=16, hidden_size=24,
+                                                   dropout=0.0, word_dropout=0.0, causal_weight=0.0))
     task.fit(train)
     batch = task.collate([task.encode(u) for u in train])
     torch.manual_seed(0)
@@ -187,8 +166,8 @@ def test_intent_smoothing_and_intent_nll():
 
 def test_attention_pool_ignores_padding():
     train = read_csv(TINY)
-    task = JointTask(DataConfig(), ModelConfig(word_dim=16, char_dim=8, char_filters=16, hidden=24,
-                                               attention_pool=True))
+    task = JointTask(JointData(), JointModelConfig(embed_size=16, char_dim=8, char_filters=16, hidden_size=24,
+                                                   attention_pool=True))
     task.fit(train)
     torch.manual_seed(0)
     model = task.build_model().eval()
@@ -210,3 +189,26 @@ def test_dropout_rates_out_of_range_are_refused(tmp_path, bad, capsys):
     assert main(["train", "task=intent_slots", f"run_dir={tmp_path / 'run'}", *data, *MODEL, *TRAIN, bad,
                  "--quiet"]) != 0
     assert f"{bad.split('=')[0]} must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_a_bundle_saved_with_the_old_config_names_loads_and_scores_the_same(bundles, tmp_path, capsys):
+    """Bundles saved before model.word_dim / hidden / layers became embed_size / hidden_size / num_layers
+    (and model.min_count became data.min_count, as in the other tasks) load unchanged: same config, same
+    predictions, same metrics (JointTask.RENAMED, migrated by rnnlab.config as config.json is read)."""
+    old = tmp_path / "old"
+    shutil.copytree(bundles["lstm_crf"], old)
+    raw = json.loads((old / "config.json").read_text())
+    for new, name in (("embed_size", "word_dim"), ("hidden_size", "hidden"), ("num_layers", "layers")):
+        raw["model"][name] = raw["model"].pop(new)
+    raw["model"]["min_count"] = raw["data"].pop("min_count")
+    (old / "config.json").write_text(json.dumps(raw))  # config.json is not in its own checksum manifest
+    a, b = load(bundles["lstm_crf"]), load(old)
+    assert (b.config.model, b.config.data) == (a.config.model, a.config.data)
+    text = ["play adele on spotify", "what is the weather in zzqx"]
+    assert b.predict(text) == a.predict(text) and b.trace(text[0]) == a.trace(text[0])
+    scores = []
+    for bundle in (bundles["lstm_crf"], old):
+        capsys.readouterr()
+        assert main(["evaluate", str(bundle), "--split", "test", "--json"]) == 0
+        scores.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert scores[0] == scores[1] and scores[0]["slot_f1"] > 0.5

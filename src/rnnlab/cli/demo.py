@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from rnnlab.bundle import load
     from rnnlab.config import load_config
     from rnnlab.errors import UserError
-    from rnnlab.tasks.intent import tokenize
+    from rnnlab.readers.intents import tokenize
     from rnnlab.training import train
 
     overrides = DEMO_OVERRIDES + [f"run_dir={args.out}", f"model.cell={args.cell}", f"train.seed={args.seed}",

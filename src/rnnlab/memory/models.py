@@ -10,14 +10,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnlab.layers import GATE_COUNT, Recurrent
+from rnnlab.cells import FAMILIES
+from rnnlab.layers import Recurrent
 
 CELLS = ("rnn_tanh", "lstm", "gru")
 
 
 def parameter_count(mode: str, input_size: int, hidden_size: int, output_size: int) -> int:
     """Weights of a one-layer `Recurrent(mode, input_size, hidden_size)` plus a Linear(H, output) head."""
-    G = GATE_COUNT[mode]
+    G = FAMILIES[mode].gate_count
     recurrent = G * hidden_size * (input_size + hidden_size + 2)  # W_ih (GH, I), W_hh (GH, H), b_ih, b_hh
     return recurrent + output_size * (hidden_size + 1)
 
@@ -57,15 +58,16 @@ def set_forget_bias(rnn: Recurrent, value: float) -> None:
 
     torch.nn's layout stacks the gates as (input, forget, cell, output) in blocks of H rows, and adds
     bias_ih and bias_hh, so the forget block of bias_ih is set to `value` and that of bias_hh to 0."""
-    if rnn.mode != "lstm" or not rnn.bias:
+    gates = rnn.family.gates  # the blocks of H rows, in stored order
+    if "forget_gate" not in gates or not rnn.bias:
         return
-    H = rnn.hidden_size
+    H, k = rnn.hidden_size, gates.index("forget_gate")
     with torch.no_grad():
         for name, p in rnn.named_parameters():
             if name.startswith("bias_ih"):
-                p[H:2 * H] = value
+                p[k * H:(k + 1) * H] = value
             elif name.startswith("bias_hh"):
-                p[H:2 * H] = 0.0
+                p[k * H:(k + 1) * H] = 0.0
 
 
 def build_model(mode: str, input_size: int, output_size: int, budget: int, seed: int,

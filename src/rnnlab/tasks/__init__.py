@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 
 from rnnlab.errors import UserError
-from rnnlab.tasks.base import LossOutput, Task, bucket_batches, resolve_path
+from rnnlab.tasks.base import LossOutput, Task, bucket_batches
 
 TASKS: dict[str, str] = {
     "intent": "rnnlab.tasks.intent:IntentTask",
@@ -26,4 +26,4 @@ def get_task_class(name: str) -> type[Task]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-__all__ = ["TASKS", "Task", "LossOutput", "bucket_batches", "get_task_class", "resolve_path"]
+__all__ = ["TASKS", "Task", "LossOutput", "bucket_batches", "get_task_class"]

@@ -37,34 +37,13 @@ Rules the trainer relies on:
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Sequence, TypedDict
 
 import numpy as np
 import torch
 
 from rnnlab.errors import UserError
-
-PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data"
-
-
-def resolve_path(path: str | os.PathLike) -> Path:
-    """A data path from a config: `~` and `$VARS` expanded, `package:NAME` -> the shipped rnnlab/data/NAME.
-
-    Relative paths are relative to the current directory (where the command runs). An unset
-    variable (e.g. $RNNLAB_DATA) is a user error, not a silently wrong path.
-    """
-    text = str(path)
-    if text.startswith("package:"):
-        return PACKAGE_DATA / text[len("package:"):]
-    expanded = os.path.expandvars(os.path.expanduser(text))
-    if "$" in expanded:
-        var = expanded[expanded.index("$"):].split("/")[0]
-        raise UserError(f"{text}: environment variable {var} is not set (e.g. export RNNLAB_DATA=/path/to/data)")
-    return Path(expanded)
-
 
 def bucket_batches(lengths: Sequence[int], batch_size: int, *, shuffle: bool, seed: int = 0, epoch: int = 0,
                    pool: int = 50) -> list[list[int]]:
@@ -106,6 +85,127 @@ class LossOutput:
     carry: Any = None  # state for the next batch (truncated BPTT); None when the task carries nothing
 
 
+# ---- the prediction schema ----------------------------------------------------------------------
+# What every task's `predict` returns, one dict per input, and what the CLI (`format_prediction`) and
+# the studio render without knowing the task. Only the fields that mean something for a task are
+# present (a tagger has spans, a language model no tags); none is ever renamed per task.
+
+class Label(TypedDict):
+    label: str  # a class, a tag, a token: what the model chose or could choose
+    probability: float  # in [0, 1]
+
+
+class Step(TypedDict, total=False):
+    token: str  # the input token this step read
+    ranking: list[Label]  # the model's guess after reading it, best first (intent so far, next token)
+    tag: str  # a tagger's label for this token (BIO), when the task tags
+
+
+class Span(TypedDict):
+    type: str  # a slot type, an entity type
+    start: int  # token indices, end exclusive
+    end: int
+    text: str
+
+
+class Influence(TypedDict):
+    scores: list[float]  # per input token: how much it pushed the answer (+) or away from it (-)
+    method: str  # e.g. "gradient x input"
+    target: str  # the answer the scores explain
+
+
+class Prediction(TypedDict, total=False):
+    task: str  # the task's registry name (required)
+    text: str  # the input as given (required)
+    tokens: list[str]  # what the model read, one per step (required)
+    unknown: list[bool]  # per token: not in the training vocabulary, read as <unk>
+    answer: Label  # the decision: an intent, the most likely next token
+    answer_kind: str  # what the answer is, in words: "intent", "next character", ...
+    ranking: list[Label]  # every candidate answer (or the best few), best first
+    steps: list[Step]  # one per token
+    spans: list[Span]  # labelled stretches of the input (slots)
+    influence: Influence
+    sequence: list[str]  # an output sequence (generation, translation)
+    scores: dict[str, float]  # other named numbers (an anomaly score, a log-likelihood)
+
+
+PREDICTION_REQUIRED = ("task", "text", "tokens")
+
+
+def check_prediction(p: Any) -> None:
+    """Raise ValueError unless `p` follows the prediction schema (the contract tests call this)."""
+    hints = Prediction.__annotations__
+    if not isinstance(p, dict):
+        raise ValueError(f"a prediction is a dict, got {type(p).__name__}")
+    missing = [k for k in PREDICTION_REQUIRED if k not in p]
+    unknown = sorted(set(p) - set(hints) - {"cell", "layers"})  # trace adds cell and layers
+    if missing or unknown:
+        raise ValueError(f"prediction fields: missing {missing}, not in the schema {unknown}")
+    n = len(p["tokens"])
+
+    def label(x, where):
+        if not (isinstance(x, dict) and set(x) == {"label", "probability"} and isinstance(x["label"], str)
+                and isinstance(x["probability"], float) and 0.0 <= x["probability"] <= 1.0):
+            raise ValueError(f"{where}: a label is {{label: str, probability: float in [0, 1]}}, got {x!r}")
+
+    if not all(isinstance(t, str) for t in p["tokens"]):
+        raise ValueError("tokens: strings")
+    if "unknown" in p and (len(p["unknown"]) != n or not all(isinstance(u, bool) for u in p["unknown"])):
+        raise ValueError("unknown: one bool per token")
+    if "answer" in p:
+        label(p["answer"], "answer")
+    for i, x in enumerate(p.get("ranking", [])):
+        label(x, f"ranking[{i}]")
+    if "steps" in p:
+        if len(p["steps"]) != n:
+            raise ValueError(f"steps: one per token ({n}), got {len(p['steps'])}")
+        for i, step in enumerate(p["steps"]):
+            if set(step) - set(Step.__annotations__) or step.get("token") != p["tokens"][i]:
+                raise ValueError(f"steps[{i}]: fields {sorted(step)}; token must be tokens[{i}]")
+            for j, x in enumerate(step.get("ranking", [])):
+                label(x, f"steps[{i}].ranking[{j}]")
+    for i, span in enumerate(p.get("spans", [])):
+        if set(span) != set(Span.__annotations__) or not 0 <= span["start"] < span["end"] <= n:
+            raise ValueError(f"spans[{i}]: {{type, start, end, text}} within the tokens, got {span!r}")
+    if "influence" in p:
+        infl = p["influence"]
+        if set(infl) != set(Influence.__annotations__) or len(infl["scores"]) != n \
+                or not all(isinstance(v, float) and math.isfinite(v) for v in infl["scores"]):
+            raise ValueError("influence: {scores: one finite float per token, method, target}")
+
+
+def format_prediction(p: dict[str, Any]) -> str:
+    """One readable line from any task's prediction: the answer, the spans in the text, the tags."""
+    parts = []
+    if "answer" in p:
+        parts.append(f"{p.get('answer_kind', 'answer')}: {p['answer']['label']!r} ({p['answer']['probability']:.1%})")
+    if p.get("ranking") and len(p["ranking"]) > 1:
+        parts.append("then " + ", ".join(f"{x['label']!r} {x['probability']:.1%}" for x in p["ranking"][1:4]))
+    if "spans" in p:
+        words, starts, i, out = list(p["tokens"]), {s["start"]: s for s in p["spans"]}, 0, []
+        while i < len(words):
+            if i in starts:
+                out.append(f"[{' '.join(words[i:starts[i]['end']])}]{{{starts[i]['type']}}}")
+                i = starts[i]["end"]
+            else:
+                out.append(words[i])
+                i += 1
+        parts.append(" ".join(out))
+    if "sequence" in p:
+        parts.append(" ".join(p["sequence"]))
+    parts += [f"{k} {v:.4g}" for k, v in p.get("scores", {}).items()]
+    return "   ".join(parts)
+
+
+def labels(names: Sequence[str], probs: torch.Tensor, k: int | None = None) -> list[Label]:
+    """The schema's ranking from a probability vector (V,): the k most likely names, best first."""
+    probs = probs.detach().float().cpu()
+    k = len(names) if k is None else min(k, len(names))
+    top = torch.topk(probs, k)
+    return [{"label": str(names[int(i)]), "probability": round(min(1.0, max(0.0, float(v))), 6)}
+            for v, i in zip(top.values.tolist(), top.indices.tolist())]
+
+
 class Task:
     """Base class of all tasks. Subclasses set the class attributes and implement the methods below.
 
@@ -115,6 +215,9 @@ class Task:
       ModelConfig  dataclass: model sizes and cell
       metric       the metric early stopping and bundles report first (a key of `evaluate`'s dict)
       metric_mode  "max" if higher is better (accuracy), "min" if lower is better (loss, perplexity)
+      RENAMED      config keys renamed since configs were saved: {"model.word_dim": "model.embed_size"};
+                   saved configs (bundles, run directories) are migrated as they load, a user's old
+                   key is a UserError naming the new one (rnnlab.config)
     """
 
     name: ClassVar[str] = ""
@@ -122,6 +225,7 @@ class Task:
     ModelConfig: ClassVar[type] = object
     metric: ClassVar[str] = "loss"
     metric_mode: ClassVar[str] = "min"
+    RENAMED: ClassVar[dict[str, str]] = {}
 
     def __init__(self, data: Any, model: Any):
         self.data, self.model_config = data, model
@@ -200,8 +304,8 @@ class Task:
         raise NotImplementedError
 
     def format_prediction(self, prediction: dict[str, Any]) -> str:
-        """One readable line for the terminal (`rnnlab predict` without --json)."""
-        return str(prediction)
+        """One readable line for the terminal (`rnnlab predict` without --json), from the schema alone."""
+        return format_prediction(prediction)
 
     def trace(self, model: torch.nn.Module, input: Any) -> dict[str, Any]:
         """What the network does on one input, step by step, as JSON-able lists (for the studio).

@@ -8,22 +8,17 @@ per token. Training uses only the last step (many-to-one).
     tokens (B, T) -> embed (B, T, E) -> Recurrent (B, T, H) -> head (B, T, C) per step
                                                            `-> step lengths-1 -> (B, C) the decision
 
-Word contributions ("influence"): gradient x input on the word embeddings (Shrikumar et al. 2016),
-of the predicted intent's log-odds against all the others, s = z_y - logsumexp_{c != y} z_c:
-influence_t = sum_e  ds / dx_{t,e} * x_{t,e}. Positive: the word pushed the decision towards the
-predicted intent; negative: away from it. Log-odds rather than log p because log p saturates (its
-gradient vanishes once p is near 1, exactly when the model is sure). It is a first-order estimate
-(one backward pass), not an exact attribution.
+Word contributions ("influence"): gradient x input on the word embeddings
+(rnnlab.explain.gradient_x_input) of the predicted intent's log-odds against all the others
+(rnnlab.explain.predicted_log_odds). Positive: the word pushed the decision towards the predicted
+intent; negative: away from it.
 
-Data: any file `rnnlab.tasks.slots_data.read_utterances` reads (JSONL or CSV with `text,intent`, or a
-seq.in/label directory); slot tags, if present, are ignored here (the joint task uses them). Text is
-lowercased (optional) and split into words and punctuation ("what's the time?" -> what's the time ?),
-so user input and training data are tokenised the same way.
+Data: rnnlab.readers.intents (JSONL or CSV with `text,intent`, or a seq.in/label directory; slot tags
+are ignored here), tokenised into words and punctuation as user input is. Word dropout
+(rnnlab.modules.embedding) in the model's forward, training only.
 """
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -33,22 +28,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab import checks
-from rnnlab.errors import DataError, UserError
-from rnnlab.tasks.base import LossOutput, Task, resolve_path
+from rnnlab.errors import UserError
+from rnnlab.explain import eval_mode, gradient_x_input, predicted_log_odds, trace_layers
+from rnnlab.metrics.classification import accuracy, confusion_matrix, macro_f1
+from rnnlab.modules.embedding import WordDropout
+from rnnlab.modules.pooling import last_step
+from rnnlab.readers.intents import IntentExample, read_intents, tokenize
+from rnnlab.readers.paths import resolve_path
+from rnnlab.tasks.base import LossOutput, Task
 from rnnlab.vocab import Vocab
 
-_TOKEN = re.compile(r"[\w']+|[^\w\s]")
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
-
-
-def tokenize(text: str, lowercase: bool = True) -> list[str]:
-    """Words (letters, digits, apostrophes) and single punctuation marks: "It's 5?" -> it's 5 ?"""
-    return _TOKEN.findall(text.lower() if lowercase else text)
 
 
 @dataclass
 class IntentData:
-    """Where the utterances are. Paths: see rnnlab.tasks.base.resolve_path ("package:" = shipped data)."""
+    """Where the utterances are. Paths: see rnnlab.readers.paths ("package:" = shipped data)."""
 
     train: str = "package:demo_intents/train.jsonl"
     valid: str = ""  # "" = hold out `valid_fraction` of train (fixed seed) for model selection
@@ -71,13 +66,6 @@ class IntentModelConfig:
     engine: str = "fused"  # "fused" (torch kernels) | "glass" (step-by-step cells); same weights
 
 
-@dataclass
-class IntentExample:
-    tokens: list[str]
-    intent: str
-    text: str
-
-
 class IntentModel(nn.Module):
     """Embedding -> unidirectional Recurrent -> linear intent head on every step."""
 
@@ -85,7 +73,7 @@ class IntentModel(nn.Module):
         super().__init__()
         from rnnlab import Recurrent
 
-        self.pad_id, self.unk_id, self.word_dropout = pad_id, unk_id, cfg.word_dropout
+        self.word_dropout = WordDropout(cfg.word_dropout, unk_id, pad_id)  # ids -> ids; training only
         self.embed = nn.Embedding(vocab_size, cfg.embed_size, padding_idx=pad_id)
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = Recurrent(cfg.cell, cfg.embed_size, cfg.hidden_size, num_layers=cfg.num_layers,
@@ -98,15 +86,10 @@ class IntentModel(nn.Module):
         """tokens (B, T), lengths (B,) -> (final logits (B, C), per-step logits (B, T, C)).
 
         `embedded` (B, T, E) replaces the embedding lookup (used for gradient x input)."""
-        if self.training and self.word_dropout > 0 and embedded is None:
-            drop = (torch.rand(tokens.shape, device=tokens.device) < self.word_dropout) & (tokens != self.pad_id)
-            tokens = tokens.masked_fill(drop, self.unk_id)
-        x = self.embed(tokens) if embedded is None else embedded  # (B, T, E)
+        x = self.embed(self.word_dropout(tokens)) if embedded is None else embedded  # (B, T, E)
         out, _ = self.encoder(self.drop(x), lengths=lengths.cpu())  # (B, T, H), zero past each end
         steps = self.head(self.drop(out))  # (B, T, C): the guess after each word
-        last = (lengths - 1).to(steps.device)
-        final = steps[torch.arange(steps.shape[0], device=steps.device), last]  # (B, C) at the true end
-        return final, steps
+        return last_step(steps, lengths), steps  # (B, C) at the true end, (B, T, C)
 
 
 class IntentTask(Task):
@@ -144,17 +127,7 @@ class IntentTask(Task):
         return out
 
     def _read_file(self, path_text: str) -> list[IntentExample]:
-        from rnnlab.tasks.slots_data import read_utterances
-
-        path = resolve_path(path_text)
-        out = []
-        for i, u in enumerate(read_utterances(path), start=1):
-            text = " ".join(u.tokens)
-            tokens = tokenize(text, self.data.lowercase)[: self.data.max_tokens]
-            if not tokens:
-                raise DataError(path, None, f"utterance {i} has no words: {text!r}")
-            out.append(IntentExample(tokens, u.intent, text))
-        return out
+        return read_intents(resolve_path(path_text), lowercase=self.data.lowercase, max_tokens=self.data.max_tokens)
 
     def _train_valid(self) -> tuple[list[IntentExample], list[IntentExample]]:
         examples = self._read_file(self.data.train)
@@ -212,24 +185,15 @@ class IntentTask(Task):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
-        loss_sum, correct, n = 0.0, 0, 0
-        n_cls = len(self.intents)
+        loss_sum, n_cls = 0.0, len(self.intents)
         confusion = torch.zeros(n_cls, n_cls, dtype=torch.long)  # [true, predicted]
         for batch in batches:
             final, _ = model(batch["tokens"], batch["lengths"])
             loss_sum += F.cross_entropy(final.float(), batch["intent"], reduction="sum").item()
-            pred = final.argmax(-1)
-            correct += (pred == batch["intent"]).sum().item()
-            n += pred.shape[0]
-            confusion += torch.bincount(batch["intent"].cpu() * n_cls + pred.cpu(), minlength=n_cls * n_cls
-                                        ).view(n_cls, n_cls)
-        tp = confusion.diag().float()
-        precision = tp / confusion.sum(0).clamp(min=1)
-        recall = tp / confusion.sum(1).clamp(min=1)
-        f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
-        present = confusion.sum(1) > 0  # macro over intents that occur in this split
-        return {"accuracy": correct / max(n, 1), "loss": loss_sum / max(n, 1),
-                "macro_f1": f1[present].mean().item() if present.any() else 0.0, "n": n}
+            confusion += confusion_matrix(batch["intent"], final.argmax(-1), n_cls)
+        n = int(confusion.sum())
+        return {"accuracy": accuracy(confusion), "loss": loss_sum / max(n, 1),
+                "macro_f1": macro_f1(confusion), "n": n}  # macro over the intents that occur in this split
 
     # ---- user input -------------------------------------------------------------------------
 
@@ -245,23 +209,13 @@ class IntentTask(Task):
             if not tokens:
                 raise UserError(f"no words to classify in {text!r}")
             token_lists.append(tokens)
-        was_training = model.training
-        model.eval()
         device = next(model.parameters()).device
         batch = {k: v.to(device) for k, v in self.collate([{"ids": self.words.encode(t)} for t in token_lists]).items()}
-        try:
-            with torch.enable_grad():
-                emb = model.embed(batch["tokens"]).detach().requires_grad_(True)  # (B, T, E)
-                final, steps = model(batch["tokens"], batch["lengths"], embedded=emb)
-                logits = final.float()  # (B, C)
-                pred = logits.argmax(-1)  # (B,)
-                others = logits.masked_fill(F.one_hot(pred, logits.shape[-1]).bool(), float("-inf"))
-                log_odds = logits.gather(1, pred[:, None])[:, 0] - others.logsumexp(-1)  # (B,)
-                # summed over the batch: each example's log-odds depends only on its own embeddings
-                log_odds.sum().backward()
-                influence = (emb.grad * emb).sum(-1)  # (B, T): gradient x input, summed over E
-        finally:
-            model.train(was_training)
+        with eval_mode(model):
+            (final, steps), influence = gradient_x_input(  # influence (B, T)
+                model.embed(batch["tokens"]),  # (B, T, E)
+                lambda emb: model(batch["tokens"], batch["lengths"], embedded=emb),
+                lambda out: predicted_log_odds(out[0].float()).sum())
         probs, step_probs = final.detach().float().softmax(-1), steps.detach().float().softmax(-1)
         names = self.intents.itos
         out = []
@@ -305,7 +259,7 @@ class IntentTask(Task):
         pred = self._explain(model, [input])[0]
         ids = torch.tensor([self.words.encode(pred["tokens"])], dtype=torch.long)
         device = next(model.parameters()).device
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(model):
             x = model.embed(ids.to(device))  # (1, T, E)
             traced = model.encoder.trace(x, lengths=torch.tensor([len(pred["tokens"])]))
         return {**pred, "cell": self.cell, "layers": trace_layers(traced)}
@@ -324,31 +278,3 @@ class IntentTask(Task):
         if self.words.pad_id is None or self.words.unk_id is None:
             raise ValueError("vocab.words needs pad and unk tokens")
 
-
-def trace_layers(traced: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
-    """Recurrent.trace's flat dict for one sequence (batch 1, batch_first) -> JSON-able lists per layer
-    and direction: [{"layer": 0, "direction": "forward", "h": T x H, "c": T x H (LSTM),
-    "gates": {"in_gate": T x H, ...}}]. Gate names are Recurrent.trace's (in_gate, forget_gate,
-    cell_candidate, out_gate for LSTM; reset_gate, update_gate, candidate for GRU)."""
-    groups: dict[tuple[int, str], dict[str, torch.Tensor]] = {}
-    for key, value in traced.items():
-        prefix, dot, name = key.partition(".")
-        if not dot or not prefix.startswith("l"):
-            continue  # "output", "h_n", "c_n": not per layer
-        layer_text, _, reverse = prefix[1:].partition("_")
-        groups.setdefault((int(layer_text), "backward" if reverse else "forward"), {})[name] = value
-    layers = []
-    for (layer, direction), values in sorted(groups.items()):
-        item: dict[str, Any] = {"layer": layer, "direction": direction}
-        for key in ("h", "c"):
-            if key in values:
-                item[key] = _steps_list(values.pop(key))
-        item["gates"] = {name: _steps_list(v) for name, v in values.items()}
-        layers.append(item)
-    return layers
-
-
-def _steps_list(t: torch.Tensor) -> list[list[float]]:
-    """(1, T, H) tensor (batch_first, batch of one) -> T lists of H floats."""
-    t = t.detach().float().cpu()[0]
-    return [[round(v, 6) if math.isfinite(v) else 0.0 for v in row] for row in t.tolist()]

@@ -24,40 +24,17 @@ acts as an auxiliary loss for the encoder. Upper layers mix both directions, so 
 The final intent is the sequence head's, which sees everything; the causal head's last step usually
 agrees with it but need not.
 
-Unknown words: at prediction time words not in the vocabulary map to <unk>; during training each word
-is replaced by <unk> with probability `word_dropout`, so the <unk> embedding is trained, and the char
-CNN still sees the word's spelling (rare entity names are most of SNIPS's slot values).
-Which words are unknown at test time is itself a clue: SNIPS's countries and states are a closed set
-seen in training (2 % and 0 % of their training tokens are words seen once), its cities and artists
-are not (54 % and 43 %). Uniform word dropout teaches <unk> as "any word"; `singleton_dropout` also
-replaces words seen once in training with that probability (Lample et al. 2016), so <unk> is learned
-from the rare words it will stand for.
+Unknown words: at prediction time words not in the vocabulary map to <unk>. In training, word dropout
+(rnnlab.modules.embedding.WordDropout, in the model's forward) replaces each word by <unk> with
+probability `word_dropout`, so the <unk> embedding is trained while the char CNN still sees the word's
+spelling (rare entity names are most of SNIPS's slot values); `singleton_dropout` also replaces words
+seen once in training, so <unk> is learned from the rare words it will stand for (Lample et al. 2016).
 
-Slot scores use seqeval: "default" mode is conlleval-compatible (what the papers report); "strict"
-mode (IOB2) counts a chunk only when its B- and I- tags are exactly right. The CRF's BIO constraints
-make the two agree; the softmax head can emit I- after O, which default mode forgives.
+Slots are scored with seqeval (rnnlab.metrics.tagging) in its conlleval-compatible default mode (what
+the papers report) and in strict IOB2 mode; the CRF's BIO constraints make the two agree.
 
-The CRF earns its place: on SNIPS (benchmarks/results/snips.json, rows lstm-prev vs lstm-nocrf-prev: LSTM, 10 epochs each) it lifts test
-slot F1 from 90.9 to 93.4 and exact match from 80.3 to 84.4 for ~3 % more CPU time. Feeding the sentence's intent distribution to the slot head (as
-Stack-Propagation does with token-level intents) was tried and dropped: on SNIPS valid it trailed the
-plain model at every epoch up to the 7th (LSTM, slot F1 0.918 vs 0.932 at epoch 7).
-Decoding the best consistent (intent, slots) pair (log p(intent) + log p(tags), tags restricted to the slot
-types training saw with that intent) was tried and dropped too: on SNIPS valid it changed nothing for the
-4-LSTM ensemble and +-2 utterances for its members. The intent errors left are consistent with their
-slots ("i want to see [outcast]{object_name}" read as SearchCreativeWork: in training "i want to see" is
-SearchCreativeWork 80 times, SearchScreeningEvent 42), so no constraint between the two can fix them.
-Three intent-side changes were tried on SNIPS valid (LSTM, 20 epochs, each against the plain run of the
-same seed; figures are the means of valid intent accuracy over epochs 11-20) and none lifted intent:
-twice the weight on the sentence intent loss (98.21 vs 98.61, seed 0); a token-level intent head on the
-top layer whose mean vote was mixed half and half with the sentence head (Stack-Propagation's
-token-level intent; 98.27 vs 98.61 and 98.51 vs 98.53, seeds 0-1); and label smoothing 0.1 of the
-intent losses, kept as `intent_smoothing` (default 0) because it trades intent for slots: intent
-98.34 / 98.40 / 97.94 vs 98.61 / 98.53 / 98.37, slot F1 94.83 / 94.17 / 94.04 vs 94.27 / 93.90 / 93.97
-(seeds 0-2).
-What did lift valid intent a little: `attention_pool`, a one-head self-attentive pool (Lin et al. 2017)
-of the top layer added to the intent head's input: 98.80 / 98.66 vs 98.61 / 98.53 (seeds 0 / 1; right
-on more utterances than the plain run at 14 of those 20 epochs, on fewer at 2), slot F1 94.23 / 94.38
-vs 94.27 / 93.90. On in configs/snips.toml.
+What was measured on SNIPS for these choices (the CRF, singleton dropout, attention pooling) and what
+was tried and dropped: docs/experiments/snips.md.
 """
 from __future__ import annotations
 
@@ -69,63 +46,53 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from seqeval.metrics import f1_score
-from seqeval.scheme import IOB2
 from torch import nn
 
 from rnnlab import Recurrent, checks
-from rnnlab.crf import CRF, bio_constraints
 from rnnlab.errors import UserError
-from rnnlab.tasks.base import LossOutput, Task, resolve_path
-from rnnlab.tasks.slots_data import Utterance, read_utterances
+from rnnlab.explain import eval_mode, trace_layers
+from rnnlab.metrics.tagging import chunk_f1, chunks
+from rnnlab.modules import unwrap
+from rnnlab.modules.crf import CRF, bio_constraints
+from rnnlab.modules.embedding import CharCNN, WordDropout
+from rnnlab.modules.pooling import AttentionPool, length_mask, max_pool
+from rnnlab.readers.paths import resolve_path
+from rnnlab.readers.utterances import Utterance, read_utterances
+from rnnlab.state import hidden
+from rnnlab.tasks.base import LossOutput, Task
 from rnnlab.vocab import Vocab
 
 CELLS = {"rnn": "rnn_tanh", "rnn_tanh": "rnn_tanh", "rnn_relu": "rnn_relu", "lstm": "lstm", "gru": "gru"}
 
 
 @dataclass
-class DataConfig:
+class JointData:
     train: str = ""  # a seq.in/seq.out/label directory, a .csv or a .jsonl file
     valid: str = ""
     test: str = ""
     lowercase: bool = True  # words and characters are lowercased (SNIPS and ATIS already are)
+    min_count: int = 1  # words seen fewer times in training map to <unk>
 
 
 @dataclass
-class ModelConfig:
+class JointModelConfig:
     cell: str = "lstm"  # rnn | lstm | gru (rnn = tanh RNN; rnn_relu also accepted)
-    word_dim: int = 128
+    embed_size: int = 128  # word embedding
     char_dim: int = 32
     char_filters: int = 64  # char CNN output size per word
     char_width: int = 3  # char CNN kernel width
     max_word_chars: int = 20  # longer words are cut (their first chars carry the shape)
-    hidden: int = 200  # per direction
-    layers: int = 2
+    hidden_size: int = 200  # per direction
+    num_layers: int = 2
     dropout: float = 0.3
     word_dropout: float = 0.1  # training: replace a word by <unk> with this probability
     singleton_dropout: float = 0.0  # training: replace a word seen once in train by <unk> with this probability
     crf: bool = True
     causal_weight: float = 0.5  # weight of the per-step intent loss of the causal head
-    intent_smoothing: float = 0.0  # label smoothing of both intent losses (sentence and causal head); see the docstring
+    intent_smoothing: float = 0.0  # label smoothing of both intent losses (sentence and causal head);
+    #                                trades intent for slots on SNIPS (docs/experiments/snips.md)
     attention_pool: bool = False  # the intent head also reads an attention-weighted mean of the top layer
-    min_count: int = 1  # words seen fewer times in training map to <unk>
     members: int = 1  # > 1: a deep ensemble of this many independently initialised models (JointEnsemble)
-
-
-class CharCNN(nn.Module):
-    """Each word's characters -> one vector: embed, convolve, max-pool over the word (Ma & Hovy 2016)."""
-
-    def __init__(self, num_chars: int, dim: int, filters: int, width: int):
-        super().__init__()
-        self.embed = nn.Embedding(num_chars, dim, padding_idx=0)
-        self.conv = nn.Conv1d(dim, filters, width, padding=width // 2)
-
-    def forward(self, chars: torch.Tensor) -> torch.Tensor:
-        b, t, length = chars.shape
-        x = self.embed(chars.view(b * t, length)).transpose(1, 2)  # (B*T, C, L)
-        y = torch.relu(self.conv(x))[..., :length]  # (B*T, F, L)
-        y = y.masked_fill((chars.view(b * t, 1, length) == 0), 0.0)  # relu >= 0, so 0 never wins over a char
-        return y.amax(dim=2).view(b, t, -1)  # (B, T, F)
 
 
 def decode_tags(crf: CRF | None, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
@@ -136,29 +103,35 @@ def decode_tags(crf: CRF | None, emissions: torch.Tensor, lengths: torch.Tensor)
 
 
 class JointModel(nn.Module):
-    def __init__(self, cfg: ModelConfig, num_words: int, num_chars: int, num_intents: int, tags: list[str]):
+    def __init__(self, cfg: JointModelConfig, num_words: int, num_chars: int, num_intents: int, tags: list[str],
+                 pad_id: int = 0, unk_id: int = 1, singletons: torch.Tensor | None = None):
         super().__init__()
         if cfg.cell not in CELLS:
             raise UserError(f"model.cell must be one of {', '.join(CELLS)}, got {cfg.cell!r}")
-        self.cfg, h = cfg, cfg.hidden
-        self.words = nn.Embedding(num_words, cfg.word_dim, padding_idx=0)
+        self.cfg, h = cfg, cfg.hidden_size
+        # ids -> ids, training only; `singletons` (V,) bool: the words seen once in training
+        self.word_dropout = WordDropout(cfg.word_dropout, unk_id, pad_id, cfg.singleton_dropout, singletons)
+        self.words = nn.Embedding(num_words, cfg.embed_size, padding_idx=pad_id)
         self.chars = CharCNN(num_chars, cfg.char_dim, cfg.char_filters, cfg.char_width)
         # layers built one by one so layer 1's forward half (the causal states) is reachable
-        sizes = [cfg.word_dim + cfg.char_filters] + [2 * h] * (cfg.layers - 1)
+        sizes = [cfg.embed_size + cfg.char_filters] + [2 * h] * (cfg.num_layers - 1)
         self.encoder = nn.ModuleList(Recurrent(CELLS[cfg.cell], n, h, bidirectional=True, batch_first=True)
                                      for n in sizes)
         self.drop = nn.Dropout(cfg.dropout)
-        # attention pooling (Lin et al. 2017's self-attentive sentence embedding, one head): a score per
-        # position, softmax over the real positions; built only when used, so older bundles load unchanged
-        self.attention = (nn.Sequential(nn.Linear(2 * h, h), nn.Tanh(), nn.Linear(h, 1))
-                          if cfg.attention_pool else None)
+        # built only when used, so bundles saved without it load unchanged
+        self.attention = AttentionPool(2 * h, h) if cfg.attention_pool else None
         self.intent_head = nn.Linear((6 if cfg.attention_pool else 4) * h, num_intents)
         self.causal_head = nn.Linear(h, num_intents)
         self.slot_head = nn.Linear(2 * h, len(tags))
         self.crf = CRF(len(tags), *bio_constraints(tags)) if cfg.crf else None
 
-    def forward(self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = self.cfg.hidden
+    def forward(self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor, *,
+                drop_words: bool = True) -> dict[str, torch.Tensor]:
+        """words (B, T), chars (B, T, L), lengths (B,) -> intent (B, I), steps (B, T, I), slots (B, T, K).
+        drop_words=False: the caller has applied word dropout already (JointEnsemble)."""
+        h = self.cfg.hidden_size
+        if drop_words:
+            words = self.word_dropout(words)
         x = self.drop(torch.cat([self.words(words), self.chars(chars)], dim=-1))  # (B, T, E+F)
         causal = None
         for layer in self.encoder:
@@ -166,13 +139,10 @@ class JointModel(nn.Module):
             if causal is None:
                 causal = x[..., :h]  # (B, T, H) forward direction of layer 1: has read words 1..t
             x = self.drop(x)
-        h_n = state[0] if isinstance(state, tuple) else state  # (2, B, H): forward, backward
-        valid = (torch.arange(x.shape[1], device=x.device) < lengths.to(x.device)[:, None])[..., None]
-        pooled = x.masked_fill(~valid, float("-inf")).amax(dim=1)  # (B, 2H)
-        parts = [h_n[0], h_n[1], pooled]
+        h_n = hidden(state)  # (2, B, H): forward, backward
+        parts = [h_n[0], h_n[1], max_pool(x, lengths)]  # (B, H), (B, H), (B, 2H)
         if self.attention is not None:
-            scores = self.attention(x).masked_fill(~valid, float("-inf")).softmax(dim=1)  # (B, T, 1)
-            parts.append((scores * x).sum(dim=1))  # (B, 2H)
+            parts.append(self.attention(x, lengths))  # (B, 2H)
         sentence = torch.cat(parts, dim=-1)  # (B, 4H), or (B, 6H) with attention pooling
         return {"intent": self.intent_head(self.drop(sentence)),  # (B, I)
                 "steps": self.causal_head(self.drop(causal)),  # (B, T, I)
@@ -203,7 +173,9 @@ class JointEnsemble(nn.Module):
         self.cfg = members[0].cfg
 
     def forward(self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor) -> dict[str, Any]:
-        outs = [m(words, chars, lengths) for m in self.members]
+        # one word-dropout draw for all members (training only): they read the same corrupted sentence
+        words = self.members[0].word_dropout(words)
+        outs = [m(words, chars, lengths, drop_words=False) for m in self.members]
         log_k = math.log(len(outs))
 
         def mean_prob(key: str) -> torch.Tensor:  # log of the mean probability, (B, [T,] I)
@@ -230,20 +202,23 @@ class JointEnsemble(nn.Module):
 
 class JointTask(Task):
     name = "intent_slots"
-    DataConfig = DataConfig
-    ModelConfig = ModelConfig
+    DataConfig = JointData
+    ModelConfig = JointModelConfig
     metric = "exact_match"  # sentence-level: intent and every slot right ("overall accuracy" in the papers)
     metric_mode = "max"
+    # the names the intent and LM tasks use; configs saved before the renaming still load (rnnlab.config)
+    RENAMED = {"model.word_dim": "model.embed_size", "model.hidden": "model.hidden_size",
+               "model.layers": "model.num_layers", "model.min_count": "data.min_count"}
 
-    def __init__(self, data: DataConfig, model: ModelConfig):
+    def __init__(self, data: JointData, model: JointModelConfig):
         super().__init__(data, model)
         # here, not in build_model: a hand-edited bundle config then fails as it loads, in one line
         checks.one_of("model.cell", model.cell, CELLS)
-        checks.model_keys(model, sizes=("word_dim", "char_dim", "char_filters", "char_width", "max_word_chars",
-                                        "hidden", "layers", "members"),
+        checks.model_keys(model, sizes=("embed_size", "char_dim", "char_filters", "char_width", "max_word_chars",
+                                        "hidden_size", "num_layers", "members"),
                           rates=("dropout", "word_dropout", "singleton_dropout", "intent_smoothing"), engine=False)
         checks.weight("model.causal_weight", model.causal_weight)
-        checks.whole("model.min_count", model.min_count, 0)
+        checks.whole("data.min_count", data.min_count, 0)
         self.words = self.chars = self.intents = self.tags = None
         self._singletons: torch.Tensor | None = None  # (V,) bool: word ids seen once in train (fit)
         self._unseen: dict[str, int] = {}  # evaluation tags absent from training -> ids past the tag vocab
@@ -263,10 +238,9 @@ class JointTask(Task):
         return token.lower() if self.data.lowercase else token
 
     def fit(self, train: list[Utterance]) -> None:
-        cfg = self.model_config
         words = [self._norm(t) for u in train for t in u.tokens]  # every training token, normalised once
         counts = Counter(words)
-        self.words = Vocab.from_counts(counts, min_count=cfg.min_count)
+        self.words = Vocab.from_counts(counts, min_count=self.data.min_count)
         self._singletons = torch.tensor([counts[w] == 1 for w in self.words.itos])  # specials: count 0
         self.chars = Vocab.build(words)  # each word is a sequence of characters
         self.intents = Vocab(sorted({u.intent for u in train}), pad=None, unk=None)
@@ -311,20 +285,21 @@ class JointTask(Task):
 
     def build_model(self) -> JointModel | JointEnsemble:
         cfg = self.model_config  # checked by the constructor
-        models = [JointModel(cfg, len(self.words), len(self.chars), len(self.intents), self.tags.itos)
+        models = [JointModel(cfg, len(self.words), len(self.chars), len(self.intents), self.tags.itos,
+                             self.words.pad_id, self.words.unk_id, self._singletons)
                   for _ in range(cfg.members)]  # built one after another: each member its own initial weights
         return models[0] if cfg.members == 1 else JointEnsemble(models)
 
     def _losses(self, model, batch, out) -> torch.Tensor:
         """Per-sentence loss (B,): intent CE + slot NLL (summed over tokens) + causal per-step CE (mean)."""
-        core = getattr(model, "module", model)  # unwrap DistributedDataParallel
+        core = unwrap(model)
         lengths, intent = batch["lengths"], batch["intent"]
         known = intent >= 0
         target = intent.clamp(min=0)
         cfg = self.model_config
         smooth = cfg.intent_smoothing if core.training else 0.0  # evaluation reports the plain loss
         loss = F.cross_entropy(out["intent"].float(), target, reduction="none", label_smoothing=smooth) * known
-        mask = (torch.arange(out["slots"].shape[1], device=lengths.device) < lengths[:, None]).float()  # (B, T)
+        mask = length_mask(lengths, out["slots"].shape[1]).float()  # (B, T)
         steps = F.cross_entropy(out["steps"].float().transpose(1, 2), target[:, None].expand_as(mask),
                                 reduction="none", label_smoothing=smooth)  # (B, T)
         loss = loss + cfg.causal_weight * (steps * mask).sum(1) / lengths * known
@@ -339,23 +314,16 @@ class JointTask(Task):
         return loss + slot * usable
 
     def loss(self, model, batch, carry=None) -> LossOutput:
-        words, cfg = batch["words"], self.model_config
-        if model.training and (cfg.word_dropout > 0 or cfg.singleton_dropout > 0):
-            drop = torch.rand(words.shape, device=words.device) < cfg.word_dropout  # (B, T)
-            if cfg.singleton_dropout > 0:
-                single = self._singletons.to(words.device)[words]  # (B, T)
-                drop |= single & (torch.rand(words.shape, device=words.device) < cfg.singleton_dropout)
-            words = words.masked_fill(drop & (words != 0), self.words.unk_id)
-        out = model(words, batch["chars"], batch["lengths"])
+        out = model(batch["words"], batch["chars"], batch["lengths"])  # word dropout inside, in training
+        n = len(batch["words"])
         if "members" in out and model.training:  # an ensemble trains each member on its own loss
-            core = getattr(model, "module", model)
-            total = sum(self._losses(m, batch, o).sum() for m, o in zip(core.members, out["members"]))
-            return LossOutput(total, len(words))
-        return LossOutput(self._losses(model, batch, out).sum(), len(words))
+            total = sum(self._losses(m, batch, o).sum() for m, o in zip(unwrap(model).members, out["members"]))
+            return LossOutput(total, n)
+        return LossOutput(self._losses(model, batch, out).sum(), n)
 
     @torch.no_grad()
     def evaluate(self, model, batches) -> dict[str, float]:
-        core = getattr(model, "module", model)
+        core = unwrap(model)
         names = self.tags.itos + list(self._unseen)
         total_loss, n, intent_right, exact = 0.0, 0, 0, 0
         intent_nll, n_known = 0.0, 0
@@ -387,14 +355,15 @@ class JointTask(Task):
         if n_known:
             metrics["intent_nll"] = intent_nll / n_known
         if gold_tags:
-            metrics.update(slot_metrics(gold_tags, pred_tags))
+            metrics["slot_f1"] = chunk_f1(gold_tags, pred_tags)  # seqeval default: conlleval's, the papers' figure
+            metrics["slot_f1_strict"] = chunk_f1(gold_tags, pred_tags, strict=True)
         return metrics
 
     # ---- user input -------------------------------------------------------------------------
 
     @torch.no_grad()
     def predict(self, model, inputs: list[str]) -> list[dict[str, Any]]:
-        core = getattr(model, "module", model)
+        core = unwrap(model)
         texts = [str(t) for t in inputs]
         if not texts:
             return []  # no inputs, no batch to build
@@ -403,7 +372,8 @@ class JointTask(Task):
                 raise UserError("empty input: give a sentence to predict")
         tokens = [t.split() for t in texts]
         batch = self.collate([self._tokens(ts) for ts in tokens])
-        out = core(batch["words"], batch["chars"], batch["lengths"])
+        with eval_mode(core):
+            out = core(batch["words"], batch["chars"], batch["lengths"])
         probs = out["intent"].float().softmax(-1)  # (B, I)
         steps = out["steps"].float().softmax(-1)  # (B, T, I)
         paths = core.decode_slots(out["slots"], batch["lengths"])
@@ -427,22 +397,21 @@ class JointTask(Task):
     @torch.no_grad()
     def trace(self, model, input: str) -> dict[str, Any]:
         """`predict`'s output plus every encoder layer's states and gates per step, recorded by the glass
-        engine (same weights; see rnnlab.tasks.intent.trace_layers for the layout). Layer 0's forward
+        engine (same weights; see rnnlab.explain.trace_layers for the layout). Layer 0's forward
         direction is what the per-token intents (`steps`) are read from. For an ensemble, the states
         shown are its first member's (the predictions are the whole ensemble's)."""
-        from rnnlab.tasks.intent import trace_layers
-
-        core = getattr(model, "module", model)
+        core = unwrap(model)
         [pred] = self.predict(model, [input])
         if isinstance(core, JointEnsemble):
             core = core.members[0]
         f = self.collate([self._tokens(pred["tokens"])])
-        x = torch.cat([core.words(f["words"]), core.chars(f["chars"])], dim=-1)  # (1, T, E+F), eval: no dropout
         layers = []
-        for i, layer in enumerate(core.encoder):
-            traced = layer.trace(x, lengths=f["lengths"])
-            layers += [{**item, "layer": i} for item in trace_layers(traced)]
-            x = traced["output"]  # (1, T, 2H): the next layer's input
+        with eval_mode(core):
+            x = torch.cat([core.words(f["words"]), core.chars(f["chars"])], dim=-1)  # (1, T, E+F), no dropout
+            for i, layer in enumerate(core.encoder):
+                traced = layer.trace(x, lengths=f["lengths"])
+                layers += [{**item, "layer": i} for item in trace_layers(traced)]
+                x = traced["output"]  # (1, T, 2H): the next layer's input
         return {**pred, "cell": core.cfg.cell, "layers": layers}
 
     def format_prediction(self, p: dict[str, Any]) -> str:
@@ -478,22 +447,3 @@ class JointTask(Task):
 def _dist(names: list[str], probs: torch.Tensor) -> dict[str, float]:
     return {n: round(float(p), 4) for n, p in zip(names, probs)}
 
-
-def chunks(tokens: list[str], tags: list[str]) -> list[dict[str, Any]]:
-    """IOB2 tags -> slots [{type, text, start, end}] (end exclusive). A stray I-x starts a chunk
-    (conlleval's reading), so the softmax head's output is read the same way it is scored."""
-    out: list[dict[str, Any]] = []
-    for i, tag in enumerate(tags + ["O"]):
-        if out and out[-1]["end"] is None and not (tag.startswith("I-") and tag[2:] == out[-1]["type"]):
-            out[-1]["end"] = i
-        if tag.startswith("B-") or (tag.startswith("I-") and (not out or out[-1]["end"] is not None)):
-            out.append({"type": tag[2:], "start": i, "end": None})
-    for c in out:
-        c["text"] = " ".join(tokens[c["start"]:c["end"]])
-    return out
-
-
-def slot_metrics(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
-    """Slot F1 in seqeval's two modes: default (conlleval-compatible, the papers' figure) and strict IOB2."""
-    return {"slot_f1": float(f1_score(gold, pred)),
-            "slot_f1_strict": float(f1_score(gold, pred, mode="strict", scheme=IOB2))}

@@ -42,8 +42,12 @@ from torch import nn
 
 from rnnlab import checks
 from rnnlab.errors import DataError, UserError
-from rnnlab.files import read_text
-from rnnlab.tasks.base import LossOutput, Task, resolve_path
+from rnnlab.explain import eval_mode, gradient_x_input, trace_layers
+from rnnlab.metrics.language import bits, perplexity
+from rnnlab.readers.paths import resolve_path
+from rnnlab.readers.text import read_corpus, word_stream
+from rnnlab.state import detach, hidden, map_state
+from rnnlab.tasks.base import LossOutput, Task
 from rnnlab.vocab import Vocab
 
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
@@ -126,27 +130,11 @@ class LanguageModel(nn.Module):
         return self.decoder(out), state  # (B, T, V)
 
 
-def detach_state(state):
-    """Cut the graph at a chunk boundary (truncated BPTT): same values, no gradient history.
-    (word_language_model calls this `repackage_hidden`.)"""
-    if state is None:
-        return None
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)
-    return state.detach()
-
-
 def fit_state(state, rows: int):
     """The carried state for a batch of `rows` rows: the first rows (see the module docstring)."""
-    if state is None or _rows(state) == rows:
+    if state is None or hidden(state).shape[1] == rows:  # (L, B, H): dim 1 is the batch
         return state
-    if isinstance(state, tuple):
-        return tuple(s[:, :rows] for s in state)
-    return state[:, :rows]
-
-
-def _rows(state) -> int:
-    return (state[0] if isinstance(state, tuple) else state).shape[1]  # (L, B, H): dim 1 is the batch
+    return map_state(state, lambda t: t[:, :rows])
 
 
 def windows(stream: list[Any], bptt: int) -> list[list[Any]]:
@@ -292,7 +280,8 @@ class LanguageModelTask(Task):
         logits, state = model(batch["inputs"], state)  # (B, T, V)
         total = F.cross_entropy(logits.float().flatten(0, 1), batch["targets"].flatten(), ignore_index=IGNORE,
                                 reduction="sum")
-        return LossOutput(total, int((batch["targets"] != IGNORE).sum()), detach_state(state))
+        # detached: gradients stop at the batch boundary (word_language_model's `repackage_hidden`)
+        return LossOutput(total, int((batch["targets"] != IGNORE).sum()), detach(state))
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
@@ -302,9 +291,9 @@ class LanguageModelTask(Task):
             out = self.loss(model, batch, carry)
             total, count, carry = total + out.total.item(), count + out.count, out.carry
         loss = total / max(count, 1)
-        metrics = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count}
+        metrics = {"loss": loss, "perplexity": perplexity(loss), "tokens": count}
         if self.level == "char":
-            metrics["bits_per_char"] = loss / math.log(2)
+            metrics["bits_per_char"] = bits(loss)
         return metrics
 
     # ---- user input -------------------------------------------------------------------------
@@ -323,21 +312,20 @@ class LanguageModelTask(Task):
     def _steps(self, model: nn.Module, ids: list[int], embedded_grad: bool = False, k: int = 5):
         """Run the model over ids; per-step top-k next tokens, the final distribution and (optionally)
         gradient x input of each input token on the log-probability of the most likely next token."""
-        was_training = model.training
-        model.eval()
         device = next(model.parameters()).device
         x = torch.tensor([ids], dtype=torch.long, device=device)  # (1, T)
         influence = None
-        try:
-            with torch.enable_grad() if embedded_grad else torch.no_grad():
-                emb = model.embed(x).detach().requires_grad_(embedded_grad)  # (1, T, E)
-                logits, _ = model(x, embedded=emb)  # (1, T, V)
-                logp = logits.float().log_softmax(-1)
-                if embedded_grad:
-                    logp[0, -1].max().backward()
-                    influence = (emb.grad * emb).sum(-1)[0].tolist()  # (T,)
-        finally:
-            model.train(was_training)
+
+        def log_probs(emb: torch.Tensor) -> torch.Tensor:  # (1, T, E) -> (1, T, V)
+            return model(x, embedded=emb)[0].float().log_softmax(-1)
+
+        with eval_mode(model):
+            if embedded_grad:
+                logp, grad_x_input = gradient_x_input(model.embed(x), log_probs, lambda lp: lp[0, -1].max())
+                influence = grad_x_input[0].tolist()  # (T,)
+            else:
+                with torch.no_grad():
+                    logp = log_probs(model.embed(x))
         probs = logp.detach().exp()[0]  # (T, V)
         return probs, influence
 
@@ -366,13 +354,11 @@ class LanguageModelTask(Task):
     def trace(self, model: nn.Module, input: str) -> dict[str, Any]:
         """`predict`'s output plus `influence` (gradient x input of each token on the most likely next
         token) and, from the glass engine, every layer's h (and c, gates) per step (as the intent task)."""
-        from rnnlab.tasks.intent import trace_layers
-
         ids = self.encode_text(input)
         probs, influence = self._steps(model, ids, embedded_grad=True)
         pred = self._prediction(input, ids, self.vocab.decode(ids), probs)
         device = next(model.parameters()).device
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(model):
             x = model.embed(torch.tensor([ids], dtype=torch.long, device=device))  # (1, T, E)
             traced = model.rnn.trace(x)
         return {**pred, "cell": self.cell, "influence": influence, "layers": trace_layers(traced)}
@@ -391,17 +377,9 @@ class LanguageModelTask(Task):
             raise ValueError(f"{key} needs an unknown token")
 
 
-def _read_text(path_text: str) -> tuple[Any, str]:
-    path = resolve_path(path_text)
-    text = read_text(path)
-    if not text.strip():
-        raise DataError(path, None, "the file has no text")
-    return path, text
-
-
 class CharLMTask(LanguageModelTask):
     """Character-level language model (char-rnn). Vocabulary: every character of the training text,
-    plus <unk> for characters never seen (never sampled: see rnnlab.generate)."""
+    plus <unk> for characters never seen (never sampled: see rnnlab.decoding.sampling)."""
 
     name = "charlm"
     level = "char"
@@ -419,7 +397,7 @@ class CharLMTask(LanguageModelTask):
         return self.data.text
 
     def stream(self, split: str) -> list[str]:
-        _, text = _read_text(self.data.text)
+        text = read_corpus(resolve_path(self.data.text))
         cut = int(len(text) * (1.0 - self.data.valid_fraction))  # nanoGPT: data[:int(n*0.9)]
         return list(text[:cut] if split == "train" else text[cut:])
 
@@ -454,12 +432,7 @@ class WordLMTask(LanguageModelTask):
         return getattr(self.data, split)
 
     def stream(self, split: str) -> list[str]:
-        path, text = _read_text(getattr(self.data, split))
-        out = []
-        for line in text.splitlines():
-            out.extend(line.split())
-            out.append(EOS)
-        return out
+        return word_stream(read_corpus(resolve_path(getattr(self.data, split))), EOS)
 
     def _build_vocab(self, stream: list[str]) -> Vocab:
         return Vocab.build([stream], min_count=self.data.min_count, pad=None, unk=UNK, specials=(EOS,))

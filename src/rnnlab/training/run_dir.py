@@ -110,6 +110,6 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
                         f"trained it (the one holding checkpoint.safetensors, e.g. {Path(run_dir).parent})")
     if not isinstance(raw, dict):
         raise UserError(f"{path}: not a run config (expected a JSON object)")
-    cfg = config_from_dict(raw, str(path))
+    cfg = config_from_dict(raw, str(path), migrate=True)
     cfg.run_dir = str(run_dir)
     return cfg

@@ -8,8 +8,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnnlab.errors import DataError
-from rnnlab.tasks.slots_data import (Utterance, read_csv, read_jsonl, read_seq_dir, read_utterances, write_csv,
-                                     write_jsonl, write_seq_dir)
+from rnnlab.readers.utterances import (
+    Utterance,
+    read_csv,
+    read_jsonl,
+    read_seq_dir,
+    read_utterances,
+    write_csv,
+    write_jsonl,
+    write_seq_dir,
+)
 
 # tokens: any printable text without whitespace (unicode included); intents likewise
 token = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), blacklist_characters="\ufeff\x85"),

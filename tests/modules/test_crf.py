@@ -4,7 +4,7 @@ import itertools
 import pytest
 import torch
 
-from rnnlab.crf import CRF, IMPOSSIBLE, bio_constraints
+from rnnlab.modules.crf import CRF, IMPOSSIBLE, bio_constraints
 
 TAGS = ["O", "B-a", "I-a", "B-b", "I-b"]
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rnnlab.modules.pooling import length_mask
+
 IMPOSSIBLE = -10000.0
 
 
@@ -58,7 +60,7 @@ class CRF(nn.Module):
         """log Z for each sequence: (B, T, K), (B,) -> (B,)."""
         emissions = emissions.float()
         trans, start, end = self._params()
-        mask = _mask(lengths, emissions.shape[1])  # (B, T)
+        mask = length_mask(lengths, emissions.shape[1])  # (B, T)
         # logsumexp_i(alpha_i + trans_ij) as a matmul in exp space, shifted by maxima for stability:
         # log(exp(alpha - a) @ exp(trans - m)) + a + m. A (B, K) @ (K, K) product is several times
         # faster than a logsumexp over a (B, K, K) tensor, and this loop is the CRF's whole cost.
@@ -76,7 +78,7 @@ class CRF(nn.Module):
         """score(y) of the given paths: (B, T, K), (B, T) long, (B,) -> (B,)."""
         emissions = emissions.float()
         trans, start, end = self._params()
-        mask = _mask(lengths, emissions.shape[1]).float()  # (B, T)
+        mask = length_mask(lengths, emissions.shape[1]).float()  # (B, T)
         emit = emissions.gather(2, tags.unsqueeze(2)).squeeze(2)  # (B, T)
         pair = trans[tags[:, :-1], tags[:, 1:]]  # (B, T-1): transition into step t from t-1
         last = tags.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)  # (B,)
@@ -93,7 +95,7 @@ class CRF(nn.Module):
         emissions = emissions.float()
         trans, start, end = self._params()
         b, t_max, k = emissions.shape
-        mask = _mask(lengths, t_max)
+        mask = length_mask(lengths, t_max)
         score = start + emissions[:, 0]  # (B, K): best path score ending in each tag
         keep = torch.arange(k, device=emissions.device).expand(b, k)  # padded steps point to themselves
         backpointers = []
@@ -108,7 +110,3 @@ class CRF(nn.Module):
             path.append(tag)
         path = torch.stack(path[::-1], dim=1).tolist()  # (B, T)
         return [p[:n] for p, n in zip(path, lengths.tolist())]
-
-
-def _mask(lengths: torch.Tensor, t_max: int) -> torch.Tensor:
-    return torch.arange(t_max, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T) bool

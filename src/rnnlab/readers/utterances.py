@@ -1,4 +1,4 @@
-"""Readers and writers for intent + slot data: the ATIS/SNIPS directory layout, CSV and JSONL.
+"""Utterances with an intent and optional slot tags: the ATIS/SNIPS directory layout, CSV and JSONL.
 
 One utterance is a list of tokens, its intent, and (optionally) one BIO slot tag per token:
 
