@@ -44,15 +44,16 @@ def bundle_errors(path: str, utts, split: str) -> None:
     preds = []
     for i in range(0, len(utts), 256):
         preds += p.predict([" ".join(u.tokens) for u in utts[i:i + 256]])
-    print(classification_report([list(u.tags) for u in utts], [o["tags"] for o in preds], digits=3))
+    tags = [[s["tag"] for s in o["steps"]] for o in preds]
+    print(classification_report([list(u.tags) for u in utts], tags, digits=3))
     errors, total = Counter(), Counter()
-    for u, o in zip(utts, preds):
-        for gold, tag, unknown in zip(u.tags, o["tags"], o["unknown"]):
+    for u, o, o_tags in zip(utts, preds, tags):
+        for gold, tag, unknown in zip(u.tags, o_tags, o["unknown"]):
             if gold != "O":
                 total[unknown] += 1
                 errors[unknown] += gold != tag
     print(f"slot-token errors: seen words {errors[False]} of {total[False]}, unseen {errors[True]} of {total[True]}")
-    wrong = [(u, o) for u, o in zip(utts, preds) if o["intent"] != u.intent]
+    wrong = [(u, o) for u, o in zip(utts, preds) if o["answer"]["label"] != u.intent]
     print(f"\nintent wrong on {split}: {len(wrong)} of {len(utts)}")
     for u, o in wrong:
         print(f"  {u.intent} -> {p.task.format_prediction(o)}")

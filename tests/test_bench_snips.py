@@ -42,3 +42,6 @@ def test_quick_ensemble_benchmark_writes_its_row(tmp_path):
     lines = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if "%" in line}  # the facts table
     assert lines["city"][1:] == ["54%", "63", "of", "71"] and lines["country"][1:] == ["2%", "0", "of", "44"]
     assert "intent wrong on valid:" in proc.stdout and "of 700" in proc.stdout
+    # each wrong utterance: its gold intent, then the prediction as rnnlab predict prints it
+    wrong = proc.stdout.split("intent wrong on valid:", 1)[1].splitlines()[1:]
+    assert all(" -> intent: '" in line for line in wrong if line.strip()), wrong[:3]

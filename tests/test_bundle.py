@@ -51,10 +51,11 @@ def test_load_predicts_like_the_trained_model(bundle):
     predictor = rnnlab.load(path)
     out = predictor.predict(["what time is it", "play some jazz zzzunknown"])
     assert out[0]["tokens"] == ["what", "time", "is", "it"]
-    assert len(out[0]["steps"]) == 4 and len(out[0]["influence"]) == 4
+    assert len(out[0]["steps"]) == 4 and len(out[0]["influence"]["scores"]) == 4
     assert out[1]["unknown"] == [False, False, False, True]
     assert abs(sum(r["probability"] for r in out[0]["ranking"]) - 1) < 1e-5
-    assert out[0]["steps"][-1]["intent"] == out[0]["intent"]  # the last step IS the decision
+    # the last step IS the decision
+    assert out[0]["steps"][-1]["ranking"][0]["label"] == out[0]["answer"]["label"]
     json.dumps(out)
     assert set(predictor.recurrent) == {"encoder"}
 

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from rnnlab.cli import main
+from rnnlab.tasks.base import format_prediction
 from tiny_intent import write_tiny_config, write_tiny_data
 
 
@@ -33,6 +34,10 @@ def test_predict_text_and_json(trained, capsys):
     assert main(["predict", str(tmp / "run" / "bundle"), "--json", "what time is it"]) == 0
     pred = json.loads(capsys.readouterr().out)
     assert [s["token"] for s in pred["steps"]] == ["what", "time", "is", "it"]
+    assert pred["task"] == "intent" and pred["text"] == "what time is it"
+    # the text line is the schema's one-line rendering of that same prediction
+    assert lines[0] == f"what time is it\t{format_prediction(pred)}"
+    assert lines[0].split("\t")[1].startswith(f"intent: {pred['answer']['label']!r} (")
 
 
 def test_predict_into_a_closed_pipe_stops_quietly(trained):

@@ -84,7 +84,8 @@ def test_influence_is_gradient_times_input():
     others = torch.cat([final[0, :y], final[0, y + 1:]])
     (final[0, y] - others.logsumexp(0)).backward()
     expected = (emb.grad * emb).sum(-1)[0]
-    torch.testing.assert_close(torch.tensor(pred["influence"]), expected, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(torch.tensor(pred["influence"]["scores"]), expected, rtol=1e-4, atol=1e-6)
+    assert pred["influence"]["target"] == task.intents.itos[int(y)] == pred["answer"]["label"]
 
 
 @pytest.mark.parametrize("sentence", ["", "   "])

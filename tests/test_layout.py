@@ -7,7 +7,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "rnnlab"
 BLOCKS = [p for d in ("modules", "decoding", "metrics", "readers") for p in sorted((SRC / d).glob("*.py"))]
-BLOCKS += [SRC / "state.py", SRC / "explain.py"]
+BLOCKS += [SRC / "state.py", SRC / "explain.py", SRC / "layers.py", *sorted((SRC / "cells").glob("*.py"))]
 ABOVE = ("rnnlab.tasks", "rnnlab.training", "rnnlab.bundle", "rnnlab.cli", "rnnlab.studio", "rnnlab.generate",
          "rnnlab.fill", "rnnlab.ensemble")
 

@@ -60,3 +60,13 @@ def model_keys(cfg: Any, *, sizes: Iterable[str], rates: Iterable[str], engine: 
         rate(f"model.{name}", getattr(cfg, name))
     if engine:
         one_of("model.engine", cfg.engine, ENGINES)
+
+
+def cell(key: str, value: Any) -> str:
+    """A recurrent cell name (an alias such as "rnn" allowed) -> the cell family's name (rnnlab.cells)."""
+    from rnnlab.cells import resolve_cell
+
+    try:
+        return resolve_cell(value, key=key)
+    except ValueError as e:
+        raise UserError(str(e)) from None

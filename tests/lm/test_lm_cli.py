@@ -53,3 +53,22 @@ def test_fill_cli_ranks_candidates(fill_dir, capsys):
     assert lines[1].split()[0] == "1." and len(lines) == 11
     assert main(["fill", str(fill_dir), "no blank"]) == 1
     assert "exactly one blank" in capsys.readouterr().err
+
+
+def test_evaluate_a_char_lm_by_default_and_on_a_file(char_bundle, tmp_path, capsys):
+    """A character LM has no test split: evaluate scores valid by default, and --data FILE scores a whole text."""
+    import json as _json
+
+    from rnnlab.cli import main as _main
+
+    assert _main(["evaluate", str(char_bundle), "--json"]) == 0
+    default = _json.loads(capsys.readouterr().out)
+    assert default["split"] == "valid" and default["loss"] > 0
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text("ROMEO: what light through yonder window breaks?\n" * 3)
+    assert _main(["evaluate", str(char_bundle), "--data", str(held_out), "--json"]) == 0
+    on_file = _json.loads(capsys.readouterr().out)
+    assert on_file["loss"] > 0 and on_file["loss"] != default["loss"]
+    (tmp_path / "short.txt").write_text("R")
+    assert _main(["evaluate", str(char_bundle), "--data", str(tmp_path / "short.txt")]) == 1
+    assert "too short" in capsys.readouterr().err

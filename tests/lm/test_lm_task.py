@@ -130,10 +130,13 @@ def test_predict_and_trace_give_next_token_distributions(char_bundle):
     out = pred.predict(["ROMEO: But so"])[0]
     assert out["tokens"] == list("ROMEO: But so")
     assert len(out["steps"]) == len(out["tokens"])
-    assert out["next"][0]["token"] == "f"  # "soft" is in every line of the training text
-    assert sum(t["probability"] for t in out["next"]) <= 1 + 1e-6
+    assert out["ranking"][0]["label"] == "f"  # "soft" is in every line of the training text
+    assert out["answer"] == out["ranking"][0] and out["answer_kind"] == "next char" and out["task"] == "charlm"
+    assert sum(t["probability"] for t in out["ranking"]) <= 1 + 1e-6
+    assert all(len(s["ranking"]) == 5 for s in out["steps"])
     trace = pred.trace("ROMEO")
-    assert len(trace["influence"]) == 5
+    assert len(trace["influence"]["scores"]) == 5
+    assert trace["influence"]["target"] == trace["answer"]["label"]
     layer = trace["layers"][0]
     assert set(layer["gates"]) == {"in_gate", "forget_gate", "cell_candidate", "out_gate"}
     assert len(layer["h"]) == 5 and len(layer["c"][0]) == 48

@@ -1,6 +1,9 @@
-"""Bundles the studio tests serve: a tiny trained LSTM intent model (a few seconds on one core) and an
-untrained GRU one (its gates are what matters there, not its answers)."""
+"""Bundles the studio tests serve: a tiny trained LSTM intent model (a few seconds on one core), an
+untrained GRU one (its gates are what matters there, not its answers), an untrained character language
+model and a tiny trained intent + slots tagger (a tag per word, slots as spans)."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +54,20 @@ def charlm_bundle(tmp_path_factory):
                                       "dropout": 0.0}, "train": {"seed": 0}})
     task, _features = prepare_task(cfg)
     return save_bundle(root / "charlm" / "bundle", task, task.build_model(), cfg, metrics={})
+
+
+@pytest.fixture(scope="session")
+def slots_bundle(tmp_path_factory):
+    """A trained 1-layer BiLSTM+CRF intent + slots bundle on the tests' tiny CSV (a few seconds on one core):
+    it tags "play some adele on spotify" with an artist and a service."""
+    tiny = str(Path(__file__).resolve().parents[1] / "data" / "slots_tiny.csv")
+    run_dir = tmp_path_factory.mktemp("studio") / "slots-lstm"
+    cfg = config_from_dict({"task": "intent_slots", "run_dir": str(run_dir),
+                            "data": {"train": tiny, "valid": tiny, "test": tiny},
+                            "model": {"cell": "lstm", "embed_size": 16, "char_dim": 8, "char_filters": 16,
+                                      "hidden_size": 24, "num_layers": 1, "crf": True, "dropout": 0.0,
+                                      "word_dropout": 0.1},
+                            "train": {"epochs": 15, "batch_size": 8, "lr": 0.02, "seed": 0, "warmup_steps": 0,
+                                      "clip_norm": 5.0, "progress": False}})
+    train(cfg, echo=None, command="tests/studio/conftest.py")
+    return run_dir / "bundle"

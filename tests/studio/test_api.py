@@ -66,19 +66,20 @@ def test_predict_matches_the_bundle(client, intent_predictor):
     assert r.status_code == 200
     got = r.json()
     want = intent_predictor.predict([TEXT])[0]
-    assert got["intent"] == want["intent"] == "ask_time"
-    assert got["probability"] == pytest.approx(want["probability"], abs=1e-6)
+    assert got["answer"]["label"] == want["answer"]["label"] == "ask_time"
+    assert got["answer"]["probability"] == pytest.approx(want["answer"]["probability"], abs=1e-6)
+    assert got["task"] == "intent" and got["text"] == TEXT
     assert got["tokens"] == ["what", "time", "is", "it", "?"]
     assert [s["token"] for s in got["steps"]] == got["tokens"]
-    assert len(got["influence"]) == 5
+    assert len(got["influence"]["scores"]) == 5
 
 
 def test_trace_lstm_follows_the_equations(client, intent_predictor):
     r = client.post("/trace", json={"text": TEXT})
     assert r.status_code == 200
     tr = r.json()
-    assert tr["tokens"] == ["what", "time", "is", "it", "?"] and tr["intent"] == "ask_time"
-    assert len(tr["steps"]) == 5 and len(tr["influence"]) == 5
+    assert tr["tokens"] == ["what", "time", "is", "it", "?"] and tr["answer"]["label"] == "ask_time"
+    assert len(tr["steps"]) == 5 and len(tr["influence"]["scores"]) == 5
     (layer,) = tr["layers"]
     assert (layer["layer"], layer["direction"]) == (0, "forward")
     assert set(layer["gates"]) == {"in_gate", "forget_gate", "cell_candidate", "out_gate"}
@@ -95,7 +96,8 @@ def test_trace_lstm_follows_the_equations(client, intent_predictor):
         out, _ = model.encoder(model.embed(ids), lengths=torch.tensor([5]))
     torch.testing.assert_close(h, out[0], atol=1e-5, rtol=0)
     # the influences sum (gradient x input) are per token and finite
-    assert all(isinstance(v, float) for v in tr["influence"])
+    assert all(isinstance(v, float) for v in tr["influence"]["scores"])
+    assert tr["influence"]["target"] == "ask_time"
 
 
 def test_trace_gru_has_reset_and_update_gates(intent_predictor, gru_bundle):
@@ -118,12 +120,13 @@ def test_char_language_model(charlm_bundle):
         tr = c.post("/trace", json={"text": "what ti"}).json()
         too_long = c.post("/trace", json={"text": "what time is"})  # 12 characters: the LM reads characters
     assert pred["tokens"] == tr["tokens"] == list("what ti")
-    assert pred["next"][0]["probability"] >= pred["next"][1]["probability"]
+    assert pred["ranking"][0]["probability"] >= pred["ranking"][1]["probability"]
+    assert pred["answer"] == pred["ranking"][0] and pred["answer_kind"] == "next char"
     assert [s["token"] for s in tr["steps"]] == list("what ti")
-    assert all(len(s["next"]) == 5 for s in tr["steps"])
+    assert all(len(s["ranking"]) == 5 for s in tr["steps"])
     assert [(layer["layer"], layer["direction"], len(layer["h"]), len(layer["h"][0])) for layer in tr["layers"]] == \
         [(0, "forward", 7, 12), (1, "forward", 7, 12)]
-    assert len(tr["influence"]) == 7
+    assert len(tr["influence"]["scores"]) == 7
     assert too_long.status_code == 422 and too_long.json() == {"error": "too many tokens: 12, the limit is 10"}
 
 
@@ -171,7 +174,7 @@ def test_body_too_large_when_streamed_without_content_length(client):
 def test_streamed_body_under_the_limit_is_served(client):
     r = client.post("/predict", content=iter([b'{"text": ', b'"what time', b' is it"}']),
                     headers={"Content-Type": "application/json"})
-    assert r.status_code == 200 and r.json()["intent"] == "ask_time"
+    assert r.status_code == 200 and r.json()["answer"]["label"] == "ask_time"
 
 
 def test_invalid_content_length(client):
@@ -269,7 +272,7 @@ def test_task_without_trace(intent_bundle):
     predictor.task.__class__ = NoTrace
     with local(create_app(predictor)) as c:
         assert c.get("/model").json()["can_trace"] is False
-        assert c.post("/predict", json={"text": TEXT}).json()["intent"] == "ask_time"
+        assert c.post("/predict", json={"text": TEXT}).json()["answer"]["label"] == "ask_time"
         r = c.post("/trace", json={"text": TEXT})
     assert r.status_code == 422 and r.json() == {"error": "task 'intent' does not support tracing"}
 
@@ -288,8 +291,8 @@ def test_concurrent_requests_agree_with_sequential(client):
     for t in threads:
         t.join()
     for text, answer in zip(texts, got):
-        assert answer["intent"] == want[text]["intent"]
-        assert answer["probability"] == pytest.approx(want[text]["probability"], abs=1e-6)
+        assert answer["answer"]["label"] == want[text]["answer"]["label"]
+        assert answer["answer"]["probability"] == pytest.approx(want[text]["answer"]["probability"], abs=1e-6)
 
 
 # ---------------------------------------------------------------- the CLI verb

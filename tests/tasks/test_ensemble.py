@@ -82,8 +82,9 @@ def test_ensemble_outputs_are_the_members_means(members, tmp_path, capsys):
     assert len(metrics["members"]) == 2 and set(metrics["test"]) >= {"intent_accuracy", "slot_f1", "exact_match"}
     # predict / trace work as for one model; probabilities are still distributions
     [p] = ens.predict(["play adele on spotify"])
-    assert abs(sum(p["intents"].values()) - 1) < 1e-3 and len(p["tags"]) == 4
-    assert ens.trace("play adele on spotify")["intent"] == p["intent"]
+    tags = [s["tag"] for s in p["steps"]]
+    assert abs(sum(x["probability"] for x in p["ranking"]) - 1) < 1e-3 and len(tags) == 4
+    assert ens.trace("play adele on spotify")["answer"]["label"] == p["answer"]["label"]
 
 
 def test_ensemble_of_an_ensemble_flattens_and_scores(members, tmp_path):

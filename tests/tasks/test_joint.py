@@ -48,16 +48,19 @@ def test_predict_readable_line_and_json(bundles, capsys):
     capsys.readouterr()
     assert main(["predict", str(bundles["lstm_crf"]), "play some adele on spotify"]) == 0
     line = capsys.readouterr().out.strip()
-    assert line.startswith("play some adele on spotify\tPlayMusic (")
+    assert line.startswith("play some adele on spotify\tintent: 'PlayMusic' (")
     assert "[adele]{artist}" in line and "[spotify]{service}" in line
     assert main(["predict", "--json", str(bundles["lstm_crf"]), "wake me up at noon zzyzx"]) == 0
     p = json.loads(capsys.readouterr().out)
-    assert p["intent"] == "SetAlarm" and p["tokens"][-1] == "zzyzx"
-    assert [s["token"] for s in p["steps"]] == p["tokens"] and len(p["tags"]) == len(p["tokens"])
-    assert p["steps"][-1]["known"] is False and p["steps"][0]["known"] is True  # OOV: no exception
+    assert p["task"] == "intent_slots" and p["text"] == "wake me up at noon zzyzx"
+    assert p["answer"]["label"] == "SetAlarm" and p["answer_kind"] == "intent" and p["tokens"][-1] == "zzyzx"
+    tags = [s["tag"] for s in p["steps"]]
+    assert [s["token"] for s in p["steps"]] == p["tokens"] and len(tags) == len(p["tokens"])
+    assert p["unknown"][-1] is True and p["unknown"][0] is False  # OOV: no exception
     for step in p["steps"]:
-        assert abs(sum(step["intents"].values()) - 1) < 1e-3
-        assert step["intents"][step["intent"]] == max(step["intents"].values())
+        intents = {x["label"]: x["probability"] for x in step["ranking"]}
+        assert abs(sum(intents.values()) - 1) < 1e-3
+        assert intents[step["ranking"][0]["label"]] == max(intents.values())
 
 
 @pytest.mark.parametrize("name", ["lstm_crf", "gru_softmax"])
@@ -65,19 +68,22 @@ def test_per_token_intents_are_left_to_right(bundles, name):
     """The guess after word t depends on words 1..t only: changing later words leaves it unchanged."""
     predictor = load(bundles[name])
     a, b = predictor.predict(["play the beatles on spotify", "play the weather in tokyo tomorrow"])
+    def intents(step):
+        return {x["label"]: x["probability"] for x in step["ranking"]}
+
     for t in range(1):  # only "play" is shared
-        assert a["steps"][t]["intents"] == b["steps"][t]["intents"]
+        assert intents(a["steps"][t]) == intents(b["steps"][t])
     c, d = predictor.predict(["set an alarm for noon", "set an alarm for 7 am please"])
     for t in range(4):
-        assert c["steps"][t]["intents"] == d["steps"][t]["intents"]
+        assert intents(c["steps"][t]) == intents(d["steps"][t])
     # ...while the whole-sentence (bidirectional) intent sees everything and is a distribution too
-    assert abs(sum(c["intents"].values()) - 1) < 1e-3
+    assert abs(sum(x["probability"] for x in c["ranking"]) - 1) < 1e-3
 
 
 def test_unknown_characters_words_and_empty_input(bundles):
     predictor = load(bundles["gru_softmax"])
     [p] = predictor.predict(["PLAY ÆØÅ 🎵 on spotify"])  # unseen characters and words: mapped to <unk>
-    assert len(p["tags"]) == 5
+    assert len([s["tag"] for s in p["steps"]]) == 5
     from rnnlab.errors import UserError
     with pytest.raises(UserError, match="empty"):
         predictor.predict(["   "])
@@ -109,7 +115,7 @@ def test_unseen_labels_in_evaluation_data_count_as_errors(tmp_path):
 def test_trace_matches_predict_and_records_every_layer(bundles):
     predictor = load(bundles["lstm_crf"])
     trace = predictor.trace("play adele on spotify")
-    assert trace["intent"] == predictor.predict("play adele on spotify")[0]["intent"]
+    assert trace["answer"]["label"] == predictor.predict("play adele on spotify")[0]["answer"]["label"]
     assert sorted((l["layer"], l["direction"]) for l in trace["layers"]) == [
         (0, "backward"), (0, "forward"), (1, "backward"), (1, "forward")]
     first = next(l for l in trace["layers"] if (l["layer"], l["direction"]) == (0, "forward"))

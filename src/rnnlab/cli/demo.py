@@ -100,13 +100,16 @@ def run(args: argparse.Namespace) -> int:
     pred = predictor.predict([args.sentence])[0]
     print(f'Replaying "{args.sentence}": the network reads one word at a time, left to right.\n')
     width = max(8, max(len(t) for t in pred["tokens"]) + 2)
-    scale = max(abs(v) for v in pred["influence"]) or 1.0
+    scores = pred["influence"]["scores"]
+    scale = max(abs(v) for v in scores) or 1.0
     print(f"  {'word':<{width}}{'best guess after this word':<32}contribution to the final decision")
-    for step, influence in zip(pred["steps"], pred["influence"]):
-        guess = f"{step['intent']} ({step['probability']:.0%})"
+    for step, influence in zip(pred["steps"], scores):
+        best = step["ranking"][0]
+        guess = f"{best['label']} ({best['probability']:.0%})"
         print(f"  {step['token']:<{width}}{guess:<32}{influence:+.2f} {_bar(influence, scale)}")
-    print(f"\nFinal intent: {pred['intent']} ({pred['probability']:.1%})")
-    print(f"Contribution = gradient x input on each word's embedding, of the log-odds of {pred['intent']}: "
+    answer = pred["answer"]
+    print(f"\nFinal intent: {answer['label']} ({answer['probability']:.1%})")
+    print(f"Contribution = gradient x input on each word's embedding, of the log-odds of {answer['label']}: "
           f"how much the word pushed the network towards it (+) or away from it (-).\n")
     print("Try your own sentence:")
     print(f'  rnnlab predict {bundle_dir} "wake me up at seven tomorrow"')

@@ -240,6 +240,23 @@ class Task:
         """Read and validate one split. Raises DataError(path, line, problem) on malformed data."""
         raise NotImplementedError
 
+    def default_split(self) -> str:
+        """What `rnnlab evaluate` scores without --split: test where the config has one, else valid."""
+        splits = self.splits()
+        return "test" if "test" in splits else ("valid" if "valid" in splits else splits[-1])
+
+    def read_file(self, split: str, path: str) -> list[Any]:
+        """`rnnlab evaluate --data FILE`: the examples of FILE, read as `split` is read. Default: the
+        split's data field pointed at FILE; a task whose splits are not files of their own overrides it."""
+        import dataclasses
+
+        fields = {f.name for f in dataclasses.fields(self.data)}
+        if split not in fields:
+            raise UserError(f"--data: task {self.name!r} has no data path named {split!r} "
+                            f"(data fields: {', '.join(sorted(fields))})")
+        self.data = dataclasses.replace(self.data, **{split: path})
+        return self.read(split)
+
     def fit(self, train_examples: list[Any]) -> None:
         """Build the vocabularies / statistics the model needs from the training examples."""
         raise NotImplementedError

@@ -35,10 +35,9 @@ from rnnlab.modules.embedding import WordDropout
 from rnnlab.modules.pooling import last_step
 from rnnlab.readers.intents import IntentExample, read_intents, tokenize
 from rnnlab.readers.paths import resolve_path
-from rnnlab.tasks.base import LossOutput, Task
+from rnnlab.tasks.base import LossOutput, Task, labels
 from rnnlab.vocab import Vocab
 
-CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 
 
 @dataclass
@@ -103,9 +102,7 @@ class IntentTask(Task):
 
     def __init__(self, data: IntentData, model: IntentModelConfig):
         super().__init__(data, model)
-        cell = {"rnn": "rnn_tanh"}.get(model.cell, model.cell)
-        if cell not in CELLS:
-            raise UserError(f"model.cell must be one of {', '.join(CELLS)} (or rnn), got {model.cell!r}")
+        cell = checks.cell("model.cell", model.cell)
         if not 0.0 <= data.valid_fraction < 1.0:
             raise UserError(f"data.valid_fraction must be in [0, 1), got {data.valid_fraction}")
         # here, not in build_model: a hand-edited bundle config then fails as it loads, in one line
@@ -220,21 +217,14 @@ class IntentTask(Task):
         names = self.intents.itos
         out = []
         for b, tokens in enumerate(token_lists):
-            p = probs[b]
-            top = torch.argsort(p, descending=True).tolist()
-            step_list = []
-            for t, tok in enumerate(tokens):
-                sp = step_probs[b, t]
-                best = int(sp.argmax())
-                step_list.append({"token": tok, "intent": names[best], "probability": float(sp[best]),
-                                  "probabilities": {names[c]: float(sp[c]) for c in range(len(names))}})
+            ranking = labels(names, probs[b])
             out.append({
-                "text": texts[b], "tokens": tokens,
+                "task": self.name, "text": texts[b], "tokens": tokens,
                 "unknown": [tok not in self.words for tok in tokens],
-                "intent": names[top[0]], "probability": float(p[top[0]]),
-                "ranking": [{"intent": names[c], "probability": float(p[c])} for c in top],
-                "steps": step_list,
-                "influence": [float(v) for v in influence[b, : len(tokens)].tolist()],
+                "answer": ranking[0], "answer_kind": "intent", "ranking": ranking,
+                "steps": [{"token": tok, "ranking": labels(names, step_probs[b, t])} for t, tok in enumerate(tokens)],
+                "influence": {"scores": [float(v) for v in influence[b, : len(tokens)].tolist()],
+                              "method": "gradient x input (log-odds of the answer)", "target": ranking[0]["label"]},
             })
         return out
 
@@ -242,15 +232,11 @@ class IntentTask(Task):
         return len(tokenize(str(input), self.data.lowercase))
 
     def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
-        """For each text: `intent`, `probability`, `ranking` (all intents), `steps` (after each token:
-        best intent, its probability, all probabilities), `influence` (gradient x input per token),
-        `tokens` and `unknown` (which tokens were not in the training vocabulary)."""
+        """For each text, the prediction schema (rnnlab.tasks.base.Prediction): the intent as `answer`,
+        every intent in `ranking`, the intents after each token in `steps`, gradient x input per token
+        in `influence`, and which tokens were not in the training vocabulary (`unknown`)."""
         inputs = list(inputs)
         return self._explain(model, inputs) if inputs else []  # no inputs, no batch to build
-
-    def format_prediction(self, prediction: dict[str, Any]) -> str:
-        steps = "  ".join(f"{s['token']}→{s['intent']}({s['probability']:.2f})" for s in prediction["steps"])
-        return f"{prediction['intent']} ({prediction['probability']:.1%})   after each word: {steps}"
 
     def trace(self, model: nn.Module, input: str) -> dict[str, Any]:
         """`predict`'s output plus, from the glass engine, every layer's hidden state per step and, for

@@ -59,10 +59,9 @@ from rnnlab.modules.pooling import AttentionPool, length_mask, max_pool
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.utterances import Utterance, read_utterances
 from rnnlab.state import hidden
-from rnnlab.tasks.base import LossOutput, Task
+from rnnlab.tasks.base import LossOutput, Task, labels
 from rnnlab.vocab import Vocab
 
-CELLS = {"rnn": "rnn_tanh", "rnn_tanh": "rnn_tanh", "rnn_relu": "rnn_relu", "lstm": "lstm", "gru": "gru"}
 
 
 @dataclass
@@ -106,8 +105,7 @@ class JointModel(nn.Module):
     def __init__(self, cfg: JointModelConfig, num_words: int, num_chars: int, num_intents: int, tags: list[str],
                  pad_id: int = 0, unk_id: int = 1, singletons: torch.Tensor | None = None):
         super().__init__()
-        if cfg.cell not in CELLS:
-            raise UserError(f"model.cell must be one of {', '.join(CELLS)}, got {cfg.cell!r}")
+        cell = checks.cell("model.cell", cfg.cell)
         self.cfg, h = cfg, cfg.hidden_size
         # ids -> ids, training only; `singletons` (V,) bool: the words seen once in training
         self.word_dropout = WordDropout(cfg.word_dropout, unk_id, pad_id, cfg.singleton_dropout, singletons)
@@ -115,7 +113,7 @@ class JointModel(nn.Module):
         self.chars = CharCNN(num_chars, cfg.char_dim, cfg.char_filters, cfg.char_width)
         # layers built one by one so layer 1's forward half (the causal states) is reachable
         sizes = [cfg.embed_size + cfg.char_filters] + [2 * h] * (cfg.num_layers - 1)
-        self.encoder = nn.ModuleList(Recurrent(CELLS[cfg.cell], n, h, bidirectional=True, batch_first=True)
+        self.encoder = nn.ModuleList(Recurrent(cell, n, h, bidirectional=True, batch_first=True)
                                      for n in sizes)
         self.drop = nn.Dropout(cfg.dropout)
         # built only when used, so bundles saved without it load unchanged
@@ -213,7 +211,7 @@ class JointTask(Task):
     def __init__(self, data: JointData, model: JointModelConfig):
         super().__init__(data, model)
         # here, not in build_model: a hand-edited bundle config then fails as it loads, in one line
-        checks.one_of("model.cell", model.cell, CELLS)
+        checks.cell("model.cell", model.cell)
         checks.model_keys(model, sizes=("embed_size", "char_dim", "char_filters", "char_width", "max_word_chars",
                                         "hidden_size", "num_layers", "members"),
                           rates=("dropout", "word_dropout", "singleton_dropout", "intent_smoothing"), engine=False)
@@ -377,21 +375,16 @@ class JointTask(Task):
         probs = out["intent"].float().softmax(-1)  # (B, I)
         steps = out["steps"].float().softmax(-1)  # (B, T, I)
         paths = core.decode_slots(out["slots"], batch["lengths"])
-        results = []
+        names, results = self.intents.itos, []
         for i, (text, toks, path) in enumerate(zip(texts, tokens, paths)):
-            best = int(probs[i].argmax())
             tags = self.tags.decode(path)
-            per_token = []
-            for t, tok in enumerate(toks):
-                k = int(steps[i, t].argmax())
-                per_token.append({"token": tok, "tag": tags[t], "known": self._norm(tok) in self.words,
-                                  "intent": self.intents.itos[k], "probability": round(float(steps[i, t, k]), 4),
-                                  "intents": _dist(self.intents.itos, steps[i, t])})
-            results.append({"text": text, "tokens": toks, "unknown": [not s["known"] for s in per_token],
-                            "intent": self.intents.itos[best],
-                            "probability": round(float(probs[i, best]), 4),
-                            "intents": _dist(self.intents.itos, probs[i]),
-                            "slots": chunks(toks, tags), "tags": tags, "steps": per_token})
+            ranking = labels(names, probs[i])
+            results.append({"task": self.name, "text": text, "tokens": toks,
+                            "unknown": [self._norm(tok) not in self.words for tok in toks],
+                            "answer": ranking[0], "answer_kind": "intent", "ranking": ranking,
+                            "steps": [{"token": tok, "tag": tags[t], "ranking": labels(names, steps[i, t])}
+                                      for t, tok in enumerate(toks)],
+                            "spans": chunks(toks, tags)})
         return results
 
     @torch.no_grad()
@@ -414,20 +407,6 @@ class JointTask(Task):
                 x = traced["output"]  # (1, T, 2H): the next layer's input
         return {**pred, "cell": core.cfg.cell, "layers": layers}
 
-    def format_prediction(self, p: dict[str, Any]) -> str:
-        """e.g. `PlayMusic (0.99)  play the new album by [adele]{artist} on [spotify]{service}`"""
-        words, starts = list(p["tokens"]), {s["start"]: s for s in p["slots"]}
-        parts, i = [], 0
-        while i < len(words):
-            if i in starts:
-                s = starts[i]
-                parts.append(f"[{' '.join(words[s['start']:s['end']])}]{{{s['type']}}}")
-                i = s["end"]
-            else:
-                parts.append(words[i])
-                i += 1
-        return f"{p['intent']} ({p['probability']:.2f})  {' '.join(parts)}"
-
     # ---- bundles ----------------------------------------------------------------------------
 
     def state_to_json(self) -> dict[str, Any]:
@@ -442,8 +421,3 @@ class JointTask(Task):
         self.intents, self.tags = Vocab.from_json(state["vocab.intents"]), Vocab.from_json(state["vocab.tags"])
         if self.words.unk is None or self.chars.unk is None:
             raise ValueError("word and char vocabularies need an unknown token")
-
-
-def _dist(names: list[str], probs: torch.Tensor) -> dict[str, float]:
-    return {n: round(float(p), 4) for n, p in zip(names, probs)}
-

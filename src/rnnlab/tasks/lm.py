@@ -47,10 +47,9 @@ from rnnlab.metrics.language import bits, perplexity
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.text import read_corpus, word_stream
 from rnnlab.state import detach, hidden, map_state
-from rnnlab.tasks.base import LossOutput, Task
+from rnnlab.tasks.base import LossOutput, Task, labels
 from rnnlab.vocab import Vocab
 
-CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 IGNORE = -100  # target id of padded positions (F.cross_entropy's ignore_index)
 EOS = "<eos>"
 UNK = "<unk>"
@@ -157,12 +156,6 @@ def stream_batches(n_windows: int, batch_size: int) -> list[list[int]]:
     return [[b * m + t for b in range(batch_size) if b * m + t < n_windows] for t in range(m)]
 
 
-def top_tokens(probs: torch.Tensor, itos: list[str], k: int) -> list[dict[str, Any]]:
-    """probs (V,) -> the k most likely tokens as [{"token", "probability"}], best first."""
-    p, idx = probs.float().topk(min(k, probs.shape[0]))
-    return [{"token": itos[i], "probability": float(v)} for v, i in zip(p.tolist(), idx.tolist())]
-
-
 class LanguageModelTask(Task):
     """Next-token prediction over one stream (see module docstring). Subclasses read and tokenise."""
 
@@ -174,9 +167,7 @@ class LanguageModelTask(Task):
 
     def __init__(self, data: Any, model: LMModelConfig):
         super().__init__(data, model)
-        cell = {"rnn": "rnn_tanh"}.get(model.cell, model.cell)
-        if cell not in CELLS:
-            raise UserError(f"model.cell must be one of {', '.join(CELLS)} (or rnn), got {model.cell!r}")
+        cell = checks.cell("model.cell", model.cell)
         if data.bptt < 1:
             raise UserError(f"data.bptt must be >= 1, got {data.bptt}")
         if data.split_epochs < 1:
@@ -330,8 +321,9 @@ class LanguageModelTask(Task):
         return probs, influence
 
     def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
-        """For each text: `tokens`, `next` (the 10 most likely next tokens with probabilities) and
-        `steps` (after each token: its 5 most likely successors). Generation: see rnnlab.generate."""
+        """For each text, the prediction schema (rnnlab.tasks.base.Prediction): the most likely next token
+        as `answer`, the 10 most likely in `ranking`, and after each token its 5 most likely successors
+        (`steps`). Generation: see rnnlab.generate."""
         out = []
         for text in inputs:
             ids = self.encode_text(text)
@@ -342,14 +334,10 @@ class LanguageModelTask(Task):
 
     def _prediction(self, text: str, ids: list[int], tokens: list[str], probs: torch.Tensor) -> dict[str, Any]:
         itos = self.vocab.itos
-        steps = [{"token": tok, "next": top_tokens(probs[t], itos, 5)} for t, tok in enumerate(tokens)]
-        best = top_tokens(probs[-1], itos, 10)
-        return {"text": text, "tokens": tokens, "unknown": [i == self.vocab.unk_id for i in ids],
-                "next": best, "token": best[0]["token"], "probability": best[0]["probability"], "steps": steps}
-
-    def format_prediction(self, prediction: dict[str, Any]) -> str:
-        ranked = "  ".join(f"{t['token']!r} {t['probability']:.1%}" for t in prediction["next"][:5])
-        return f"next {self.level}: {ranked}"
+        ranking = labels(itos, probs[-1], 10)
+        return {"task": self.name, "text": text, "tokens": tokens, "unknown": [i == self.vocab.unk_id for i in ids],
+                "answer": ranking[0], "answer_kind": f"next {self.level}", "ranking": ranking,
+                "steps": [{"token": tok, "ranking": labels(itos, probs[t], 5)} for t, tok in enumerate(tokens)]}
 
     def trace(self, model: nn.Module, input: str) -> dict[str, Any]:
         """`predict`'s output plus `influence` (gradient x input of each token on the most likely next
@@ -361,6 +349,8 @@ class LanguageModelTask(Task):
         with torch.no_grad(), eval_mode(model):
             x = model.embed(torch.tensor([ids], dtype=torch.long, device=device))  # (1, T, E)
             traced = model.rnn.trace(x)
+        influence = {"scores": [float(v) for v in influence], "method": "gradient x input (log-probability of the answer)",
+                     "target": pred["answer"]["label"]}
         return {**pred, "cell": self.cell, "influence": influence, "layers": trace_layers(traced)}
 
     # ---- bundles ----------------------------------------------------------------------------
@@ -390,13 +380,22 @@ class CharLMTask(LanguageModelTask):
         if not 0.0 < data.valid_fraction < 1.0:
             raise UserError(f"data.valid_fraction must be in (0, 1), got {data.valid_fraction}")
 
+    eval_text = ""  # a text read whole as the held-out split (`read_file`)
+
     def splits(self) -> list[str]:
         return ["train", "valid"]
 
     def source(self, split: str) -> str:
-        return self.data.text
+        return self.eval_text if split != "train" and self.eval_text else self.data.text
+
+    def read_file(self, split: str, path: str) -> list[list[str]]:
+        """`rnnlab evaluate --data FILE`: all of FILE is the held-out text (its own split, not cut)."""
+        self.eval_text = path
+        return self.read("valid")
 
     def stream(self, split: str) -> list[str]:
+        if split != "train" and self.eval_text:
+            return list(read_corpus(resolve_path(self.eval_text)))
         text = read_corpus(resolve_path(self.data.text))
         cut = int(len(text) * (1.0 - self.data.valid_fraction))  # nanoGPT: data[:int(n*0.9)]
         return list(text[:cut] if split == "train" else text[cut:])

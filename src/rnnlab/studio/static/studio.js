@@ -1,14 +1,15 @@
 // rnnlab studio: draws what POST /trace returns. Plain JavaScript, no build step, nothing fetched from
 // outside this server.
 //
-// The page is generic over tasks: it draws the JSON of Task.trace (rnnlab.tasks.base), whose built-in
-// tasks return their `predict` fields plus the recorded states:
-//   {tokens: [t0, t1, ...],                                what the network read, one per step
-//    steps: [{token, <guess after this step>}, ...],       e.g. intent: {intent, probability, probabilities},
-//                                                          char LM: {next: [{token, probability}, ...]}
-//    intent / next / label, probability,                   the final decision (see finalAnswer)
-//    influence: [per token] | {scores, method, target},    each token's share of that decision
-//    unknown: [bool per token], slots: [{type, text}],     optional extras
+// The page knows no task: it draws the prediction schema of rnnlab.tasks.base (`Prediction`), which
+// every task's predict returns and its trace extends with the recorded states:
+//   {task, text, tokens: [t0, t1, ...],                  what the network read, one per step
+//    unknown: [bool per token],                          read as <unk>
+//    answer: {label, probability}, answer_kind,          the decision ("intent", "next character", ...)
+//    ranking: [{label, probability}, ...],               every candidate answer, best first
+//    steps: [{token, ranking: [...], tag}, ...],         the guess after each token (and a tagger's tag)
+//    spans: [{type, start, end, text}],                  labelled stretches (slots)
+//    influence: {scores: [per token], method, target},   each token's share of the answer
 //    layers: [{layer, direction, h: [T][H], c?: [T][H], gates: {in_gate|forget_gate|...: [T][H]}}]}
 // so an intent model (a guess after each word, one answer), a tagger (a tag per word) and a character
 // language model (a next-character distribution after each character) all draw with the same code.
@@ -66,37 +67,16 @@ function showToken(t) {
   return String(t).replace(/ /g, "\u2423").replace(/\n/g, "\u21b5").replace(/\t/g, "\u21e5");
 }
 
-// Normalise one step's prediction to {top: [{label, prob}], tag}. Tasks may send the distribution as a
-// ranked list (`top`, `next`, `ranking`: entries {label|token|intent, prob|probability} or [label, prob])
-// or as a {label: prob} object (`probs`, `probabilities`, `intents`, `distribution`), or just the best
-// guess as `label`/`intent` with `prob`/`probability`.
-function entry(e) {
-  if (Array.isArray(e)) return { label: e[0], prob: e[1] };
-  return { label: e.label ?? e.token ?? e.intent, prob: e.prob ?? e.probability ?? null };
-}
+// One step of the schema: its ranking (best first) and a tagger's tag.
 function normaliseStep(step) {
-  if (step == null) return { top: [] };
-  if (typeof step === "string") return { top: [{ label: step, prob: null }] };
-  let top = [];
-  const ranked = [step.top, step.next, step.ranking].find(Array.isArray);
-  const dist = step.probs || step.probabilities || step.intents || step.distribution;
-  if (ranked) top = ranked.map(entry);
-  else if (dist && typeof dist === "object")
-    top = Object.entries(dist).map(([label, prob]) => ({ label, prob })).sort((a, b) => b.prob - a.prob);
-  else {
-    const label = step.label ?? step.intent;
-    if (label != null) top = [{ label, prob: step.prob ?? step.probability ?? null }];
-  }
-  return { top, tag: step.tag ?? null };
+  return { top: (step && step.ranking) || [], tag: (step && step.tag) ?? null };
 }
 
-// The final decision: the task's top-level answer (intent, next token), else the last step's best guess.
-function finalAnswer(trace, steps) {
-  const a = trace.answer || trace.prediction || trace; // the built-in tasks put predict's fields at the top
-  const next = Array.isArray(a.next) ? entry(a.next[0]) : null; // language models: the next token
-  const label = a.label ?? a.intent ?? next?.label ?? (steps.length ? steps[steps.length - 1].top[0]?.label : null);
-  const prob = a.prob ?? a.probability ?? a.confidence ?? next?.prob ?? null;
-  return label == null ? null : { label, prob, kind: next ? "Most likely next token" : "Final answer" };
+// The final decision, as the task named it.
+function finalAnswer(p) {
+  if (!p.answer) return null;
+  const kind = p.answer_kind ? p.answer_kind[0].toUpperCase() + p.answer_kind.slice(1) : "Answer";
+  return { label: p.answer.label, prob: p.answer.probability, kind };
 }
 
 // ------------------------------------------------------------------------------------------ colours
@@ -123,10 +103,10 @@ function drawSteps(trace) {
     const guess = el("div", { class: "guess" });
     step.top.slice(0, 3).forEach((e, k) => {
       guess.append(el("span", { class: k === 0 ? "lab first" : "lab", text: showToken(e.label) }),
-        el("span", { text: pct(e.prob) }));
-      if (e.prob != null) {
+        el("span", { text: pct(e.probability) }));
+      if (e.probability != null) {
         const bar = el("span", {});
-        bar.style.width = `${Math.round(100 * e.prob)}%`;
+        bar.style.width = `${Math.round(100 * e.probability)}%`;
         guess.append(el("div", { class: "bar" }, bar));
       }
     });
@@ -139,17 +119,15 @@ function drawSteps(trace) {
       guess);
     list.append(li);
   });
-  const answer = finalAnswer(trace, steps);
+  const answer = finalAnswer(trace);
   const box = $("answer");
   box.replaceChildren();
   if (answer) {
     box.append(`${answer.kind}: `, el("span", { class: "label", id: "final-label", text: showToken(answer.label) }),
       answer.prob != null ? ` (${pct(answer.prob)})` : "");
   }
-  const slots = (trace.prediction || trace).slots;
-  if (Array.isArray(slots) && slots.length) {
-    box.append(el("div", { class: "muted", text: "slots: " +
-      slots.map((s) => (typeof s === "string" ? s : `${s.type ?? s.slot}=${s.text ?? s.value}`)).join(", ") }));
+  if (Array.isArray(trace.spans) && trace.spans.length) {
+    box.append(el("div", { class: "muted", text: "slots: " + trace.spans.map((s) => `${s.type}=${s.text}`).join(", ") }));
   }
   $("steps-section").hidden = false;
 }
@@ -157,7 +135,7 @@ function drawSteps(trace) {
 function drawInfluence(trace) {
   const section = $("influence-section");
   const infl = trace.influence;
-  const scores = Array.isArray(infl) ? infl : infl && infl.scores;
+  const scores = infl && infl.scores;
   if (!Array.isArray(scores) || !scores.length) { section.hidden = true; return; }
   const box = $("influence");
   box.replaceChildren();

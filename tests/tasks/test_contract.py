@@ -1,0 +1,124 @@
+"""The task contract, checked for every registered task and every shipped config.
+
+For each: the config loads, the model builds, one loss step runs (finite loss, gradients reach the
+parameters), the fitted state round-trips through JSON, predict's output follows the prediction schema
+(rnnlab.tasks.base.Prediction) and a bundle round-trips (same predictions after loading). A new task gets
+all of this by adding its toy data to TOY_DATA (a test fails until it does).
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+import rnnlab
+from rnnlab.bundle import save_bundle
+from rnnlab.config import load_config
+from rnnlab.tasks import TASKS
+from rnnlab.tasks.base import check_prediction
+from rnnlab.training import prepare_task, seed_everything
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
+WORDS = ["what", "time", "is", "it", "play", "some", "jazz", "will", "rain", "today", "the", "cat", "dog"]
+
+
+def _intent(folder: Path) -> list[str]:
+    rows = [{"text": " ".join(random.Random(i).sample(WORDS, 4)), "intent": f"i{i % 3}"} for i in range(30)]
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return [f"data.train={folder / 'train.jsonl'}", f"data.test={folder / 'train.jsonl'}", "data.valid_fraction=0.2"]
+
+
+def _slots(folder: Path) -> list[str]:
+    lines = ["text,intent,tags"]
+    for i in range(30):
+        words = random.Random(i).sample(WORDS, 4)
+        lines.append(f"{' '.join(words)},I{i % 3},O O B-thing I-thing")
+    (folder / "slots.csv").write_text("\n".join(lines) + "\n")
+    return [f"data.{s}={folder / 'slots.csv'}" for s in ("train", "valid", "test")]
+
+
+def _text(folder: Path) -> Path:
+    rng = random.Random(0)
+    path = folder / "text.txt"
+    path.write_text("".join(" ".join(rng.sample(WORDS, 5)) + "\n" for _ in range(200)))
+    return path
+
+
+TOY_DATA = {
+    "intent": _intent,
+    "intent_slots": _slots,
+    "charlm": lambda folder: [f"data.text={_text(folder)}", "data.bptt=16", "data.split_epochs=1"],
+    "wordlm": lambda folder: [f"data.{s}={_text(folder)}" for s in ("train", "valid", "test")] + ["data.bptt=8"],
+}
+INPUTS = {"intent": ["what time is it", "zebra unknown words"], "intent_slots": ["play some jazz", "zebra"],
+          "charlm": ["the cat", "zq"], "wordlm": ["the cat", "zebra"]}
+
+
+def test_every_registered_task_has_toy_data_and_inputs():
+    assert set(TOY_DATA) == set(TASKS) == set(INPUTS)
+
+
+def _cases():
+    return [(name, None) for name in sorted(TASKS)] + [(load_config(path).task, path) for path in CONFIGS]
+
+
+@pytest.fixture(scope="module", params=_cases(), ids=lambda c: c[1].name if c[1] else c[0])
+def fitted(request, tmp_path_factory):
+    """(task, model, cfg) fitted on the toy data, from a shipped config or the task's defaults."""
+    torch.set_num_threads(1)
+    name, path = request.param
+    folder = tmp_path_factory.mktemp(name)
+    overrides = [] if path else [f"task={name}"]
+    overrides += TOY_DATA[name](folder) + [f"run_dir={folder / 'run'}", "train.batch_size=4", "train.progress=false"]
+    cfg = load_config(path, overrides)
+    assert cfg.task == name
+    seed_everything(0)
+    task, feats = prepare_task(cfg)
+    return task, task.build_model(), cfg, feats
+
+
+def test_one_loss_step(fitted):
+    task, model, cfg, feats = fitted
+    model.train()
+    batch = task.collate([feats["train"][i] for i in task.batches(feats["train"], 4, shuffle=True)[0]])
+    out = task.loss(model, batch)
+    assert out.count > 0 and torch.isfinite(out.total)
+    (out.total / out.count).backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_fitted_state_round_trips_through_json(fitted):
+    task, _, cfg, _ = fitted
+    state = json.loads(json.dumps(task.state_to_json()))
+    other = type(task)(cfg.data, cfg.model)
+    other.state_from_json(state)
+    assert other.state_to_json() == task.state_to_json()
+
+
+def test_predict_follows_the_schema_and_the_bundle_round_trips(fitted, tmp_path):
+    task, model, cfg, _ = fitted
+    model.eval()
+    inputs = [task.parse_input(t) for t in INPUTS[cfg.task]]
+    predictions = task.predict(model, inputs)
+    assert len(predictions) == len(inputs)
+    for p, text in zip(predictions, INPUTS[cfg.task]):
+        check_prediction(p)
+        assert p["task"] == cfg.task and p["text"] == text
+        assert isinstance(task.format_prediction(p), str)
+    assert task.predict(model, []) == []
+    save_bundle(tmp_path / "b", task, model, cfg, {"test": {}})
+    loaded = rnnlab.load(tmp_path / "b")
+    assert loaded.predict(inputs) == predictions
+
+
+def test_trace_extends_the_prediction(fitted):
+    task, model, cfg, _ = fitted
+    model.eval()
+    text = INPUTS[cfg.task][0]
+    trace = task.trace(model, task.parse_input(text))
+    check_prediction({k: v for k, v in trace.items() if k not in ("cell", "layers")})
+    assert trace["layers"] and all(len(layer["h"]) == len(trace["tokens"]) for layer in trace["layers"])
