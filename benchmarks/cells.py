@@ -40,7 +40,6 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchcommon  # noqa: E402
-
 import rnnlab  # noqa: E402
 from rnnlab import Recurrent  # noqa: E402
 from rnnlab.cells import CELL_NAMES, FAMILIES  # noqa: E402

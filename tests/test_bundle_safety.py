@@ -12,7 +12,8 @@ import threading
 
 import pytest
 import torch
-from safetensors.torch import load as st_load, save as st_save
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
 
 import rnnlab
 from rnnlab.bundle import load, save_bundle

@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab.checkpoint import (atomic_write_bytes, dumps_state, load_state, loads_state, rng_state, save_state,
-                               set_rng_state)
+from rnnlab.checkpoint import (
+    atomic_write_bytes,
+    dumps_state,
+    load_state,
+    loads_state,
+    rng_state,
+    save_state,
+    set_rng_state,
+)
 
 
 def test_round_trip_of_nested_training_state(tmp_path):

@@ -1,6 +1,5 @@
 """Recurrent: glass == fused == torch.nn (outputs, final states, gradients), traces, interop, autocast."""
 import pytest
-
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st

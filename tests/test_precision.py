@@ -7,12 +7,12 @@ import json
 
 import pytest
 
+from hardware import native_bf16_only
 from rnnlab import precision
 from rnnlab.cli import main
 from rnnlab.config import load_config
 from rnnlab.errors import UserError
 from rnnlab.training import train
-from hardware import native_bf16_only
 from tiny_intent import tiny_overrides, write_tiny_data
 
 
@@ -93,8 +93,9 @@ def test_dry_run_runs_the_training_precision(paths, tmp_path, capsys, no_native_
 
 
 def test_shipped_configs_default_to_auto_or_an_explicit_native_precision():
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     for path in sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml")):
         value = tomllib.loads(path.read_text()).get("train", {}).get("precision", "auto")

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load as st_load, save as st_save
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
 
 from rnnlab.checkpoint import atomic_write_bytes, current_umask, fsync_dir
 from rnnlab.config import RunConfig, config_from_dict, to_dict
@@ -72,7 +73,7 @@ def model_card(cfg: RunConfig, metrics: dict[str, Any], command: str, task: Task
     for k in ("best_epoch", "epochs_run", "train_time_s", "world_size", "precision"):
         if k in metrics:
             lines.append(f"\n{k}: {metrics[k]}")
-    lines += ["", "## Use", "", "```", f"rnnlab predict BUNDLE \"your text\"",
+    lines += ["", "## Use", "", "```", "rnnlab predict BUNDLE \"your text\"",
               "python -c \"import rnnlab; print(rnnlab.load('BUNDLE').predict(['your text']))\"", "```", ""]
     return "\n".join(lines)
 

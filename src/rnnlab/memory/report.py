@@ -368,7 +368,7 @@ def _anchor_reading(result: dict) -> list[str]:
             failed = r["solved_seeds"] == 0
             all_, _, _ = _solved_sets(result, "adding", "rnn_tanh")
             longest = f"its longest length solved by every seed is T = {max(all_)}" if all_ else "it solved no length"
-            out.append(f"- *tanh RNN fails the adding problem already at T = 100*: "
+            out.append("- *tanh RNN fails the adding problem already at T = 100*: "
                        + (f"**agree** — our tanh RNN ends at MSE {r['mean']:.4f} ± {r['std']:.4f} at T = 100 "
                           f"(0/{r['seeds']} seeds solved); {longest}." if failed else
                           f"**disagree** — our tanh RNN solved T = 100 in {r['solved_seeds']}/{r['seeds']} seeds "

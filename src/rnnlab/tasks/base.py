@@ -45,6 +45,7 @@ import torch
 
 from rnnlab.errors import UserError
 
+
 def bucket_batches(lengths: Sequence[int], batch_size: int, *, shuffle: bool, seed: int = 0, epoch: int = 0,
                    pool: int = 50) -> list[list[int]]:
     """Group example indices into batches of similar length (less padding), deterministically.

@@ -39,7 +39,6 @@ from rnnlab.tasks.base import LossOutput, Task, labels
 from rnnlab.vocab import Vocab
 
 
-
 @dataclass
 class IntentData:
     """Where the utterances are. Paths: see rnnlab.readers.paths ("package:" = shipped data)."""

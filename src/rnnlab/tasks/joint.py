@@ -63,7 +63,6 @@ from rnnlab.tasks.base import LossOutput, Task, labels
 from rnnlab.vocab import Vocab
 
 
-
 @dataclass
 class JointData:
     train: str = ""  # a seq.in/seq.out/label directory, a .csv or a .jsonl file

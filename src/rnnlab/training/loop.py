@@ -19,8 +19,16 @@ from rnnlab.precision import resolve as resolve_precision
 from rnnlab.state import map_state
 from rnnlab.tasks import Task
 from rnnlab.training.ddp import Dist
-from rnnlab.training.run_dir import (BEST, CHECKPOINT, METRICS, RunLock, load_checkpoint, restore, run_dir_of,
-                                     truncate_metrics)
+from rnnlab.training.run_dir import (
+    BEST,
+    CHECKPOINT,
+    METRICS,
+    RunLock,
+    load_checkpoint,
+    restore,
+    run_dir_of,
+    truncate_metrics,
+)
 from rnnlab.training.schedule import TimeBudget, lr_factor
 from rnnlab.training.setup import check_train_config, make_optimizer, metric_mode, prepare_task, seed_everything
 from rnnlab.training.state import RunState

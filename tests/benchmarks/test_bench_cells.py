@@ -7,7 +7,7 @@ import torch
 
 from rnnlab.precision import cpu_native_bf16
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "cells.py"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "cells.py"
 
 
 def test_quick_benchmark_writes_its_json(tmp_path):

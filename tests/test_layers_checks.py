@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnlab import GRUCell, LSTMCell, RNNCell, Recurrent
+from rnnlab import GRUCell, LSTMCell, Recurrent, RNNCell
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny tensors, 1 thread
 

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
+from hardware import native_bf16_only
 from rnnlab.config import TrainConfig, load_config
 from rnnlab.errors import UserError
 from rnnlab.training import lr_factor, train
-from hardware import native_bf16_only
 from tiny_intent import tiny_overrides, write_tiny_data
 
 
