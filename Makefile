@@ -1,6 +1,6 @@
 # make install  — create .venv and install rnnlab with its test dependencies (torch pinned, CPU build)
 # make demo     — install, then train the demo intent model and replay "what time is it?"
-# make test     — install, then run the whole test suite
+# make test     — install, then lint (ruff) and run the whole test suite
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -21,6 +21,7 @@ demo: install
 	$(VENV)/bin/rnnlab demo
 
 test: install
+	$(VENV)/bin/ruff check src tests benchmarks docs
 	$(PY) -m pytest -q
 
 clean:

@@ -5,8 +5,9 @@
 
 For each mode (rnn_tanh, rnn_relu, lstm, gru), shape (T, B, I, H) and dtype (float32, and bfloat16
 under torch.autocast("cpu") where the CPU runs bf16 natively: AMX or AVX512-BF16; elsewhere oneDNN has no
-bf16 LSTM and emulates bf16 matmuls, so the bfloat16 rows are skipped and the JSON says why) it times, for torch.nn, the fused engine and the glass engine over
-the same parameters (one layer, unidirectional, batch_first=False):
+bf16 LSTM and emulates bf16 matmuls, so the bfloat16 rows are skipped and the JSON says why) it times,
+for torch.nn, the fused engine and the glass engine over the same parameters (one layer, unidirectional,
+batch_first=False):
 
 - "forward": output and state under torch.no_grad() (inference);
 - "forward_backward": forward, then gradients of output.sum() w.r.t. the input and all parameters.
@@ -127,6 +128,12 @@ def loadavg() -> list[float] | None:
         return None
 
 
+def paired_ratio(wall: dict, which: str, a: str, b: str) -> float:
+    """Median over repetitions of a/b within the repetition: the two ran back to back,
+    under the same load, so the ratio cancels most of what other processes do."""
+    return round(statistics.median(x / y for x, y in zip(wall[(a, which)], wall[(b, which)])), 3)
+
+
 def run(shapes, reps: int, warmup: int, threads: int, progress=print, dtypes=DTYPES) -> dict:
     torch.set_num_threads(threads)
     results = []
@@ -146,19 +153,16 @@ def run(shapes, reps: int, warmup: int, threads: int, progress=print, dtypes=DTY
                         times[impl] = {"median_ms": round(median * 1e3, 3), "min_ms": round(min(s) * 1e3, 3),
                                        "cpu_median_ms": round(statistics.median(cpu[(impl, which)]) * 1e3, 3),
                                        "tokens_per_s": round(T * B / median, 1)}
-                    def ratio(a, b):
-                        # median over repetitions of a/b within the repetition: the two ran back to back,
-                        # under the same load, so the ratio cancels most of what other processes do
-                        return round(statistics.median(x / y for x, y in zip(wall[(a, which)], wall[(b, which)])), 3)
-
                     results.append({
                         "mode": mode, "T": T, "B": B, "I": I, "H": H, "dtype": dtype, "pass": which,
                         "times": times,
-                        "fused_over_torch": ratio("fused", "torch"),
-                        "glass_over_fused": ratio("glass", "fused"),
+                        "fused_over_torch": paired_ratio(wall, which, "fused", "torch"),
+                        "glass_over_fused": paired_ratio(wall, which, "glass", "fused"),
                         # the ratios of the medians, and of the fastest repetitions
-                        "fused_over_torch_of_medians": round(times["fused"]["median_ms"] / times["torch"]["median_ms"], 3),
-                        "glass_over_fused_of_medians": round(times["glass"]["median_ms"] / times["fused"]["median_ms"], 3),
+                        "fused_over_torch_of_medians":
+                            round(times["fused"]["median_ms"] / times["torch"]["median_ms"], 3),
+                        "glass_over_fused_of_medians":
+                            round(times["glass"]["median_ms"] / times["fused"]["median_ms"], 3),
                         "fused_over_torch_min": round(times["fused"]["min_ms"] / times["torch"]["min_ms"], 3),
                         "glass_over_fused_min": round(times["glass"]["min_ms"] / times["fused"]["min_ms"], 3),
                     })
@@ -182,14 +186,14 @@ def call_overhead(reps: int, calls: int) -> dict:
         fused = Recurrent.from_torch(reference, engine="fused")
         x = torch.randn(1, 1, 8)
 
-        def loop(module):
+        def loop(module, x):
             def run():
                 with torch.no_grad():
                     for _ in range(calls):
                         module(x)
             return run
 
-        wall, _ = time_interleaved({"torch": loop(reference), "fused": loop(fused)}, reps, warmup=1)
+        wall, _ = time_interleaved({"torch": loop(reference, x), "fused": loop(fused, x)}, reps, warmup=1)
         per_call = {impl: statistics.median(wall[impl]) / calls * 1e6 for impl in ("torch", "fused")}
         overhead[mode] = {"torch_us": round(per_call["torch"], 2), "fused_us": round(per_call["fused"], 2),
                           "fused_minus_torch_us": round(per_call["fused"] - per_call["torch"], 2)}
@@ -245,12 +249,14 @@ def main(argv=None) -> int:
         print(why)
     report = run(shapes, reps, warmup, args.threads, dtypes=dtypes)
     report = {
-        "command": " ".join(["python", *sys.argv]) if argv is None else " ".join(["python benchmarks/cells.py", *argv]),
+        "command": (" ".join(["python", *sys.argv]) if argv is None
+                    else " ".join(["python benchmarks/cells.py", *argv])),
         "machine": benchcommon.machine(torch.get_num_threads(), loadavg_before=load_before, loadavg_after=loadavg()),
         "note": args.note,
         "dtypes": list(dtypes), "skipped": skipped,
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "rnnlab": rnnlab.__version__},
-        "method": {"reps": reps, "warmup": warmup, "statistic": "median of interleaved repetitions; ratios: median of per-repetition ratios",
+        "method": {"reps": reps, "warmup": warmup,
+                   "statistic": "median of interleaved repetitions; ratios: median of per-repetition ratios",
                    "forward": "torch.no_grad()", "forward_backward": "grad of output.sum() w.r.t. input and parameters",
                    "bfloat16": "torch.autocast('cpu', dtype=torch.bfloat16) over float32 parameters and input",
                    "layer": "1 layer, unidirectional, batch_first=False, no lengths",

@@ -140,7 +140,8 @@ def ensemble_row(variant: str, args: argparse.Namespace) -> dict:
     members = [row for _, row in run_pool(jobs, args.jobs, args.quick)]
     bundles = [Path(m["config"]["run_dir"]) / "bundle" for m in members]
     out = Path(args.runs) / f"bench-snips-{variant}-ensemble"
-    combine(bundles, out, command="benchmarks/snips.py", force=True, echo=lambda line: print(f"[{variant}] {line}", flush=True))
+    combine(bundles, out, command="benchmarks/snips.py", force=True,
+            echo=lambda line: print(f"[{variant}] {line}", flush=True))
     metrics = json.loads((out / "metrics.json").read_text())
     wall = time.perf_counter() - wall0
     return {"variant": f"{variant}-x{args.members}", "cell": members[0]["cell"], "crf": members[0]["crf"],
@@ -265,7 +266,8 @@ def main() -> int:
         "dataset": "SNIPS (Goo et al. 2018 split): train 13,084 / valid 700 / test 700",
         "selection": "best epoch on valid exact_match; figures below are on test unless under 'valid'",
         "metrics": {"intent_accuracy": "fraction of test utterances with the right intent",
-                    "slot_f1": "seqeval default mode (conlleval-compatible, as the papers report), micro F1 over slot chunks",
+                    "slot_f1": "seqeval default mode (conlleval-compatible, as the papers report), "
+                               "micro F1 over slot chunks",
                     "slot_f1_strict": "seqeval mode='strict', scheme=IOB2",
                     "exact_match": "intent and every slot tag right (the papers' 'overall accuracy')"},
         "target_limits": TARGETS, "published": PUBLISHED,
@@ -284,7 +286,8 @@ def main() -> int:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"\n{'variant':<11} {'intent acc':>10} {'slot F1':>8} {'F1 strict':>9} {'exact':>7} {'train s':>8} {'cpu s':>7}")
+    print(f"\n{'variant':<11} {'intent acc':>10} {'slot F1':>8} {'F1 strict':>9} {'exact':>7} "
+          f"{'train s':>8} {'cpu s':>7}")
     for r in rows:
         t = r["test"]
         print(f"{r['variant']:<11} {t['intent_accuracy']:>10.4f} {t['slot_f1']:>8.4f} {t['slot_f1_strict']:>9.4f} "

@@ -84,9 +84,9 @@ def test_glass_fused_and_torch_agree(mode, num_layers, bidirectional, batch_firs
                                           list(layer.parameters()))
         for a, b in zip(values, ref_values):
             assert a.shape == b.shape
-            assert_close(a, b, **TOL[dtype], msg=lambda m: f"{engine} value: {m}")
+            assert_close(a, b, **TOL[dtype], msg=lambda m, engine=engine: f"{engine} value: {m}")
         for a, b in zip(grads, ref_grads):
-            assert_close(a, b, **TOL[dtype], msg=lambda m: f"{engine} gradient: {m}")
+            assert_close(a, b, **TOL[dtype], msg=lambda m, engine=engine: f"{engine} gradient: {m}")
 
 
 @pytest.mark.parametrize("engine", ["fused", "glass"])

@@ -43,5 +43,6 @@ def write_tiny_config(folder: Path, paths: dict[str, str], run_dir: Path) -> Pat
     path = folder / "tiny.toml"
     path.write_text(f'task = "intent"\nrun_dir = "{run_dir}"\n[data]\ntrain = "{paths["train"]}"\n'
                     f'test = "{paths["test"]}"\nvalid_fraction = 0.2\n[model]\nembed_size = 8\nhidden_size = 12\n'
-                    'dropout = 0.0\nword_dropout = 0.0\n[train]\nepochs = 3\nbatch_size = 8\nlr = 0.01\nprogress = false\n')
+                    'dropout = 0.0\nword_dropout = 0.0\n[train]\nepochs = 3\nbatch_size = 8\nlr = 0.01\n'
+                    'progress = false\n')
     return path

@@ -90,7 +90,8 @@ def save_bundle(path: str | Path, task: Task, model: torch.nn.Module, cfg: RunCo
     weights = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:  # a diverged model would load and answer "nan%": refuse to write it at all
-        raise UserError(f"{path}: not saved: the model has non-finite weights ({bad[0]}{' and others' if len(bad) > 1 else ''})")
+        raise UserError(f"{path}: not saved: the model has non-finite weights "
+                        f"({bad[0]}{' and others' if len(bad) > 1 else ''})")
     files["model.safetensors"] = st_save(weights, metadata={"format": f"{FORMAT}/{FORMAT_VERSION}"})
     for name, value in task.state_to_json().items():
         if not _STATE_NAME.match(name) or name in RESERVED:

@@ -95,7 +95,8 @@ def resolve(requested: str, device: torch.device | str = "cpu", key: str = "trai
     if requested == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     if requested == "bf16" and not native_bf16(device):
-        where = f"this CPU ({cpu_model()}, {cpu_capability()})" if device.type == "cpu" else f"this {device.type} device"
+        where = (f"this CPU ({cpu_model()}, {cpu_capability()})" if device.type == "cpu"
+                 else f"this {device.type} device")
         raise UserError(f"{key}=bf16: {where} has no native bf16 (oneDNN has no bf16 LSTM here and bf16 "
                         f"matmuls are emulated); use {key.split('.')[-1]}=auto or fp32")
     return requested

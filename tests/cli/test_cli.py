@@ -111,7 +111,8 @@ def test_every_verb_has_help(verb, capsys):
 def test_demo_end_to_end_in_a_subprocess(tmp_path):
     """The real `rnnlab demo` (fewer epochs to stay fast): trains, saves, replays, says what next."""
     out = subprocess.run([sys.executable, "-m", "rnnlab", "demo", "--out", str(tmp_path / "demo"), "--epochs", "3"],
-                         capture_output=True, text=True, timeout=300, env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+                         capture_output=True, text=True, timeout=300,
+                         env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "Test accuracy:" in text and "Replaying \"what time is it?\"" in text

@@ -48,7 +48,8 @@ def test_memory_quick_end_to_end(tmp_path, capsys):
     for name in ["metric_vs_length.png"] + [f"gradient_{t}.png" for t in cfg.tasks]:
         assert (out / name).read_bytes()[:8] == PNG_MAGIC, name
     report = (out / "report.md").read_text()
-    for heading in ("## Results", "## What the numbers say", "### Gradient flow", "## Comparison with the published anchors"):
+    for heading in ("## Results", "## What the numbers say", "### Gradient flow",
+                    "## Comparison with the published anchors"):
         assert heading in report
     assert "T = 100" in report  # the tanh-RNN anchor is at T = 100, which --quick measures
     assert "wrote" in capsys.readouterr().out
@@ -96,7 +97,8 @@ def _fake_result(lstm_solved: dict, rnn_solved: dict) -> dict:
                           "steps_to_solve_mean": 100 * L // 50 if k else None, "seconds": 1.0})
             for seed in range(2):
                 curve = [0.5 ** d for d in range(4)]
-                summary = {"at_last_step": 1.0, "at_first_step": 0.125, "first_over_last": 0.125, "factor_per_step": 0.5}
+                summary = {"at_last_step": 1.0, "at_first_step": 0.125, "first_over_last": 0.125,
+                           "factor_per_step": 0.5}
                 runs.append({"task": "adding", "length": L, "cell": cell, "seed": seed,
                              "gradient": {"init": curve, "trained": curve},
                              "gradient_summary": {"init": summary, "trained": summary}})

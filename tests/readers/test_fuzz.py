@@ -16,7 +16,8 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=200)
 _NEAR_JSONL = st.lists(st.one_of(
     st.dictionaries(st.sampled_from(["text", "intent", "tokens", "tags", "slots", "x"]),
-                    st.one_of(st.text(max_size=20), st.integers(), st.none(), st.lists(st.text(max_size=5), max_size=4)),
+                    st.one_of(st.text(max_size=20), st.integers(), st.none(),
+                              st.lists(st.text(max_size=5), max_size=4)),
                     max_size=4).map(json.dumps),
     _TEXT), max_size=8).map(lambda lines: "\n".join(lines).encode("utf-8", "surrogatepass"))
 _NEAR_CSV = st.lists(st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=15), max_size=4)

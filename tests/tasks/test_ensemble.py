@@ -57,7 +57,8 @@ def test_ensemble_outputs_are_the_members_means(members, tmp_path, capsys):
     assert torch.allclose(out["slots"], (oa["slots"] + ob["slots"]) / 2, atol=1e-6)
     # the decoded path maximises the MEAN of the members' CRF scores: brute-force check of that rule
     crf = ens.model.crf
-    assert isinstance(crf, CRF) and torch.allclose(crf.transitions, (a.model.crf.transitions + b.model.crf.transitions) / 2)
+    assert isinstance(crf, CRF)
+    assert torch.allclose(crf.transitions, (a.model.crf.transitions + b.model.crf.transitions) / 2)
     [path] = ens.model.decode_slots(out["slots"][:1], batch["lengths"][:1])
     n = int(batch["lengths"][0])
 

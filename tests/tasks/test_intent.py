@@ -12,7 +12,8 @@ from rnnlab.tasks.intent import IntentData, IntentModelConfig, IntentTask
 
 def test_tokenize_splits_punctuation_keeps_contractions():
     assert tokenize("What's the time?") == ["what's", "the", "time", "?"]
-    assert tokenize("Set it for 5:45, please!", lowercase=False) == ["Set", "it", "for", "5", ":", "45", ",", "please", "!"]
+    assert tokenize("Set it for 5:45, please!", lowercase=False) == [
+        "Set", "it", "for", "5", ":", "45", ",", "please", "!"]
 
 
 @given(st.lists(st.tuples(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30),

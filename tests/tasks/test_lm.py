@@ -182,7 +182,8 @@ def test_time_budget_stops_training_with_the_schedule_finished(tmp_path):
                              "train.epochs=1000", "train.batch_size=4", "train.max_minutes=0.0001",
                              "train.progress=false"])
     summary = train(cfg, echo=None)
-    assert summary["epochs_run"] == 1 and summary["out_of_time"] and not summary["stopped_early"]  # 6 ms: one step, not 1000 epochs
+    # 6 ms: one step, not 1000 epochs
+    assert summary["epochs_run"] == 1 and summary["out_of_time"] and not summary["stopped_early"]
     assert lr_factor(cfg.train, 1, 10_000, time_progress=1.0) == 0.0
     assert lr_factor(cfg.train, 1, 10_000, time_progress=0.5) == pytest.approx(0.5)
 

@@ -17,7 +17,8 @@ SETTINGS = dict(epochs=3, batch_size=8, threads=1)
 def test_two_processes_match_one(tmp_path):
     paths = write_tiny_data(tmp_path / "data")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    one = subprocess.run([sys.executable, "-m", "rnnlab", "train", *tiny_overrides(paths, tmp_path / "one", **SETTINGS)],
+    one = subprocess.run([sys.executable, "-m", "rnnlab", "train",
+                          *tiny_overrides(paths, tmp_path / "one", **SETTINGS)],
                          capture_output=True, text=True, env=env, timeout=300)
     assert one.returncode == 0, one.stderr
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

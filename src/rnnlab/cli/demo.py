@@ -27,7 +27,8 @@ SENTENCE = "what time is it?"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/demo", help="run directory; the bundle goes to OUT/bundle (default runs/demo)")
+    p.add_argument("--out", default="runs/demo",
+                   help="run directory; the bundle goes to OUT/bundle (default runs/demo)")
     p.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm", help="recurrent cell (default lstm)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default 40)")
     p.add_argument("--seed", type=int, default=0)

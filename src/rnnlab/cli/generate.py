@@ -12,7 +12,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--length", type=int, default=500, help="tokens to sample (characters or words; default 500)")
     p.add_argument("--temperature", type=float, default=0.8,
                    help="< 1 safer, > 1 wilder, 0 = always the most likely token (default 0.8)")
-    p.add_argument("--top-k", type=int, default=40, help="sample only among the k most likely tokens (0 = all; default 40)")
+    p.add_argument("--top-k", type=int, default=40,
+                   help="sample only among the k most likely tokens (0 = all; default 40)")
     p.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same text")
 
 

@@ -97,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a directory")
-    command = "rnnlab memory " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else "rnnlab memory"
+    command = ("rnnlab memory " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1
+               else "rnnlab memory")
     print(f"memory lab: {len(plan(cfg))} runs ({', '.join(cfg.tasks)} × {', '.join(cfg.cells)} × {cfg.seeds} seed(s)), "
           f"{cfg.workers} worker(s) -> {out}", file=sys.stderr)
     result = run_suite(cfg, out, command=command, progress=not args.quiet, resume=args.resume)

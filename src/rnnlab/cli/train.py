@@ -10,7 +10,8 @@ from rnnlab.errors import UserError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("items", nargs="*", metavar="CONFIG|KEY=VALUE",
-                   help="a TOML config file, then dotted overrides, e.g. configs/demo.toml train.lr=0.001 model.cell=gru")
+                   help="a TOML config file, then dotted overrides, "
+                        "e.g. configs/demo.toml train.lr=0.001 model.cell=gru")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     p.add_argument("--run-dir", help="where checkpoints, metrics and the bundle go (overrides run_dir)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
@@ -84,6 +85,7 @@ def dry_run(cfg) -> int:
     n_params = sum(p.numel() for p in model.parameters())
     sizes = ", ".join(f"{k} {len(v)}" for k, v in feats.items())
     print(f"dry run ok: task {cfg.task}; examples: {sizes}; {len(batches)} batches/epoch; "
-          f"model {n_params:,} parameters; {precision.describe(cfg.train.precision, resolved)}; first batch loss {out.total.item() / out.count:.4f} "
-          f"over {out.count} items; grads finite: {all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)}")
+          f"model {n_params:,} parameters; {precision.describe(cfg.train.precision, resolved)}; "
+          f"first batch loss {out.total.item() / out.count:.4f} over {out.count} items; "
+          f"grads finite: {all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)}")
     return 0

@@ -64,7 +64,9 @@ def gradient_summary(result: dict, task: str, length: int, cell: str, phase: str
 
     def gmean(key):
         values = [s[key] for s in sums]
-        return None if any(v is None or v <= 0 for v in values) else math.exp(statistics.fmean(math.log(v) for v in values))
+        if any(v is None or v <= 0 for v in values):
+            return None
+        return math.exp(statistics.fmean(math.log(v) for v in values))
 
     return {"factor_per_step": gmean("factor_per_step"), "first_over_last": gmean("first_over_last"),
             "measurable_steps": min(s["measurable_steps"] for s in sums), "length": len(runs[0]["gradient"][phase])}
@@ -115,7 +117,8 @@ def plot_metric_vs_length(result: dict, path: Path) -> Path:
                 if pts:
                     # Bars span min..max over seeds (a mean ± std bar can cross zero on the log axis).
                     ax.errorbar([p[0] for p in pts], [p[1]["mean"] for p in pts],
-                                yerr=[[p[1]["mean"] - p[1]["min"] for p in pts], [p[1]["max"] - p[1]["mean"] for p in pts]],
+                                yerr=[[p[1]["mean"] - p[1]["min"] for p in pts],
+                                      [p[1]["max"] - p[1]["mean"] for p in pts]],
                                 marker="o", capsize=3, color=COLORS.get(cell), label=CELL_NAMES.get(cell, cell))
             if min(lengths) > 0:
                 ax.set_xscale("log")
@@ -152,7 +155,8 @@ def plot_gradients(result: dict, task: str, path: Path) -> Path:
                     ax.plot(range(len(g)), g, color=cmap(i / max(1, len(lengths) - 1)), lw=1,
                             label=f"{result['tasks'][task]['length_name']}={L}")
             ax.set_yscale("log")
-            ax.set_title(f"{CELL_NAMES.get(cell, cell)}, {'at initialisation' if phase == 'init' else 'after training'}")
+            ax.set_title(f"{CELL_NAMES.get(cell, cell)}, "
+                         f"{'at initialisation' if phase == 'init' else 'after training'}")
             ax.set_xlabel("distance from the last step, T-1-t")
             if col == 0:
                 ax.set_ylabel("‖∂L/∂x_t‖ (mean over sequences)")
@@ -201,10 +205,12 @@ def render_report(result: dict) -> str:
               f"{result['machine']['cpu_count']} CPUs with {result['machine']['workers']} worker processes, "
               f"torch {result['versions']['torch']}). Command: `{result['command'] or 'rnnlab memory'}`.", ""]
     lines += ["## Setup", ""]
-    lines += [f"- Same optimiser budget for every cell: Adam ({_lr_phrase(result)}, gradient norm clipped at {cfg['clip']}), "
+    lines += [f"- Same optimiser budget for every cell: Adam ({_lr_phrase(result)}, "
+              f"gradient norm clipped at {cfg['clip']}), "
               f"at most " + ", ".join(f"{cfg['steps'][t]} steps of {cfg['batch'][t]} sequences ({t})" for t in tasks)
               + f". A run stops early once solved at {cfg['patience']} evaluations in a row "
-              f"(evaluated every {cfg['eval_every']} steps on a fixed held-out set); runs that do not solve use the whole budget.",
+              f"(evaluated every {cfg['eval_every']} steps on a fixed held-out set); "
+              f"runs that do not solve use the whole budget.",
               f"- {cfg['seeds']} seed(s) per setting; mean ± standard deviation over seeds. "
               + ("Trained under bf16 autocast (the LSTM and RNN kernels run in bf16, torch keeps the GRU in float32); "
                  "gradients are measured in float32." if _bf16(result) else "Every cell trained in float32.")
@@ -213,12 +219,14 @@ def render_report(result: dict) -> str:
               (f"- Adding problem: values U(0,1), one marker in the first half and one in the second (the uRNN/IndRNN "
                f"form); predicting the mean scores MSE {tasks['adding']['chance']:.3f}; solved = MSE < 0.01.")
               if "adding" in tasks else "",
-              (f"- Recall (copy) task: {cfg['copy_length']} symbols from an alphabet of {cfg['copy_alphabet']}, then `delay` "
-               f"noise symbols (from {cfg['copy_noise']} others), then {cfg['copy_length']} recall steps; metric = accuracy "
-               f"over the recalled symbols, chance {100 / cfg['copy_alphabet']:.1f} %, solved = ≥ {100 * cfg['copy_solved_accuracy']:.0f} %.")
+              (f"- Recall (copy) task: {cfg['copy_length']} symbols from an alphabet of {cfg['copy_alphabet']}, "
+               f"then `delay` noise symbols (from {cfg['copy_noise']} others), then {cfg['copy_length']} recall steps; "
+               f"metric = accuracy over the recalled symbols, chance {100 / cfg['copy_alphabet']:.1f} %, "
+               f"solved = ≥ {100 * cfg['copy_solved_accuracy']:.0f} %.")
               if "copy" in tasks else "",
               (f"- Sequential digits: scikit-learn's 8×8 digits, one pixel per step (64 steps), fixed stratified split "
-               f"{tasks['digits']['split']['train']} train / {tasks['digits']['split']['test']} test; metric = test accuracy, "
+               f"{tasks['digits']['split']['train']} train / {tasks['digits']['split']['test']} test; "
+               f"metric = test accuracy, "
                f"'solved' = ≥ {100 * cfg['digits_solved_accuracy']:.0f} %.") if "digits" in tasks else ""]
     lines = lines[:-3] + [ln for ln in lines[-3:] if ln != ""]  # drop the lines of tasks not run
     lines += ["", "Parameter counts (recurrent layer + linear head), matched per task by choosing the hidden size:", "",
@@ -230,7 +238,8 @@ def render_report(result: dict) -> str:
     lines.append("")
 
     lines += ["## Results", "",
-              "Final metric, mean ± std over seeds; in brackets: seeds that solved it, and the mean step at which they first did.", ""]
+              "Final metric, mean ± std over seeds; in brackets: seeds that solved it, "
+              "and the mean step at which they first did.", ""]
     for task, info in tasks.items():
         better = "higher is better" if info["higher_is_better"] else "lower is better"
         lines += [f"**{task}** ({info['metric']}, {better}; chance {_fmt(task, info['chance'])})", "",
@@ -244,12 +253,13 @@ def render_report(result: dict) -> str:
                     cols.append("not run")
                     continue
                 solve = f", step {r['steps_to_solve_mean']:.0f}" if r["steps_to_solve_mean"] is not None else ""
-                cols.append(f"{_fmt(task, r['mean'])} ± {_fmt(task, r['std'])} ({r['solved_seeds']}/{r['seeds']}{solve})")
+                cols.append(f"{_fmt(task, r['mean'])} ± {_fmt(task, r['std'])} "
+                            f"({r['solved_seeds']}/{r['seeds']}{solve})")
             lines.append(f"| {L} | " + " | ".join(cols) + " |")
         lines.append("")
 
     lines += ["## What the numbers say", ""]
-    for task, info in tasks.items():
+    for task in tasks:
         lines += _task_reading(result, task)
     lines += _gradient_reading(result)
     lines += _anchor_reading(result)
@@ -271,7 +281,8 @@ def _task_reading(result: dict, task: str) -> list[str]:
             return []
         ranked = sorted(present, key=lambda cr: -cr[1]["mean"])
         out.append("- Sequential digits: test accuracy " + "; ".join(
-            f"{CELL_NAMES.get(c, c)} {_fmt(task, r['mean'])} ± {_fmt(task, r['std'])} (error {100 * (1 - r['mean']):.1f} %)"
+            f"{CELL_NAMES.get(c, c)} {_fmt(task, r['mean'])} ± {_fmt(task, r['std'])} "
+            f"(error {100 * (1 - r['mean']):.1f} %)"
             for c, r in ranked) + f". Best: {CELL_NAMES.get(ranked[0][0], ranked[0][0])}.")
         return out + [""]
     for cell in cells:
@@ -299,7 +310,8 @@ def _task_reading(result: dict, task: str) -> list[str]:
                  if rows[(task, L, cell)]["steps_to_solve_mean"] is not None]
         if len(steps) >= 2:
             words.append("; steps to solve grew " + " → ".join(f"{s:.0f} ({name}={L})" for L, s in steps)
-                         if steps[-1][1] > steps[0][1] else "; steps to solve: " + ", ".join(f"{s:.0f} ({name}={L})" for L, s in steps))
+                         if steps[-1][1] > steps[0][1] else
+                         "; steps to solve: " + ", ".join(f"{s:.0f} ({name}={L})" for L, s in steps))
         out.append("".join(words) + ".")
     return out + [""]
 
@@ -330,8 +342,8 @@ def _gradient_reading(result: dict) -> list[str]:
                 continue
             change = trained["factor_per_step"] / init["factor_per_step"]
             verb = "flatter" if change > 1.02 else "steeper" if change < 0.98 else "about the same"
-            parts.append(f"{CELL_NAMES.get(cell, cell)}: at init {_describe(init)}; after training {_describe(trained)} "
-                         f"({verb})")
+            parts.append(f"{CELL_NAMES.get(cell, cell)}: at init {_describe(init)}; "
+                         f"after training {_describe(trained)} ({verb})")
         if parts:
             out.append(f"- {task}, {info['length_name']} = {L}: " + "; ".join(parts) + ".")
         init = {c: s[(c, "init")]["factor_per_step"] for c in cells if s[(c, "init")] is not None}
@@ -339,12 +351,14 @@ def _gradient_reading(result: dict) -> list[str]:
             slowest, fastest = max(init, key=init.get), min(init, key=init.get)
             d = min(100, L - 1)
             out.append(f"  At initialisation the {CELL_NAMES.get(fastest, fastest)}'s gradient fades fastest and the "
-                       f"{CELL_NAMES.get(slowest, slowest)}'s slowest: at the fitted rates, {d} steps back the signal is "
+                       f"{CELL_NAMES.get(slowest, slowest)}'s slowest: at the fitted rates, "
+                       f"{d} steps back the signal is "
                        f"{init[fastest] ** d:.1e} vs {init[slowest] ** d:.1e} of its value at the last step.")
         if init.get("lstm") is not None and init["lstm"] < 0.8:
-            out.append(f"  The LSTM's fast fading at initialisation (×{init['lstm']:.2f} per step) is what torch's default "
-                       "init gives: all biases near 0, so the forget gate f = σ(·) ≈ 0.5 halves the cell state at every "
-                       "step until training opens it (the reason Jozefowicz et al. 2015 recommend a forget-gate bias of 1).")
+            out.append(f"  The LSTM's fast fading at initialisation (×{init['lstm']:.2f} per step) "
+                       "is what torch's default init gives: all biases near 0, "
+                       "so the forget gate f = σ(·) ≈ 0.5 halves the cell state at every step until training opens it "
+                       "(the reason Jozefowicz et al. 2015 recommend a forget-gate bias of 1).")
         trained = {c: s[(c, "trained")]["factor_per_step"] for c in cells if s[(c, "trained")] is not None}
         if len(trained) >= 2:
             best = max(trained, key=trained.get)
@@ -359,11 +373,13 @@ def _anchor_reading(result: dict) -> list[str]:
     if "adding" in tasks:
         budget = cfg["steps"]["adding"] * cfg["batch"]["adding"]
         why_budget = (f"our budget is {cfg['steps']['adding']} Adam steps of {cfg['batch']['adding']} sequences "
-                      f"({budget:,} sequences) per run, far less training than the paper's runs, and {cfg['seeds']} seed(s)")
+                      f"({budget:,} sequences) per run, far less training than the paper's runs, "
+                      f"and {cfg['seeds']} seed(s)")
         # 1. tanh RNN fails at T = 100.
         r = rows.get(("adding", 100, "rnn_tanh"))
         if r is None:
-            out.append("- *tanh RNN fails the adding problem already at T = 100*: not measured (no tanh RNN result at T = 100).")
+            out.append("- *tanh RNN fails the adding problem already at T = 100*: "
+                       "not measured (no tanh RNN result at T = 100).")
         else:
             failed = r["solved_seeds"] == 0
             all_, _, _ = _solved_sets(result, "adding", "rnn_tanh")
@@ -394,7 +410,8 @@ def _anchor_reading(result: dict) -> list[str]:
             else:
                 verdict = "**disagree**"
             longest = (max(all_ + some) if all_ or some else None)
-            text = (f"- *LSTM solves the adding problem up to a few hundred steps and fails at 1,000*: {verdict} — our LSTM "
+            text = (f"- *LSTM solves the adding problem up to a few hundred steps and fails at 1,000*: "
+                    f"{verdict} — our LSTM "
                     + (f"solves up to T = {longest}" if longest else "solves no length")
                     + (f" (every seed up to T = {max(all_)})" if all_ and max(all_) != longest else "")
                     + f"; {verdict_1000}.")
@@ -403,7 +420,8 @@ def _anchor_reading(result: dict) -> list[str]:
                 steps = [(L, rows[("adding", L, "lstm")]["steps_to_solve_mean"]) for L in all_ + some
                          if rows[("adding", L, "lstm")]["steps_to_solve_mean"] is not None]
                 growth = (" The steps it needed grew with T (" + ", ".join(f"T = {L}: {s:.0f}" for L, s in steps)
-                          + "), so the boundary we see is where our budget runs out, not necessarily where the LSTM's memory does."
+                          + "), so the boundary we see is where our budget runs out, "
+                            "not necessarily where the LSTM's memory does."
                           if len(steps) >= 2 and steps[-1][1] > steps[0][1] else "")
                 text += (f" Where we differ ({_lengths_phrase(unsolved_hundreds, 'T')} not solved): {why_budget}."
                          + growth)
@@ -413,8 +431,8 @@ def _anchor_reading(result: dict) -> list[str]:
         lstm_all, lstm_some, _ = _solved_sets(result, "adding", "lstm")
         beyond = [L for L in gru_all if L not in lstm_all + lstm_some]
         if beyond:
-            out.append(f"- Not in the anchors: our GRU solved the adding problem at {_lengths_phrase(beyond, 'T')}, where our "
-                       "LSTM did not, on the same budget and parameter count."
+            out.append(f"- Not in the anchors: our GRU solved the adding problem at {_lengths_phrase(beyond, 'T')}, "
+                       "where our LSTM did not, on the same budget and parameter count."
                        + (" One difference besides the cell: under bf16 autocast torch runs the LSTM and the tanh RNN "
                           "in bf16 but keeps the GRU in float32, so the cells did not train at the same precision; "
                           "rerun with `--fp32` to separate the two." if _bf16(result) else ""))
@@ -423,13 +441,15 @@ def _anchor_reading(result: dict) -> list[str]:
         if r is not None:
             err = 1 - r["mean"]
             verdict = ("**close**" if abs(err - ANCHOR_LSTM_MNIST_ERROR) < 0.01 else
-                       "**lower error than the anchor**" if err < ANCHOR_LSTM_MNIST_ERROR else "**higher error than the anchor**")
+                       "**lower error than the anchor**" if err < ANCHOR_LSTM_MNIST_ERROR else
+                       "**higher error than the anchor**")
             out.append(f"- *Sequential MNIST, LSTM error 1.8 %*: our LSTM's error on sequential 8×8 digits is "
-                       f"{100 * err:.1f} % ± {100 * r['std']:.1f} % — {verdict}. Not the same experiment: 64 steps instead "
-                       f"of 784 (a far shorter memory span), {tasks['digits']['split']['train']:,} training images instead of "
-                       f"60,000, {cfg['steps']['digits']} steps of {cfg['batch']['digits']} images, and a "
-                       f"{tasks['digits']['cells']['lstm']['parameters']:,}-parameter model; the comparison shows the order "
-                       f"of magnitude, not a reproduction.")
+                       f"{100 * err:.1f} % ± {100 * r['std']:.1f} % — {verdict}. Not the same experiment: "
+                       f"64 steps instead of 784 (a far shorter memory span), "
+                       f"{tasks['digits']['split']['train']:,} training images instead of 60,000, "
+                       f"{cfg['steps']['digits']} steps of {cfg['batch']['digits']} images, and a "
+                       f"{tasks['digits']['cells']['lstm']['parameters']:,}-parameter model; "
+                       f"the comparison shows the order of magnitude, not a reproduction.")
     return out + [""]
 
 

@@ -349,7 +349,8 @@ class LanguageModelTask(Task):
         with torch.no_grad(), eval_mode(model):
             x = model.embed(torch.tensor([ids], dtype=torch.long, device=device))  # (1, T, E)
             traced = model.rnn.trace(x)
-        influence = {"scores": [float(v) for v in influence], "method": "gradient x input (log-probability of the answer)",
+        influence = {"scores": [float(v) for v in influence],
+                     "method": "gradient x input (log-probability of the answer)",
                      "target": pred["answer"]["label"]}
         return {**pred, "cell": self.cell, "influence": influence, "layers": trace_layers(traced)}
 

@@ -148,7 +148,8 @@ class Trainer:
             return
         run = self.run
         carry = {"carry": run.carry} if self.ddp.world == 1 and run.step > 0 else {}
-        save_state(self.run_dir / CHECKPOINT, {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        save_state(self.run_dir / CHECKPOINT, {"model": self.model.state_dict(),
+                                               "optimizer": self.optimizer.state_dict(),
                                                "scheduler": self.scheduler.state_dict(), "rng": rng_state(),
                                                "position": run.position(), **carry})
 
@@ -199,7 +200,8 @@ class Trainer:
             # diverged: stop before the step spreads NaN into the weights; the checkpoint and best
             # weights on disk are from before it (nothing is saved after this point)
             raise UserError(f"training diverged: the loss is {loss_sum / count} at epoch {epoch + 1}, step {step + 1} "
-                            f"(lr {self.scheduler.get_last_lr()[0]:.3g}); {self.run_dir} keeps the last good checkpoint. "
+                            f"(lr {self.scheduler.get_last_lr()[0]:.3g}); "
+                            f"{self.run_dir} keeps the last good checkpoint. "
                             f"Lower train.lr (or set train.clip_norm) and start again with --force")
         # DDP averages gradients over N processes: scale so the result is sum / global count
         loss = out.total.float() * (ddp.world / count)
@@ -258,7 +260,8 @@ class Trainer:
         value = valid[self.metric]
         if not math.isfinite(value):
             raise UserError(f"training diverged: valid {self.metric} is {value} after epoch {epoch + 1}; "
-                            f"{self.run_dir} keeps the last good checkpoint. Lower train.lr and start again with --force")
+                            f"{self.run_dir} keeps the last good checkpoint. "
+                            f"Lower train.lr and start again with --force")
         return value
 
     # ---- finish -------------------------------------------------------------------------------------
