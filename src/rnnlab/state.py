@@ -43,3 +43,23 @@ def expand_rows(state: State, times: int) -> State:
 def hidden(state: State) -> Tensor:
     """The h part of a state (an LSTM's (h, c) -> h)."""
     return state[0] if isinstance(state, (tuple, list)) else state
+
+
+def first_tensor(state: State) -> Tensor:
+    """The first tensor of a state, depth first (h of an LSTM's (h, c)): where code that never looks
+    inside a state reads its batch size (dim 1), device and dtype."""
+    while isinstance(state, (tuple, list)) and state:
+        state = state[0]
+    if not isinstance(state, Tensor):
+        raise TypeError(f"a recurrent state is a tensor or a tuple of tensors, got {type(state).__name__}")
+    return state
+
+
+def take_rows(carry: Any, rows: Tensor | list[int]) -> Any:
+    """Batch rows `rows` of anything a decoder carries per sequence (search reorders through this).
+
+    An object that knows its own layout reorders itself (a `select_rows(rows)` method: a decoder's memory,
+    batch on dim 0); anything else is a recurrent state in this module's sense (tensors with the batch on
+    dim 1, None), reordered by `select_rows`."""
+    own = getattr(carry, "select_rows", None)
+    return own(rows) if own is not None else select_rows(carry, rows)
