@@ -3,6 +3,8 @@
     embedding.py  word and singleton dropout (training only), a character CNN per word
     pooling.py    a sequence (B, T, H) -> one vector per sequence (B, H), masked to each true length
     crf.py        a linear-chain CRF over per-token scores, with IOB2 transition constraints
+    attention.py  additive (Bahdanau) and multiplicative (Luong general / dot) attention, masked
+    decoder.py    a recurrent decoder with attention and input feeding, stepped by decoding/search.py
 
 and `unwrap`, the model inside a data-parallel wrapper.
 """

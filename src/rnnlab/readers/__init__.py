@@ -5,4 +5,6 @@
     utterances.py  utterances with an intent and optional BIO slot tags (seq.in/seq.out/label, CSV, JSONL)
     intents.py     the same files as (words, intent) examples for a classifier, tokenised as user input is
     text.py        plain text for language models (a character stream, or words with <eos> per line)
+    parallel.py    sentence pairs (two line-aligned files, a TSV or a JSONL) for translation
+    tokenize.py    subword (sentencepiece) or word tokenizers learned on training text, saved as JSON
 """
