@@ -71,3 +71,37 @@ def slots_bundle(tmp_path_factory):
                                       "clip_norm": 5.0, "progress": False}})
     train(cfg, echo=None, command="tests/studio/conftest.py")
     return run_dir / "bundle"
+
+
+TRANSLATE_WORDS = "red blue cat dog runs sees big small the a".split()
+
+
+def translate_pairs(n: int = 40) -> list[tuple[str, str]]:
+    """A toy language: lowercase words -> the same words upper-cased, in reverse order."""
+    import random
+
+    rng = random.Random(0)
+    pairs = []
+    for _ in range(n):
+        words = rng.sample(TRANSLATE_WORDS, rng.randint(2, 4))
+        pairs.append((" ".join(words), " ".join(w.upper() for w in reversed(words))))
+    return pairs
+
+
+@pytest.fixture(scope="session")
+def translate_bundle(tmp_path_factory):
+    """A tiny trained GRU translation bundle (word tokens, a few seconds on one core): it translates the
+    training pairs of the toy language exactly, e.g. "big red runs" -> "RUNS RED BIG"."""
+    root = tmp_path_factory.mktemp("studio")
+    pairs = translate_pairs()
+    (root / "train.src").write_text("".join(s + "\n" for s, _ in pairs))
+    (root / "train.tgt").write_text("".join(t + "\n" for _, t in pairs))
+    cfg = config_from_dict({"task": "translate", "run_dir": str(root / "translate"),
+                            "data": {"train_source": str(root / "train.src"), "train_target": str(root / "train.tgt"),
+                                     "tokenizer": "word", "source_vocab_size": 100, "target_vocab_size": 100},
+                            "model": {"cell": "gru", "embed_size": 32, "hidden_size": 64, "dropout": 0.0,
+                                      "beam_size": 3},
+                            "train": {"epochs": 30, "batch_size": 8, "lr": 0.01, "seed": 0, "warmup_steps": 0,
+                                      "progress": False}})
+    train(cfg, echo=None, command="tests/studio/conftest.py")
+    return root / "translate" / "bundle"

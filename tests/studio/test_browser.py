@@ -59,6 +59,11 @@ def slots_server(slots_bundle):
 
 
 @pytest.fixture(scope="module")
+def translate_server(translate_bundle):
+    yield from serve(translate_bundle)
+
+
+@pytest.fixture(scope="module")
 def untraceable_server(intent_bundle):
     """The intent model with the task's trace hook taken away: tracing is optional in the interface."""
     import rnnlab
@@ -165,6 +170,47 @@ def test_page_without_trace_shows_predictions_only(untraceable_server, browser):
     assert page.locator("#hidden-section").is_hidden() and page.locator("#gates-section").is_hidden()
     assert "predictions only" in page.locator("#status").inner_text()
     assert errors == []  # it asked /predict, not /trace (which would answer 422)
+    page.close()
+
+
+def test_page_draws_a_translation_and_its_attention(translate_server, browser, translate_bundle):
+    """A translation model: the page shows the output text and the attention matrix as a heatmap, one column
+    per output token (</s> included) and one row per source token, from the trace's sequence and attention."""
+    import rnnlab
+
+    want = rnnlab.load(translate_bundle).trace("big red runs")
+    assert want["answer"]["label"] == "RUNS RED BIG" and want["target_tokens"] == ["RUNS", "RED", "BIG", "</s>"]
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    errors = []
+    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.goto(translate_server + "/")
+    page.wait_for_function("document.getElementById('model-summary').textContent.startsWith('translate')")
+    page.locator("#text").fill("big red runs")
+    page.locator("#text").press("Enter")
+    page.wait_for_function("document.body.dataset.state === 'done' && "
+                           "!document.getElementById('sequence-section').hidden")
+    assert page.locator("#sequence-text").inner_text() == "RUNS RED BIG"
+    assert page.locator("#sequence-kind").inner_text() == "Translation"
+    assert page.locator("#answer").inner_text().startswith("Translation: RUNS RED BIG (")
+    heat = page.locator('#attention-map figure.heatmap[data-kind="attention"]')
+    assert heat.count() == 1
+    assert (heat.get_attribute("data-columns"), heat.get_attribute("data-rows")) == ("4", "3")  # target x source
+    assert heat.locator(".hm-col").all_inner_texts() == ["RUNS", "RED", "BIG", "</s>"]
+    assert heat.locator(".hm-row-label").all_inner_texts() == ["big", "red", "runs"]
+    # every cell painted: 3 source rows in each of the 4 target columns, the strongest where the word went
+    cells = page.eval_on_selector_all('#attention-map .hm-col canvas', """cs => cs.map(c => {
+        const ctx = c.getContext('2d'), h = c.height / 3;
+        return [0, 1, 2].map(r => ctx.getImageData(1, Math.floor(r * h + h / 2), 1, 1).data[0]); })""")
+    assert len(cells) == 4 and all(len(col) == 3 for col in cells)
+    # darker = more attention (unitColour: red channel 255 - 222 w); reversed order -> the anti-diagonal
+    assert [col.index(min(col)) for col in cells[:3]] == [2, 1, 0]
+    # the encoder's states are still drawn, one column per source token, both directions
+    assert page.eval_on_selector_all('#hidden-maps figure.heatmap[data-kind="h"]',
+                                     "els => els.map(e => e.dataset.columns)") == ["3", "3"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "studio-translate.png"), full_page=True)
+    assert errors == []
     page.close()
 
 

@@ -47,14 +47,27 @@ def _text(folder: Path) -> Path:
     return path
 
 
+def _parallel(folder: Path) -> list[str]:
+    """Toy translation pairs as two line-aligned files (a subword vocabulary small enough for them)."""
+    rng = random.Random(0)
+    pairs = [rng.sample(WORDS, 4) for _ in range(40)]
+    (folder / "train.src").write_text("".join(" ".join(w) + "\n" for w in pairs))
+    (folder / "train.tgt").write_text("".join(" ".join(x.upper() for x in reversed(w)) + " .\n" for w in pairs))
+    files = {"source": folder / "train.src", "target": folder / "train.tgt"}
+    paths = [f"data.{s}_{side}={files[side]}" for s in ("train", "valid", "test") for side in files]
+    return paths + ["data.source_vocab_size=27", "data.target_vocab_size=27", "data.max_len=20"]
+
+
 TOY_DATA = {
+    "translate": _parallel,
     "intent": _intent,
     "intent_slots": _slots,
     "charlm": lambda folder: [f"data.text={_text(folder)}", "data.bptt=16", "data.split_epochs=1"],
     "wordlm": lambda folder: [f"data.{s}={_text(folder)}" for s in ("train", "valid", "test")] + ["data.bptt=8"],
 }
 INPUTS = {"intent": ["what time is it", "zebra unknown words"], "intent_slots": ["play some jazz", "zebra"],
-          "charlm": ["the cat", "zq"], "wordlm": ["the cat", "zebra"]}
+          "charlm": ["the cat", "zq"], "wordlm": ["the cat", "zebra"],
+          "translate": ["the cat is jazz", "zebra Ümlaut"]}
 
 
 def test_every_registered_task_has_toy_data_and_inputs():

@@ -21,6 +21,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "predict": ("rnnlab.cli.predict", "run a model bundle on your own input"),
     "generate": ("rnnlab.cli.generate", "sample text from a language-model bundle, streamed as it is sampled"),
     "fill": ("rnnlab.cli.fill", "fill in the blank in a sentence with a word language model (both sides)"),
+    "translate": ("rnnlab.cli.translate", "translate sentences with a translation bundle (beam search)"),
     "ensemble": ("rnnlab.cli.ensemble", "join separately trained bundles (different seeds) into one ensemble bundle"),
     "data": ("rnnlab.cli.data", "list, check and download the datasets the recipes use"),
     "serve": ("rnnlab.cli.serve", "serve a model: web page showing what the network remembers + HTTP API"),

@@ -15,6 +15,7 @@ TASKS: dict[str, str] = {
     "intent_slots": "rnnlab.tasks.joint:JointTask",
     "charlm": "rnnlab.tasks.lm:CharLMTask",
     "wordlm": "rnnlab.tasks.lm:WordLMTask",
+    "translate": "rnnlab.tasks.translate:TranslateTask",
 }
 
 

@@ -131,6 +131,10 @@ class Prediction(TypedDict, total=False):
 
 
 PREDICTION_REQUIRED = ("task", "text", "tokens")
+# What a trace may add to the prediction: the recurrent layers' states ("cell", "layers"), and for a sequence to
+# sequence task the output pieces ("target_tokens", </s> included when chosen) and where each one looked
+# ("attention": one row per target token, one weight per input token).
+TRACE_EXTRAS = ("cell", "layers", "target_tokens", "attention")
 
 
 def check_prediction(p: Any) -> None:
@@ -139,7 +143,7 @@ def check_prediction(p: Any) -> None:
     if not isinstance(p, dict):
         raise ValueError(f"a prediction is a dict, got {type(p).__name__}")
     missing = [k for k in PREDICTION_REQUIRED if k not in p]
-    unknown = sorted(set(p) - set(hints) - {"cell", "layers"})  # trace adds cell and layers
+    unknown = sorted(set(p) - set(hints) - set(TRACE_EXTRAS))
     if missing or unknown:
         raise ValueError(f"prediction fields: missing {missing}, not in the schema {unknown}")
     n = len(p["tokens"])
@@ -168,6 +172,13 @@ def check_prediction(p: Any) -> None:
     for i, span in enumerate(p.get("spans", [])):
         if set(span) != set(Span.__annotations__) or not 0 <= span["start"] < span["end"] <= n:
             raise ValueError(f"spans[{i}]: {{type, start, end, text}} within the tokens, got {span!r}")
+    if "attention" in p:
+        rows, targets = p["attention"], p.get("target_tokens", p.get("sequence"))
+        if not (isinstance(rows, list) and isinstance(targets, list) and len(rows) == len(targets)
+                and all(isinstance(t, str) for t in targets)
+                and all(isinstance(r, list) and len(r) == n and all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in r)
+                        for r in rows)):
+            raise ValueError(f"attention: one row per target token, one weight in [0, 1] per token ({n})")
     if "influence" in p:
         infl = p["influence"]
         if set(infl) != set(Influence.__annotations__) or len(infl["scores"]) != n \

@@ -10,7 +10,9 @@
 //    steps: [{token, ranking: [...], tag}, ...],         the guess after each token (and a tagger's tag)
 //    spans: [{type, start, end, text}],                  labelled stretches (slots)
 //    influence: {scores: [per token], method, target},   each token's share of the answer
-//    layers: [{layer, direction, h: [T][H], c?: [T][H], gates: {in_gate|forget_gate|...: [T][H]}}]}
+//    layers: [{layer, direction, h: [T][H], c?: [T][H], gates: {in_gate|forget_gate|...: [T][H]}}],
+//    sequence: [output pieces], target_tokens: [output pieces, </s> included],   an output sequence (translation)
+//    attention: [one row per target token][one weight per input token]}          where each output piece looked
 // so an intent model (a guess after each word, one answer), a tagger (a tag per word) and a character
 // language model (a next-character distribution after each character) all draw with the same code.
 // Tasks without a trace (the model card's can_trace is false) are drawn from /predict: no states.
@@ -32,6 +34,8 @@ const QUANTITIES = {
   r: ["reset gate r", "how much of the past the candidate sees", "unit"],
   z: ["update gate z", "how much of the old state is kept (1 = keep the old h)", "unit"],
   n: ["candidate n", "the proposed new state", "signed"],
+  attention: ["attention", "where each output token looked: one column per output token, one row per input token",
+    "unit"],
 };
 // Long names (as rnnlab.Recurrent.trace records them) -> the short names above.
 const ALIASES = { hidden: "h", cell: "c", in_gate: "i", input_gate: "i", forget_gate: "f", cell_candidate: "g",
@@ -123,7 +127,9 @@ function drawSteps(trace) {
   const box = $("answer");
   box.replaceChildren();
   if (answer) {
-    box.append(`${answer.kind}: `, el("span", { class: "label", id: "final-label", text: showToken(answer.label) }),
+    // a token's spaces are made visible; a text of several words (a translation) reads as text
+    const label = /\S\s+\S/.test(answer.label) ? answer.label : showToken(answer.label);
+    box.append(`${answer.kind}: `, el("span", { class: "label", id: "final-label", text: label }),
       answer.prob != null ? ` (${pct(answer.prob)})` : "");
   }
   if (Array.isArray(trace.spans) && trace.spans.length) {
@@ -155,11 +161,12 @@ function drawInfluence(trace) {
   section.hidden = false;
 }
 
-// One heatmap: columns = tokens (one canvas each, so a test can count .hm-col), rows = units.
-function heatmap(kind, matrix, tokens, layerInfo) {
+// One heatmap: columns = tokens (one canvas each, so a test can count .hm-col), rows = units, or, given
+// rowLabels, the tokens each row stands for (an attention matrix: rows = input tokens).
+function heatmap(kind, matrix, tokens, layerInfo, rowLabels = null) {
   const [name, what, scale] = QUANTITIES[kind] || [kind, "", "signed"];
   const T = matrix.length, H = T ? matrix[0].length : 0;
-  const rowH = Math.max(2, Math.min(8, Math.floor(192 / Math.max(1, H))));
+  const rowH = rowLabels ? 18 : Math.max(2, Math.min(8, Math.floor(192 / Math.max(1, H))));
   const colW = tokens.length > 60 ? 10 : tokens.length > 24 ? 22 : 34;
   let maxAbs = 1;
   if (scale === "signed") for (const row of matrix) for (const v of row) maxAbs = Math.max(maxAbs, Math.abs(v));
@@ -171,17 +178,30 @@ function heatmap(kind, matrix, tokens, layerInfo) {
     column.forEach((v, u) => { ctx.fillStyle = colour(v); ctx.fillRect(0, u * rowH, colW, rowH); });
     canvas.addEventListener("mousemove", (ev) => {
       const u = Math.min(H - 1, Math.floor(ev.offsetY / rowH));
-      showTip(ev, `${name}, unit ${u}\nafter ${JSON.stringify(tokens[t])}: ${column[u].toFixed(3)}`);
+      showTip(ev, rowLabels ? `${name}: ${JSON.stringify(tokens[t])} on ${JSON.stringify(rowLabels[u])}: ${column[u].toFixed(3)}`
+        : `${name}, unit ${u}\nafter ${JSON.stringify(tokens[t])}: ${column[u].toFixed(3)}`);
     });
     canvas.addEventListener("mouseleave", hideTip);
     grid.append(el("div", { class: "hm-col", "data-token-index": String(t) }, canvas,
       colW >= 20 ? el("span", { class: "hm-label", text: showToken(tokens[t]) }) : null));
   });
   const where = layerInfo ? ` · layer ${layerInfo.layer}${layerInfo.direction !== "forward" ? ", " + layerInfo.direction : ""}` : "";
+  if (rowLabels) {
+    const labels = el("div", { class: "hm-rows" });
+    labels.style.paddingTop = "0px";
+    rowLabels.forEach((tok) => {
+      const lab = el("div", { class: "hm-row-label", text: showToken(tok) });
+      lab.style.height = `${rowH}px`;
+      lab.style.lineHeight = `${rowH}px`;
+      labels.append(lab);
+    });
+    grid.prepend(labels);
+  }
   const legend = el("div", { class: "legend" },
     el("span", { text: scale === "unit" ? "0" : (-maxAbs).toFixed(1) }), legendCanvas(colour, scale),
-    el("span", { text: scale === "unit" ? "1" : maxAbs.toFixed(1) }), el("span", { text: `${H} units` }));
-  return el("figure", { class: "heatmap", "data-kind": kind, "data-columns": String(T),
+    el("span", { text: scale === "unit" ? "1" : maxAbs.toFixed(1) }),
+    el("span", { text: rowLabels ? `${H} input tokens` : `${H} units` }));
+  return el("figure", { class: "heatmap", "data-kind": kind, "data-columns": String(T), "data-rows": String(H),
       "data-layer": String(layerInfo?.layer ?? 0), "data-direction": layerInfo?.direction ?? "forward" },
     el("figcaption", {}, el("b", { text: name }), el("span", { class: "what", text: `${what}${where}` })),
     el("div", { class: "hm-scroll" }, grid), legend);
@@ -230,6 +250,21 @@ function drawStates(trace) {
     : gru ? "The reset gate decides how much of the past the new candidate looks at; the update gate how much of the old state is kept instead of the candidate."
       : "";
 }
+// An output sequence and where each of its tokens looked (a translation): the text, then the attention matrix
+// with one column per output token and one row per input token. Drawn for any task whose trace has both.
+function drawSequence(trace) {
+  const section = $("sequence-section");
+  const rows = trace.attention, targets = trace.target_tokens || trace.sequence;
+  if (!Array.isArray(trace.sequence) || !Array.isArray(rows) || !Array.isArray(targets) ||
+      rows.length !== targets.length) { section.hidden = true; return; }
+  const kind = trace.answer_kind ? trace.answer_kind[0].toUpperCase() + trace.answer_kind.slice(1) : "Output";
+  $("sequence-kind").textContent = kind;
+  $("sequence-text").textContent = trace.answer ? trace.answer.label : trace.sequence.join(" ");
+  const map = $("attention-map");
+  map.replaceChildren(heatmap("attention", rows, targets, null, trace.tokens));
+  section.hidden = false;
+}
+
 const rank = (k) => (GATE_ORDER.indexOf(k) < 0 ? 99 : GATE_ORDER.indexOf(k));
 
 // ------------------------------------------------------------------------------------------ tooltip
@@ -265,6 +300,7 @@ async function run() {
     if (seq !== requestSeq) return; // a newer request is on its way
     if (!response.ok) { setStatus(body.error || `error ${response.status}`, true); return; }
     drawSteps(body);
+    drawSequence(body);
     drawInfluence(body);
     drawStates(body);
     setStatus(`${body.tokens.length} tokens` +

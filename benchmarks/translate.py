@@ -1,0 +1,186 @@
+"""Multi30k translation benchmark: train on train, select on val, report on test_2016_flickr.
+
+    python benchmarks/translate.py --minutes 60                     # de -> en, the config's cell (GRU)
+    python benchmarks/translate.py --minutes 20 --cells rnn lstm gru  # one row per cell at one shared budget
+    python benchmarks/translate.py --minutes 20 --reverse           # en -> de at the same budget
+    python benchmarks/translate.py --quick                          # a smoke run on 600 pairs (tests)
+
+Each row trains configs/multi30k.toml (plus overrides) within `train.max_minutes` of training time
+(validation not counted; the LR schedule runs on time, so a run ends annealed), keeps the epoch with
+the best lowercased BLEU on val (greedy decoding), then decodes the test set greedily and with beam
+search and scores both with sacreBLEU against the raw references: cased BLEU (13a), lowercased BLEU
+(13a, the like-for-like figure: the anchors, bentrevett/pytorch-seq2seq, report corpus BLEU on lowercased
+spaCy tokens, which sacreBLEU's 13a tokenizer approximates but does not equal) and chrF. Writes
+benchmarks/results/multi30k.json (rows, machine, versions, targets) and multi30k.png (the curves).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchcommon  # noqa: E402
+import lmbench  # noqa: E402
+
+CONFIG = ROOT / "configs" / "multi30k.toml"
+ANCHORS = {"bentrevett seq2seq LSTM": 13.8, "bentrevett GRU with context": 20.6,
+           "bentrevett biGRU + attention": 28.3, "bentrevett ConvS2S": 34.1, "bentrevett Transformer": 36.5}
+TARGET_BLEU, TARGET_MINUTES = 36.5, 60.0
+TOKENISATION = ("sacreBLEU corpus BLEU on detokenised output against the raw references; `bleu_lowercase` uses "
+                "lowercase=True, tokenize=13a. The anchors lowercase and tokenise with spaCy before a 4-gram corpus "
+                "BLEU (torchtext), so the figures are comparable, not identical")
+
+
+def quick_data(folder: Path) -> list[str]:
+    """600 training pairs and 50 val / test pairs of the real data, for a smoke run."""
+    import os
+
+    src = Path(os.environ.get("RNNLAB_DATA", "")) / "multi30k"
+    folder.mkdir(parents=True, exist_ok=True)
+    for _split, name, n in (("train", "train", 600), ("valid", "val", 50), ("test", "test_2016_flickr", 50)):
+        for side in ("de", "en"):
+            lines = (src / f"{name}.{side}").read_text(encoding="utf-8").splitlines()[:n]
+            (folder / f"{name}.{side}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [f"data.{split}_{role}={folder / f'{name}.{side}'}"
+            for split, name in (("train", "train"), ("valid", "val"), ("test", "test_2016_flickr"))
+            for role, side in (("source", "de"), ("target", "en"))]
+
+
+def reverse_overrides(data: list[str]) -> list[str]:
+    """en -> de: the same files with source and target swapped."""
+    import os
+
+    base = Path(os.environ.get("RNNLAB_DATA", "")) / "multi30k"
+    out = []
+    for split, name in (("train", "train"), ("valid", "val"), ("test", "test_2016_flickr")):
+        out += [f"data.{split}_source={base / f'{name}.en'}", f"data.{split}_target={base / f'{name}.de'}"]
+    if data:  # quick: swap the copied files instead
+        out = [o.replace("_source=", "_TMP=").replace("_target=", "_source=").replace("_TMP=", "_target=")
+               for o in data]
+    return out + ["data.source_vocab_size=6000", "data.target_vocab_size=8000"]
+
+
+def test_scores(bundle: Path, beam: int) -> dict[str, Any]:
+    """Decode the bundle's test split (greedy or beam) and score it against the raw references."""
+    import rnnlab
+    from rnnlab.metrics.translation import corpus_scores
+
+    predictor = rnnlab.load(bundle)
+    pairs = predictor.task.read("test")
+    t0 = time.perf_counter()
+    hyps = []
+    for start in range(0, len(pairs), 64):
+        chunk = [p.source for p in pairs[start:start + 64]]
+        hyps += [p["answer"]["label"] for p in predictor.task.translate(predictor.model, chunk, beam_size=beam)]
+    seconds = time.perf_counter() - t0
+    scores = corpus_scores(hyps, [p.target for p in pairs])
+    return {"beam": beam, "sentences": len(pairs), "decode_s": round(seconds, 1),
+            **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in scores.items()},
+            "examples": [{"source": p.source, "reference": p.target, "hypothesis": h}
+                         for p, h in list(zip(pairs, hyps))[:5]]}
+
+
+def run_row(name: str, overrides: list[str], minutes: float, runs: Path, beam: int, command: str) -> dict[str, Any]:
+    from rnnlab.config import load_config
+    from rnnlab.training import train
+
+    run_dir = runs / f"bench-multi30k-{name}"
+    cfg = load_config(CONFIG, overrides + [f"run_dir={run_dir}", f"train.max_minutes={minutes}",
+                                           "train.epochs=1000", "train.progress=false"])
+    clock = lmbench.Clock()
+    summary = train(cfg, overwrite=True, command=command, echo=lambda line: print(f"[{name}] {line}", flush=True))
+    records = lmbench.read_metrics(run_dir)
+    row = {"row": name, "cell": cfg.model.cell, "overrides": overrides,
+           "train_minutes": round(summary["train_time_s"] / 60, 2), "epochs_run": summary["epochs_run"],
+           "best_epoch": summary["best_epoch"], "parameters": summary["parameters"],
+           "precision": summary["precision"], "clock": clock.report(),
+           "valid_greedy": {k: round(v, 4) for k, v in summary["valid"].items()},
+           "curve": [{k: r[k] for k in ("epoch", "train_loss", "valid_loss", "valid_bleu_lowercase", "train_time_s")
+                      if k in r} for r in records]}
+    row["test_greedy"] = test_scores(run_dir / "bundle", 1)
+    row["test_beam"] = test_scores(run_dir / "bundle", beam)
+    greedy, beamed = row["test_greedy"], row["test_beam"]
+    print(f"[{name}] test greedy BLEU {greedy['bleu']} (lowercased {greedy['bleu_lowercase']}), "
+          f"beam {beam} {beamed['bleu']} ({beamed['bleu_lowercase']})", flush=True)
+    return row
+
+
+def plot(rows: list[dict[str, Any]], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for row in rows:
+        minutes = [r["train_time_s"] / 60 for r in row["curve"]]
+        a.plot(minutes, [r["valid_loss"] for r in row["curve"]], marker="o", label=row["row"])
+        bleu = [r.get("valid_bleu_lowercase", float("nan")) for r in row["curve"]]
+        b.plot(minutes, bleu, marker="o", label=row["row"])
+    b.axhline(TARGET_BLEU, color="grey", linestyle="--", label=f"target {TARGET_BLEU} (test)")
+    a.set(xlabel="training minutes", ylabel="valid loss (nats / piece)", title="Multi30k: loss")
+    b.set(xlabel="training minutes", ylabel="valid BLEU, lowercased (greedy)", title="Multi30k: BLEU")
+    a.legend()
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=60.0, help="training-time budget per row (default 60)")
+    p.add_argument("--cells", nargs="+", help="one row per cell (rnn lstm gru) at the shared budget")
+    p.add_argument("--reverse", action="store_true", help="also an en -> de row (the config's cell)")
+    p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--quick", action="store_true", help="600 training pairs, 1 minute: a smoke run")
+    p.add_argument("--runs", default="runs", help="where the run directories go")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "multi30k.json"))
+    p.add_argument("--merge", action="store_true", help="keep the rows already in --out that this run does not redo")
+    p.add_argument("overrides", nargs="*", help="config overrides for every row, e.g. model.hidden_size=512")
+    args = p.parse_args(argv)
+    given = argv if argv is not None else sys.argv[1:]
+    command = "python benchmarks/translate.py " + " ".join(shlex.quote(a) for a in given)
+    minutes = 1.0 if args.quick else args.minutes
+    runs = Path(args.runs)
+    data = quick_data(runs / "multi30k-quick-data") if args.quick else []
+    base = data + list(args.overrides) + (["model.hidden_size=64", "model.embed_size=64", "data.source_vocab_size=400",
+                                           "data.target_vocab_size=400"] if args.quick else [])
+    plan = [(f"de-en-{c}", base + [f"model.cell={c}"]) for c in args.cells] if args.cells else [("de-en", base)]
+    if args.reverse:
+        plan.append(("en-de", base + reverse_overrides(data)))
+    torch.set_num_threads(2)
+    rows = [run_row(name, overrides, minutes, runs, args.beam, command) for name, overrides in plan]
+    out = Path(args.out)
+    if args.merge and out.exists():
+        old = json.loads(out.read_text())
+        done = {r["row"] for r in rows}
+        rows = [r for r in old.get("rows", []) if r["row"] not in done] + rows
+    main_row = next((r for r in rows if r["row"].startswith("de-en")), rows[0])
+    best = max((r for r in rows if r["row"].startswith("de-en")), key=lambda r: r["test_beam"]["bleu_lowercase"],
+               default=main_row)
+    targets = [benchcommon.target("test_bleu_lowercase_de_en", best["test_beam"]["bleu_lowercase"], TARGET_BLEU, ">=",
+                                  row=best["row"]),
+               benchcommon.target("train_minutes", best["train_minutes"], TARGET_MINUTES, "<=", row=best["row"])]
+    result = {"benchmark": "multi30k", "command": command, "quick": args.quick, "budget_minutes": minutes,
+              "machine": lmbench.machine(), "tokenisation": TOKENISATION, "anchors_bleu": ANCHORS,
+              "rows": rows, "targets": targets}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lmbench.write_json(out, result)
+    plot(rows, out.with_suffix(".png"))
+    print(benchcommon.describe(targets))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

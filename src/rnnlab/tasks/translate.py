@@ -1,0 +1,374 @@
+"""Machine translation, sequence to sequence with attention (issue #15): read a source sentence with a
+bidirectional encoder, write its translation piece by piece with an attentional decoder.
+
+    source ids (B, S) -> embed (B, S, E) -> bidirectional Recurrent, H/2 per direction -> h̄ (B, S, H)
+                                                                        `-> top layer's final (B, H) -> bridge
+    AttentionDecoder (Luong et al. 2015, input feeding): y_{t-1}, h̄ -> log p(y_t | y_<t, x) (B, V)
+
+The encoder's two directions have hidden_size / 2 units each (OpenNMT's "brnn"), so the memory the decoder
+attends over has hidden_size units, the decoder's own size: all three attentions (general, additive, dot)
+then work with one config.
+
+Training is teacher forcing: the decoder reads <s> y_1 .. y_{T-1} and is scored on y_1 .. y_T </s>; the loss is
+the summed token cross-entropy (count = target tokens, </s> included), label smoothing optional.
+Evaluation reports the token loss and perplexity of the split and, from batched greedy decoding, sacreBLEU's
+corpus BLEU (cased and lowercased) and chrF of the detokenised output against the raw references
+(rnnlab.metrics.translation). The references travel with each batch as UTF-8 bytes (a (B, L) uint8 tensor), so
+`evaluate` needs nothing but its batches, as the Task interface has it.
+
+Data: rnnlab.readers.parallel (two line-aligned files per split, or one TSV / JSONL file per split).
+Tokenisers: rnnlab.readers.tokenize (sentencepiece subwords or words), one per side, learned from the training
+split alone and saved in the bundle as JSON. Training pairs longer than data.max_len pieces on either side are
+left out of the training batches (as fairseq skips them); every pair is scored in evaluation.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnlab import checks
+from rnnlab.decoding.search import Hypothesis, beam_search, greedy
+from rnnlab.errors import UserError
+from rnnlab.explain import eval_mode, trace_layers
+from rnnlab.metrics.translation import corpus_scores
+from rnnlab.modules.attention import ATTENTION_KINDS
+from rnnlab.modules.decoder import AttentionDecoder, top_layer_final
+from rnnlab.readers.parallel import SentencePair, read_parallel
+from rnnlab.readers.tokenize import (
+    MODEL_TYPES,
+    TOKENIZERS,
+    SubwordTokenizer,
+    WordTokenizer,
+    tokenizer_from_json,
+)
+from rnnlab.tasks.base import LossOutput, Task, bucket_batches
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class TranslateData:
+    """Where the sentence pairs are, and how they are cut into pieces. Paths: rnnlab.readers.paths.
+
+    Each split is either two line-aligned files (`<split>_source`, `<split>_target`) or one `.tsv` / `.jsonl`
+    file (`<split>`); a split with neither is not configured (train is required)."""
+
+    train_source: str = ""
+    train_target: str = ""
+    valid_source: str = ""
+    valid_target: str = ""
+    test_source: str = ""
+    test_target: str = ""
+    train: str = ""  # one TSV (source<TAB>target) or JSONL ({"source", "target"}) file instead of the pair
+    valid: str = ""
+    test: str = ""
+    tokenizer: str = "subword"  # "subword" (sentencepiece) | "word" (words and punctuation)
+    subword_type: str = "unigram"  # "unigram" | "bpe" (subword only)
+    source_vocab_size: int = 8000  # pieces per side, the 4 specials included (word: the most frequent)
+    target_vocab_size: int = 6000
+    lowercase: bool = False  # lowercase both sides before tokenising (the output is then lowercase)
+    max_len: int = 100  # training pairs with more pieces than this on either side are not trained on
+
+
+@dataclass
+class TranslateModelConfig:
+    cell: str = "gru"  # rnn_tanh | rnn_relu | lstm | gru ("rnn" = rnn_tanh)
+    embed_size: int = 256
+    hidden_size: int = 256  # the decoder's; the bidirectional encoder has hidden_size / 2 per direction
+    num_layers: int = 1  # encoder and decoder each
+    dropout: float = 0.2  # on embeddings, between layers, on the attentional vector
+    attention: str = "general"  # "general" | "additive" | "dot"
+    label_smoothing: float = 0.0  # training loss only; evaluation reports the plain cross-entropy
+    beam_size: int = 5  # predict / translate (evaluate decodes greedily, for speed)
+    length_penalty: float = 0.0  # GNMT alpha in beam search (0 = none)
+    max_len_a: float = 1.5  # output length limit, eos included: a * source pieces + b
+    max_len_b: int = 10
+    engine: str = "fused"  # the encoder's engine: "fused" (torch kernels) | "glass" (step-by-step cells)
+
+
+class TranslateModel(nn.Module):
+    """Source embedding -> bidirectional Recurrent -> AttentionDecoder (bridge from the top layer's final h)."""
+
+    def __init__(self, source_vocab: int, target_vocab: int, cfg: TranslateModelConfig, pad_id: int):
+        super().__init__()
+        from rnnlab import Recurrent
+
+        half = cfg.hidden_size // 2
+        self.embed = nn.Embedding(source_vocab, cfg.embed_size, padding_idx=pad_id)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.encoder = Recurrent(cfg.cell, cfg.embed_size, half, num_layers=cfg.num_layers, bidirectional=True,
+                                 batch_first=True, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+                                 engine=cfg.engine)
+        self.decoder = AttentionDecoder(target_vocab, cfg.embed_size, cfg.hidden_size, 2 * half,
+                                        final_size=2 * half, num_layers=cfg.num_layers, cell=cfg.cell,
+                                        attention=cfg.attention, dropout=cfg.dropout, padding_idx=pad_id)
+
+    def encode(self, source: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """source (B, S), lengths (B,) -> (outputs h̄ (B, S, H), final (B, H), mask (B, S) bool)."""
+        outputs, state = self.encoder(self.drop(self.embed(source)), lengths=lengths.cpu())  # zero past each end
+        h_n = state[0] if isinstance(state, tuple) else state  # (L*2, B, H/2); an LSTM's h of (h, c)
+        mask = torch.arange(source.shape[1], device=source.device).unsqueeze(0) < lengths.to(source.device).unsqueeze(1)
+        return outputs, top_layer_final(h_n, 2), mask
+
+    def forward(self, source: torch.Tensor, lengths: torch.Tensor, targets_in: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: source (B, S), lengths (B,), targets_in (B, T) -> logits (B, T, V)."""
+        outputs, final, mask = self.encode(source, lengths)
+        return self.decoder(targets_in, outputs, final, mask)
+
+
+def _text_bytes(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Strings -> (UTF-8 bytes (B, L) uint8, zero-padded; byte lengths (B,)): text as a batch-first tensor."""
+    raw = [t.encode("utf-8") for t in texts]
+    out = torch.zeros(len(raw), max(1, max(len(r) for r in raw)), dtype=torch.uint8)
+    for b, r in enumerate(raw):
+        if r:
+            out[b, : len(r)] = torch.frombuffer(bytearray(r), dtype=torch.uint8)
+    return out, torch.tensor([len(r) for r in raw], dtype=torch.long)
+
+
+def _bytes_text(data: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+    data = data.cpu()
+    return [bytes(data[b, : int(n)].tolist()).decode("utf-8") for b, n in enumerate(lengths.tolist())]
+
+
+class TranslateTask(Task):
+    """Sequence to sequence with attention: a bidirectional encoder, an attentional decoder, greedy / beam search."""
+
+    name = "translate"
+    DataConfig = TranslateData
+    ModelConfig = TranslateModelConfig
+    metric = "bleu_lowercase"
+    metric_mode = "max"
+
+    def __init__(self, data: TranslateData, model: TranslateModelConfig):
+        super().__init__(data, model)
+        self.cell = checks.cell("model.cell", model.cell)
+        checks.model_keys(model, sizes=("embed_size", "hidden_size", "num_layers", "beam_size"),
+                          rates=("dropout", "label_smoothing"))
+        if model.hidden_size < 2 or model.hidden_size % 2:
+            raise UserError(f"model.hidden_size must be even and >= 2 (the bidirectional encoder has half of it per "
+                            f"direction), got {model.hidden_size}")
+        checks.one_of("model.attention", model.attention, ATTENTION_KINDS)
+        checks.weight("model.length_penalty", model.length_penalty)
+        checks.weight("model.max_len_a", model.max_len_a)
+        checks.whole("model.max_len_b", model.max_len_b, 0)
+        checks.one_of("data.tokenizer", data.tokenizer, tuple(TOKENIZERS))
+        checks.one_of("data.subword_type", data.subword_type, MODEL_TYPES)
+        checks.whole("data.source_vocab_size", data.source_vocab_size, 5)
+        checks.whole("data.target_vocab_size", data.target_vocab_size, 5)
+        checks.whole("data.max_len", data.max_len)
+        for split in SPLITS:
+            single, pair = getattr(data, split), (getattr(data, f"{split}_source"), getattr(data, f"{split}_target"))
+            if single and any(pair):
+                raise UserError(f"data.{split} and data.{split}_source/_target both given: give one file "
+                                f"(TSV or JSONL) or two line-aligned files, not both")
+            if bool(pair[0]) != bool(pair[1]):
+                missing = f"{split}_target" if pair[0] else f"{split}_source"
+                raise UserError(f"data.{missing} is missing: two line-aligned files need both sides")
+        if not (data.train or data.train_source):
+            raise UserError("no training data: set data.train_source and data.train_target (line-aligned files) "
+                            "or data.train (one TSV or JSONL file)")
+        self.source: SubwordTokenizer | WordTokenizer | None = None
+        self.target: SubwordTokenizer | WordTokenizer | None = None
+
+    # ---- data -------------------------------------------------------------------------------
+
+    def splits(self) -> list[str]:
+        return [s for s in SPLITS if getattr(self.data, s) or getattr(self.data, f"{s}_source")]
+
+    def read(self, split: str) -> list[SentencePair]:
+        if split not in self.splits():
+            raise UserError(f"split {split!r} is not configured (this config has: {', '.join(self.splits())})")
+        single = getattr(self.data, split)
+        if single:
+            return read_parallel(single)
+        return read_parallel(getattr(self.data, f"{split}_source"), getattr(self.data, f"{split}_target"))
+
+    def read_file(self, split: str, path: str) -> list[SentencePair]:
+        """`rnnlab evaluate --data FILE`: one TSV or JSONL file of pairs, scored as `split`."""
+        if split not in SPLITS:
+            raise UserError(f"--data: task {self.name!r} has splits {', '.join(SPLITS)}, not {split!r}")
+        self.data = dataclasses.replace(self.data, **{split: path, f"{split}_source": "", f"{split}_target": ""})
+        return self.read(split)
+
+    def _train_tokenizer(self, texts: list[str], vocab_size: int):
+        if self.data.tokenizer == "word":
+            return WordTokenizer.train(texts, vocab_size, lowercase=self.data.lowercase)
+        return SubwordTokenizer.train(texts, vocab_size, model_type=self.data.subword_type,
+                                      lowercase=self.data.lowercase)
+
+    def fit(self, train_examples: list[SentencePair]) -> None:
+        self.source = self._train_tokenizer([e.source for e in train_examples], self.data.source_vocab_size)
+        self.target = self._train_tokenizer([e.target for e in train_examples], self.data.target_vocab_size)
+
+    def _source_ids(self, text: str) -> list[int]:
+        return self.source.ids(text) or [self.source.unk_id]  # a source normalising to nothing: one <unk>
+
+    def encode(self, example: SentencePair) -> dict[str, Any]:
+        target = self.target.ids(example.target)
+        return {"src": self._source_ids(example.source), "tgt": target, "ref": example.target}
+
+    def length(self, features: dict[str, Any]) -> int:
+        return max(len(features["src"]), len(features.get("tgt", ())) + 1)
+
+    def batches(self, features: list[dict[str, Any]], batch_size: int, *, shuffle: bool, seed: int = 0,
+                epoch: int = 0) -> list[list[int]]:
+        """Length bucketing; training batches (shuffle) leave out pairs longer than data.max_len on either side."""
+        if not shuffle:
+            return super().batches(features, batch_size, shuffle=False, seed=seed, epoch=epoch)
+        keep = [i for i, f in enumerate(features)
+                if len(f["src"]) <= self.data.max_len and len(f.get("tgt", ())) <= self.data.max_len]
+        if features and not keep:
+            raise UserError(f"every training pair is longer than data.max_len={self.data.max_len} pieces; raise it")
+        groups = bucket_batches([self.length(features[i]) for i in keep], batch_size, shuffle=True, seed=seed,
+                                epoch=epoch)
+        return [[keep[j] for j in group] for group in groups]
+
+    def collate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        pad = self.source.pad_id
+        lengths = [len(f["src"]) for f in features]
+        source = torch.full((len(features), max(lengths)), pad, dtype=torch.long)  # (B, S)
+        for b, f in enumerate(features):
+            source[b, : len(f["src"])] = torch.tensor(f["src"], dtype=torch.long)
+        batch = {"source": source, "source_lengths": torch.tensor(lengths, dtype=torch.long)}
+        if "tgt" in features[0]:
+            T = max(len(f["tgt"]) for f in features) + 1
+            targets_in = torch.full((len(features), T), self.target.pad_id, dtype=torch.long)  # <s> y_1 .. y_n
+            targets_out = torch.full((len(features), T), self.target.pad_id, dtype=torch.long)  # y_1 .. y_n </s>
+            for b, f in enumerate(features):
+                ids = torch.tensor(f["tgt"], dtype=torch.long)
+                n = len(f["tgt"])
+                targets_in[b, 0], targets_in[b, 1: n + 1] = self.target.bos_id, ids
+                targets_out[b, :n], targets_out[b, n] = ids, self.target.eos_id
+            batch.update(targets_in=targets_in, targets_out=targets_out)
+            batch["reference"], batch["reference_lengths"] = _text_bytes([f["ref"] for f in features])
+        return batch
+
+    # ---- model ------------------------------------------------------------------------------
+
+    def build_model(self) -> TranslateModel:
+        cfg = dataclasses.replace(self.model_config, cell=self.cell)
+        return TranslateModel(len(self.source), len(self.target), cfg, self.source.pad_id)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], carry: Any = None) -> LossOutput:
+        logits = model(batch["source"], batch["source_lengths"], batch["targets_in"])  # (B, T, V)
+        gold = batch["targets_out"]
+        total = F.cross_entropy(logits.float().flatten(0, 1), gold.flatten(), ignore_index=self.target.pad_id,
+                                reduction="sum", label_smoothing=self.model_config.label_smoothing)
+        return LossOutput(total, int((gold != self.target.pad_id).sum()))
+
+    def _limits(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Output length limits (B,): a * source length + b, at least 1 (eos included)."""
+        cfg = self.model_config
+        return (torch.floor(lengths.cpu().double() * cfg.max_len_a).long() + cfg.max_len_b).clamp(min=1)
+
+    def _search(self, model: TranslateModel, source: torch.Tensor, lengths: torch.Tensor,
+                beam_size: int) -> list[Hypothesis]:
+        outputs, final, mask = model.encode(source, lengths)
+        decoder = model.decoder
+        state, memory = decoder.init_state(outputs, final, mask), decoder.memory(outputs, mask)
+        bos, eos, limits = self.target.bos_id, self.target.eos_id, self._limits(lengths)
+        if beam_size == 1:
+            return greedy(decoder.step, state, memory, bos, eos, limits)
+        return beam_search(decoder.step, state, memory, bos, eos, beam_size, limits,
+                           self.model_config.length_penalty)
+
+    def _output(self, hyp: Hypothesis) -> tuple[list[int], str]:
+        ids = hyp.tokens[:-1] if hyp.tokens and hyp.tokens[-1] == self.target.eos_id else hyp.tokens
+        return ids, self.target.decode(self.target.pieces(ids))
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
+        loss_sum, tokens = 0.0, 0
+        hypotheses, references = [], []
+        for batch in batches:
+            logits = model(batch["source"], batch["source_lengths"], batch["targets_in"])
+            gold = batch["targets_out"]
+            loss_sum += F.cross_entropy(logits.float().flatten(0, 1), gold.flatten(),
+                                        ignore_index=self.target.pad_id, reduction="sum").item()
+            tokens += int((gold != self.target.pad_id).sum())
+            hyps = self._search(model, batch["source"], batch["source_lengths"], beam_size=1)
+            hypotheses += [self._output(h)[1] for h in hyps]
+            references += _bytes_text(batch["reference"], batch["reference_lengths"])
+        loss = loss_sum / max(tokens, 1)
+        scores = corpus_scores(hypotheses, references) if hypotheses else {}
+        return {"bleu": float(scores.get("bleu", 0.0)), "bleu_lowercase": float(scores.get("bleu_lowercase", 0.0)),
+                "chrf": float(scores.get("chrf", 0.0)), "loss": loss, "perplexity": math.exp(min(loss, 50.0)),
+                "n": len(hypotheses)}
+
+    # ---- user input -------------------------------------------------------------------------
+
+    def input_length(self, input: str) -> int:
+        return len(self.source.encode(str(input)))
+
+    def translate(self, model: nn.Module, inputs: list[str], beam_size: int | None = None,
+                  attention: bool = False) -> list[dict[str, Any]]:
+        """The prediction schema for each source text, decoded by beam search (beam_size 1: greedy; None: the
+        config's model.beam_size). attention=True adds "target_tokens" (the output pieces, </s> included when
+        it was chosen) and "attention" (len(target_tokens) x len(tokens): where each output piece looked)."""
+        inputs = list(inputs)
+        if not inputs:
+            return []
+        beam_size = self.model_config.beam_size if beam_size is None else checks.whole("beam", beam_size)
+        pieces, ids = [], []
+        for text in inputs:
+            if not isinstance(text, str):
+                raise UserError(f"expected text, got {type(text).__name__}")
+            p = self.source.encode(text)
+            if not p:
+                raise UserError(f"nothing to translate in {text!r}")
+            pieces.append(p)
+            ids.append(self.source.ids(text))  # one id per piece (<unk> for an unseen one)
+        device = next(model.parameters()).device
+        batch = self.collate([{"src": i} for i in ids])
+        with torch.no_grad(), eval_mode(model):
+            hyps = self._search(model, batch["source"].to(device), batch["source_lengths"], beam_size)
+        out = []
+        for text, p, i, hyp in zip(inputs, pieces, ids, hyps):
+            target_ids, translation = self._output(hyp)
+            n = max(len(hyp.tokens), 1)
+            pred = {"task": self.name, "text": text, "tokens": p,
+                    "unknown": [k == self.source.unk_id for k in i],
+                    "answer": {"label": translation,
+                               "probability": round(min(1.0, max(0.0, math.exp(hyp.score / n))), 6)},
+                    "answer_kind": "translation", "sequence": self.target.pieces(target_ids),
+                    "scores": {"log_prob": round(float(hyp.score), 6)}}
+            if attention:
+                pred["target_tokens"] = self.target.pieces(hyp.tokens)
+                pred["attention"] = [[round(float(v), 6) for v in row[: len(p)]] for row in hyp.attention.tolist()]
+            out.append(pred)
+        return out
+
+    def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
+        """For each source text: `tokens` the source pieces (`unknown` those read as <unk>), `sequence` the
+        output pieces, `answer` the detokenised translation with exp(mean log-prob per output piece) as its
+        probability, `scores.log_prob` the sum. Beam search with model.beam_size."""
+        return self.translate(model, inputs)
+
+    def trace(self, model: nn.Module, input: str) -> dict[str, Any]:
+        """`predict`'s output plus the attention matrix (target x source, "target_tokens" naming its rows) and the
+        encoder's states and gates per source piece (both directions, every layer) from the glass engine."""
+        pred = self.translate(model, [input], attention=True)[0]
+        ids = torch.tensor([self._source_ids(input)], dtype=torch.long)
+        device = next(model.parameters()).device
+        with torch.no_grad(), eval_mode(model):
+            traced = model.encoder.trace(model.embed(ids.to(device)), lengths=torch.tensor([ids.shape[1]]))
+        return {**pred, "cell": self.cell, "layers": trace_layers(traced)}
+
+    # ---- bundles ----------------------------------------------------------------------------
+
+    def state_to_json(self) -> dict[str, Any]:
+        return {"tokenizer.source": self.source.to_json(), "tokenizer.target": self.target.to_json()}
+
+    def state_from_json(self, state: dict[str, Any]) -> None:
+        for key in ("tokenizer.source", "tokenizer.target"):
+            if key not in state:
+                raise ValueError(f"missing {key}")
+        self.source = tokenizer_from_json(state["tokenizer.source"])
+        self.target = tokenizer_from_json(state["tokenizer.target"])

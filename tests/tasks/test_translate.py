@@ -1,0 +1,210 @@
+"""The translation task (issue #15) end to end on a toy "language": lowercase words -> the same words in
+upper case, in reverse order. A tiny model learns the 40 training pairs exactly in a few seconds (1 thread);
+then greedy and beam search, the bundle, the `rnnlab translate` verb and the readers' errors through
+`rnnlab train --dry-run` are checked on it."""
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+import rnnlab
+from rnnlab.cli import main
+from rnnlab.config import config_from_dict
+from rnnlab.decoding.search import beam_search, greedy
+from rnnlab.errors import UserError
+from rnnlab.tasks.base import check_prediction
+from rnnlab.training import prepare_task, train
+
+WORDS = "red blue cat dog runs sees big small the a".split()
+
+
+def toy_pairs(n: int = 40, seed: int = 0) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        words = rng.sample(WORDS, rng.randint(2, 4))
+        pairs.append((" ".join(words), " ".join(w.upper() for w in reversed(words))))
+    return pairs
+
+
+def write_pairs(folder: Path, pairs) -> dict[str, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train.src").write_text("".join(s + "\n" for s, _ in pairs))
+    (folder / "train.tgt").write_text("".join(t + "\n" for _, t in pairs))
+    return {"source": str(folder / "train.src"), "target": str(folder / "train.tgt")}
+
+
+def toy_config(folder: Path, **model) -> dict:
+    files = write_pairs(folder / "data", toy_pairs())
+    data = {f"{s}_{side}": files[side] for s in ("train", "valid") for side in files}
+    return {"task": "translate", "run_dir": str(folder / "run"),
+            "data": {**data, "tokenizer": "word", "source_vocab_size": 100, "target_vocab_size": 100},
+            "model": {"cell": "gru", "embed_size": 32, "hidden_size": 64, "dropout": 0.0, "beam_size": 3,
+                      **model},
+            "train": {"epochs": 30, "batch_size": 8, "lr": 0.01, "seed": 0, "warmup_steps": 0, "threads": 1,
+                      "progress": False}}
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    torch.set_num_threads(1)
+    folder = tmp_path_factory.mktemp("translate")
+    summary = train(config_from_dict(toy_config(folder)), echo=None, command="tests/tasks/test_translate.py")
+    assert summary["valid"]["bleu"] > 99 and summary["valid"]["chrf"] > 99
+    return folder / "run" / "bundle"
+
+
+@pytest.fixture(scope="module")
+def predictor(bundle):
+    return rnnlab.load(bundle)
+
+
+def test_learns_the_toy_language_exactly_by_greedy_and_beam(predictor):
+    pairs = toy_pairs()
+    sources = [s for s, _ in pairs]
+    task, model = predictor.task, predictor.model
+    for beam in (1, 3):
+        predictions = task.translate(model, sources, beam_size=beam)
+        assert [p["answer"]["label"] for p in predictions] == [t for _, t in pairs], f"beam {beam}"
+    p = predictor.predict(["a dog cat"])[0]
+    check_prediction(p)
+    assert p["answer"]["label"] == "CAT DOG A" and p["sequence"] == ["CAT", "DOG", "A"]
+    assert p["tokens"] == ["a", "dog", "cat"]
+    assert p["answer_kind"] == "translation" and 0.5 < p["answer"]["probability"] <= 1.0
+    assert p["scores"]["log_prob"] < 0
+
+
+def test_beam_one_is_greedy_through_the_task(predictor):
+    task, model = predictor.task, predictor.model
+    sources = [s for s, _ in toy_pairs(20, seed=1)] + ["zebra red", "a a a a a a"]  # unseen pairs too
+    batch = task.collate([{"src": task.source.ids(s)} for s in sources])
+    with torch.no_grad():
+        outputs, final, mask = model.encode(batch["source"], batch["source_lengths"])
+        state, memory = model.decoder.init_state(outputs, final, mask), model.decoder.memory(outputs, mask)
+        limits = task._limits(batch["source_lengths"])
+        g = greedy(model.decoder.step, state, memory, task.target.bos_id, task.target.eos_id, limits)
+        b = beam_search(model.decoder.step, state, memory, task.target.bos_id, task.target.eos_id, 1, limits)
+    assert [h.tokens for h in g] == [h.tokens for h in b]
+    assert [h.score for h in g] == pytest.approx([h.score for h in b], abs=1e-5)
+    via_task = task.translate(model, sources, beam_size=1)
+    assert [task._output(h)[1] for h in g] == [p["answer"]["label"] for p in via_task]
+
+
+def test_unknown_words_never_raise_and_empty_input_does(predictor):
+    p = predictor.predict(["zebra red"])[0]
+    check_prediction(p)
+    assert p["unknown"] == [True, False]
+    for bad in ("", "   "):
+        with pytest.raises(UserError, match="nothing to translate"):
+            predictor.predict([bad])
+
+
+def test_trace_has_the_attention_matrix_and_the_encoder_states(predictor):
+    trace = predictor.trace("big red runs")
+    check_prediction({k: v for k, v in trace.items() if k not in ("cell", "layers")})
+    assert trace["target_tokens"] == ["RUNS", "RED", "BIG", "</s>"]
+    attention = torch.tensor(trace["attention"])
+    assert attention.shape == (4, 3)
+    assert torch.allclose(attention.sum(1), torch.ones(4), atol=1e-4)
+    # reversing the words: the first output piece looks at the last source word, the last at the first
+    assert attention[:3].argmax(1).tolist() == [2, 1, 0]
+    assert trace["cell"] == "gru"
+    directions = sorted((layer["layer"], layer["direction"]) for layer in trace["layers"])
+    assert directions == [(0, "backward"), (0, "forward")]
+    assert all(len(layer["h"]) == 3 and len(layer["h"][0]) == 32 for layer in trace["layers"])
+
+
+def test_bundle_round_trips(bundle, predictor):
+    again = rnnlab.load(bundle)
+    texts = ["a dog cat", "small big runs dog", "zebra"]
+    assert again.predict(texts) == predictor.predict(texts)
+    assert again.trace("a dog cat")["attention"] == predictor.trace("a dog cat")["attention"]
+    names = sorted(p.name for p in bundle.iterdir())
+    assert "tokenizer.source.json" in names and "tokenizer.target.json" in names
+
+
+def test_translate_cli_texts_json_and_stdin(bundle, capsys, monkeypatch):
+    assert main(["translate", str(bundle), "a dog cat", "small big runs dog"]) == 0
+    assert capsys.readouterr().out == "CAT DOG A\nDOG RUNS BIG SMALL\n"
+    assert main(["translate", str(bundle), "--beam", "1", "--json", "a dog cat"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["answer"]["label"] == "CAT DOG A" and out["tokens"] == ["a", "dog", "cat"]
+    assert out["target_tokens"] == ["CAT", "DOG", "A", "</s>"]
+    assert len(out["attention"]) == 4 and all(len(row) == 3 for row in out["attention"])
+    assert "log_prob" in out["scores"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("a dog cat\n\nbig red runs\n"))
+    assert main(["translate", str(bundle)]) == 0
+    assert capsys.readouterr().out == "CAT DOG A\n\nRUNS RED BIG\n"  # an empty line stays one
+
+
+def test_translate_cli_one_line_errors(bundle, tmp_path, capsys):
+    assert main(["translate", str(bundle), "--beam", "0", "red"]) == 1
+    assert "--beam must be >= 1" in capsys.readouterr().err
+    # a bundle of another task
+    cfg = config_from_dict({"task": "intent", "run_dir": str(tmp_path / "intent"), "data": {},
+                            "model": {"embed_size": 8, "hidden_size": 8, "dropout": 0.0}, "train": {"seed": 0}})
+    task, _ = prepare_task(cfg)
+    from rnnlab.bundle import save_bundle
+
+    other = save_bundle(tmp_path / "intent" / "bundle", task, task.build_model(), cfg, metrics={})
+    assert main(["translate", str(other), "hello"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not a translation model" in err and "'intent'" in err
+
+
+def _toml(path: Path, data: dict) -> Path:
+    lines = ['task = "translate"', f'run_dir = "{path.parent / "run"}"', "[data]"]
+    lines += [f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}" for k, v in data.items()]
+    lines += ["[model]", "hidden_size = 16", "embed_size = 8", "dropout = 0.0"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_reader_errors_name_file_and_line_in_a_dry_run(tmp_path, capsys):
+    files = write_pairs(tmp_path, toy_pairs(10))
+    ok = _toml(tmp_path / "ok.toml", {"train_source": files["source"], "train_target": files["target"],
+                                      "tokenizer": "word"})
+    assert main(["train", str(ok), "--dry-run"]) == 0
+    assert "dry run ok" in capsys.readouterr().out
+    # one target line fewer: named at the first line the target lacks
+    lines = Path(files["target"]).read_text().splitlines()
+    short = tmp_path / "short.tgt"
+    short.write_text("\n".join(lines[:-1]) + "\n")
+    assert main(["train", str(ok), f"data.train_target={short}", "--dry-run"]) == 1
+    assert f"{short}:10: " in capsys.readouterr().err
+    # an empty source line
+    src = tmp_path / "empty.src"
+    src.write_text("red cat\n\nblue dog\n" + "a b\n" * 7)
+    assert main(["train", str(ok), f"data.train_source={src}", "--dry-run"]) == 1
+    assert f"{src}:2: empty source line" in capsys.readouterr().err
+    # a JSONL split with a bad line
+    bad = tmp_path / "valid.jsonl"
+    bad.write_text('{"source": "red", "target": "RED"}\n{"source": "cat"}\n')
+    assert main(["train", str(ok), f"data.valid={bad}", "--dry-run"]) == 1
+    assert f"{bad}:2: missing key(s) target" in capsys.readouterr().err
+    # config mistakes: one line naming the key
+    assert main(["train", str(ok), "data.train_target=", "--dry-run"]) == 1
+    assert "data.train_target is missing" in capsys.readouterr().err
+    assert main(["train", str(ok), "model.attention=luong", "--dry-run"]) == 1
+    assert "model.attention must be one of" in capsys.readouterr().err
+
+
+def test_tsv_and_jsonl_splits(tmp_path):
+    pairs = toy_pairs(12)
+    (tmp_path / "train.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in pairs))
+    (tmp_path / "valid.jsonl").write_text("".join(json.dumps({"source": s, "target": t}) + "\n" for s, t in pairs))
+    cfg = config_from_dict({"task": "translate", "run_dir": str(tmp_path / "run"),
+                            "data": {"train": str(tmp_path / "train.tsv"), "valid": str(tmp_path / "valid.jsonl"),
+                                     "tokenizer": "word", "max_len": 3},
+                            "model": {"hidden_size": 8, "embed_size": 8, "dropout": 0.0}})
+    task, feats = prepare_task(cfg)
+    assert task.splits() == ["train", "valid"] and len(feats["train"]) == len(feats["valid"]) == 12
+    # max_len leaves the long pairs out of training batches only
+    trained = sorted(i for b in task.batches(feats["train"], 4, shuffle=True) for i in b)
+    assert trained == [i for i, f in enumerate(feats["train"]) if len(f["src"]) <= 3 and len(f["tgt"]) <= 3]
+    assert sorted(i for b in task.batches(feats["valid"], 4, shuffle=False) for i in b) == list(range(12))
