@@ -2,6 +2,7 @@
 `rnnlab.errors.DataError` naming the file and the 1-based line. Readers know no task and no model.
 
     paths.py       a config's data path -> a file (`package:NAME`, `~`, `$RNNLAB_DATA`)
+    lines.py       what the line-based readers share: lines without terminators, one JSON object per line
     utterances.py  utterances with an intent and optional BIO slot tags (seq.in/seq.out/label, CSV, JSONL)
     intents.py     the same files as (words, intent) examples for a classifier, tokenised as user input is
     text.py        plain text for language models (a character stream, or words with <eos> per line)

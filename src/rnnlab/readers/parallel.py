@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnlab.errors import DataError
-from rnnlab.files import read_text
+from rnnlab.readers.lines import json_objects, text_lines
 from rnnlab.readers.paths import resolve_path
 
 TSV_SUFFIXES = (".tsv",)
@@ -36,14 +36,6 @@ class SentencePair:
     source: str
     target: str
     line: int  # 1-based line in the file(s) it came from (for TSV with a header, the physical line)
-
-
-def _lines(path: Path) -> list[str]:
-    """Lines without their terminators; a final newline does not make an extra empty line."""
-    lines = read_text(path).split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
 def _nonempty(pairs: list[SentencePair], path: Path) -> list[SentencePair]:
@@ -58,7 +50,7 @@ def _nonempty(pairs: list[SentencePair], path: Path) -> list[SentencePair]:
 def read_aligned(source: str | os.PathLike, target: str | os.PathLike) -> list[SentencePair]:
     """Two line-aligned files: line i of `source` translates to line i of `target`."""
     source, target = resolve_path(source), resolve_path(target)
-    src_lines, tgt_lines = _lines(source), _lines(target)
+    src_lines, tgt_lines = text_lines(source), text_lines(target)
     out = []
     # pair by pair first: an empty line on one side is the usual cause of a count mismatch, and naming
     # it is more use than the counts alone
@@ -89,7 +81,7 @@ def _pair(source, target, path: Path, line: int, what: tuple[str, str]) -> Sente
 def read_tsv(path: str | os.PathLike) -> list[SentencePair]:
     """`source<TAB>target` per line, or a header naming `source` and `target` (then any columns)."""
     path = resolve_path(path)
-    lines = _lines(path)
+    lines = text_lines(path)
     header = lines[0].split("\t") if lines else []
     if "source" in header and "target" in header:
         if len(set(header)) != len(header):
@@ -113,18 +105,7 @@ def read_jsonl(path: str | os.PathLike) -> list[SentencePair]:
     """One JSON object per line with string values for `source` and `target`."""
     path = resolve_path(path)
     out = []
-    for i, raw in enumerate(_lines(path), start=1):
-        if not raw.strip():
-            raise DataError(path, i, 'empty line: every line must be a JSON object {"source": ..., "target": ...}')
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise DataError(path, i, f"not valid JSON ({e.msg} at column {e.colno})") from None
-        except RecursionError:  # deeply nested brackets
-            raise DataError(path, i, "not valid JSON (nested too deeply)") from None
-        if not isinstance(obj, dict):
-            raise DataError(path, i, f'expected a JSON object {{"source": ..., "target": ...}}, '
-                                     f"got {type(obj).__name__}")
+    for i, obj in json_objects(path, 'a JSON object {"source": ..., "target": ...}'):
         missing = [k for k in ("source", "target") if k not in obj]
         if missing:
             raise DataError(path, i, f"missing key(s) {', '.join(missing)}")

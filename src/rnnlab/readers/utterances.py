@@ -33,6 +33,7 @@ from pathlib import Path
 
 from rnnlab.errors import DataError
 from rnnlab.files import read_text
+from rnnlab.readers.lines import json_objects, text_lines
 
 SEQ_FILES = ("seq.in", "seq.out", "label")
 
@@ -45,14 +46,6 @@ class Utterance:
 
 
 # ---------------------------------------------------------------- low-level checks
-
-
-def _lines(path: Path) -> list[str]:
-    """Lines without their terminators; a final newline does not make an extra empty line."""
-    lines = read_text(path).split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
 def check_tags(tags: list[str], n_tokens: int, path: Path, line: int) -> tuple[str, ...]:
@@ -90,10 +83,10 @@ def read_seq_dir(directory: str | Path) -> list[Utterance]:
     directory = Path(directory)
     if not (directory / "seq.in").is_file():
         raise DataError(directory, None, "expected a directory with seq.in, label and (optionally) seq.out")
-    texts = _lines(directory / "seq.in")
-    labels = _lines(directory / "label")
+    texts = text_lines(directory / "seq.in")
+    labels = text_lines(directory / "label")
     has_tags = (directory / "seq.out").is_file()
-    tag_lines = _lines(directory / "seq.out") if has_tags else [None] * len(texts)
+    tag_lines = text_lines(directory / "seq.out") if has_tags else [None] * len(texts)
     for name, other in (("label", labels), ("seq.out", tag_lines)):
         if len(other) != len(texts):
             raise DataError(directory / name, min(len(other), len(texts)) + 1,
@@ -141,15 +134,7 @@ def read_jsonl(path: str | Path) -> list[Utterance]:
     """Read a JSONL file: one object per line with `text`, `intent` and optionally `tags`."""
     path = Path(path)
     out = []
-    for i, raw in enumerate(_lines(path), start=1):
-        if not raw.strip():
-            raise DataError(path, i, "empty line: every line must be a JSON object")
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise DataError(path, i, f"not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(obj, dict):
-            raise DataError(path, i, "expected a JSON object with keys text, intent[, tags]")
+    for i, obj in json_objects(path, "a JSON object with keys text, intent[, tags]"):
         missing = [k for k in ("text", "intent") if k not in obj]
         if missing:
             raise DataError(path, i, f"missing key(s) {', '.join(missing)}")
