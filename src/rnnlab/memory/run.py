@@ -321,17 +321,13 @@ def choose_lr(cfg: SuiteConfig, tuning_runs: list[dict]) -> dict[str, dict[str, 
             if len(cfg.lr_grid) <= 1 or not runs:
                 choice.setdefault(task, {})[cell] = cfg.lr_grid[len(cfg.lr_grid) // 2]
                 continue
-            higher = make_spec_class(task).higher_is_better
+            higher = SPECS[task].higher_is_better
 
             def key(r, higher=higher):  # the default binds this iteration's `higher`
                 metric = r["final_metric"] if math.isfinite(r["final_metric"]) else (-math.inf if higher else math.inf)
                 return (0 if r["solved"] else 1, r["steps_to_solve"] or 0, -metric if higher else metric)
             choice.setdefault(task, {})[cell] = min(runs, key=key)["lr"]
     return choice
-
-
-def make_spec_class(task: str):
-    return SPECS[task]
 
 
 def plan(cfg: SuiteConfig) -> list[tuple[str, int, str, int]]:

@@ -17,10 +17,10 @@ def text_lines(path: Path) -> list[str]:
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
-def json_objects(path: Path, shape: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(1-based line, object) for each line of a JSONL file; an empty line, invalid JSON or a value that is
-    not an object is a DataError naming the line. `shape` says what an object holds, for the messages
-    (e.g. 'a JSON object {"source": ..., "target": ...}')."""
+def json_objects(path: Path, shape: str, required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(1-based line, object) for each line of a JSONL file; an empty line, invalid JSON, a value that is
+    not an object or an object without the `required` keys is a DataError naming the line. `shape` says
+    what an object holds, for the messages (e.g. 'a JSON object {"source": ..., "target": ...}')."""
     for i, raw in enumerate(text_lines(path), start=1):
         if not raw.strip():
             raise DataError(path, i, f"empty line: every line must be {shape}")
@@ -32,4 +32,7 @@ def json_objects(path: Path, shape: str) -> Iterator[tuple[int, dict[str, Any]]]
             raise DataError(path, i, "not valid JSON (nested too deeply)") from None
         if not isinstance(obj, dict):
             raise DataError(path, i, f"expected {shape}, got {type(obj).__name__}")
+        missing = [k for k in required if k not in obj]
+        if missing:
+            raise DataError(path, i, f"missing key(s) {', '.join(missing)}")
         yield i, obj

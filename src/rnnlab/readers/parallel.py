@@ -105,10 +105,7 @@ def read_jsonl(path: str | os.PathLike) -> list[SentencePair]:
     """One JSON object per line with string values for `source` and `target`."""
     path = resolve_path(path)
     out = []
-    for i, obj in json_objects(path, 'a JSON object {"source": ..., "target": ...}'):
-        missing = [k for k in ("source", "target") if k not in obj]
-        if missing:
-            raise DataError(path, i, f"missing key(s) {', '.join(missing)}")
+    for i, obj in json_objects(path, 'a JSON object {"source": ..., "target": ...}', required=("source", "target")):
         for key in ("source", "target"):
             if not isinstance(obj[key], str):
                 raise DataError(path, i, f"{key} must be a string, got {type(obj[key]).__name__}")

@@ -134,10 +134,7 @@ def read_jsonl(path: str | Path) -> list[Utterance]:
     """Read a JSONL file: one object per line with `text`, `intent` and optionally `tags`."""
     path = Path(path)
     out = []
-    for i, obj in json_objects(path, "a JSON object with keys text, intent[, tags]"):
-        missing = [k for k in ("text", "intent") if k not in obj]
-        if missing:
-            raise DataError(path, i, f"missing key(s) {', '.join(missing)}")
+    for i, obj in json_objects(path, "a JSON object with keys text, intent[, tags]", required=("text", "intent")):
         text, intent, tags = obj["text"], obj["intent"], obj.get("tags")
         if not isinstance(text, str) or not isinstance(intent, str):
             raise DataError(path, i, "text and intent must be strings")
