@@ -141,3 +141,17 @@ def test_resume_runs_only_what_is_missing(tmp_path, capsys):
     capsys.readouterr()
     assert main(flags[:-2] + ["--steps", "5", "--out", str(out), "--resume"]) == 1
     assert "different configuration (steps)" in capsys.readouterr().err
+
+
+def test_memory_json_carries_the_anchor_targets():
+    """The committed memory.json has the benchmarks' `targets` list: each Li et al. claim against the threshold."""
+    from pathlib import Path
+
+    from rnnlab.memory.run import anchor_targets
+
+    result = json.loads((Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "memory" / "memory.json")
+                        .read_text())
+    assert result["targets"] == anchor_targets(result) and len(result["targets"]) == 3
+    for t in result["targets"]:
+        assert set(t) == {"name", "value", "target", "direction", "met"} and t["direction"] in ("<=", ">=")
+        assert t["met"] == (t["value"] >= t["target"] if t["direction"] == ">=" else t["value"] <= t["target"])

@@ -109,15 +109,18 @@ def run(args: argparse.Namespace) -> int:
 def _report_only(out: Path) -> int:
     from rnnlab.files import read_json
     from rnnlab.memory.report import refresh_gradient_summaries, write_outputs
-    from rnnlab.memory.run import write_json
+    from rnnlab.memory.run import TARGETS_NOTE, anchor_targets, write_json
 
     path = out / "memory.json"
     result = read_json(path, f"not found; run `rnnlab memory --out {out}` first")
     if not isinstance(result, dict) or "table" not in result or "runs" not in result:
         raise UserError(f"{path}: not a memory.json written by `rnnlab memory` (no 'table'/'runs')")
-    if refresh_gradient_summaries(result):  # derived numbers only: the curves themselves are untouched
+    targets = {"targets": anchor_targets(result), "targets_note": TARGETS_NOTE}
+    stale_targets = any(result.get(k) != v for k, v in targets.items())
+    result.update(targets)
+    if refresh_gradient_summaries(result) or stale_targets:  # derived numbers only: the curves are untouched
         write_json(path, result)
-        print(f"updated the gradient summaries in {path} from its curves")
+        print(f"updated the gradient summaries and targets in {path} from its runs")
     for p in write_outputs(result, out):
         print(f"wrote {p}")
     return 0
