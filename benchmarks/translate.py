@@ -4,6 +4,10 @@
     python benchmarks/translate.py --minutes 20 --cells rnn lstm gru  # one row per cell at one shared budget
     python benchmarks/translate.py --minutes 20 --reverse           # en -> de at the same budget
     python benchmarks/translate.py --quick                          # a smoke run on 600 pairs (tests)
+    python benchmarks/translate.py --combine a.json b.json          # one JSON from runs made side by side
+
+Two runs side by side on 2 cores each take `--threads 1` (two processes of 2 threads slow recurrent layers
+2-7x); each row records the threads it trained with.
 
 Each row trains configs/multi30k.toml (plus overrides) within `train.max_minutes` of training time
 (validation not counted; the LR schedule runs on time, so a run ends annealed), keeps the epoch with
@@ -89,17 +93,19 @@ def test_scores(bundle: Path, beam: int) -> dict[str, Any]:
                          for p, h in list(zip(pairs, hyps))[:5]]}
 
 
-def run_row(name: str, overrides: list[str], minutes: float, runs: Path, beam: int, command: str) -> dict[str, Any]:
+def run_row(name: str, overrides: list[str], minutes: float, runs: Path, beam: int, command: str,
+            threads: int) -> dict[str, Any]:
     from rnnlab.config import load_config
     from rnnlab.training import train
 
     run_dir = runs / f"bench-multi30k-{name}"
     cfg = load_config(CONFIG, overrides + [f"run_dir={run_dir}", f"train.max_minutes={minutes}",
-                                           "train.epochs=1000", "train.progress=false"])
+                                           "train.epochs=1000", "train.progress=false",
+                                           f"train.threads={threads}"])
     clock = lmbench.Clock()
     summary = train(cfg, overwrite=True, command=command, echo=lambda line: print(f"[{name}] {line}", flush=True))
     records = lmbench.read_metrics(run_dir)
-    row = {"row": name, "cell": cfg.model.cell, "overrides": overrides,
+    row = {"row": name, "cell": cfg.model.cell, "overrides": overrides, "command": command, "threads": threads, "budget_minutes": minutes,
            "train_minutes": round(summary["train_time_s"] / 60, 2), "epochs_run": summary["epochs_run"],
            "best_epoch": summary["best_epoch"], "parameters": summary["parameters"],
            "precision": summary["precision"], "clock": clock.report(),
@@ -146,11 +152,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", default="runs", help="where the run directories go")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "multi30k.json"))
     p.add_argument("--merge", action="store_true", help="keep the rows already in --out that this run does not redo")
+    p.add_argument("--threads", type=int, default=2, help="torch threads per row (1 when two runs share 2 cores)")
+    p.add_argument("--combine", nargs="+", metavar="JSON",
+                   help="write --out from the rows of these result files (no training); later files win")
     p.add_argument("overrides", nargs="*", help="config overrides for every row, e.g. model.hidden_size=512")
     args = p.parse_args(argv)
     given = argv if argv is not None else sys.argv[1:]
     command = "python benchmarks/translate.py " + " ".join(shlex.quote(a) for a in given)
     minutes = 1.0 if args.quick else args.minutes
+    if args.combine:
+        rows_by_name: dict[str, dict[str, Any]] = {}
+        for path in args.combine:
+            for row in json.loads(Path(path).read_text())["rows"]:
+                rows_by_name[row["row"]] = row
+        return report(list(rows_by_name.values()), Path(args.out), command, None, args.quick)
     runs = Path(args.runs)
     data = quick_data(runs / "multi30k-quick-data") if args.quick else []
     base = data + list(args.overrides) + (["model.hidden_size=64", "model.embed_size=64", "data.source_vocab_size=400",
@@ -158,20 +173,27 @@ def main(argv: list[str] | None = None) -> int:
     plan = [(f"de-en-{c}", base + [f"model.cell={c}"]) for c in args.cells] if args.cells else [("de-en", base)]
     if args.reverse:
         plan.append(("en-de", base + reverse_overrides(data)))
-    torch.set_num_threads(2)
-    rows = [run_row(name, overrides, minutes, runs, args.beam, command) for name, overrides in plan]
+    torch.set_num_threads(args.threads)
+    rows = [run_row(name, overrides, minutes, runs, args.beam, command, args.threads) for name, overrides in plan]
     out = Path(args.out)
     if args.merge and out.exists():
         old = json.loads(out.read_text())
         done = {r["row"] for r in rows}
         rows = [r for r in old.get("rows", []) if r["row"] not in done] + rows
+    return report(rows, out, command, minutes, args.quick)
+
+
+def report(rows: list[dict[str, Any]], out: Path, command: str, minutes: float | None, quick: bool) -> int:
+    """Targets from the best de -> en row; the JSON and the curves."""
     main_row = next((r for r in rows if r["row"].startswith("de-en")), rows[0])
     best = max((r for r in rows if r["row"].startswith("de-en")), key=lambda r: r["test_beam"]["bleu_lowercase"],
                default=main_row)
     targets = [benchcommon.target("test_bleu_lowercase_de_en", best["test_beam"]["bleu_lowercase"], TARGET_BLEU, ">=",
                                   row=best["row"]),
                benchcommon.target("train_minutes", best["train_minutes"], TARGET_MINUTES, "<=", row=best["row"])]
-    result = {"benchmark": "multi30k", "command": command, "quick": args.quick, "budget_minutes": minutes,
+    result = {"benchmark": "multi30k", "command": command, "quick": quick,
+              "budget_minutes": minutes if minutes is not None else sorted({r.get("budget_minutes") for r in rows
+                                                                            if r.get("budget_minutes")}),
               "machine": lmbench.machine(), "tokenisation": TOKENISATION, "anchors_bleu": ANCHORS,
               "rows": rows, "targets": targets}
     out.parent.mkdir(parents=True, exist_ok=True)
