@@ -105,7 +105,8 @@ def run_row(name: str, overrides: list[str], minutes: float, runs: Path, beam: i
     clock = lmbench.Clock()
     summary = train(cfg, overwrite=True, command=command, echo=lambda line: print(f"[{name}] {line}", flush=True))
     records = lmbench.read_metrics(run_dir)
-    row = {"row": name, "cell": cfg.model.cell, "overrides": overrides, "command": command, "threads": threads, "budget_minutes": minutes,
+    row = {"row": name, "cell": cfg.model.cell, "overrides": overrides, "command": command, "threads": threads,
+           "budget_minutes": minutes,
            "train_minutes": round(summary["train_time_s"] / 60, 2), "epochs_run": summary["epochs_run"],
            "best_epoch": summary["best_epoch"], "parameters": summary["parameters"],
            "precision": summary["precision"], "clock": clock.report(),
@@ -163,7 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.combine:
         rows_by_name: dict[str, dict[str, Any]] = {}
         for path in args.combine:
-            for row in json.loads(Path(path).read_text())["rows"]:
+            part = json.loads(Path(path).read_text())
+            for row in part["rows"]:
+                # rows written before rows carried these take them from their file
+                row.setdefault("command", part["command"])
+                row.setdefault("threads", part["machine"]["threads"])
+                row.setdefault("budget_minutes", part["budget_minutes"])
                 rows_by_name[row["row"]] = row
         return report(list(rows_by_name.values()), Path(args.out), command, None, args.quick)
     runs = Path(args.runs)

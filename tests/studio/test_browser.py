@@ -205,6 +205,14 @@ def test_page_draws_a_translation_and_its_attention(translate_server, browser, t
     assert len(cells) == 4 and all(len(col) == 3 for col in cells)
     # darker = more attention (unitColour: red channel 255 - 222 w); reversed order -> the anti-diagonal
     assert [col.index(min(col)) for col in cells[:3]] == [2, 1, 0]
+    # what else it considered: one row per output token, its alternatives best first, the chosen one marked
+    rows = page.locator("#alternatives tr")
+    assert page.locator("#alternatives-section").is_visible() and rows.count() == 4
+    assert rows.locator("th").all_inner_texts() == ["RUNS", "RED", "BIG", "</s>"]
+    first = [a[0] for a in want["alternatives"]]
+    assert rows.nth(0).locator("td").first.inner_text() == f"{first[0]['label']} {100 * first[0]['probability']:.1f}%"
+    assert page.locator("#alternatives td.chosen").count() == sum(
+        any(a["label"] == t for a in alts) for alts, t in zip(want["alternatives"], want["target_tokens"]))
     # the encoder's states are still drawn, one column per source token, both directions
     assert page.eval_on_selector_all('#hidden-maps figure.heatmap[data-kind="h"]',
                                      "els => els.map(e => e.dataset.columns)") == ["3", "3"]

@@ -58,7 +58,47 @@ def _parallel(folder: Path) -> list[str]:
     return paths + ["data.source_vocab_size=27", "data.target_vocab_size=27", "data.max_len=20"]
 
 
+def _sessions(folder: Path) -> list[str]:
+    """Toy log sessions (event ids): normal ones from a small grammar, abnormal ones with a foreign event."""
+    rng = random.Random(0)
+    normal = ["1 2 " + " ".join(rng.choice(["3 4", "3 5"]) for _ in range(rng.randint(1, 4))) + " 6"
+              for _ in range(40)]
+    (folder / "normal.txt").write_text("\n".join(normal) + "\n")
+    (folder / "abnormal.txt").write_text("".join(f"s{i},1 2 9 3 4 6\n" for i in range(5)))
+    (folder / "test_normal.txt").write_text("1 2 3 4 6\n1 2 3 5 3 4 6\n")
+    return [f"data.train={folder / 'normal.txt'}", f"data.test_abnormal={folder / 'abnormal.txt'}",
+            f"data.test_normal={folder / 'test_normal.txt'}", "data.valid=",
+            "data.normal_holdout=0.2", "data.valid_fraction=0.2", "model.window=4", "model.top_g=2"]
+
+
+def _calls(folder: Path) -> list[str]:
+    """Toy API-call sequences (ids 0-11, with runs of repeats) of 3 families, a labels file, an API index."""
+    rng = random.Random(0)
+    seqs = [[rng.choice([i % 3, 3 + i % 3, 6 + rng.randrange(6)]) for _ in range(rng.randrange(5, 40))]
+            for i in range(30)]
+    (folder / "calls.txt").write_text("".join(",".join(map(str, s + s[-1:] * 3)) + "\n" for s in seqs))
+    (folder / "types.txt").write_text("".join(f"F{i % 3}\n" for i in range(30)))
+    (folder / "index.txt").write_text("".join(f"api{i}={i}\n" for i in range(12)))
+    return [f"data.train={folder / 'calls.txt'}", f"data.train_labels={folder / 'types.txt'}",
+            f"data.api_index={folder / 'index.txt'}"]
+
+
+def _series(folder: Path) -> list[str]:
+    """A toy hourly CSV series (two sines); the shipped configs' splits, columns and sizes overridden for it."""
+    import math
+
+    rows = [f"2020-01-{1 + i // 24:02d} {i % 24:02d}:00:00,{math.sin(i / 4):.4f},{math.cos(i / 7) + 2:.4f}"
+            for i in range(300)]
+    (folder / "series.csv").write_text("date,a,b\n" + "\n".join(rows) + "\n")
+    return [f"data.path={folder / 'series.csv'}", "data.columns=a,b", "data.targets=b", "data.time_column=date",
+            "data.time_format=", "data.transform=none", "data.lookback=48", "data.horizon=12", "data.train_rows=0",
+            "data.valid_rows=0", "data.test_rows=0", "model.segment=24", "model.hidden_size=16"]
+
+
 TOY_DATA = {
+    "log_anomaly": _sessions,
+    "api_calls": _calls,
+    "forecast": _series,
     "translate": _parallel,
     "intent": _intent,
     "intent_slots": _slots,
@@ -67,7 +107,12 @@ TOY_DATA = {
 }
 INPUTS = {"intent": ["what time is it", "zebra unknown words"], "intent_slots": ["play some jazz", "zebra"],
           "charlm": ["the cat", "zq"], "wordlm": ["the cat", "zebra"],
-          "translate": ["the cat is jazz", "zebra Ümlaut"]}
+          "translate": ["the cat is jazz", "zebra Ümlaut"],
+          "log_anomaly": ["1 2 3 4 6", "x,1 2 77 zebra 6"], "api_calls": ["0,3,3,3,6", "1 4 99999 7"], "forecast": [
+              "date,a,b\n" + "".join(f"2020-02-{1 + i // 24:02d} {i % 24:02d}:00:00,{i % 5 / 4},{2 + i % 7 / 6}\n"
+                                      for i in range(60)),
+              "date,note,a,b\n" + "".join(f"2020-02-{1 + i // 24:02d} {i % 24:02d}:00:00,zebra Ümlaut,{i % 3},1\n"
+                                           for i in range(50))]}
 
 
 def test_every_registered_task_has_toy_data_and_inputs():

@@ -119,6 +119,28 @@ def test_trace_has_the_attention_matrix_and_the_encoder_states(predictor):
     assert all(len(layer["h"]) == 3 and len(layer["h"][0]) == 32 for layer in trace["layers"])
 
 
+def test_alternatives_are_what_the_search_scored(predictor):
+    """Per output piece, the top pieces at that step, best first. Under greedy decoding the chosen piece is the
+    first alternative at every step, and the log-probabilities of the chosen pieces sum to the hypothesis's
+    score: the teacher-forced pass repeats the search's own computation."""
+    import math
+
+    task, model = predictor.task, predictor.model
+    (greedy_out,) = task.translate(model, ["small big runs dog"], beam_size=1, attention=True)
+    alts, targets = greedy_out["alternatives"], greedy_out["target_tokens"]
+    assert len(alts) == len(targets) == 5 and all(len(row) == 5 for row in alts)
+    assert [row[0]["label"] for row in alts] == targets == ["DOG", "RUNS", "BIG", "SMALL", "</s>"]
+    for row in alts:
+        probs = [a["probability"] for a in row]
+        assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0 + 1e-5
+    chosen = sum(math.log(row[0]["probability"]) for row in alts)
+    assert chosen == pytest.approx(greedy_out["scores"]["log_prob"], abs=1e-4)
+    (beamed,) = task.translate(model, ["small big runs dog"], beam_size=3, attention=True)
+    check_prediction(beamed)
+    assert len(beamed["alternatives"]) == len(beamed["target_tokens"])
+    assert "alternatives" not in task.translate(model, ["small big runs dog"])[0]  # predict stays lean
+
+
 def test_bundle_round_trips(bundle, predictor):
     again = rnnlab.load(bundle)
     texts = ["a dog cat", "small big runs dog", "zebra"]

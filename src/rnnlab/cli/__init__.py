@@ -22,6 +22,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "generate": ("rnnlab.cli.generate", "sample text from a language-model bundle, streamed as it is sampled"),
     "fill": ("rnnlab.cli.fill", "fill in the blank in a sentence with a word language model (both sides)"),
     "translate": ("rnnlab.cli.translate", "translate sentences with a translation bundle (beam search)"),
+    "detect": ("rnnlab.cli.detect", "flag abnormal sessions of log events with a log-anomaly bundle (DeepLog-style)"),
+    "forecast": ("rnnlab.cli.forecast", "forecast the steps after the last row of a CSV series with a forecast bundle"),
     "ensemble": ("rnnlab.cli.ensemble", "join separately trained bundles (different seeds) into one ensemble bundle"),
     "data": ("rnnlab.cli.data", "list, check and download the datasets the recipes use"),
     "serve": ("rnnlab.cli.serve", "serve a model: web page showing what the network remembers + HTTP API"),

@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="a bundle directory (e.g. runs/demo/bundle)")
-    p.add_argument("texts", nargs="*", metavar="TEXT", help="inputs; none = read one per line from stdin")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="inputs; none = read one per line from stdin; for a task "
+                   "that reads files (api_calls), a FILE gives one input per line")
     p.add_argument("--json", action="store_true", help="one JSON object per input, with per-token outputs")
     _allow_flags_after_texts(p)
 
@@ -36,10 +38,18 @@ def run(args: argparse.Namespace) -> int:
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         raise UserError("nothing to predict: give TEXT arguments or lines on stdin")
-    inputs = [predictor.task.parse_input(t) for t in texts]
-    for text, pred in zip(texts, predictor.predict(inputs)):
+    # a task whose inputs live in files (API-call sequences: one per line) defines inputs_from_file(path)
+    # -> [(name, input)]: an argument naming an existing file is then expanded, one prediction per item
+    from_file = getattr(predictor.task, "inputs_from_file", None)
+    named = []
+    for t in texts:
+        if from_file is not None and args.texts and Path(t).is_file():
+            named += from_file(t)
+        else:
+            named.append((t, predictor.task.parse_input(t)))
+    for (name, _), pred in zip(named, predictor.predict([x for _, x in named])):
         if args.json:
             print(json.dumps(pred, ensure_ascii=False))
         else:
-            print(f"{text}\t{predictor.task.format_prediction(pred)}")
+            print(f"{name}\t{predictor.task.format_prediction(pred)}")
     return 0

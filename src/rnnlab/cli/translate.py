@@ -3,8 +3,9 @@
 Text arguments are translated together and printed one line each; with none, stdin is translated line by line
 (a progress bar on stderr; an empty line gives an empty line, so the output stays aligned with the input).
 `--beam N` sets the beam (1 = greedy; default the bundle's model.beam_size); `--json` prints one object per
-input: the prediction schema plus the output pieces with </s> ("target_tokens") and the attention matrix
-(one row per output piece, one weight per source piece)."""
+input: the prediction schema plus the output pieces with </s> ("target_tokens"), the attention matrix
+(one row per output piece, one weight per source piece) and, per output piece, the pieces the decoder ranked
+highest at that step ("alternatives")."""
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("texts", nargs="*", metavar="TEXT", help="source sentences; none = read one per line from stdin")
     p.add_argument("--beam", type=int, default=None, metavar="N",
                    help="beam size (1 = greedy; default: the bundle's model.beam_size)")
-    p.add_argument("--json", action="store_true", help="one JSON object per input: pieces, scores, attention")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per input: pieces, scores, attention, alternatives")
     _allow_flags_after_texts(p)
 
 

@@ -16,6 +16,9 @@ TASKS: dict[str, str] = {
     "charlm": "rnnlab.tasks.lm:CharLMTask",
     "wordlm": "rnnlab.tasks.lm:WordLMTask",
     "translate": "rnnlab.tasks.translate:TranslateTask",
+    "log_anomaly": "rnnlab.tasks.logs:LogAnomalyTask",
+    "api_calls": "rnnlab.tasks.calls:CallsTask",
+    "forecast": "rnnlab.tasks.forecast:ForecastTask",
 }
 
 

@@ -100,6 +100,8 @@ class Step(TypedDict, total=False):
     token: str  # the input token this step read
     ranking: list[Label]  # the model's guess after reading it, best first (intent so far, next token)
     tag: str  # a tagger's label for this token (BIO), when the task tags
+    rank: int  # where this token stood among the model's guesses for it (1 = first guess), when it ranks them
+    score: float  # how unexpected this token was (a surprise, -log p in nats; higher = more), finite
 
 
 class Span(TypedDict):
@@ -115,6 +117,17 @@ class Influence(TypedDict):
     target: str  # the answer the scores explain
 
 
+class Forecast(TypedDict, total=False):
+    columns: list[str]  # the forecast columns (required)
+    times: list[str]  # one per future step (required)
+    steps: list[list[float]]  # one row per future step, one value per column (required)
+    lower: list[list[float]]  # the interval's bounds, shaped as steps (probabilistic models)
+    upper: list[list[float]]
+    interval: float  # the interval's nominal coverage (0.8)
+    history_times: list[str]  # the rows the forecast follows, shaped as steps
+    history: list[list[float]]
+
+
 class Prediction(TypedDict, total=False):
     task: str  # the task's registry name (required)
     text: str  # the input as given (required)
@@ -128,13 +141,15 @@ class Prediction(TypedDict, total=False):
     influence: Influence
     sequence: list[str]  # an output sequence (generation, translation)
     scores: dict[str, float]  # other named numbers (an anomaly score, a log-likelihood)
+    forecast: Forecast  # future values of a series (forecasting)
 
 
 PREDICTION_REQUIRED = ("task", "text", "tokens")
 # What a trace may add to the prediction: the recurrent layers' states ("cell", "layers"), and for a sequence to
 # sequence task the output pieces ("target_tokens", </s> included when chosen) and where each one looked
-# ("attention": one row per target token, one weight per input token).
-TRACE_EXTRAS = ("cell", "layers", "target_tokens", "attention")
+# ("attention": one row per target token, one weight per input token), and what else it ranked highest at each
+# output step ("alternatives": per target token, labels best first).
+TRACE_EXTRAS = ("cell", "layers", "target_tokens", "attention", "alternatives")
 
 
 def check_prediction(p: Any) -> None:
@@ -169,6 +184,11 @@ def check_prediction(p: Any) -> None:
                 raise ValueError(f"steps[{i}]: fields {sorted(step)}; token must be tokens[{i}]")
             for j, x in enumerate(step.get("ranking", [])):
                 label(x, f"steps[{i}].ranking[{j}]")
+            if "rank" in step and not (isinstance(step["rank"], int) and not isinstance(step["rank"], bool)
+                                       and step["rank"] >= 1):
+                raise ValueError(f"steps[{i}].rank: an int >= 1, got {step['rank']!r}")
+            if "score" in step and not (isinstance(step["score"], float) and math.isfinite(step["score"])):
+                raise ValueError(f"steps[{i}].score: a finite float, got {step['score']!r}")
     for i, span in enumerate(p.get("spans", [])):
         if set(span) != set(Span.__annotations__) or not 0 <= span["start"] < span["end"] <= n:
             raise ValueError(f"spans[{i}]: {{type, start, end, text}} within the tokens, got {span!r}")
@@ -179,11 +199,47 @@ def check_prediction(p: Any) -> None:
                 and all(isinstance(r, list) and len(r) == n and all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in r)
                         for r in rows)):
             raise ValueError(f"attention: one row per target token, one weight in [0, 1] per token ({n})")
+    if "alternatives" in p:
+        alts, targets = p["alternatives"], p.get("target_tokens", p.get("sequence"))
+        if not (isinstance(alts, list) and isinstance(targets, list) and len(alts) == len(targets)):
+            raise ValueError("alternatives: one list of labels per target token")
+        for i, row in enumerate(alts):
+            for j, x in enumerate(row):
+                label(x, f"alternatives[{i}][{j}]")
+    if "forecast" in p:
+        _check_forecast(p["forecast"])
     if "influence" in p:
         infl = p["influence"]
         if set(infl) != set(Influence.__annotations__) or len(infl["scores"]) != n \
                 or not all(isinstance(v, float) and math.isfinite(v) for v in infl["scores"]):
             raise ValueError("influence: {scores: one finite float per token, method, target}")
+
+
+def _check_forecast(f: Any) -> None:
+    """A forecast: {columns, times, steps} (+ lower / upper / interval, history_times / history), finite values."""
+    def table(rows, n_rows, where):
+        if not (isinstance(rows, list) and len(rows) == n_rows and all(
+                isinstance(r, list) and len(r) == len(f["columns"])
+                and all(isinstance(v, float) and math.isfinite(v) for v in r) for r in rows)):
+            raise ValueError(f"forecast.{where}: {n_rows} rows of {len(f['columns'])} finite floats")
+
+    if not (isinstance(f, dict) and {"columns", "times", "steps"} <= set(f)
+            and not set(f) - set(Forecast.__annotations__)
+            and isinstance(f["columns"], list) and all(isinstance(c, str) for c in f["columns"])
+            and isinstance(f["times"], list) and all(isinstance(t, str) for t in f["times"])):
+        raise ValueError("forecast: {columns, times, steps} (+ lower, upper, interval, history_times, history)")
+    for key in ("steps", "lower", "upper"):
+        if key in f or key == "steps":
+            table(f[key], len(f["times"]), key)
+    if ("lower" in f) != ("upper" in f):
+        raise ValueError("forecast: lower and upper go together")
+    if "interval" in f and not (isinstance(f["interval"], float) and 0.0 < f["interval"] < 1.0):
+        raise ValueError("forecast.interval: a coverage in (0, 1)")
+    if "history" in f:
+        times = f.get("history_times")
+        if not (isinstance(times, list) and all(isinstance(t, str) for t in times)):
+            raise ValueError("forecast.history_times: strings, one per history row")
+        table(f["history"], len(times), "history")
 
 
 def format_prediction(p: dict[str, Any]) -> str:
@@ -205,6 +261,11 @@ def format_prediction(p: dict[str, Any]) -> str:
         parts.append(" ".join(out))
     if "sequence" in p:
         parts.append(" ".join(p["sequence"]))
+    if "forecast" in p:
+        f = p["forecast"]
+        for j, col in enumerate(f["columns"]):
+            parts.append(f"{col} next {len(f['steps'])}: " + " ".join(f"{row[j]:.4g}" for row in f["steps"][:8])
+                         + (" ..." if len(f["steps"]) > 8 else ""))
     parts += [f"{k} {v:.4g}" for k, v in p.get("scores", {}).items()]
     return "   ".join(parts)
 

@@ -92,6 +92,9 @@ class TranslateModelConfig:
     engine: str = "fused"  # the encoder's engine: "fused" (torch kernels) | "glass" (step-by-step cells)
 
 
+ALTERNATIVES = 5  # pieces shown per output piece in a trace (`alternatives`): what else the decoder considered
+
+
 class TranslateModel(nn.Module):
     """Source embedding -> bidirectional Recurrent -> AttentionDecoder (bridge from the top layer's final h)."""
 
@@ -311,7 +314,8 @@ class TranslateTask(Task):
                   attention: bool = False) -> list[dict[str, Any]]:
         """The prediction schema for each source text, decoded by beam search (beam_size 1: greedy; None: the
         config's model.beam_size). attention=True adds "target_tokens" (the output pieces, </s> included when
-        it was chosen) and "attention" (len(target_tokens) x len(tokens): where each output piece looked)."""
+        it was chosen), "attention" (len(target_tokens) x len(tokens): where each output piece looked) and
+        "alternatives" (per target token, the ALTERNATIVES pieces ranked highest at that step, best first)."""
         inputs = list(inputs)
         if not inputs:
             return []
@@ -343,7 +347,31 @@ class TranslateTask(Task):
                 pred["target_tokens"] = self.target.pieces(hyp.tokens)
                 pred["attention"] = [[round(float(v), 6) for v in row[: len(p)]] for row in hyp.attention.tolist()]
             out.append(pred)
+        if attention:
+            for pred, alts in zip(out, self._alternatives(model, batch, [h.tokens for h in hyps], device)):
+                pred["alternatives"] = alts
         return out
+
+    def _alternatives(self, model: TranslateModel, batch: dict[str, torch.Tensor], outputs: list[list[int]],
+                      device: torch.device, k: int = ALTERNATIVES) -> list[list[list[dict[str, Any]]]]:
+        """For each output piece, the k pieces the decoder ranked highest at that step, given the source and the
+        chosen pieces before it: one teacher-forced pass over the chosen output (the search's own computation,
+        so the chosen piece's probability there is the one the search scored). (N, T) -> N lists of T lists."""
+        n_max = max((len(o) for o in outputs), default=0)
+        if n_max == 0:
+            return [[] for _ in outputs]
+        pad, bos = self.target.pad_id, self.target.bos_id
+        targets_in = torch.full((len(outputs), n_max), pad, dtype=torch.long)  # (N, T): <s> y_1 .. y_{T-1}
+        for b, o in enumerate(outputs):
+            if o:
+                targets_in[b, : len(o)] = torch.tensor([bos] + o[:-1], dtype=torch.long)
+        with torch.no_grad(), eval_mode(model):
+            logits = model(batch["source"].to(device), batch["source_lengths"], targets_in.to(device))  # (N, T, V)
+        probs, ids = logits.float().softmax(-1).topk(min(k, logits.shape[-1]), dim=-1)  # (N, T, k)
+        probs, ids = probs.cpu().tolist(), ids.cpu().tolist()
+        return [[[{"label": piece, "probability": round(min(1.0, max(0.0, pr)), 6)}
+                  for piece, pr in zip(self.target.pieces(ids[b][t]), probs[b][t])]
+                 for t in range(len(o))] for b, o in enumerate(outputs)]
 
     def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
         """For each source text: `tokens` the source pieces (`unknown` those read as <unk>), `sequence` the

@@ -7,12 +7,15 @@
 //    unknown: [bool per token],                          read as <unk>
 //    answer: {label, probability}, answer_kind,          the decision ("intent", "next character", ...)
 //    ranking: [{label, probability}, ...],               every candidate answer, best first
-//    steps: [{token, ranking: [...], tag}, ...],         the guess after each token (and a tagger's tag)
+//    steps: [{token, ranking: [...], tag, rank, score}], the guess after each token (a tagger's tag; a
+//                                                        token's rank and surprise: drawn as a strip)
 //    spans: [{type, start, end, text}],                  labelled stretches (slots)
 //    influence: {scores: [per token], method, target},   each token's share of the answer
 //    layers: [{layer, direction, h: [T][H], c?: [T][H], gates: {in_gate|forget_gate|...: [T][H]}}],
 //    sequence: [output pieces], target_tokens: [output pieces, </s> included],   an output sequence (translation)
-//    attention: [one row per target token][one weight per input token]}          where each output piece looked
+//    attention: [one row per target token][one weight per input token],          where each output piece looked
+//    forecast: {columns, history_times, history: [rows][columns], times, steps: [rows][columns],
+//               lower?, upper?, interval?}}              a series' next steps (forecast models: a CSV upload)
 // so an intent model (a guess after each word, one answer), a tagger (a tag per word) and a character
 // language model (a next-character distribution after each character) all draw with the same code.
 // Tasks without a trace (the model card's can_trace is false) are drawn from /predict: no states.
@@ -136,6 +139,39 @@ function drawSteps(trace) {
     box.append(el("div", { class: "muted", text: "slots: " + trace.spans.map((s) => `${s.type}=${s.text}`).join(", ") }));
   }
   $("steps-section").hidden = false;
+}
+
+// Steps that carry a score (how unexpected each token was: a surprise, -log p, as a log-anomaly model gives
+// it): one strip of cells, one per token, white (expected) to dark red (surprising). Colour from the score
+// itself, 1 - exp(-score / 2), not from the strip's maximum, so the same surprise looks the same in every input.
+function surpriseColour(score) {
+  const t = 1 - Math.exp(-Math.max(0, score) / 2);
+  return `rgb(255,${(255 - 215 * t) | 0},${(255 - 225 * t) | 0})`;
+}
+function drawStrip(trace) {
+  let holder = $("score-strip");
+  const steps = trace.steps || [];
+  const scored = steps.length === trace.tokens.length && steps.length && steps.every((s) => typeof s.score === "number");
+  if (!scored) { if (holder) holder.hidden = true; return; }
+  if (!holder) {
+    holder = el("div", { id: "score-strip" });
+    $("steps-section").append(holder);
+  }
+  const cells = steps.map((s, t) => {
+    const cell = el("span", { class: "strip-cell", "data-token-index": String(t), "data-score": String(s.score),
+      text: showToken(trace.tokens[t]),
+      title: `${trace.tokens[t]}: surprise ${s.score.toFixed(2)}` + (s.rank != null ? `, rank ${s.rank}` : "") });
+    cell.style.cssText = "display:inline-block;min-width:1.6em;padding:4px 3px;margin:0 1px;text-align:center;" +
+      "font-family:monospace;border:1px solid #ddd;border-radius:3px;";
+    cell.style.background = surpriseColour(s.score);
+    return cell;
+  });
+  const line = el("div", { class: "strip" }, ...cells);
+  line.style.cssText = "display:flex;flex-wrap:wrap;gap:1px;margin:0.4rem 0;";
+  holder.replaceChildren(el("h3", { text: "How unexpected each token was" }),
+    el("p", { class: "muted", text: "Surprise -log p of each token given the ones before it: white = expected, " +
+      "dark red = surprising (hover for the value and its rank among the model's guesses)." }), line);
+  holder.hidden = false;
 }
 
 function drawInfluence(trace) {
@@ -262,7 +298,25 @@ function drawSequence(trace) {
   $("sequence-text").textContent = trace.answer ? trace.answer.label : trace.sequence.join(" ");
   const map = $("attention-map");
   map.replaceChildren(heatmap("attention", rows, targets, null, trace.tokens));
+  drawAlternatives(trace.alternatives, targets);
   section.hidden = false;
+}
+// Per output token, its top alternatives (label and probability, best first): one table row each.
+function drawAlternatives(alternatives, targets) {
+  const holder = $("alternatives-section"), table = $("alternatives");
+  if (!Array.isArray(alternatives) || alternatives.length !== targets.length) { holder.hidden = true; return; }
+  table.replaceChildren(...alternatives.map((alts, t) => {
+    const tr = document.createElement("tr"), head = document.createElement("th");
+    head.textContent = targets[t];
+    tr.append(head, ...alts.map((a) => {
+      const td = document.createElement("td");
+      td.textContent = `${a.label} ${(100 * a.probability).toFixed(1)}%`;
+      td.classList.toggle("chosen", a.label === targets[t]);
+      return td;
+    }));
+    return tr;
+  }));
+  holder.hidden = false;
 }
 
 const rank = (k) => (GATE_ORDER.indexOf(k) < 0 ? 99 : GATE_ORDER.indexOf(k));
@@ -278,6 +332,72 @@ function showTip(ev, text) {
 }
 function hideTip() { $("tooltip").hidden = true; }
 
+// ------------------------------------------------------------------------------------------ forecasts
+
+// The SVG namespace, read from an <svg> the HTML parser made (so no URL is written in the page's code: the page
+// and its assets hold no absolute URLs at all, tests/studio/test_api.py checks it).
+const SVG = (() => { const d = document.createElement("div"); d.innerHTML = "<svg></svg>"; return d.firstChild.namespaceURI; })();
+function svgEl(tag, attrs = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  return node;
+}
+
+// One chart per forecast column: the history read, the forecast after it and its interval (a band).
+function drawForecast(trace) {
+  const section = $("forecast-section"), holder = $("forecast-charts");
+  const f = trace.forecast;
+  holder.replaceChildren();
+  if (!f || !Array.isArray(f.steps) || !f.steps.length) { section.hidden = true; return; }
+  const history = f.history || [], n = history.length, h = f.steps.length;
+  const W = 720, H = 180, left = 48, right = 8, top = 10, bottom = 22;
+  f.columns.slice(0, 6).forEach((col, j) => {
+    const values = history.map((r) => r[j]).concat(f.steps.map((r) => r[j]),
+      (f.lower || []).map((r) => r[j]), (f.upper || []).map((r) => r[j]));
+    let lo = Math.min(...values), hi = Math.max(...values);
+    if (hi === lo) { hi += 1; lo -= 1; }
+    const x = (t) => left + ((t + n) / Math.max(1, n + h - 1)) * (W - left - right); // t < 0: history
+    const y = (v) => top + (1 - (v - lo) / (hi - lo)) * (H - top - bottom);
+    const line = (pts) => pts.map(([t, v], k) => `${k ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join("");
+    const svg = svgEl("svg", { class: "forecast-chart", viewBox: `0 0 ${W} ${H}`, width: W, height: H,
+      "data-column": col, "data-steps": h, "data-history": n, role: "img",
+      "aria-label": `${col}: ${n} rows read, ${h} steps forecast` });
+    if (f.lower && f.upper) {
+      const band = f.upper.map((r, t) => [t, r[j]]).concat(f.lower.map((r, t) => [t, r[j]]).reverse());
+      svg.append(svgEl("path", { class: "interval", d: line(band) + "Z" }));
+    }
+    if (n) svg.append(svgEl("path", { class: "history", d: line(history.map((r, t) => [t - n, r[j]])) }));
+    // the forecast starts from the last row read, so the two lines join
+    const start = n ? [[-1, history[n - 1][j]]] : [];
+    svg.append(svgEl("path", { class: "forecast", d: line(start.concat(f.steps.map((r, t) => [t, r[j]]))) }));
+    svg.append(svgEl("line", { class: "now", x1: x(-0.5), x2: x(-0.5), y1: top, y2: H - bottom }));
+    const label = (text, ax, ay, anchor = "start") => {
+      const node = svgEl("text", { x: ax, y: ay, "text-anchor": anchor });
+      node.textContent = text;
+      svg.append(node);
+    };
+    label(hi.toPrecision(4), left - 4, top + 8, "end");
+    label(lo.toPrecision(4), left - 4, H - bottom, "end");
+    label(`${col}`, left + 4, top + 10);
+    if (f.history_times && f.history_times.length) label(f.history_times[0], left, H - 6);
+    if (f.times && f.times.length) label(f.times[f.times.length - 1], W - right, H - 6, "end");
+    holder.append(svg);
+  });
+  const interval = f.lower ? ` The shaded band is the model's ${Math.round(100 * (f.interval || 0.8))} % interval.` : "";
+  $("forecast-note").textContent = `The last ${n} rows the network read (grey), then its forecast of the next ${h} ` +
+    `(blue), from ${f.times[0]} to ${f.times[f.times.length - 1]}.${interval}`;
+  section.hidden = false;
+}
+
+// An uploaded CSV series: its header and the last rows the model reads (the card's data.lookback; all rows when
+// the card does not say), so a long file is not sent whole.
+let lookbackRows = null;
+function lastRows(text) {
+  const lines = text.replace(/^\ufeff/, "").split(/\r?\n/).filter((l) => l.trim());
+  if (!lookbackRows || lines.length <= lookbackRows + 1) return lines.join("\n") + "\n";
+  return [lines[0], ...lines.slice(-lookbackRows)].join("\n") + "\n";
+}
+
 // ------------------------------------------------------------------------------------------ requests
 
 function setStatus(text, isError = false) {
@@ -286,8 +406,8 @@ function setStatus(text, isError = false) {
   s.classList.toggle("error", isError);
 }
 
-async function run() {
-  const text = $("text").value;
+async function run(given = null) {
+  const text = given ?? $("text").value;
   if (!text.trim()) { setStatus("Type something first."); return; }
   const seq = ++requestSeq;
   setStatus("reading…");
@@ -300,9 +420,11 @@ async function run() {
     if (seq !== requestSeq) return; // a newer request is on its way
     if (!response.ok) { setStatus(body.error || `error ${response.status}`, true); return; }
     drawSteps(body);
+    drawStrip(body);
     drawSequence(body);
     drawInfluence(body);
     drawStates(body);
+    drawForecast(body);
     setStatus(`${body.tokens.length} tokens` +
       (endpoint === "/trace" ? "" : " · this task has no trace: predictions only, no states or gates"));
   } catch (err) {
@@ -322,6 +444,8 @@ async function loadCard() {
     $("text").maxLength = limits.max_chars;
     if (card.example) $("text").placeholder = card.example;
     $("model-summary").textContent = card.summary || `task: ${card.task}`;
+    const data = (card.config && card.config.data) || {};
+    if (Number.isInteger(data.lookback)) lookbackRows = data.lookback + (data.transform === "log_return" ? 1 : 0);
   } catch (err) {
     setStatus(`could not reach the server: ${err.message}`, true);
   }
@@ -333,6 +457,16 @@ document.addEventListener("DOMContentLoaded", () => {
   $("text").addEventListener("input", () => {
     clearTimeout(debounce);
     if ($("text").value.trim()) debounce = setTimeout(run, 400);
+  });
+  $("series-file").addEventListener("change", async () => {
+    const file = $("series-file").files[0];
+    if (!file) return;
+    clearTimeout(debounce);
+    try {
+      run(lastRows(await file.text()));
+    } catch (err) {
+      setStatus(`could not read ${file.name}: ${err.message}`, true);
+    }
   });
   loadCard();
 });

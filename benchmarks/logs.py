@@ -1,0 +1,279 @@
+"""Log anomaly detection benchmark: a DeepLog-style next-event LSTM beside simple baselines, on HDFS and OpenStack.
+
+    python benchmarks/logs.py              # both datasets: train configs/hdfs.toml and configs/openstack.toml, score
+    python benchmarks/logs.py --quick      # a smoke run on a slice of the data, 2 epochs (tests)
+
+Every detector is scored by the same code (rnnlab.detectors.thresholds) on the same splits: the network (session
+score = its largest surprise, -log p of a true next event or of the session's end; its own rule = DeepLog's top-g)
+and the baselines of rnnlab.detectors.baselines (new events, session length, unseen 2-grams, count-vector nearest
+neighbour; their own rule = "anything unseen in training", score > 0). The baselines are fit on all the normal
+sessions the network had (its training sessions and the validation sessions it stopped early on).
+
+HDFS (DeepLog's files: 4,855 normal training sessions, 16,838 abnormal test sessions, no normal test sessions):
+the last 20 % of the training file (971 sessions) is never trained on and measures the false-positive rate; the
+network trains on the first 80 % (early stopping on 10 % of those). Reported per detector: recall on all abnormal
+sessions at the threshold that keeps the false-positive rate on the held-out normal sessions <= 1 %, its own rule's
+FPR / recall, ROC AUC. Precision is not reported: with 971 normal against 16,838 abnormal sessions it would say
+nothing about the real mix (DeepLog's test set has 553,366 normal sessions).
+
+OpenStack (loghub: 19 normal training sessions; test 1,852 normal + 198 abnormal): precision, recall, F1 at each
+detector's own rule, which needs no held-out data: the top-g rule for the network, score > 0 for the baselines. The
+network is also reported at "score > the largest score on its training sessions" (the baselines' rule carried over)
+and every detector at its best-F1 threshold on the test labels, marked as an oracle (not a deployable figure).
+
+Writes benchmarks/results/logs.json (machine, versions, per dataset and detector the figures, `targets`) and
+logs.png (ROC curves).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchcommon  # noqa: E402
+import lmbench  # noqa: E402
+
+ROOT = benchcommon.ROOT
+ANCHORS = {"DeepLog (Du et al. 2017), HDFS, full test set": {"precision": 0.95, "recall": 0.96, "f1": 0.96},
+           "Landauer et al. 2024, HDFS, simple detectors": {"f1": "0.95-0.99"}}
+TARGET_HDFS_RECALL, FPR = 0.96, 0.01
+
+
+def data_dir() -> Path:
+    if not os.environ.get("RNNLAB_DATA"):
+        raise SystemExit("RNNLAB_DATA is not set: it must hold logs/hdfs and logs/openstack")
+    return Path(os.environ["RNNLAB_DATA"]) / "logs"
+
+
+def quick_data(folder: Path) -> dict[str, list[str]]:
+    """A slice of each dataset (HDFS: 600 training and 1,500 abnormal sessions) for a smoke run."""
+    src = data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def head(path: Path, n: int) -> Path:
+        out = folder / path.name
+        out.write_text("\n".join(path.read_text().splitlines()[:n]) + "\n")
+        return out
+
+    return {"hdfs": [f"data.train={head(src / 'hdfs' / 'hdfs_train', 600)}",
+                     f"data.test_abnormal={head(src / 'hdfs' / 'hdfs_test_abnormal', 1500)}"],
+            "openstack": [f"data.test_normal={head(src / 'openstack' / 'openstack_test_normal', 400)}"]}
+
+
+def train_network(name: str, overrides: list[str], runs: Path, threads: int, command: str) -> tuple[Any, dict]:
+    """Train configs/<name>.toml; (loaded bundle, the row's training facts)."""
+    import rnnlab
+    from rnnlab.config import load_config
+    from rnnlab.training import train
+
+    run_dir = runs / f"bench-logs-{name}"
+    cfg = load_config(ROOT / "configs" / f"{name}.toml",
+                      overrides + [f"run_dir={run_dir}", "train.progress=false", f"train.threads={threads}"])
+    clock = lmbench.Clock()
+    summary = train(cfg, overwrite=True, command=command, echo=lambda line: print(f"[{name}] {line}", flush=True))
+    facts = {"config": f"configs/{name}.toml", "overrides": overrides, "cell": cfg.model.cell,
+             "window": cfg.model.window, "top_g": cfg.model.top_g, "hidden_size": cfg.model.hidden_size,
+             "num_layers": cfg.model.num_layers, "parameters": summary["parameters"],
+             "epochs_run": summary["epochs_run"], "best_epoch": summary["best_epoch"],
+             "train_minutes": round(summary["train_time_s"] / 60, 2), "clock": clock.report(),
+             "valid": {k: round(v, 4) for k, v in summary.get("valid", {}).items()}}
+    return rnnlab.load(run_dir / "bundle"), facts
+
+
+def network_scores(predictor, sessions) -> tuple[np.ndarray, np.ndarray]:
+    """(session scores = max surprise, flagged by the top-g rule) for LogSession objects."""
+    task = predictor.task
+    scored = task.score_sessions(predictor.model, [s.tokens for s in sessions])
+    verdicts = [task.verdict(s) for s in scored]
+    return np.array([v["score"] for v in verdicts]), np.array([v["abnormal"] for v in verdicts])
+
+
+def rounded(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+
+
+def score_all(predictor, fit_on, normal, abnormal) -> dict[str, dict[str, Any]]:
+    """{detector: {"normal": scores, "abnormal": scores, "rule_normal": flags, "rule_abnormal": flags,
+    "train": scores on the training sessions}} for the network and every baseline."""
+    from rnnlab.detectors import all_baselines
+
+    out = {}
+    t0 = time.perf_counter()
+    n_scores, n_rule = network_scores(predictor, normal)
+    a_scores, a_rule = network_scores(predictor, abnormal)
+    train_scores, _ = network_scores(predictor, fit_on)
+    out["network"] = {"normal": n_scores, "abnormal": a_scores, "rule_normal": n_rule, "rule_abnormal": a_rule,
+                      "train": train_scores, "rule": f"top-g (g = {predictor.task.model_config.top_g})",
+                      "score_s": round(time.perf_counter() - t0, 1)}
+    events = lambda sessions: [[int(e) for e in s.tokens] for s in sessions]  # noqa: E731
+    for d in all_baselines():
+        t0 = time.perf_counter()
+        d.fit(events(fit_on))
+        n, a = d.score(events(normal)), d.score(events(abnormal))
+        out[d.name] = {"normal": n, "abnormal": a, "rule_normal": n > 0, "rule_abnormal": a > 0,
+                       "train": d.score(events(fit_on)), "rule": "score > 0 (anything unseen in training)",
+                       "score_s": round(time.perf_counter() - t0, 1)}
+    return out
+
+
+def hdfs(predictor, facts: dict[str, Any]) -> tuple[dict[str, Any], dict]:
+    from rnnlab.detectors import curves, rates_at, threshold_at_fpr
+
+    task = predictor.task
+    fit_on = task.read("train") + task.read("valid")
+    test = task.read("test")
+    normal, abnormal = [s for s in test if s.label == 0], [s for s in test if s.label == 1]
+    scores = score_all(predictor, fit_on, normal, abnormal)
+    detectors = {}
+    for name, s in scores.items():
+        t = threshold_at_fpr(s["normal"], FPR)
+        at = rates_at(t, s["normal"], s["abnormal"])
+        rule = rates_at(0.5, s["rule_normal"].astype(float), s["rule_abnormal"].astype(float))
+        detectors[name] = {
+            f"recall_at_fpr_{FPR:g}": round(at["recall"], 4), f"fpr_at_fpr_{FPR:g}": round(at["fpr"], 4),
+            "threshold": round(t, 4), **{k: round(v, 4) for k, v in curves(s["normal"], s["abnormal"]).items()},
+            "rule": s["rule"], "rule_fpr": round(rule["fpr"], 4), "rule_recall": round(rule["recall"], 4),
+            "rule_counts": {k: rule[k] for k in ("tp", "fp", "fn", "tn")}, "score_s": s["score_s"]}
+    split = {"train_sessions": len(task.read("train")), "valid_sessions": len(task.read("valid")),
+             "held_out_normal_sessions": len(normal), "abnormal_sessions": len(abnormal),
+             "baselines_fit_on": "train + valid sessions (all the normal data the network had)"}
+    return {"split": split, "network_training": facts, "detectors": detectors}, scores
+
+
+def openstack(predictor, facts: dict[str, Any]) -> tuple[dict[str, Any], dict]:
+    from rnnlab.detectors import best_f1, curves, rates_at
+
+    task = predictor.task
+    fit_on = task.read("train") + task.read("valid")
+    test = task.read("test")
+    normal, abnormal = [s for s in test if s.label == 0], [s for s in test if s.label == 1]
+    scores = score_all(predictor, fit_on, normal, abnormal)
+    detectors = {}
+    for name, s in scores.items():
+        rule = rates_at(0.5, s["rule_normal"].astype(float), s["rule_abnormal"].astype(float))
+        row = {"rule": s["rule"], **rounded({k: rule[k] for k in ("precision", "recall", "f1", "fpr")}),
+               "rule_counts": {k: rule[k] for k in ("tp", "fp", "fn", "tn")},
+               **{k: round(v, 4) for k, v in curves(s["normal"], s["abnormal"]).items()},
+               "oracle_best_f1": rounded({k: v for k, v in best_f1(s["normal"], s["abnormal"]).items()
+                                          if k in ("threshold", "precision", "recall", "f1", "fpr")}),
+               "score_s": s["score_s"]}
+        if name == "network":
+            above = rates_at(float(s["train"].max()), s["normal"], s["abnormal"])
+            row["above_max_train_score"] = rounded({k: above[k] for k in ("threshold", "precision", "recall", "f1",
+                                                                          "fpr")})
+        detectors[name] = row
+    split = {"train_sessions": len(task.read("train")), "valid_sessions": len(task.read("valid")),
+             "normal_test_sessions": len(normal), "abnormal_test_sessions": len(abnormal),
+             "baselines_fit_on": "train + valid sessions (all the normal data the network had)"}
+    # the floor any detector must clear: flagging every session (recall 1, precision = the abnormal share)
+    everything = rates_at(-1.0, np.zeros(len(normal)), np.zeros(len(abnormal)))
+    floor = rounded({k: everything[k] for k in ("precision", "recall", "f1", "fpr")})
+    return {"split": split, "network_training": facts, "detectors": detectors, "flag_everything": floor}, scores
+
+
+def plot(all_scores: dict[str, dict], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    fig, axes = plt.subplots(1, len(all_scores), figsize=(5 * len(all_scores), 4.2))
+    for ax, (dataset, scores) in zip(np.atleast_1d(axes), all_scores.items()):
+        for name, s in scores.items():
+            y = np.r_[np.zeros(len(s["normal"])), np.ones(len(s["abnormal"]))]
+            fpr, tpr, _ = roc_curve(y, np.r_[s["normal"], s["abnormal"]])
+            ax.plot(fpr, tpr, label=name, linewidth=2.2 if name == "network" else 1.2)
+        ax.axvline(FPR, color="grey", linestyle=":", linewidth=1)
+        ax.set(xscale="symlog", xlim=(0, 1), xlabel="false-positive rate (symlog)", ylabel="recall",
+               title=f"{dataset}: ROC" + (" (normal = held-out 20 % of train)" if dataset == "hdfs" else ""))
+        ax.set_xscale("symlog", linthresh=0.01)
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def verdicts(result: dict[str, Any]) -> list[str]:
+    """Plain sentences: who wins on each dataset, the network or a baseline."""
+    lines = []
+    if "hdfs" in result:
+        d = result["hdfs"]["detectors"]
+        key = f"recall_at_fpr_{FPR:g}"
+        best = max((n for n in d if n != "network"), key=lambda n: d[n][key])
+        who = "the network" if d["network"][key] >= d[best][key] else f"the {best} baseline"
+        lines.append(f"HDFS, recall at FPR <= {FPR:.0%} on held-out normal sessions: network {d['network'][key]:.4f}, "
+                     f"best baseline {best} {d[best][key]:.4f}: {who} wins"
+                     + (" (a tie)" if d["network"][key] == d[best][key] else "") + ".")
+        lines.append("HDFS, each detector's own rule (FPR / recall): "
+                     + "; ".join(f"{n} {d[n]['rule_fpr']:.4f} / {d[n]['rule_recall']:.4f}" for n in d) + ".")
+    if "openstack" in result:
+        d = result["openstack"]["detectors"]
+        best = max((n for n in d if n != "network"), key=lambda n: d[n]["f1"])
+        who = "the network" if d["network"]["f1"] >= d[best]["f1"] else f"the {best} baseline"
+        lines.append(f"OpenStack, F1 at each detector's own rule: network (top-g) {d['network']['f1']:.4f}, "
+                     f"best baseline {best} (score > 0) {d[best]['f1']:.4f}: {who} wins"
+                     + (" (a tie)" if d["network"]["f1"] == d[best]["f1"] else "") + ".")
+        floor = result["openstack"]["flag_everything"]["f1"]
+        beaten = [n for n in d if d[n]["f1"] <= floor]
+        if beaten:
+            lines.append(f"OpenStack: flagging every session scores F1 {floor:.4f}; no better than that: "
+                         f"{', '.join(beaten)}.")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a slice of each dataset, 2 epochs: a smoke run")
+    p.add_argument("--datasets", nargs="+", default=["hdfs", "openstack"], choices=["hdfs", "openstack"])
+    p.add_argument("--runs", default="runs", help="where the run directories go")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "logs.json"))
+    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("overrides", nargs="*", help="config overrides for both networks, e.g. model.cell=gru")
+    args = p.parse_args(argv)
+    given = argv if argv is not None else sys.argv[1:]
+    command = "python benchmarks/logs.py " + " ".join(shlex.quote(a) for a in given)
+    data_dir()
+    torch.set_num_threads(args.threads)
+    runs = Path(args.runs)
+    quick = quick_data(runs / "logs-quick-data") if args.quick else {}
+    extra = ["train.epochs=2", "train.max_minutes=1"] if args.quick else []
+    clock = lmbench.Clock()
+    result: dict[str, Any] = {"benchmark": "logs", "command": command, "quick": args.quick,
+                              "machine": lmbench.machine(), "anchors": ANCHORS}
+    all_scores = {}
+    for name in args.datasets:
+        predictor, facts = train_network(name, quick.get(name, []) + extra + list(args.overrides), runs,
+                                         args.threads, command)
+        result[name], all_scores[name] = (hdfs if name == "hdfs" else openstack)(predictor, facts)
+    targets = []
+    if "hdfs" in result:
+        d = result["hdfs"]["detectors"]
+        targets.append(benchcommon.target("hdfs_network_recall_at_1pct_fpr", d["network"][f"recall_at_fpr_{FPR:g}"],
+                                          TARGET_HDFS_RECALL, ">="))
+    if "openstack" in result:
+        d = result["openstack"]["detectors"]
+        best = max((n for n in d if n != "network"), key=lambda n: d[n]["f1"])
+        targets.append(benchcommon.target("openstack_network_f1_vs_best_baseline", d["network"]["f1"], d[best]["f1"],
+                                          ">=", baseline=best))
+    result["verdicts"] = verdicts(result)
+    result["clock"] = clock.report()
+    result["targets"] = targets
+    out = Path(args.out)
+    lmbench.write_json(out, result)
+    plot(all_scores, out.with_suffix(".png"))
+    print("\n".join(result["verdicts"]))
+    print(benchcommon.describe(targets))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

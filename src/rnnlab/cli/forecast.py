@@ -1,0 +1,85 @@
+"""`rnnlab forecast BUNDLE series.csv`: the forecast after the last row of a CSV series (and its 80 % interval
+where the model has one), with a forecast bundle.
+
+The CSV needs the bundle's time column and input columns (others are ignored) and at least the model's
+lookback rows. Prints one line per future step (time, then each column's value, `[lower, upper]` with an
+interval); `--json` prints the prediction schema instead; `--horizon H` keeps the first H steps (at most the
+model's); `--plot out.png` draws the history and the forecast (never over an existing file without --force).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", help="a forecast bundle directory (e.g. runs/ett/bundle)")
+    p.add_argument("series", help="a CSV file: the bundle's time column and input columns, one row per step")
+    p.add_argument("--horizon", type=int, default=None, metavar="H", help="forecast steps (default: the model's)")
+    p.add_argument("--plot", default=None, metavar="PNG", help="draw the history and the forecast into this file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
+    p.add_argument("--json", action="store_true", help="print the prediction as JSON (the schema's forecast field)")
+
+
+def _check_forecast_model(predictor) -> None:
+    from rnnlab.errors import UserError
+    from rnnlab.tasks.forecast import ForecastTask
+
+    if not isinstance(predictor.task, ForecastTask):
+        raise UserError(f"{predictor.path}: task {predictor.config.task!r} is not a forecast model "
+                        f"(forecast needs a forecast bundle; `rnnlab predict` runs any bundle)")
+
+
+def _cut(pred: dict, horizon: int) -> dict:
+    f = dict(pred["forecast"])
+    for key in ("times", "steps", "lower", "upper"):
+        if key in f:
+            f[key] = f[key][:horizon]
+    return {**pred, "forecast": f}
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnlab.bundle import load
+    from rnnlab.errors import DataError, UserError
+
+    plot = Path(args.plot) if args.plot else None
+    if plot is not None and plot.exists() and not args.force:
+        raise UserError(f"{plot} exists: choose another --plot file, or pass --force to overwrite it")
+    predictor = load(args.bundle)
+    _check_forecast_model(predictor)
+    model_horizon = predictor.task.data.horizon
+    horizon = model_horizon if args.horizon is None else args.horizon
+    if not 1 <= horizon <= model_horizon:
+        raise UserError(f"--horizon must be in 1 .. {model_horizon} (the model's horizon), got {horizon}")
+    path = Path(args.series)
+    if not path.is_file():
+        raise DataError(path, None, "no such file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(path, None, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    try:
+        pred = predictor.predict([predictor.task.parse_input(text)])[0]
+    except DataError as e:  # the task reads text: name the file the text came from
+        raise DataError(path, e.line, e.problem) from None
+    pred = _cut({**pred, "text": str(path)}, horizon)
+    f = pred["forecast"]
+    if args.json:
+        print(json.dumps(pred, ensure_ascii=False))
+    else:
+        print("time\t" + "\t".join(f["columns"]))
+        for i, t in enumerate(f["times"]):
+            cells = [f"{v:.6g}" + (f" [{f['lower'][i][j]:.6g}, {f['upper'][i][j]:.6g}]" if "lower" in f else "")
+                     for j, v in enumerate(f["steps"][i])]
+            print(t + "\t" + "\t".join(cells))
+    if plot is not None:
+        from rnnlab.forecasting.plots import Panel, plot_panels
+
+        panels = [Panel(f"{col} after {f['history_times'][-1]}", [r[j] for r in f["history"]],
+                        [r[j] for r in f["steps"]],
+                        lower=[r[j] for r in f["lower"]] if "lower" in f else None,
+                        upper=[r[j] for r in f["upper"]] if "upper" in f else None)
+                  for j, col in enumerate(f["columns"][:12])]
+        plot_panels(plot, panels, columns=1 if len(panels) < 4 else 2, title=f"{path.name}: forecast")
+    return 0

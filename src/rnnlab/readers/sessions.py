@@ -1,0 +1,63 @@
+"""Log sessions as event-id sequences, one session a line (DeepLog, loghub).
+
+Two line formats, told apart per line by a comma:
+
+    5 5 22 11 9 26          HDFS (DeepLog's files): event ids separated by spaces (a trailing space is fine)
+    4172a56c-...,1 17 10 2  OpenStack (loghub): a session id, a comma, then the event ids
+
+Event ids are integers >= 0 (what a log parser such as Drain assigns to each log template). A session
+without its id is named by its 1-based line number. Every line must hold at least one event: an empty
+line is a DataError, not a skipped line, because in these files a line IS a session (DeepLog's HDFS
+files have no empty line) and silently dropping one would shift every later line number away from the
+session the user means. Errors name the file and the line.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from rnnlab.errors import DataError
+from rnnlab.readers.lines import text_lines
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+@dataclass(frozen=True)
+class Session:
+    events: tuple[int, ...]  # event ids, in log order
+    id: str  # the file's session id, or the line number as a string
+    line: int  # 1-based line of the file
+
+
+def parse_events(text: str) -> tuple[str | None, list[str]]:
+    """A line -> (session id or None, the event fields as written). No checks: see `read_sessions`."""
+    sid = None
+    if "," in text:
+        sid, text = text.split(",", 1)
+        sid = sid.strip()
+    return sid, text.split()
+
+
+def read_sessions(path: Path) -> list[Session]:
+    """Every session of `path`; DataError (file + line) on an empty session, a non-integer or negative id,
+    an empty session id before the comma, or text that is not UTF-8."""
+    out = []
+    for i, raw in enumerate(text_lines(Path(path)), start=1):
+        sid, fields = parse_events(raw)
+        if sid is not None and not sid:
+            raise DataError(path, i, "empty session id before the comma (write `id,e1 e2 ...` or just `e1 e2 ...`)")
+        if not fields:
+            raise DataError(path, i, "empty session: every line must hold at least one event id "
+                                     "(a line is one session; remove the empty line)")
+        events = []
+        for f in fields:
+            # ASCII digits only: int() would also take "1_000" and other scripts' digits
+            if not _INTEGER.fullmatch(f):
+                raise DataError(path, i, f"event id {f!r} is not an integer (a line is `e1 e2 ...` or "
+                                         "`session_id,e1 e2 ...`, ids separated by spaces)")
+            if f.startswith("-"):
+                raise DataError(path, i, f"event id {f} is negative (event ids are integers >= 0)")
+            events.append(int(f))
+        out.append(Session(tuple(events), sid if sid is not None else str(i), i))
+    return out

@@ -1,0 +1,376 @@
+"""Multi-step time-series forecasting: read the last L rows of a series, forecast the next H at once.
+
+    CSV (readers.series) -> values (N, C) -> [log returns] -> z-scored with TRAIN statistics (N, C)
+    window s: x = rows [s, s+L) (L, C) -> Forecaster (models.py) -> (H, C_t, K) -> rows [s+L, s+L+H) of the targets
+
+Any CSV with a time column and numeric columns trains with the same config: `data.columns` (inputs, ""
+= all), `data.targets` (what is forecast, a subset of the inputs; "" = all inputs). Multivariate ETTh1
+is columns "" / targets "" (7 -> 7), univariate is columns "OT" / targets "OT".
+
+Splits: fixed row counts (`train_rows`, `valid_rows`, `test_rows`: the Informer split of ETTh1 is 8640 /
+2880 / 2880) or LTSF-Linear's fractions (0.7 train, 0.2 test, the rest valid); validation and test
+windows begin `lookback` rows before their split (rnnlab.forecasting.windows). Every window is a
+training example (stride 1) and every test window is scored: no partial batch is dropped. `evaluate`
+also reports `mse_drop_last` (batches of 32, the last partial one dropped, as the original Informer /
+LTSF loaders did before SegRNN's authors corrected it) and the repeat-last baseline on the same windows.
+MSE and MAE are on the scaled data (the benchmark protocol); `predict` answers in the data's units.
+
+Models (`model.arch`): segrnn (default), rnn (a direct multi-horizon head on a recurrent stack), nlinear,
+dlinear (the linear baselines, trained by this same task and loop). `model.head`: point, quantile
+(0.1 / 0.5 / 0.9) or gaussian; with the last two `evaluate` reports the 80 % interval's empirical
+coverage and `predict` the interval.
+
+Input to `predict` (CLI, studio): CSV text with the training file's header (at least the input columns
+and the time column), at least `lookback` rows; the forecast is for the H steps after its last row, at
+the times its most common time step gives.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnlab import checks
+from rnnlab.errors import DataError, UserError
+from rnnlab.explain import eval_mode, trace_layers
+from rnnlab.forecasting.baselines import ErrorSums, repeat_last
+from rnnlab.forecasting.models import (
+    HEADS,
+    DirectRNN,
+    Forecaster,
+    LinearForecaster,
+    SegRNN,
+    forecast_loss,
+    point_and_interval,
+)
+from rnnlab.forecasting.scaling import Scaler, log_returns
+from rnnlab.forecasting.windows import borders_by_fraction, borders_by_rows, gather, window_starts
+from rnnlab.readers.paths import resolve_path
+from rnnlab.readers.series import Series, parse_series, read_series, split_names, step_of
+from rnnlab.tasks.base import LossOutput, Task
+
+ARCHS = ("segrnn", "rnn", "nlinear", "dlinear")
+NORMS = ("revin", "last", "none")
+TRANSFORMS = ("none", "log_return")
+
+
+@dataclass
+class ForecastData:
+    """The series and its windows. Paths: see rnnlab.readers.paths."""
+
+    path: str = ""  # a CSV: header, time column, numeric columns
+    time_column: str = "date"  # "" = no time column (row numbers)
+    time_format: str = ""  # strptime format; "" = inferred (readers.series.TIME_FORMATS, day-first before month-first)
+    columns: str = ""  # input columns, comma-separated; "" = every column but the time column
+    targets: str = ""  # forecast columns (a subset of the inputs); "" = all the inputs
+    transform: str = "none"  # "none" | "log_return" (prices -> log(p_t / p_t-1); one row fewer)
+    lookback: int = 96  # L rows read
+    horizon: int = 24  # H rows forecast
+    train_rows: int = 0  # fixed row counts (Informer ETT: 8640 / 2880 / 2880); 0 = the fractions below
+    valid_rows: int = 0
+    test_rows: int = 0
+    train_fraction: float = 0.7  # LTSF-Linear's custom split: int(0.7 n) train, int(0.2 n) test, the rest valid
+    test_fraction: float = 0.2
+    stride: int = 1  # training windows every `stride` rows (1 = every window, as the papers)
+
+
+@dataclass
+class ForecastModelConfig:
+    arch: str = "segrnn"  # segrnn | rnn | nlinear | dlinear
+    cell: str = "gru"  # rnn_tanh | rnn_relu | lstm | gru ("rnn" = rnn_tanh); segrnn and rnn
+    hidden_size: int = 128
+    num_layers: int = 1  # rnn only (segrnn has one recurrent layer, as the paper)
+    segment: int = 24  # segrnn: rows per segment (the lookback must be a multiple)
+    dropout: float = 0.1
+    norm: str = "revin"  # revin | last | none
+    head: str = "point"  # point | quantile | gaussian
+    loss: str = "mse"  # point head: mse | mae
+    engine: str = "fused"
+
+
+def _round(v: float) -> float:
+    return float(f"{v:.7g}")
+
+
+class ForecastTask(Task):
+    """Direct multi-horizon forecasting of a CSV series: L rows in, the next H rows of the targets out."""
+
+    name = "forecast"
+    DataConfig = ForecastData
+    ModelConfig = ForecastModelConfig
+    metric = "mse"
+    metric_mode = "min"
+
+    def __init__(self, data: ForecastData, model: ForecastModelConfig):
+        super().__init__(data, model)
+        checks.one_of("model.arch", model.arch, ARCHS)
+        self.cell = checks.cell("model.cell", model.cell)
+        checks.one_of("model.norm", model.norm, NORMS)
+        checks.one_of("model.head", model.head, tuple(HEADS))
+        checks.one_of("model.loss", model.loss, ("mse", "mae"))
+        checks.one_of("data.transform", data.transform, TRANSFORMS)
+        checks.model_keys(model, sizes=("hidden_size", "num_layers", "segment"), rates=("dropout",))
+        for key in ("lookback", "horizon", "stride"):
+            checks.whole(f"data.{key}", getattr(data, key))
+        for key in ("train_rows", "valid_rows", "test_rows"):
+            checks.whole(f"data.{key}", getattr(data, key), 0)
+        if not (0 < data.train_fraction < 1 and 0 <= data.test_fraction < 1 - data.train_fraction):
+            raise UserError("data.train_fraction must be in (0, 1) and data.test_fraction in [0, 1 - train_fraction)")
+        if model.arch == "segrnn" and data.lookback % model.segment:
+            raise UserError(f"data.lookback ({data.lookback}) must be a multiple of model.segment ({model.segment})")
+        self.columns: list[str] | None = None  # fitted: the input columns, in order
+        self.targets: list[int] | None = None  # indices of the target columns among the inputs
+        self.scaler: Scaler | None = None
+        self.time_format = ""  # the training file's time format (used for input without a given format)
+        self._series: Series | None = None
+        self._values: np.ndarray | None = None  # (N, C) after the transform, in the data's units
+        self._scaled: np.ndarray | None = None  # (N, C) z-scored (float32), made when first needed
+
+    # ---- data -------------------------------------------------------------------------------
+
+    def _load(self, path: str) -> None:
+        d = self.data
+        if not path:
+            raise UserError("data.path: no series configured (a CSV with a time column and numeric columns)")
+        series = read_series(resolve_path(path), columns=d.columns, time_column=d.time_column,
+                             time_format=d.time_format)
+        names = split_names(d.targets) or series.columns
+        missing = [t for t in names if t not in series.columns]
+        if missing:
+            raise UserError(f"data.targets: {missing[0]!r} is not an input column ({', '.join(series.columns)})")
+        if self.columns is not None and self.columns != series.columns:
+            raise DataError(series.name, series.lines[0] - 1 if series.lines else None,
+                            f"columns {series.columns} are not the model's {self.columns}")
+        self._series, self._values = series, self._transform(series)
+        self._scaled = None
+        self._target_names = names
+
+    def _transform(self, series: Series) -> np.ndarray:
+        if self.data.transform == "log_return":
+            bad = np.argwhere(series.values <= 0)
+            if len(bad):
+                r, c = bad[0]
+                raise DataError(series.name, series.lines[r], f"column {series.columns[c]!r}: log returns need "
+                                                              f"positive values, got {series.values[r, c]}")
+            return log_returns(series.values)
+        return series.values
+
+    def _borders(self) -> dict[str, tuple[int, int]]:
+        d, n = self.data, len(self._values)
+        try:
+            if d.train_rows:
+                return borders_by_rows(n, d.lookback, d.train_rows, d.valid_rows, d.test_rows)
+            return borders_by_fraction(n, d.lookback, d.train_fraction, d.test_fraction)
+        except ValueError as e:
+            raise UserError(f"{self._series.name}: {e} (data.train_rows / valid_rows / test_rows)") from None
+
+    def splits(self) -> list[str]:
+        if self._values is None:
+            self._load(self.data.path)
+        d = self.data
+        return [s for s, (b, e) in self._borders().items() if e - b - d.lookback - d.horizon + 1 > 0 or s == "train"]
+
+    def read(self, split: str) -> list[int]:
+        """The start rows of the split's windows (the values stay in the task: windows overlap)."""
+        if split not in self.splits():
+            raise UserError(f"split {split!r} is not configured (this config has: {', '.join(self.splits())})")
+        begin, end = self._borders()[split]
+        d = self.data
+        starts = window_starts(begin, end, d.lookback, d.horizon, d.stride if split == "train" else 1)
+        if not starts:
+            raise UserError(f"{self._series.name}: the {split} split (rows {begin}..{end}) is shorter than "
+                            f"lookback + horizon ({d.lookback} + {d.horizon})")
+        return starts
+
+    def read_file(self, split: str, path: str) -> list[int]:
+        """`evaluate --data FILE`: every window of FILE (scaled with the model's statistics)."""
+        self._load(path)
+        starts = window_starts(0, len(self._values), self.data.lookback, self.data.horizon)
+        if not starts:
+            raise UserError(f"{path}: {len(self._values)} rows, fewer than lookback + horizon")
+        return starts
+
+    def fit(self, train_examples: list[int]) -> None:
+        self.columns = list(self._series.columns)
+        self.targets = [self.columns.index(t) for t in self._target_names]
+        begin, end = self._borders()["train"]
+        self.scaler = Scaler.fit(self._values[begin:end])  # the training rows alone
+        self.time_format = self._series.time_format
+        self._scaled = None
+
+    def _array(self) -> np.ndarray:
+        if self._scaled is None:
+            self._scaled = self.scaler.transform(self._values).astype(np.float32)
+        return self._scaled
+
+    def encode(self, example: int) -> dict[str, Any]:
+        return {"start": int(example)}
+
+    def length(self, features: dict[str, Any]) -> int:
+        return self.data.lookback
+
+    def collate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        x, y = gather(self._array(), [f["start"] for f in features], self.data.lookback, self.data.horizon,
+                      self.targets)
+        return {"x": torch.from_numpy(x), "y": torch.from_numpy(np.ascontiguousarray(y))}  # (B, L, C), (B, H, C_t)
+
+    # ---- model ------------------------------------------------------------------------------
+
+    def build_model(self) -> Forecaster:
+        m, d, c = self.model_config, self.data, len(self.columns)
+        k = HEADS[m.head]
+        if m.arch == "segrnn":
+            core = SegRNN(self.cell, c, d.lookback, d.horizon, m.segment, m.hidden_size, m.dropout, k, m.engine)
+        elif m.arch == "rnn":
+            core = DirectRNN(self.cell, c, d.horizon, m.hidden_size, m.num_layers, m.dropout, k, m.engine)
+        else:
+            core = LinearForecaster(d.lookback, d.horizon, k, decompose=m.arch == "dlinear")
+        return Forecaster(core, c, self.targets, m.norm, m.head)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], carry: Any = None) -> LossOutput:
+        y = model(batch["x"]).float()  # (B, H, C_t, K)
+        total = forecast_loss(y, batch["y"], self.model_config.head, self.model_config.loss)
+        return LossOutput(total, int(batch["y"].numel()))
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
+        head = self.model_config.head
+        errors, last = ErrorSums(), ErrorSums()
+        inside, width, loss_sum = 0, 0.0, 0.0
+        for batch in batches:
+            y = model(batch["x"]).float()
+            loss_sum += float(forecast_loss(y, batch["y"], head, self.model_config.loss))
+            point, lower, upper = point_and_interval(y, head)
+            errors.add(point, batch["y"])
+            last.add(repeat_last(batch["x"][:, :, self.targets], self.data.horizon), batch["y"])
+            if lower is not None:
+                inside += int(((batch["y"] >= lower) & (batch["y"] <= upper)).sum())
+                width += float((upper - lower).sum())
+        out = {"mse": errors.mse(), "mae": errors.mae(), "loss": loss_sum / max(errors.n, 1),
+               "repeat_last_mse": last.mse(), "repeat_last_mae": last.mae(), "windows": len(errors.window_se)}
+        dropped = errors.drop_last(32)
+        if dropped is not None:
+            out["mse_drop_last"], out["mae_drop_last"] = dropped
+        if head != "point":
+            out["coverage80"], out["interval_width"] = inside / max(errors.n, 1), width / max(errors.n, 1)
+        return out
+
+    # ---- user input -------------------------------------------------------------------------
+
+    def parse_input(self, text: str) -> str:
+        """CSV text (a header and rows), kept as text: `predict` reads it (errors name the input's line)."""
+        if not isinstance(text, str) or not text.strip():
+            raise UserError("expected CSV text: a header line and rows of values")
+        return text
+
+    def input_length(self, input: str) -> int:
+        """Rows of values (lines after the header)."""
+        return max(0, sum(1 for line in str(input).splitlines() if line.strip()) - 1)
+
+    def _read_input(self, text: str) -> Series:
+        d = self.data
+        return parse_series(text, "<input>", columns=",".join(self.columns), time_column=d.time_column,
+                            time_format=d.time_format or self.time_format)
+
+    def _run(self, model: nn.Module, texts: list[str]) -> list[dict[str, Any]]:
+        """Predictions (the schema) and, per input, the scaled window (1, L, C) it read."""
+        d, head = self.data, self.model_config.head
+        windows, series_list = [], []
+        for text in texts:
+            if not isinstance(text, str) or not text.strip():
+                raise UserError("expected CSV text: a header line and rows of values")
+            series = self._read_input(text)
+            values = self._transform(series)
+            if len(values) < d.lookback:
+                raise UserError(f"the model reads {d.lookback} rows"
+                                + (" of log returns" if d.transform == "log_return" else "")
+                                + f"; the input has {len(values)}")
+            windows.append(self.scaler.transform(values[-d.lookback:]).astype(np.float32))
+            series_list.append(series)
+        x = torch.from_numpy(np.stack(windows))  # (B, L, C)
+        device = next(model.parameters()).device
+        with torch.no_grad(), eval_mode(model):
+            y = model(x.to(device)).float().cpu()  # (B, H, C_t, K)
+        point, lower, upper = point_and_interval(y, head)
+        out = []
+        for b, (text, series) in enumerate(zip(texts, series_list)):
+            def units(t: torch.Tensor) -> list[list[float]]:
+                return [[_round(v) for v in row] for row in self.scaler.inverse(t.double().numpy(), self.targets)]
+
+            names = [self.columns[i] for i in self.targets]
+            hist_times = series.times[-d.lookback:]
+            forecast: dict[str, Any] = {
+                "columns": names, "history_times": hist_times,
+                "history": units(x[b, :, self.targets]), "times": self._future_times(series, d.horizon),
+                "steps": units(point[b])}
+            if lower is not None:
+                forecast.update(lower=units(lower[b]), upper=units(upper[b]), interval=0.8)
+            out.append({"task": self.name, "text": text, "tokens": self._tokens(hist_times), "forecast": forecast,
+                        "scores": {"lookback": float(d.lookback), "horizon": float(d.horizon)}})
+        return out
+
+    def _tokens(self, times: list[str]) -> list[str]:
+        """What the recurrent layer read, one per step: segments (segrnn: their first row's time) or rows."""
+        if self.model_config.arch == "segrnn":
+            return times[:: self.model_config.segment]
+        return list(times)
+
+    def _future_times(self, series: Series, horizon: int) -> list[str]:
+        step = step_of(series.stamps)
+        if step is None:  # no time column: row numbers go on
+            return [str(len(series) + k) for k in range(horizon)]
+        last: datetime = series.stamps[-1]
+        return [(last + step * (k + 1)).strftime(series.time_format) for k in range(horizon)]
+
+    def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
+        """For each CSV text: `forecast` = {columns, history_times, history (L rows), times, steps (H rows of
+        the targets, data units), lower / upper (the 80 % interval, probabilistic heads)}."""
+        inputs = list(inputs)
+        return self._run(model, inputs) if inputs else []
+
+    def trace(self, model: nn.Module, input: str) -> dict[str, Any]:
+        """The prediction plus the recurrent layer's states and gates per step (glass engine): per segment
+        of the first target column (segrnn) or per row (rnn)."""
+        arch = self.model_config.arch
+        if arch not in ("segrnn", "rnn"):
+            raise UserError(f"model.arch {arch!r} has no recurrent layer to trace")
+        pred = self._run(model, [input])[0]
+        values = self._transform(self._read_input(input))
+        x = torch.from_numpy(self.scaler.transform(values[-self.data.lookback:]).astype(np.float32))[None]
+        with torch.no_grad(), eval_mode(model):
+            if model.norm == "revin":
+                x, _ = model.revin.normalize(x)
+            elif model.norm == "last":
+                x = x - x[:, -1:, :]
+            core = model.core
+            if arch == "segrnn":
+                seq = core.segments(x)[self.targets[0]: self.targets[0] + 1]  # (1, L/w, D): one channel
+            else:
+                seq = x  # (1, L, C)
+            traced = core.rnn.trace(seq)
+        return {**pred, "cell": self.cell, "layers": trace_layers(traced)}
+
+    # ---- bundles ----------------------------------------------------------------------------
+
+    def state_to_json(self) -> dict[str, Any]:
+        return {"forecast.series": {"columns": self.columns, "targets": self.targets, "time_format": self.time_format},
+                "forecast.scaler": self.scaler.to_json()}
+
+    def state_from_json(self, state: dict[str, Any]) -> None:
+        for key in ("forecast.series", "forecast.scaler"):
+            if key not in state:
+                raise ValueError(f"missing {key}")
+        s = state["forecast.series"]
+        if not (isinstance(s, dict) and isinstance(s.get("columns"), list) and isinstance(s.get("targets"), list)
+                and all(isinstance(c, str) for c in s["columns"])
+                and all(isinstance(t, int) and 0 <= t < len(s["columns"]) for t in s["targets"]) and s["targets"]):
+            raise ValueError("forecast.series: {columns: [str], targets: [indices of columns], time_format}")
+        self.columns, self.targets = list(s["columns"]), list(s["targets"])
+        self.time_format = str(s.get("time_format", ""))
+        self.scaler = Scaler.from_json(state["forecast.scaler"])
+        if len(self.scaler.mean) != len(self.columns):
+            raise ValueError("forecast.scaler: one mean and scale per column")

@@ -1,0 +1,408 @@
+"""Log anomaly detection in the manner of DeepLog (Du et al. 2017): a next-event model over log event ids.
+
+A log parser turns each log line into an event id (its template); a session (an HDFS block, an OpenStack
+VM instance) is the sequence of its events. A recurrent language model over event ids is trained on
+NORMAL sessions only; at detection time it reads a session and, at every position, ranks the events it
+expected next. DeepLog's rule: a session is abnormal when some true next event is outside the model's
+top g predictions. Beside the rule each event gets a likelihood score, its surprise -log p(event | the
+h events before it), so that thresholds can be swept (ROC / PR curves): the session's score is its
+largest surprise.
+
+    window (N, h) event ids -> embed (N, h, E) -> Recurrent (N, h, H) -> last step (N, H) -> head (N, V)
+                                                                       logits over the next event (or </s>)
+
+Windows, as DeepLog: the next event is predicted from the h events before it (h = model.window; DeepLog
+used h = 10, g = 9, a 2-layer LSTM of 64 units). A session of n events gives n + 1 windows, over
+[<s>] * h + events:
+
+    window j = (that sequence)[j : j + h]  ->  target j = event j (j < n), or </s> (j = n)
+
+Two choices, and why:
+- Sessions (and the first h - 1 positions of every session) are left-padded with a start symbol <s>,
+  not skipped: every window then has exactly h inputs (one dense (N, h) tensor, no packing), the first
+  events of a session are predicted too (an abnormal first event is caught), and the number of <s>
+  tells the model how far into the session it is.
+- The end of the session is predicted as one more event, </s>: a session cut short (many abnormal HDFS
+  sessions are "5 22 5") is then as surprising as a wrong event, which a model of next events alone
+  cannot see. Its rank and surprise count in the verdict and the score; `predict` reports them in
+  `scores` (end_rank, end_surprise), and `steps` has one entry per event of the input.
+
+Unknown events (ids never seen in training, or tokens that are not ids at all in user input) never
+raise: they are read as <unk>, and as a true next event they are maximally surprising (rank beyond
+every event, surprise MAX_SURPRISE, the largest any event can have).
+
+Data (rnnlab.readers.sessions): one session per line, `e1 e2 ...` (DeepLog's HDFS files) or
+`id,e1 e2 ...` (loghub's OpenStack). Training and validation sessions are normal; the test split joins
+`test_normal`, `test_abnormal` and, with `normal_holdout`, the last part of the train file (never
+trained on: HDFS comes without normal test sessions, so these measure the false-positive rate).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnlab import checks
+from rnnlab.detectors.thresholds import curves, rates_at, threshold_at_fpr
+from rnnlab.errors import UserError
+from rnnlab.explain import eval_mode, trace_layers
+from rnnlab.readers.paths import resolve_path
+from rnnlab.readers.sessions import parse_events, read_sessions
+from rnnlab.tasks.base import LossOutput, Task, labels
+from rnnlab.vocab import Vocab
+
+START, END = "<s>", "</s>"
+MIN_PROBABILITY = 1e-12  # probabilities are floored here, so no surprise is infinite
+MAX_SURPRISE = -math.log(MIN_PROBABILITY)  # ~27.6 nats: the surprise of an unknown event
+WINDOWS_PER_CHUNK = 8192  # windows scored per forward pass at detection time (bounded memory)
+NORMAL, ABNORMAL, UNLABELLED = 0, 1, -1
+
+
+@dataclass
+class LogData:
+    """Where the sessions are. Paths: see rnnlab.readers.paths ($RNNLAB_DATA, "package:")."""
+
+    train: str = ""  # normal sessions
+    valid: str = ""  # normal sessions for early stopping; "" = hold out `valid_fraction` of train (fixed seed)
+    valid_fraction: float = 0.1
+    normal_holdout: float = 0.0  # the LAST fraction of the train file's sessions: never trained on, tested as normal
+    test_normal: str = ""
+    test_abnormal: str = ""
+
+
+@dataclass
+class LogModelConfig:
+    cell: str = "lstm"  # rnn_tanh | rnn_relu | lstm | gru ("rnn" = rnn_tanh); DeepLog: LSTM
+    embed_size: int = 16  # DeepLog fed one-hot events; a small embedding does the same job with fewer weights
+    hidden_size: int = 64
+    num_layers: int = 2
+    dropout: float = 0.0  # between layers (num_layers >= 2) and before the head
+    window: int = 10  # h: the next event is predicted from the h events before it
+    top_g: int = 9  # g: a true next event outside the top g makes the session abnormal
+    engine: str = "fused"  # "fused" (torch kernels) | "glass" (step-by-step cells); same weights
+
+
+@dataclass
+class LogSession:
+    tokens: list[str]  # event ids as strings ("5"), the vocabulary's tokens
+    id: str  # the file's session id or its line number
+    label: int  # NORMAL, ABNORMAL, or UNLABELLED (a file given to `evaluate --data`)
+
+
+class NextEventModel(nn.Module):
+    """Embedding -> Recurrent over a window of h events -> linear head on the last step: the next event."""
+
+    def __init__(self, vocab_size: int, cfg: LogModelConfig, pad_id: int):
+        super().__init__()
+        from rnnlab import Recurrent
+
+        self.embed = nn.Embedding(vocab_size, cfg.embed_size, padding_idx=pad_id)
+        self.encoder = Recurrent(cfg.cell, cfg.embed_size, cfg.hidden_size, num_layers=cfg.num_layers,
+                                 batch_first=True, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+                                 engine=cfg.engine)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden_size, vocab_size)
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        """windows (N, h) ids -> logits (N, V) over the event after each window."""
+        out, _ = self.encoder(self.embed(windows))  # (N, h, H); every window is full (padded with <s>)
+        return self.head(self.drop(out[:, -1]))  # (N, V)
+
+
+def event_token(field: str) -> str:
+    """A user's event field -> the vocabulary's token: "05" -> "5"; anything not an id stays as written
+    (it is then unknown, never an error, at prediction time)."""
+    return str(int(field)) if field.isascii() and field.isdigit() else field
+
+
+class LogAnomalyTask(Task):
+    """Next-event language model over log event ids trained on normal sessions; DeepLog's top-g rule."""
+
+    name = "log_anomaly"
+    DataConfig = LogData
+    ModelConfig = LogModelConfig
+    metric = "loss"  # next-event loss on (normal) valid sessions: there are no abnormal ones to select on
+    metric_mode = "min"
+
+    def __init__(self, data: LogData, model: LogModelConfig):
+        super().__init__(data, model)
+        self.cell = checks.cell("model.cell", model.cell)
+        checks.model_keys(model, sizes=("embed_size", "hidden_size", "num_layers", "window", "top_g"),
+                          rates=("dropout",))
+        for key in ("valid_fraction", "normal_holdout"):
+            if not 0.0 <= getattr(data, key) < 1.0:
+                raise UserError(f"data.{key} must be in [0, 1), got {getattr(data, key)}")
+        self.events: Vocab | None = None
+
+    # ---- data -------------------------------------------------------------------------------
+
+    def splits(self) -> list[str]:
+        out = ["train"]
+        if self.data.valid or self.data.valid_fraction > 0:
+            out.append("valid")
+        if self.data.test_normal or self.data.test_abnormal or self.data.normal_holdout > 0:
+            out.append("test")
+        return out
+
+    def _read_file(self, path_text: str, label: int) -> list[LogSession]:
+        return [LogSession([str(e) for e in s.events], s.id, label) for s in read_sessions(resolve_path(path_text))]
+
+    def _train_parts(self) -> tuple[list[LogSession], list[LogSession], list[LogSession]]:
+        """(train, valid, normal holdout) from the train file."""
+        if not self.data.train:
+            raise UserError("data.train is not set: a file of normal sessions, one per line")
+        sessions = self._read_file(self.data.train, NORMAL)
+        n_hold = round(len(sessions) * self.data.normal_holdout)
+        sessions, held_out = sessions[: len(sessions) - n_hold], sessions[len(sessions) - n_hold:]
+        if self.data.valid or self.data.valid_fraction == 0:
+            return sessions, [], held_out
+        # fixed permutation (seed 0, independent of the training seed): the validation set never moves
+        order = np.random.default_rng(0).permutation(len(sessions))
+        n_valid = max(1, round(len(sessions) * self.data.valid_fraction))
+        valid = set(order[:n_valid].tolist())
+        return ([s for i, s in enumerate(sessions) if i not in valid],
+                [s for i, s in enumerate(sessions) if i in valid], held_out)
+
+    def read(self, split: str) -> list[LogSession]:
+        if split not in self.splits():
+            raise UserError(f"split {split!r} is not configured (this config has: {', '.join(self.splits())})")
+        if split == "valid" and self.data.valid:
+            return self._read_file(self.data.valid, NORMAL)
+        train, valid, held_out = self._train_parts()
+        if split == "train":
+            return train
+        if split == "valid":
+            return valid
+        out = list(held_out)
+        if self.data.test_normal:
+            out += self._read_file(self.data.test_normal, NORMAL)
+        if self.data.test_abnormal:
+            out += self._read_file(self.data.test_abnormal, ABNORMAL)
+        return out
+
+    def read_file(self, split: str, path: str) -> list[LogSession]:
+        """`rnnlab evaluate --data FILE`: FILE's sessions, unlabelled (evaluate reports the loss and how
+        many the rule flags)."""
+        return self._read_file(path, UNLABELLED)
+
+    def fit(self, train_examples: list[LogSession]) -> None:
+        self.events = Vocab.build((s.tokens for s in train_examples), specials=(START, END))
+
+    def encode(self, example: LogSession) -> dict[str, Any]:
+        return {"ids": self.events.encode(example.tokens), "label": example.label}
+
+    def length(self, features: dict[str, Any]) -> int:
+        return len(features["ids"])
+
+    def _windows(self, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A session's n event ids -> (windows (n + 1, h), targets (n + 1,)): see the module docstring."""
+        h = self.model_config.window
+        seq = torch.tensor([self.events.stoi[START]] * h + list(ids), dtype=torch.long)  # (h + n,)
+        windows = seq.unfold(0, h, 1)[: len(ids) + 1]  # (n + 1, h): window j = seq[j : j + h]
+        targets = torch.tensor(list(ids) + [self.events.stoi[END]], dtype=torch.long)  # (n + 1,)
+        return windows, targets
+
+    def collate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """All windows of all sessions of the batch, flattened: every tensor's dim 0 is a window (N)."""
+        windows, targets, session, label = [], [], [], []
+        for b, f in enumerate(features):
+            w, t = self._windows(f["ids"])
+            windows.append(w)
+            targets.append(t)
+            session.append(torch.full((len(t),), b, dtype=torch.long))
+            label.append(torch.full((len(t),), f.get("label", UNLABELLED), dtype=torch.long))
+        return {"windows": torch.cat(windows), "targets": torch.cat(targets),  # (N, h), (N,)
+                "session": torch.cat(session), "label": torch.cat(label)}  # (N,) index in the batch, its label
+
+    # ---- model ------------------------------------------------------------------------------
+
+    def build_model(self) -> NextEventModel:
+        cfg = LogModelConfig(**{**self.model_config.__dict__, "cell": self.cell})
+        return NextEventModel(len(self.events), cfg, self.events.pad_id)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], carry: Any = None) -> LossOutput:
+        logits = model(batch["windows"])  # (N, V)
+        total = F.cross_entropy(logits.float(), batch["targets"], reduction="sum")
+        return LossOutput(total, int(batch["targets"].shape[0]))
+
+    def _rank_surprise(self, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """logits (N, V), targets (N,) -> (rank (N,) 1 = the model's first guess, surprise (N,) in nats).
+        An unknown target ranks behind every event (V + 1) with MAX_SURPRISE."""
+        logp = logits.float().log_softmax(-1)  # (N, V)
+        true = logp.gather(1, targets[:, None])  # (N, 1)
+        rank = (logp > true).sum(-1) + 1  # (N,)
+        surprise = (-true[:, 0]).clamp(max=MAX_SURPRISE)
+        unknown = targets == self.events.unk_id
+        rank = torch.where(unknown, torch.full_like(rank, len(self.events) + 1), rank)
+        surprise = torch.where(unknown, torch.full_like(surprise, MAX_SURPRISE), surprise)
+        return rank, surprise
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
+        g = self.model_config.top_g
+        loss_sum, n_windows, n_hit = 0.0, 0, 0
+        flagged: list[bool] = []
+        scores: list[float] = []
+        session_labels: list[int] = []
+        for batch in batches:
+            logits = model(batch["windows"])
+            loss_sum += F.cross_entropy(logits.float(), batch["targets"], reduction="sum").item()
+            rank, surprise = self._rank_surprise(logits, batch["targets"])
+            n_windows += int(rank.numel())
+            n_hit += int((rank <= g).sum())
+            for b in torch.unique(batch["session"]).tolist():
+                at = batch["session"] == b
+                flagged.append(bool((rank[at] > g).any()))
+                scores.append(float(surprise[at].max()))
+                session_labels.append(int(batch["label"][at][0]))
+        out = {"loss": loss_sum / max(n_windows, 1), "top_g_accuracy": n_hit / max(n_windows, 1),
+               "sessions": float(len(scores)), "flagged_rate": float(np.mean(flagged)) if flagged else 0.0}
+        return {**out, **session_metrics(np.array(flagged), np.array(scores), np.array(session_labels))}
+
+    # ---- detection --------------------------------------------------------------------------
+
+    def score_sessions(self, model: nn.Module, token_lists: list[list[str]], *, top_k: int = 0) -> list[dict[str, Any]]:
+        """Per session: per event (rank, surprise), the end's (rank, surprise) and, with top_k > 0, the
+        top_k next events after each event (probabilities (n, V) are kept only then). Batched in chunks
+        of about WINDOWS_PER_CHUNK windows, so memory stays bounded for any number of sessions."""
+        device = next(model.parameters()).device
+        results: list[dict[str, Any]] = []
+        chunk: list[list[int]] = []
+
+        def flush() -> None:
+            if not chunk:
+                return
+            batch = self.collate([{"ids": ids} for ids in chunk])
+            with eval_mode(model), torch.no_grad():
+                logits = model(batch["windows"].to(device)).float().cpu()  # (N, V)
+            rank, surprise = self._rank_surprise(logits, batch["targets"])
+            probs = logits.softmax(-1) if top_k else None
+            start = 0
+            for ids in chunk:
+                n = len(ids)
+                part = slice(start, start + n + 1)
+                item = {"rank": rank[part][:n].tolist(), "surprise": surprise[part][:n].tolist(),
+                        "end_rank": int(rank[part][n]), "end_surprise": float(surprise[part][n])}
+                if probs is not None:
+                    item["next"] = probs[start + 1: start + n + 1]  # (n, V): after reading each event
+                results.append(item)
+                start += n + 1
+            chunk.clear()
+
+        size = 0
+        for tokens in token_lists:
+            chunk.append(self.events.encode(tokens))
+            size += len(tokens) + 1
+            if size >= WINDOWS_PER_CHUNK:
+                flush()
+                size = 0
+        flush()
+        return results
+
+    def verdict(self, scored: dict[str, Any], top_g: int | None = None) -> dict[str, Any]:
+        """A session's verdict by the top-g rule and its scores, from one `score_sessions` item."""
+        g = self.model_config.top_g if top_g is None else top_g
+        ranks = scored["rank"] + [scored["end_rank"]]
+        surprises = scored["surprise"] + [scored["end_surprise"]]
+        worst = max(surprises)
+        return {"abnormal": max(ranks) > g, "score": worst, "worst_rank": max(ranks), "top_g": g,
+                "least_likely_probability": math.exp(-worst), "mean_surprise": sum(surprises) / len(surprises),
+                "end_rank": scored["end_rank"], "end_surprise": scored["end_surprise"]}
+
+    # ---- user input -------------------------------------------------------------------------
+
+    def _tokens(self, text: Any) -> list[str]:
+        if not isinstance(text, str):
+            raise UserError(f"expected a session as text (`e1 e2 ...` or `id,e1 e2 ...`), got {type(text).__name__}")
+        tokens = [event_token(f) for f in parse_events(text)[1]]
+        if not tokens:
+            raise UserError(f"no events in {text!r}: a session is event ids separated by spaces")
+        return tokens
+
+    def input_length(self, input: str) -> int:
+        return len(parse_events(str(input))[1])
+
+    def predict(self, model: nn.Module, inputs: list[str], top_g: int | None = None) -> list[dict[str, Any]]:
+        """For each session (`e1 e2 ...` or `id,e1 e2 ...`), the prediction schema: `answer` the verdict by
+        the top-g rule ("abnormal" | "normal") with, as its probability, the probability the model gave the
+        least likely true event (the end of the session included); `steps` per event: its `rank` among the
+        model's guesses, its surprise (`score`, -log p in nats) and the top-g guesses after it (`ranking`);
+        `scores`: the session score (max surprise), worst rank, mean surprise and the end's rank/surprise."""
+        inputs = list(inputs)
+        token_lists = [self._tokens(t) for t in inputs]
+        g = self.model_config.top_g if top_g is None else top_g
+        names = list(self.events.itos)
+        never = [self.events.stoi[t] for t in (self.events.pad, self.events.unk, START)]  # never a next event
+        out = []
+        for text, tokens, scored in zip(inputs, token_lists, self.score_sessions(model, token_lists, top_k=g)):
+            v = self.verdict(scored, g)
+            nxt = scored["next"].clone()  # (n, V)
+            nxt[:, never] = 0.0
+            out.append({
+                "task": self.name, "text": text, "tokens": tokens,
+                "unknown": [t not in self.events for t in tokens],
+                "answer": {"label": "abnormal" if v["abnormal"] else "normal",
+                           "probability": round(min(1.0, max(0.0, v["least_likely_probability"])), 6)},
+                "answer_kind": "session (top-g rule; % = least likely event's p)",
+                "steps": [{"token": tok, "rank": int(r), "score": round(float(s), 6),
+                           "ranking": labels(names, nxt[i], g)}
+                          for i, (tok, r, s) in enumerate(zip(tokens, scored["rank"], scored["surprise"]))],
+                "scores": {"max_surprise": round(v["score"], 6), "worst_rank": float(v["worst_rank"]),
+                           "mean_surprise": round(v["mean_surprise"], 6), "end_rank": float(v["end_rank"]),
+                           "end_surprise": round(v["end_surprise"], 6), "top_g": float(g)},
+            })
+        return out
+
+    def trace(self, model: nn.Module, input: str) -> dict[str, Any]:
+        """`predict`'s output plus each layer's state (and gates) after reading each event, from the glass
+        engine: for event t the state at the end of the window that ends with it, which is exactly the
+        state the model predicts event t + 1 from."""
+        pred = self.predict(model, [input])[0]
+        windows, _ = self._windows(self.events.encode(pred["tokens"]))
+        windows = windows[1:]  # (n, h): window t + 1 ends with event t
+        device = next(model.parameters()).device
+        with torch.no_grad(), eval_mode(model):
+            traced = model.encoder.trace(model.embed(windows.to(device)))  # per step: (n, h, H)
+        last = {k: v[:, -1:].transpose(0, 1) for k, v in traced.items() if v.dim() == 3 and k.startswith("l")}
+        return {**pred, "cell": self.cell, "layers": trace_layers(last)}  # each (1, n, H): one step per event
+
+    # ---- bundles ----------------------------------------------------------------------------
+
+    def state_to_json(self) -> dict[str, Any]:
+        return {"vocab.events": self.events.to_json()}
+
+    def state_from_json(self, state: dict[str, Any]) -> None:
+        if "vocab.events" not in state:
+            raise ValueError("missing vocab.events")
+        events = Vocab.from_json(state["vocab.events"])
+        if events.pad_id is None or events.unk_id is None or START not in events or END not in events:
+            raise ValueError(f"vocab.events needs pad, unk, {START} and {END}")
+        self.events = events
+
+
+def session_metrics(flagged: np.ndarray, scores: np.ndarray, session_labels: np.ndarray,
+                    fpr: float = 0.01) -> dict[str, float]:
+    """The rule's false-positive rate / recall (precision, F1 where both kinds are present), ROC / PR AUC of
+    the scores, and recall at the threshold that keeps the false-positive rate on these normal sessions
+    <= `fpr` (with its threshold). Only what the labels allow: nothing of recall without abnormal sessions."""
+    normal, abnormal = session_labels == NORMAL, session_labels == ABNORMAL
+    out: dict[str, float] = {}
+    if normal.any():
+        out["fpr"] = float(flagged[normal].mean())
+    if abnormal.any():
+        out["recall"] = float(flagged[abnormal].mean())
+    if normal.any() and abnormal.any():
+        # the rule as a threshold: flagged is 0/1, "> 0.5" flags exactly the flagged sessions
+        rule = rates_at(0.5, flagged[normal].astype(float), flagged[abnormal].astype(float))
+        out.update(precision=rule["precision"], f1=rule["f1"])
+        out.update(curves(scores[normal], scores[abnormal]))
+        t = threshold_at_fpr(scores[normal], fpr)
+        at = rates_at(t, scores[normal], scores[abnormal])
+        out.update({f"recall_at_fpr_{fpr:g}": at["recall"], f"fpr_at_fpr_{fpr:g}": at["fpr"],
+                    f"threshold_at_fpr_{fpr:g}": t})
+    return out

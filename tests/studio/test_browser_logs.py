@@ -1,0 +1,79 @@
+"""The studio draws a log_anomaly bundle from the prediction schema alone: the verdict as the answer and the session
+as a strip of events coloured by surprise, one cell per event. Chromium."""
+from __future__ import annotations
+
+import random
+
+import pytest
+from test_browser import CHROMIUM, CHROMIUM_ARGS, serve
+
+from rnnlab.config import load_config
+from rnnlab.training import train
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def logs_bundle(tmp_path_factory):
+    """A tiny trained LSTM next-event model on sessions of a small grammar (a few seconds on one core)."""
+    import torch
+
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("studio-logs")
+    rng = random.Random(0)
+    sessions = ["1 2 " + " ".join(rng.choice(["3 4", "3 5"]) for _ in range(rng.randint(1, 3))) + " 6"
+                for _ in range(120)]
+    (tmp / "train.txt").write_text("\n".join(sessions) + "\n")
+    cfg = load_config(None, ["task=log_anomaly", f"run_dir={tmp / 'run'}", f"data.train={tmp / 'train.txt'}",
+                             "model.window=4", "model.top_g=2", "model.hidden_size=16", "model.embed_size=8",
+                             "train.epochs=10", "train.batch_size=16", "train.lr=0.01", "train.progress=false"])
+    train(cfg, echo=None, command="tests/studio")
+    return tmp / "run" / "bundle"
+
+
+@pytest.fixture(scope="module")
+def logs_server(logs_bundle):
+    yield from serve(logs_bundle)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_session_is_a_strip_coloured_by_surprise(logs_server, logs_bundle, browser):
+    import rnnlab
+
+    text = "blk_1,1 2 3 4 9 6"
+    want = rnnlab.load(logs_bundle).predict([text])[0]
+    assert want["answer"]["label"] == "abnormal" and want["unknown"][4]
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    errors = []
+    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.goto(logs_server + "/")
+    page.wait_for_function("document.getElementById('model-summary').textContent.startsWith('log_anomaly')")
+    page.locator("#text").fill(text)
+    page.locator("#text").press("Enter")
+    page.wait_for_function("document.body.dataset.state === 'done' && "
+                           "document.querySelectorAll('#score-strip .strip-cell').length === 6")
+    cells = page.locator("#score-strip .strip-cell")
+    assert cells.all_inner_texts() == ["1", "2", "3", "4", "9", "6"]  # one cell per event, the session id not one
+    scores = [float(cells.nth(i).get_attribute("data-score")) for i in range(6)]
+    assert scores == pytest.approx([s["score"] for s in want["steps"]], abs=1e-6)
+    colours = [cells.nth(i).evaluate("e => getComputedStyle(e).backgroundColor") for i in range(6)]
+    green = [int(c.split(",")[1]) for c in colours]  # "rgb(255, G, B)": G falls as the surprise grows
+    # the more surprising the event, the darker its cell; the unknown event (9) is the darkest by far
+    order = sorted(range(6), key=lambda i: scores[i])
+    assert [green[i] for i in order] == sorted(green, reverse=True)
+    assert green[4] == min(green) and green[4] < 60 and max(green) > 200
+    assert page.locator("#final-label").inner_text() == "abnormal"
+    assert page.locator("#steps .step").count() == 6
+    assert page.locator("#score-strip").is_visible()
+    assert errors == []
+    page.close()

@@ -1,0 +1,126 @@
+"""The api_calls task: bounded cutting of long sequences, stratified disjoint folds, a tiny dataset learned."""
+import numpy as np
+import pytest
+import torch
+
+from rnnlab.errors import UserError
+from rnnlab.tasks.calls import CallsData, CallsModelConfig, CallsTask, cut, cut_runs
+from rnnlab.training import prepare_task, seed_everything, train
+from tiny_calls import FAMILIES, calls_config, write_calls_data
+
+LONG = np.random.default_rng(0).integers(0, 300, 1_500_000).repeat(2)  # 3 M calls, runs of 2
+
+
+def test_cut_runs_collapses_caps_and_counts():
+    calls = np.array([5, 5, 5, 7, 5, 5, 8])
+    assert [a.tolist() for a in cut_runs(calls, 1)] == [[5, 7, 5, 8], [3, 1, 2, 1]]
+    assert [a.tolist() for a in cut_runs(calls, 2)] == [[5, 5, 7, 5, 5, 8], [3, 3, 1, 2, 2, 1]]
+    assert [a.tolist() for a in cut_runs(calls, 0)] == [calls.tolist(), [3, 3, 3, 1, 2, 2, 1]]
+
+
+@pytest.mark.parametrize("strategy, bound", [("head", 500), ("tail", 500), ("head_tail", 500), ("chunks", 7 * 64)])
+@pytest.mark.parametrize("max_run", [0, 1, 3])
+def test_every_strategy_is_bounded_on_a_very_long_sequence(strategy, bound, max_run):
+    data = CallsData(strategy=strategy, max_calls=500, chunk_size=64, max_chunks=7, max_run=max_run)
+    chunks, runs = cut(LONG, data)
+    assert sum(len(c) for c in chunks) == bound
+    assert [len(r) for r in runs] == [len(c) for c in chunks]
+    assert len(chunks) == (7 if strategy == "chunks" else 1)
+
+
+def test_strategies_keep_the_right_parts():
+    calls = np.arange(1000)
+    data = dict(max_calls=10, chunk_size=100, max_chunks=3)
+    assert cut(calls, CallsData(strategy="head", **data))[0][0].tolist() == list(range(10))
+    assert cut(calls, CallsData(strategy="tail", **data))[0][0].tolist() == list(range(990, 1000))
+    head_tail = cut(calls, CallsData(strategy="head_tail", **data))[0][0].tolist()
+    assert head_tail == [0, 1, 2, 3, 4, 995, 996, 997, 998, 999]
+    chunks = cut(calls, CallsData(strategy="chunks", **data))[0]
+    assert [c[0] for c in chunks] == [0, 400, 900]  # first, middle and last of 10 chunks
+    assert [c[0] for c in cut(np.arange(950), CallsData(strategy="chunks", **data))[0]] == [0, 400, 850]  # full
+    short = cut(np.arange(5), CallsData(strategy="chunks", **data))[0]
+    assert [c.tolist() for c in short] == [[0, 1, 2, 3, 4]]
+
+
+def test_a_huge_input_predicts_with_bounded_tokens(tmp_path):
+    paths = write_calls_data(tmp_path / "d", per_family=4)
+    cfg = calls_config(paths, tmp_path / "run", data={"strategy": "chunks", "chunk_size": 50, "max_chunks": 4,
+                                                      "max_run": 1}, model={"run_feature": True})
+    task, _ = prepare_task(cfg)
+    model = task.build_model().eval()
+    pred, = task.predict(model, [LONG])
+    assert len(pred["tokens"]) == 200 and len(pred["text"]) < 2000
+    assert sum(x["probability"] for x in pred["ranking"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def _split_config(tmp_path, **data):
+    paths = write_calls_data(tmp_path / "d", per_family=20)
+    return calls_config(paths, tmp_path / "run", data={"valid_fraction": 0.25, **data})
+
+
+def test_folds_are_stratified_and_disjoint(tmp_path):
+    seen_test = []
+    for fold in range(4):
+        task = CallsTask(_split_config(tmp_path, folds=4, fold=fold).data, CallsModelConfig())
+        parts = {s: task.read(s) for s in task.splits()}
+        assert task.splits() == ["train", "valid", "test"]
+        lines = {s: {e.line for e in ex} for s, ex in parts.items()}
+        assert not (lines["train"] & lines["valid"]) and not (lines["train"] | lines["valid"]) & lines["test"]
+        assert len(lines["train"] | lines["valid"] | lines["test"]) == 60
+        for split, n in (("test", 5), ("valid", 4)):  # 15 per family per fold, a quarter of 45 held out... stratified
+            counts = {f: sum(e.label == f for e in parts[split]) for f in FAMILIES}
+            assert set(counts.values()) <= {n - 1, n, n + 1} and max(counts.values()) - min(counts.values()) <= 1
+        seen_test.append(lines["test"])
+    assert sorted(x for s in seen_test for x in s) == list(range(1, 61))  # every line tested exactly once
+    again = CallsTask(_split_config(tmp_path, folds=4, fold=2).data, CallsModelConfig()).read("test")
+    assert {e.line for e in again} == seen_test[2]  # fixed split_seed: the same folds every time
+
+
+def test_bad_split_settings_are_one_line_errors(tmp_path):
+    cfg = _split_config(tmp_path)
+    for data, message in (({"folds": 1}, "data.folds"), ({"folds": 3, "fold": 3}, "data.fold"),
+                          ({"folds": 3, "test": "x.txt"}, "data.test must be empty"),
+                          ({"strategy": "middle"}, "data.strategy"), ({"max_calls": 0}, "data.max_calls")):
+        with pytest.raises(UserError, match=message):
+            CallsTask(CallsData(**{**cfg.data.__dict__, **data}), CallsModelConfig())
+    with pytest.raises(UserError, match="model.chunk_pool"):
+        CallsTask(cfg.data, CallsModelConfig(chunk_pool="sum"))
+
+
+def test_unknown_calls_and_bad_input(tmp_path):
+    task, _ = prepare_task(_split_config(tmp_path))
+    model = task.build_model().eval()
+    pred, = task.predict(model, [task.parse_input("10, 11 424242 90")])
+    assert pred["tokens"] == ["api_10", "api_11", "424242", "api_90"]  # named by the index; unknown as the id
+    assert pred["unknown"] == [False, False, True, False] and pred["answer_kind"] == "family"
+    for text in ("", "1,x", "-3"):
+        with pytest.raises(UserError):
+            task.parse_input(text)
+
+
+@pytest.mark.parametrize("data, model", [
+    ({"strategy": "head"}, {}),
+    ({"strategy": "chunks", "chunk_size": 6, "max_chunks": 4, "max_run": 1}, {"chunk_pool": "attention",
+                                                                              "run_feature": True}),
+])
+def test_a_tiny_three_family_dataset_is_learned(tmp_path, one_thread, data, model):
+    paths = write_calls_data(tmp_path / "d", per_family=20)
+    cfg = calls_config(paths, tmp_path / "run", data={**data, "folds": 4, "fold": 0}, model=model)
+    seed_everything(0)
+    summary = train(cfg, echo=None)
+    assert summary["test"]["accuracy"] >= 0.9 and summary["test"]["n"] == 15
+    assert summary["test"]["macro_f1"] >= 0.9 and torch.isfinite(torch.tensor(summary["test"]["loss"]))
+
+
+def test_input_length_counts_the_calls_read():
+    task = CallsTask(CallsData(strategy="head", max_calls=50, max_run=1), CallsModelConfig())
+    assert task.input_length("1,1,1,2,2,3") == 3  # runs collapsed
+    assert task.input_length(",".join(str(i % 7) for i in range(10_000))) == 50
+
+
+def test_predict_in_batches_gives_the_same_answers(tmp_path):
+    task, _ = prepare_task(_split_config(tmp_path))
+    model = task.build_model().eval()
+    inputs = [",".join(str(10 * (i % 3) + j % 4) for j in range(5 + i % 7)) for i in range(70)]  # > one batch
+    together = task.predict(model, inputs)
+    assert len(together) == 70 and together[65] == task.predict(model, inputs[65:66])[0]
