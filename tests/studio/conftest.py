@@ -105,3 +105,15 @@ def translate_bundle(tmp_path_factory):
                                       "progress": False}})
     train(cfg, echo=None, command="tests/studio/conftest.py")
     return root / "translate" / "bundle"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for every browser test (tests/studio/browsing.py)."""
+    from browsing import CHROMIUM, CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

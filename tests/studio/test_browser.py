@@ -2,45 +2,14 @@
 running under uvicorn on a free loopback port. Saves test-artifacts/studio.png."""
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 import pytest
-import uvicorn
+from browsing import ARTIFACTS, needs_chromium, open_page, serve
 
-from rnnlab.studio.server import create_app
 from rnnlab.tasks.base import check_prediction
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium; "
-                                       ".ci/run installs it)")
-
-
-def serve(bundle):
-    """The studio under uvicorn in a thread, on a loopback socket bound here (port 0: a free one)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(bundle), log_level="warning"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started:
-        assert thread.is_alive() and time.time() < deadline, "the studio server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -78,21 +47,9 @@ def untraceable_server(intent_bundle):
     yield from serve(predictor)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def test_page_shows_intent_heatmap_and_gates(server, browser, intent_predictor):
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
-    errors, requests = [], []
-    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page, errors = open_page(browser)
+    requests = []
     page.on("request", lambda r: requests.append(r.url))
 
     page.goto(server + "/")
@@ -136,10 +93,7 @@ def test_page_shows_intent_heatmap_and_gates(server, browser, intent_predictor):
 
 def test_page_draws_a_character_language_model(charlm_server, browser):
     """The same page, another task: one column per character, next-character guesses, two layers."""
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
-    errors = []
-    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page, errors = open_page(browser)
     page.goto(charlm_server + "/")
     page.wait_for_function("document.getElementById('model-summary').textContent.startsWith('charlm')")
     page.locator("#text").fill("it is time")
@@ -180,10 +134,7 @@ def test_page_draws_a_translation_and_its_attention(translate_server, browser, t
 
     want = rnnlab.load(translate_bundle).trace("big red runs")
     assert want["answer"]["label"] == "RUNS RED BIG" and want["target_tokens"] == ["RUNS", "RED", "BIG", "</s>"]
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
-    errors = []
-    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page, errors = open_page(browser)
     page.goto(translate_server + "/")
     page.wait_for_function("document.getElementById('model-summary').textContent.startsWith('translate')")
     page.locator("#text").fill("big red runs")
@@ -260,10 +211,7 @@ def test_page_draws_each_task_from_the_prediction_schema(kind, request, browser)
     scores, one hidden-state column per token and layer."""
     fixture, text, expect = KINDS[kind]
     base = request.getfixturevalue(fixture)
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
-    errors = []
-    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page, errors = open_page(browser)
     page.goto(base + "/")
     page.wait_for_function(f"document.getElementById('model-summary').textContent.startsWith('{kind} ')")
     with page.expect_response(lambda r: r.url == base + "/trace") as response:

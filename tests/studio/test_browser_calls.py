@@ -3,12 +3,13 @@ named by the API index, the family as the answer and the family ranking on the l
 from __future__ import annotations
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, pct, serve
+from browsing import needs_chromium, open_page, serve
+from test_browser import pct
 
 from rnnlab.training import train
 from tiny_calls import calls_config, write_calls_data
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -27,26 +28,13 @@ def calls_server(calls_bundle):
     yield from serve(calls_bundle)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def test_page_draws_the_family_ranking(calls_server, calls_bundle, browser):
     import rnnlab
 
     text = "20,21,21,22,23,20 999"
     want = rnnlab.load(calls_bundle).predict([text])[0]
     assert want["answer"]["label"] == "Worms" and want["tokens"][-1] == "999"  # 999: not in the index
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
-    errors = []
-    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page, errors = open_page(browser)
     page.goto(calls_server + "/")
     page.wait_for_function("document.getElementById('model-summary').textContent.startsWith('api_calls')")
     page.locator("#text").press_sequentially(text, delay=10)

@@ -4,17 +4,14 @@ test-artifacts/studio-forecast.png."""
 from __future__ import annotations
 
 import pytest
-import test_browser
+from browsing import ARTIFACTS, needs_chromium, open_page, serve
 
 import rnnlab
 from rnnlab.bundle import save_bundle
 from rnnlab.training import prepare_task, seed_everything
 from tiny_series import series_config, sine_rows, write_series
 
-ARTIFACTS, serve = test_browser.ARTIFACTS, test_browser.serve
-browser = test_browser.browser  # the same Chromium fixture (module scope)
-pytestmark = pytest.mark.skipif(not test_browser.CHROMIUM.exists(),
-                                reason="needs Debian's Chromium at /usr/bin/chromium")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +37,8 @@ def test_an_uploaded_csv_is_drawn_as_history_forecast_and_interval(forecast_serv
     # what the page sends: the header and the last 48 rows (the card's data.lookback)
     want = rnnlab.load(forecast_bundle).predict(["date,a,b\n" + "\n".join(rows[-48:]) + "\n"])[0]["forecast"]
 
-    page = browser.new_page(viewport={"width": 1100, "height": 1000})
-    errors, requests = [], []
-    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page, errors = open_page(browser, height=1000)
+    requests = []
     page.on("request", lambda r: requests.append(r.url))
     page.goto(forecast_server + "/")
     page.wait_for_function("document.getElementById('model-summary').textContent.startsWith('forecast')")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, serve
+from browsing import needs_chromium, open_page, serve
 
 from rnnlab.config import load_config
 from rnnlab.training import train
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -36,26 +36,13 @@ def logs_server(logs_bundle):
     yield from serve(logs_bundle)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def test_session_is_a_strip_coloured_by_surprise(logs_server, logs_bundle, browser):
     import rnnlab
 
     text = "blk_1,1 2 3 4 9 6"
     want = rnnlab.load(logs_bundle).predict([text])[0]
     assert want["answer"]["label"] == "abnormal" and want["unknown"][4]
-    page = browser.new_page(viewport={"width": 1100, "height": 900})
-    errors = []
-    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page, errors = open_page(browser)
     page.goto(logs_server + "/")
     page.wait_for_function("document.getElementById('model-summary').textContent.startsWith('log_anomaly')")
     page.locator("#text").fill(text)
