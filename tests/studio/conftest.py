@@ -107,9 +107,11 @@ def translate_bundle(tmp_path_factory):
     return root / "translate" / "bundle"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for every browser test (tests/studio/browsing.py)."""
+    """A headless Chromium per browser-test module (tests/studio/browsing.py). Not one per session: Playwright's
+    sync API keeps an event loop running while it is open, and the tests that call asyncio.run (test_hardening)
+    must not run inside it."""
     from browsing import CHROMIUM, CHROMIUM_ARGS
     from playwright.sync_api import sync_playwright
 
