@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from rnnlab.cli.predict import _allow_flags_after_texts
+from rnnlab.cli.predict import _allow_flags_after_texts, require_task
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,13 +24,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _allow_flags_after_texts(p)
 
 
-def _check_log_model(predictor) -> None:
-    from rnnlab.errors import UserError
-    from rnnlab.tasks.logs import LogAnomalyTask
-
-    if not isinstance(predictor.task, LogAnomalyTask):
-        raise UserError(f"{predictor.path}: task {predictor.config.task!r} is not a log anomaly model "
-                        f"(detect needs a log_anomaly bundle; `rnnlab predict` runs any bundle)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.top_g is not None and args.top_g < 1:
         raise UserError(f"--top-g must be >= 1, got {args.top_g}")
     predictor = load(args.bundle)
-    _check_log_model(predictor)
+    require_task(predictor, "log_anomaly", "log anomaly", "detect")
     task, model = predictor.task, predictor.model
     files = [(path, read_sessions(Path(path))) for path in args.files]  # every file checked before any output
     flagged = total = 0

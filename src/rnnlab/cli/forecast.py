@@ -22,14 +22,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the prediction as JSON (the schema's forecast field)")
 
 
-def _check_forecast_model(predictor) -> None:
-    from rnnlab.errors import UserError
-    from rnnlab.tasks.forecast import ForecastTask
-
-    if not isinstance(predictor.task, ForecastTask):
-        raise UserError(f"{predictor.path}: task {predictor.config.task!r} is not a forecast model "
-                        f"(forecast needs a forecast bundle; `rnnlab predict` runs any bundle)")
-
 
 def _cut(pred: dict, horizon: int) -> dict:
     f = dict(pred["forecast"])
@@ -41,13 +33,14 @@ def _cut(pred: dict, horizon: int) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from rnnlab.bundle import load
+    from rnnlab.cli.predict import require_task
     from rnnlab.errors import DataError, UserError
 
     plot = Path(args.plot) if args.plot else None
     if plot is not None and plot.exists() and not args.force:
         raise UserError(f"{plot} exists: choose another --plot file, or pass --force to overwrite it")
     predictor = load(args.bundle)
-    _check_forecast_model(predictor)
+    require_task(predictor, "forecast", "forecast", "forecast")
     model_horizon = predictor.task.data.horizon
     horizon = model_horizon if args.horizon is None else args.horizon
     if not 1 <= horizon <= model_horizon:

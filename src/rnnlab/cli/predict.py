@@ -30,6 +30,16 @@ def _allow_flags_after_texts(p: argparse.ArgumentParser) -> None:
     p.parse_known_args = intermixed
 
 
+def require_task(predictor, task: str, what: str, verb: str) -> None:
+    """One line, not a traceback, when a verb made for one task (`translate`, `detect`, `forecast`) is given
+    another task's bundle: `task` is the registered name, `what` the model it needs in words."""
+    from rnnlab.errors import UserError
+
+    if predictor.task.name != task:
+        raise UserError(f"{predictor.path}: task {predictor.config.task!r} is not a {what} model "
+                        f"({verb} needs a {task} bundle; `rnnlab predict` runs any bundle)")
+
+
 def run(args: argparse.Namespace) -> int:
     from rnnlab.bundle import load
     from rnnlab.errors import UserError

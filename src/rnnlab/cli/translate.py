@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from rnnlab.cli.predict import _allow_flags_after_texts
+from rnnlab.cli.predict import _allow_flags_after_texts, require_task
 
 CHUNK = 32  # stdin lines translated per batch
 
@@ -27,13 +27,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _allow_flags_after_texts(p)
 
 
-def _check_translation_model(predictor) -> None:
-    from rnnlab.errors import UserError
-    from rnnlab.tasks.translate import TranslateTask
-
-    if not isinstance(predictor.task, TranslateTask):
-        raise UserError(f"{predictor.path}: task {predictor.config.task!r} is not a translation model "
-                        f"(translate needs a translate bundle; `rnnlab predict` runs any bundle)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.beam is not None and args.beam < 1:
         raise UserError(f"--beam must be >= 1, got {args.beam}")
     predictor = load(args.bundle)
-    _check_translation_model(predictor)
+    require_task(predictor, "translate", "translation", "translate")
     task, model = predictor.task, predictor.model
 
     def emit(texts: list[str]) -> None:
