@@ -316,6 +316,15 @@ def _targets(informer, long, cells) -> list[dict[str, Any]]:
     return t
 
 
+def without_plot_data(x: Any) -> Any:
+    """The result as written: every row's `windows` (the series drawn in the PNGs, ~1 MB) left out."""
+    if isinstance(x, dict):
+        return {k: without_plot_data(v) for k, v in x.items() if k != "windows"}
+    if isinstance(x, list):
+        return [without_plot_data(v) for v in x]
+    return x
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="+", choices=("informer", "long", "cells", "sp500"),
@@ -356,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                   "informer_protocol": informer, "long_horizon_protocol": long, "cells": cells,
                   "plots": bench.plots, "targets": targets, "all_targets_met": benchcommon.all_met(targets),
                   "wall_minutes": round((time.perf_counter() - t0) / 60, 2)}
-        lmbench.write_json(out_dir / f"ett{suffix}.json", result)
+        lmbench.write_json(out_dir / f"ett{suffix}.json", without_plot_data(result))
         print(benchcommon.describe(targets))
         print(f"wrote {out_dir / f'ett{suffix}.json'}")
     if "sp500" in args.only:
