@@ -124,14 +124,18 @@ def score_all(predictor, fit_on, normal, abnormal) -> dict[str, dict[str, Any]]:
     return out
 
 
+def read_splits(task) -> tuple[list, list, list, list]:
+    """(train, valid, normal test, abnormal test) sessions, each split read once for both protocols."""
+    test = task.read("test")
+    return (task.read("train"), task.read("valid"), [s for s in test if s.label == 0],
+            [s for s in test if s.label == 1])
+
+
 def hdfs(predictor, facts: dict[str, Any]) -> tuple[dict[str, Any], dict]:
     from rnnlab.detectors import curves, rates_at, threshold_at_fpr
 
-    task = predictor.task
-    fit_on = task.read("train") + task.read("valid")
-    test = task.read("test")
-    normal, abnormal = [s for s in test if s.label == 0], [s for s in test if s.label == 1]
-    scores = score_all(predictor, fit_on, normal, abnormal)
+    train, valid, normal, abnormal = read_splits(predictor.task)
+    scores = score_all(predictor, train + valid, normal, abnormal)
     detectors = {}
     for name, s in scores.items():
         t = threshold_at_fpr(s["normal"], FPR)
@@ -142,7 +146,7 @@ def hdfs(predictor, facts: dict[str, Any]) -> tuple[dict[str, Any], dict]:
             "threshold": round(t, 4), **{k: round(v, 4) for k, v in curves(s["normal"], s["abnormal"]).items()},
             "rule": s["rule"], "rule_fpr": round(rule["fpr"], 4), "rule_recall": round(rule["recall"], 4),
             "rule_counts": {k: rule[k] for k in ("tp", "fp", "fn", "tn")}, "score_s": s["score_s"]}
-    split = {"train_sessions": len(task.read("train")), "valid_sessions": len(task.read("valid")),
+    split = {"train_sessions": len(train), "valid_sessions": len(valid),
              "held_out_normal_sessions": len(normal), "abnormal_sessions": len(abnormal),
              "baselines_fit_on": "train + valid sessions (all the normal data the network had)"}
     return {"split": split, "network_training": facts, "detectors": detectors}, scores
@@ -151,11 +155,8 @@ def hdfs(predictor, facts: dict[str, Any]) -> tuple[dict[str, Any], dict]:
 def openstack(predictor, facts: dict[str, Any]) -> tuple[dict[str, Any], dict]:
     from rnnlab.detectors import best_f1, curves, rates_at
 
-    task = predictor.task
-    fit_on = task.read("train") + task.read("valid")
-    test = task.read("test")
-    normal, abnormal = [s for s in test if s.label == 0], [s for s in test if s.label == 1]
-    scores = score_all(predictor, fit_on, normal, abnormal)
+    train, valid, normal, abnormal = read_splits(predictor.task)
+    scores = score_all(predictor, train + valid, normal, abnormal)
     detectors = {}
     for name, s in scores.items():
         rule = rates_at(0.5, s["rule_normal"].astype(float), s["rule_abnormal"].astype(float))
@@ -170,7 +171,7 @@ def openstack(predictor, facts: dict[str, Any]) -> tuple[dict[str, Any], dict]:
             row["above_max_train_score"] = rounded({k: above[k] for k in ("threshold", "precision", "recall", "f1",
                                                                           "fpr")})
         detectors[name] = row
-    split = {"train_sessions": len(task.read("train")), "valid_sessions": len(task.read("valid")),
+    split = {"train_sessions": len(train), "valid_sessions": len(valid),
              "normal_test_sessions": len(normal), "abnormal_test_sessions": len(abnormal),
              "baselines_fit_on": "train + valid sessions (all the normal data the network had)"}
     # the floor any detector must clear: flagging every session (recall 1, precision = the abnormal share)
