@@ -24,8 +24,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _allow_flags_after_texts(p)
 
 
-
-
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 

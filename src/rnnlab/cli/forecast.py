@@ -22,7 +22,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the prediction as JSON (the schema's forecast field)")
 
 
-
 def _cut(pred: dict, horizon: int) -> dict:
     f = dict(pred["forecast"])
     for key in ("times", "steps", "lower", "upper"):

@@ -27,8 +27,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _allow_flags_after_texts(p)
 
 
-
-
 def run(args: argparse.Namespace) -> int:
     from rnnlab.bundle import load
     from rnnlab.errors import UserError
