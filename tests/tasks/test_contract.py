@@ -95,7 +95,34 @@ def _series(folder: Path) -> list[str]:
             "data.valid_rows=0", "data.test_rows=0", "model.segment=24", "model.hidden_size=16"]
 
 
+def _speech(folder: Path, sentences: bool = True) -> list[str]:
+    """Toy 'speech' (tones for words, tests/tiny_speech.py) as WAVs + manifests; shipped configs made small."""
+    from tiny_speech import write_speech_data
+
+    paths = write_speech_data(folder, n=16, sentences=sentences)
+    return [f"data.train={paths['train']}", f"data.test={paths['test']}", "data.format=manifest", "data.root=",
+            "data.valid_fraction=0.25", "model.hidden_size=16", "model.num_layers=1"]
+
+
+def _wav_inputs() -> list[str]:
+    """Two recordings for predict: an 8 kHz mono tone sentence and a 16 kHz stereo one (resampled, averaged)."""
+    import tempfile
+
+    import numpy as np
+    import soundfile as sf
+    from tiny_speech import RATE, tone_wave
+
+    folder = Path(tempfile.mkdtemp(prefix="rnnlab-contract-wavs-"))
+    wave = tone_wave(["a", "b"], random.Random(0))
+    sf.write(folder / "ab.wav", wave, RATE, subtype="PCM_16")
+    stereo = np.repeat(np.interp(np.arange(2 * len(wave)) / 2, np.arange(len(wave)), wave)[:, None], 2, axis=1)
+    sf.write(folder / "stereo 16k.wav", stereo.astype(np.float32), 2 * RATE, subtype="PCM_24")
+    return [str(folder / "ab.wav"), str(folder / "stereo 16k.wav")]
+
+
 TOY_DATA = {
+    "speech": _speech,
+    "spoken_word": lambda folder: _speech(folder, sentences=False),
     "log_anomaly": _sessions,
     "api_calls": _calls,
     "forecast": _series,
@@ -105,7 +132,9 @@ TOY_DATA = {
     "charlm": lambda folder: [f"data.text={_text(folder)}", "data.bptt=16", "data.split_epochs=1"],
     "wordlm": lambda folder: [f"data.{s}={_text(folder)}" for s in ("train", "valid", "test")] + ["data.bptt=8"],
 }
-INPUTS = {"intent": ["what time is it", "zebra unknown words"], "intent_slots": ["play some jazz", "zebra"],
+WAVS = _wav_inputs()
+INPUTS = {"speech": WAVS, "spoken_word": WAVS,
+          "intent": ["what time is it", "zebra unknown words"], "intent_slots": ["play some jazz", "zebra"],
           "charlm": ["the cat", "zq"], "wordlm": ["the cat", "zebra"],
           "translate": ["the cat is jazz", "zebra Ümlaut"],
           "log_anomaly": ["1 2 3 4 6", "x,1 2 77 zebra 6"], "api_calls": ["0,3,3,3,6", "1 4 99999 7"], "forecast": [

@@ -19,6 +19,8 @@ TASKS: dict[str, str] = {
     "log_anomaly": "rnnlab.tasks.logs:LogAnomalyTask",
     "api_calls": "rnnlab.tasks.calls:CallsTask",
     "forecast": "rnnlab.tasks.forecast:ForecastTask",
+    "spoken_word": "rnnlab.tasks.speech:SpokenWordTask",
+    "speech": "rnnlab.tasks.speech:SpeechTask",
 }
 
 

@@ -128,6 +128,25 @@ class Forecast(TypedDict, total=False):
     history: list[list[float]]
 
 
+class Word(TypedDict):
+    word: str
+    start: float  # seconds from the start of the recording
+    end: float
+
+
+class AudioInfo(TypedDict, total=False):
+    seconds: float  # the recording's duration (required)
+    frame_seconds: float  # time per model step, subsampling included (required)
+    steps: int  # how many steps the model ran (required)
+    symbols: list[str]  # CTC: the output symbols, the blank first (as "")
+    posteriors: list[list[float]]  # CTC: per step, per symbol, p in [0, 1] (steps x symbols)
+    best_path: list[int]  # CTC: the most likely symbol per step
+    greedy: str  # CTC: the greedy transcript, beside the one the decoder chose
+    decoder: str  # "greedy" | "beam"
+    words: list[Word]  # word timings from the alignment of the transcript to the steps
+    spectrogram: dict  # traces: {values: T x mels in [0, 1], frame_seconds, mels} for drawing
+
+
 class Prediction(TypedDict, total=False):
     task: str  # the task's registry name (required)
     text: str  # the input as given (required)
@@ -142,6 +161,7 @@ class Prediction(TypedDict, total=False):
     sequence: list[str]  # an output sequence (generation, translation)
     scores: dict[str, float]  # other named numbers (an anomaly score, a log-likelihood)
     forecast: Forecast  # future values of a series (forecasting)
+    audio: AudioInfo  # what the model heard: a recording's steps, CTC posteriors, word timings (speech)
 
 
 PREDICTION_REQUIRED = ("task", "text", "tokens")
@@ -208,6 +228,8 @@ def check_prediction(p: Any) -> None:
                 label(x, f"alternatives[{i}][{j}]")
     if "forecast" in p:
         _check_forecast(p["forecast"])
+    if "audio" in p:
+        _check_audio(p["audio"])
     if "influence" in p:
         infl = p["influence"]
         if set(infl) != set(Influence.__annotations__) or len(infl["scores"]) != n \
@@ -240,6 +262,33 @@ def _check_forecast(f: Any) -> None:
         if not (isinstance(times, list) and all(isinstance(t, str) for t in times)):
             raise ValueError("forecast.history_times: strings, one per history row")
         table(f["history"], len(times), "history")
+
+
+def _check_audio(a: Any) -> None:
+    """audio: {seconds, frame_seconds, steps} (+ symbols with posteriors / best_path, words, ...), consistent."""
+    def finite(v):
+        return isinstance(v, float) and math.isfinite(v) and v >= 0.0
+
+    if not (isinstance(a, dict) and {"seconds", "frame_seconds", "steps"} <= set(a)
+            and not set(a) - set(AudioInfo.__annotations__) and finite(a["seconds"]) and finite(a["frame_seconds"])
+            and isinstance(a["steps"], int) and a["steps"] >= 0):
+        raise ValueError("audio: {seconds, frame_seconds, steps} (+ symbols, posteriors, best_path, greedy, decoder, "
+                         "words, spectrogram)")
+    n, symbols = a["steps"], a.get("symbols")
+    if ("posteriors" in a or "best_path" in a) and not (isinstance(symbols, list)
+                                                         and all(isinstance(s, str) for s in symbols)):
+        raise ValueError("audio.symbols: strings, needed by posteriors and best_path")
+    if "posteriors" in a and not (isinstance(a["posteriors"], list) and len(a["posteriors"]) == n and all(
+            isinstance(row, list) and len(row) == len(symbols) and all(finite(v) and v <= 1.0 for v in row)
+            for row in a["posteriors"])):
+        raise ValueError(f"audio.posteriors: {n} rows (one per step) of one probability per symbol")
+    if "best_path" in a and not (isinstance(a["best_path"], list) and len(a["best_path"]) == n and all(
+            isinstance(i, int) and 0 <= i < len(symbols) for i in a["best_path"])):
+        raise ValueError(f"audio.best_path: {n} symbol ids")
+    for i, w in enumerate(a.get("words", [])):
+        if not (isinstance(w, dict) and set(w) == {"word", "start", "end"} and isinstance(w["word"], str)
+                and finite(w["start"]) and finite(w["end"]) and w["start"] <= w["end"]):
+            raise ValueError(f"audio.words[{i}]: {{word, start, end}} with 0 <= start <= end, got {w!r}")
 
 
 def format_prediction(p: dict[str, Any]) -> str:
