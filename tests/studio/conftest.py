@@ -1,6 +1,7 @@
 """Bundles the studio tests serve: a tiny trained LSTM intent model (a few seconds on one core), an
 untrained GRU one (its gates are what matters there, not its answers), an untrained character language
-model and a tiny trained intent + slots tagger (a tag per word, slots as spans)."""
+model, a tiny trained intent + slots tagger (a tag per word, slots as spans) and tiny trained speech (CTC)
+and spoken_word bundles on tone 'speech'."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -105,6 +106,35 @@ def translate_bundle(tmp_path_factory):
                                       "progress": False}})
     train(cfg, echo=None, command="tests/studio/conftest.py")
     return root / "translate" / "bundle"
+
+
+def _speech(tmp_path_factory, task: str):
+    import torch
+
+    from tiny_speech import speech_config, write_speech_data
+
+    root = tmp_path_factory.mktemp(f"studio-{task}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        paths = write_speech_data(root / "data", sentences=task == "speech")
+        train(speech_config(paths, root / "run", task=task), echo=None, command="tests/studio/conftest.py")
+    finally:
+        torch.set_num_threads(threads)
+    return root / "data", root / "run" / "bundle"
+
+
+@pytest.fixture(scope="session")
+def speech_data(tmp_path_factory):
+    """A tiny trained CTC speech bundle on tone 'speech' (tests/tiny_speech.py, ~10 s on one core): (data, bundle);
+    data/wavs/test_*.wav are recordings it did not train on, data/test.tsv their transcripts."""
+    return _speech(tmp_path_factory, "speech")
+
+
+@pytest.fixture(scope="session")
+def word_data(tmp_path_factory):
+    """A tiny trained spoken_word classifier (one tone per recording: a, b or c): (data, bundle)."""
+    return _speech(tmp_path_factory, "spoken_word")
 
 
 @pytest.fixture(scope="module")

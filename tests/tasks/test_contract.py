@@ -110,6 +110,7 @@ def _wav_inputs() -> list[str]:
 
     import numpy as np
     import soundfile as sf
+
     from tiny_speech import RATE, tone_wave
 
     folder = Path(tempfile.mkdtemp(prefix="rnnlab-contract-wavs-"))

@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-chars", type=int, default=None, help="longest input text in characters (default: 2000)")
     parser.add_argument("--max-tokens", type=int, default=None,
                         help="longest input in tokens, as the task counts them (default: 256)")
+    parser.add_argument("--max-audio-bytes", type=int, default=None,
+                        help="largest recording uploaded to /audio, speech models (default: 20971520, 20 MiB)")
+    parser.add_argument("--max-audio-seconds", type=float, default=None,
+                        help="longest recording uploaded to /audio, in seconds (default: 60)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -58,9 +62,13 @@ def run(args: argparse.Namespace) -> int:
     defaults = Limits()
     limits = Limits(**{name: value if value is not None else getattr(defaults, name)
                        for name, value in (("max_body_bytes", args.max_body_bytes), ("max_chars", args.max_chars),
-                                           ("max_tokens", args.max_tokens))})
-    if min(limits.max_body_bytes, limits.max_chars, limits.max_tokens) < 1:
-        raise UserError("--max-body-bytes, --max-chars and --max-tokens must be at least 1")
+                                           ("max_tokens", args.max_tokens),
+                                           ("max_audio_bytes", getattr(args, "max_audio_bytes", None)),
+                                           ("max_audio_seconds", getattr(args, "max_audio_seconds", None)))})
+    if min(limits.max_body_bytes, limits.max_chars, limits.max_tokens, limits.max_audio_bytes) < 1:
+        raise UserError("--max-body-bytes, --max-chars, --max-tokens and --max-audio-bytes must be at least 1")
+    if not limits.max_audio_seconds > 0:
+        raise UserError(f"--max-audio-seconds must be more than 0, got {limits.max_audio_seconds:g}")
     if args.threads < 1:
         raise UserError(f"--threads {args.threads}: give at least 1")
     extra = [host_name(name) for name in args.allow_host]

@@ -7,6 +7,10 @@
     POST /predict   {"text": "..."} -> the task's prediction for that input (Task.predict)
     POST /trace     {"text": "..."} -> per-token hidden states, gates, predictions and influences
                     (Task.trace; the page draws this)
+    POST /audio     a recording's bytes (WAV, FLAC, OGG) as the body, `?name=FILE.wav` -> the trace of an audio
+                    task (speech, spoken_word: Task.trace, with the spectrogram, CTC posteriors and word
+                    timings); a task that reads text answers 400. The card's "input" says which ("audio" when
+                    the task has `parse_audio_bytes`, else "text")
     GET  /docs      OpenAPI documentation (FastAPI's)
 
 The server knows nothing about any one task: it parses the request, checks the limits, and calls the
@@ -16,7 +20,9 @@ the server keeps serving (it never dies on a request).
 
 Limits (`Limits`), all checked before the model runs:
   - body size: 413, from Content-Length and again while the body streams in (a client can lie about
-    Content-Length or send chunked bodies without one); a body that is not UTF-8: 400;
+    Content-Length or send chunked bodies without one); a body that is not UTF-8: 400; /audio has its own
+    limit (max_audio_bytes: a recording is binary and larger than any sentence) and is not UTF-8-checked;
+  - a recording's duration (max_audio_seconds): 422;
   - text length in characters and input length in tokens (as the task counts them): 422; so is text
     that is not Unicode (a lone surrogate such as "\\ud800", which JSON can spell but UTF-8 cannot).
 
@@ -47,6 +53,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -65,6 +72,8 @@ class Limits:
     max_body_bytes: int = 16 * 1024  # whole request body (JSON): 413 above this
     max_chars: int = 2000  # characters of "text": 422 above this
     max_tokens: int = 256  # input length as the task counts it (words, characters): 422 above this
+    max_audio_bytes: int = 20 * 1024 * 1024  # body of /audio (a recording): 413 above this
+    max_audio_seconds: float = 60.0  # a recording's duration: 422 above this
 
 
 class TextIn(BaseModel):
@@ -143,13 +152,16 @@ class BodyLimit:
     generic "There was an error parsing the body".
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, raw: dict[str, int] | None = None):
+        # raw: paths whose bodies are binary (uploads), each with its own limit and no UTF-8 check
+        self.app, self.max_bytes, self.raw = app, max_bytes, dict(raw or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        raw = scope.get("path") in self.raw
+        limit = self.raw[scope["path"]] if raw else self.max_bytes
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None:
@@ -158,8 +170,8 @@ class BodyLimit:
             except ValueError:
                 await _error(400, "invalid Content-Length header")(scope, receive, send)
                 return
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
+            if size > limit:
+                await self._too_large(scope, receive, send, limit, raw)
                 return
         chunks: list[bytes] = []
         total = 0
@@ -169,15 +181,16 @@ class BodyLimit:
                 return  # the client left: nothing to answer
             body = message.get("body", b"")
             total += len(body)
-            if total > self.max_bytes:
-                await self._too_large(scope, receive, send)
+            if total > limit:
+                await self._too_large(scope, receive, send, limit, raw)
                 return
             chunks.append(body)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
         try:
-            body.decode("utf-8")
+            if not raw:
+                body.decode("utf-8")
         except UnicodeDecodeError as e:
             await _error(400, f"request body is not valid UTF-8 (byte 0x{body[e.start]:02x} at offset {e.start}); "
                               f"{_SEND_JSON}")(scope, receive, send)
@@ -193,8 +206,9 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _error(413, f"request body too large: the limit is {self.max_bytes} bytes")(scope, receive, send)
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int, raw: bool) -> None:
+        what = "upload too large" if raw else "request body too large"
+        await _error(413, f"{what}: the limit is {limit} bytes")(scope, receive, send)
 
 
 # ---------------------------------------------------------------- what is served
@@ -210,6 +224,8 @@ class Served:
         self.lock = threading.Lock()
         # tracing is optional in the Task interface: the page falls back to /predict without it
         self.can_trace = type(self.task).trace is not Task.trace
+        # a task that reads recordings (speech, spoken_word) turns an upload's bytes into its input
+        self.audio = callable(getattr(self.task, "parse_audio_bytes", None))
 
     def card(self) -> dict[str, Any]:
         """The model card as JSON: what a visitor needs to judge the model (task, what it does, its
@@ -222,10 +238,15 @@ class Served:
         doc = (type(self.task).__doc__ or "").strip()
         return {"task": self.task.name, "description": doc.splitlines()[0] if doc else "",
                 "summary": _summary(self.task, config, p.metrics), "can_trace": self.can_trace,
+                "input": "audio" if self.audio else "text",
                 "config": public, "metrics": p.metrics}
 
     def parse(self, text: str, limits: Limits) -> Any:
         """Validate the text against the limits and turn it into the task's input."""
+        if self.audio:
+            # an audio task's parse_input reads a path: from a client that would be a file of this machine
+            raise ApiError(400, f"this {self.task.name} model reads recordings, not text: POST the file's bytes "
+                                "to /audio?name=FILE.wav")
         if not text.strip():
             raise ApiError(422, "text is empty: send a non-empty string, e.g. {\"text\": \"what time is it?\"}")
         try:
@@ -241,6 +262,15 @@ class Served:
         if n > limits.max_tokens:
             raise ApiError(422, f"too many tokens: {n}, the limit is {limits.max_tokens}")
         return value
+
+    def parse_audio(self, data: bytes, name: str, limits: Limits) -> Any:
+        """An upload's bytes -> the task's input (a DataError naming the upload is the client's: 422)."""
+        audio = self.task.parse_audio_bytes(data, name)
+        seconds = len(audio.samples) / audio.sample_rate
+        if seconds > limits.max_audio_seconds:
+            raise ApiError(422, f"{name}: recording too long: {seconds:.1f} s, the limit is "
+                                f"{limits.max_audio_seconds:g} s")
+        return audio
 
     # Under no_grad, not inference_mode: tasks that report per-token influences (gradient x input)
     # switch autograd back on locally with torch.enable_grad(), which works inside no_grad but not
@@ -307,7 +337,8 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
                   description="Predictions and step-by-step traces of one trained rnnlab model.",
                   version=_version())
     app.state.served, app.state.limits = served, limits
-    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes,
+                       raw={"/audio": limits.max_audio_bytes if served.audio else limits.max_body_bytes})
     app.add_middleware(HostCheck, allowed=tuple(allowed_hosts))  # added last: runs first
 
     # ---- errors: always {"error": one line}, never a dead server
@@ -340,8 +371,11 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
     def _call(fn, text: str):
         """Check the text, then run the model call; a task's UserError is the client's fault (422),
         anything else is ours (500)."""
+        return _call_value(fn, text, parse=True)
+
+    def _call_value(fn, value: Any, parse: bool = False):
         try:
-            return fn(served.parse(text, limits))
+            return fn(served.parse(value, limits) if parse else value)
         except ApiError:
             raise
         except UserError as e:
@@ -370,12 +404,44 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
     def trace(body: TextIn) -> dict[str, Any]:
         return _call(served.trace, body.text)
 
+    @app.post("/audio", summary="The trace of a recording (WAV, FLAC, OGG as the raw body) for an audio task",
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "audio/wav": {"schema": {"type": "string", "format": "binary"}},
+                  "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+    async def audio(request: Request, name: str = "upload.wav") -> dict[str, Any]:
+        if not served.audio:
+            raise ApiError(400, f"this {task_name} model reads text, not recordings: send {{\"text\": \"...\"}} "
+                                "to /predict or /trace")
+        name = _upload_name(name)
+        data = await request.body()  # BodyLimit has read it already, within max_audio_bytes
+        if not data:
+            raise ApiError(422, f"{name}: empty upload: send the recording's bytes as the request body")
+
+        def work() -> dict[str, Any]:
+            try:
+                value = served.parse_audio(data, name, limits)  # outside the lock: decoding, resampling
+            except ApiError:
+                raise
+            except UserError as e:
+                raise ApiError(422, str(e)) from None
+            return _call_value(served.trace if served.can_trace else served.predict, value)
+
+        return await run_in_threadpool(work)
+
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _upload_name(name: str) -> str:
+    """The name an upload is called in messages and predictions: its last path part, printable, at most 100
+    characters ("C:\\Users\\ana\\take 1.wav" -> "take 1.wav")."""
+    name = re.split(r"[/\\]", name)[-1]
+    name = "".join(c if c.isprintable() else "?" for c in name).strip()[:100]
+    return name or "upload.wav"
 
 
 def _describe_validation(errors: list[dict[str, Any]]) -> tuple[int, str]:

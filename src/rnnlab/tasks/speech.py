@@ -421,14 +421,19 @@ class _AudioTask(Task):
         return [(path, self.parse_input(path))]
 
     def _audio(self, input: Any):
+        """Any input (a path, an Audio) -> Audio at the model's rate, at least one analysis window long."""
         from rnnlab.readers.audio import Audio, resample
 
-        if isinstance(input, Audio):
-            if input.sample_rate != self.features.sample_rate:
-                return Audio(resample(input.samples, input.sample_rate, self.features.sample_rate),
-                             self.features.sample_rate, input.name)
-            return input
-        return self.parse_input(input)
+        if not isinstance(input, Audio):
+            input = self.parse_input(input)
+        elif input.sample_rate != self.features.sample_rate:
+            input = Audio(resample(input.samples, input.sample_rate, self.features.sample_rate),
+                          self.features.sample_rate, input.name)
+        shortest = round(self.features.sample_rate * max(self.features.window_ms, 25.6) / 1000)
+        if len(input.samples) < shortest:
+            raise UserError(f"{input.name}: recording too short ({len(input.samples)} samples at "
+                            f"{self.features.sample_rate} Hz): the model reads windows of {shortest} samples")
+        return input
 
     def _input_frames(self, inputs: list[Any]) -> tuple[list[Any], list[np.ndarray]]:
         audios = [self._audio(x) for x in inputs]
@@ -608,7 +613,6 @@ class SpeechTask(_AudioTask):
         targets = torch.zeros(len(features), max(1, int(target_lengths.max())), dtype=torch.long)
         for b, f in enumerate(features):
             targets[b, : len(f["targets"])] = torch.tensor(f["targets"], dtype=torch.long)
-        # the index of each utterance in `features`, to find its reference transcript in evaluate
         return {**batch, "targets": targets, "target_lengths": target_lengths}
 
     def build_model(self) -> CTCModel:
@@ -626,7 +630,9 @@ class SpeechTask(_AudioTask):
     # ---- decoding ---------------------------------------------------------------------------
 
     def text(self, ids: Iterable[int]) -> str:
-        return "".join(self.symbols.itos[i] for i in ids)
+        """Symbol ids -> a transcript, spaces normalised as the references are (no leading, trailing or double)."""
+        raw = "".join(self.symbols.itos[i] for i in ids)
+        return " ".join(w for w in raw.split(" ") if w)
 
     def decoder_options(self, beam: int | None = None, lm_weight: float | None = None,
                         word_bonus: float | None = None) -> dict[str, Any]:

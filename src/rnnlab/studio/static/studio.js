@@ -15,7 +15,9 @@
 //    sequence: [output pieces], target_tokens: [output pieces, </s> included],   an output sequence (translation)
 //    attention: [one row per target token][one weight per input token],          where each output piece looked
 //    forecast: {columns, history_times, history: [rows][columns], times, steps: [rows][columns],
-//               lower?, upper?, interval?}}              a series' next steps (forecast models: a CSV upload)
+//               lower?, upper?, interval?},              a series' next steps (forecast models: a CSV upload)
+//    audio: {seconds, frame_seconds, steps, symbols, posteriors: [steps][symbols], words: [{word, start, end}],
+//            spectrogram: {values: [T][mels], frame_seconds, mels}}   a recording (speech models: POST /audio)}
 // so an intent model (a guess after each word, one answer), a tagger (a tag per word) and a character
 // language model (a next-character distribution after each character) all draw with the same code.
 // Tasks without a trace (the model card's can_trace is false) are drawn from /predict: no states.
@@ -398,6 +400,297 @@ function lastRows(text) {
   return [lines[0], ...lines.slice(-lookbackRows)].join("\n") + "\n";
 }
 
+// ------------------------------------------------------------------------------------------ recordings
+
+// Speech models (the card's input is "audio": speech = CTC transcripts, spoken_word = one word per recording) read
+// recordings, not text: a file dropped on the page, chosen, or recorded from the microphone (PCM captured with a
+// ScriptProcessor, written as a 16-bit mono WAV here) is POSTed as the body of /audio?name=FILE, which answers the
+// trace: the prediction plus audio.spectrogram {values: T x mels in [0, 1], frame_seconds, mels}, and for CTC
+// audio.symbols (the blank first, as ""), audio.posteriors (steps x symbols), audio.words [{word, start, end}]
+// and audio.greedy. Everything is drawn on one time axis, seconds -> pixels, so a spectrogram column (10 ms) and a
+// model step (frame_seconds: 10 ms times the model's frame stacking) line up wherever they fall.
+let audioTask = false;
+const GUTTER = 44; // px left of the time axis, for row labels
+
+// dark blue (quiet) - teal - yellow (loud), a perceptual ramp in a few lines
+function heatColour(v) {
+  const t = Math.max(0, Math.min(1, v));
+  const stops = [[20, 24, 60], [36, 110, 150], [60, 170, 120], [250, 230, 80]];
+  const x = t * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(x)), f = x - i;
+  return stops[i].map((c, k) => Math.round(c + f * (stops[i + 1][k] - c)));
+}
+
+// A matrix (columns x rows, values in [0, 1]) as an image, one pixel per cell, row 0 at the top unless flipped.
+function matrixImage(columns, rows, value, flip) {
+  const off = document.createElement("canvas");
+  off.width = Math.max(1, columns);
+  off.height = Math.max(1, rows);
+  const ctx = off.getContext("2d"), img = ctx.createImageData(off.width, off.height);
+  for (let t = 0; t < columns; t++) {
+    for (let r = 0; r < rows; r++) {
+      const [R, G, B] = heatColour(value(t, r));
+      const y = flip ? rows - 1 - r : r, k = 4 * (y * off.width + t);
+      img.data[k] = R; img.data[k + 1] = G; img.data[k + 2] = B; img.data[k + 3] = 255;
+    }
+  }
+  ctx.putImageData(img, 0, 0);
+  return off;
+}
+
+function showSymbol(s) {
+  return s === "" ? "blank" : s === " " ? "\u2423" : showToken(s);
+}
+
+function drawAudio(trace) {
+  const section = $("audio-section"), a = trace.audio;
+  if (!a) { section.hidden = true; return; }
+  const seconds = Math.max(a.seconds || 0, 1e-3);
+  const perSecond = Math.max(100, Math.min(600, 1000 / seconds));
+  const W = Math.max(1, Math.round(seconds * perSecond)); // the time axis, px
+  const x = (t) => GUTTER + (t / seconds) * W;
+
+  // what was heard: the transcript (CTC) or the word and every candidate (a classifier)
+  const answer = $("audio-answer"), ranking = $("audio-ranking"), greedy = $("audio-greedy");
+  ranking.replaceChildren();
+  greedy.textContent = "";
+  if (Array.isArray(trace.sequence)) {
+    $("audio-title").textContent = "What the network heard: the transcript";
+    answer.replaceChildren(el("span", { id: "transcript", text: trace.sequence.join(" ") }));
+    if (!trace.sequence.length) answer.append(el("span", { class: "muted", text: "(nothing: only blanks)" }));
+    if (a.decoder === "beam" && typeof a.greedy === "string") {
+      greedy.textContent = `beam search (word list and language model); greedy, best symbol per step: ` +
+        `"${a.greedy.trim()}"`;
+    } else if (a.decoder) greedy.textContent = "greedy decoding: the best symbol per step, repeats merged, blanks dropped";
+  } else if (trace.answer) {
+    $("audio-title").textContent = "What the network heard: the word";
+    answer.replaceChildren("Word: ", el("span", { class: "label", id: "final-label", text: trace.answer.label }),
+      ` (${pct(trace.answer.probability)})`);
+    for (const r of trace.ranking || []) {
+      const bar = el("span", { class: "bar" });
+      bar.style.width = `${Math.round(60 * r.probability)}px`;
+      ranking.append(el("li", { "data-label": r.label }, el("b", { text: r.label }), ` ${pct(r.probability)}`, bar));
+    }
+  }
+
+  // the spectrogram: one pixel per 10 ms column and mel band, stretched to the time axis
+  const spec = a.spectrogram, sc = $("spectrogram");
+  const H = 160;
+  sc.width = GUTTER + W;
+  sc.height = H;
+  const sctx = sc.getContext("2d");
+  sctx.fillStyle = "#fff";
+  sctx.fillRect(0, 0, sc.width, H);
+  if (spec && Array.isArray(spec.values) && spec.values.length) {
+    const T = spec.values.length, M = spec.values[0].length;
+    const image = matrixImage(T, M, (t, m) => spec.values[t][m], true);
+    sctx.imageSmoothingEnabled = false;
+    sctx.drawImage(image, GUTTER, 0, Math.max(1, x(T * spec.frame_seconds) - GUTTER), H);
+    sc.dataset.columns = String(T);
+    sc.dataset.mels = String(M);
+  } else {
+    sc.dataset.columns = "0";
+  }
+  sctx.fillStyle = "#5d6677";
+  sctx.font = "11px system-ui, sans-serif";
+  sctx.fillText("high", 4, 12);
+  sctx.fillText("pitch", 4, H / 2 + 4);
+  sctx.fillText("low", 4, H - 4);
+
+  // the CTC posteriors: one column per model step, one row per symbol (the blank first), on the same axis
+  const pc = $("posteriors"), post = a.posteriors, symbols = a.symbols || [];
+  if (Array.isArray(post) && post.length && symbols.length) {
+    const V = symbols.length, rowH = Math.max(5, Math.min(14, Math.floor(240 / V)));
+    pc.width = GUTTER + W;
+    pc.height = V * rowH;
+    const pctx = pc.getContext("2d");
+    pctx.fillStyle = "#fff";
+    pctx.fillRect(0, 0, pc.width, pc.height);
+    const image = matrixImage(post.length, V, (t, v) => post[t][v], false);
+    pctx.imageSmoothingEnabled = false;
+    pctx.drawImage(image, GUTTER, 0, Math.max(1, x(post.length * a.frame_seconds) - GUTTER), V * rowH);
+    pctx.fillStyle = "#1d2330";
+    pctx.font = `${Math.min(11, rowH)}px system-ui, sans-serif`;
+    pctx.textBaseline = "middle";
+    symbols.forEach((s, v) => pctx.fillText(showSymbol(s), 4, v * rowH + rowH / 2, GUTTER - 8));
+    pc.dataset.steps = String(post.length);
+    pc.dataset.symbols = String(V);
+    pc.onmousemove = (ev) => {
+      const t = Math.floor(((ev.offsetX - GUTTER) / W) * seconds / a.frame_seconds);
+      const v = Math.floor(ev.offsetY / rowH);
+      if (t < 0 || t >= post.length || v < 0 || v >= V) { hideTip(); return; }
+      const best = Array.isArray(a.best_path) ? a.best_path[t] : post[t].indexOf(Math.max(...post[t]));
+      showTip(ev, `step ${t + 1} · ${(t * a.frame_seconds).toFixed(2)} s\n` +
+        `${showSymbol(symbols[v])}: ${pct(post[t][v])}\nbest: ${showSymbol(symbols[best])} ${pct(post[t][best])}`);
+    };
+    pc.onmouseleave = hideTip;
+    pc.hidden = false;
+  } else {
+    pc.hidden = true;
+    pc.dataset.steps = "0";
+  }
+
+  // where each word was heard (the alignment of the transcript to the steps)
+  const track = $("word-track");
+  track.replaceChildren();
+  track.style.width = `${GUTTER + W}px`;
+  for (const w of a.words || []) {
+    const span = el("span", { class: "word-span", text: w.word, title: `${w.word}: ${w.start.toFixed(2)}-${w.end.toFixed(2)} s`,
+      "data-start": String(w.start), "data-end": String(w.end) });
+    span.style.left = `${x(w.start)}px`;
+    span.style.width = `${Math.max(12, x(w.end) - x(w.start))}px`; // a CTC spike is one step: keep the word readable
+    track.append(span);
+  }
+  track.hidden = !(a.words || []).length;
+
+  // the time axis: a tick every 0.1 s (labelled every 0.5 s), every second for long recordings
+  const axis = $("time-axis");
+  axis.width = GUTTER + W;
+  axis.height = 18;
+  const actx = axis.getContext("2d");
+  actx.clearRect(0, 0, axis.width, axis.height);
+  actx.fillStyle = "#5d6677";
+  actx.font = "10px system-ui, sans-serif";
+  const step = seconds > 20 ? 1 : 0.1, every = 5;
+  for (let k = 0; k * step <= seconds + 1e-9; k++) {
+    const px = x(k * step);
+    actx.fillRect(px, 0, 1, k % every ? 3 : 6);
+    if (k % every === 0) actx.fillText(`${(k * step).toFixed(step < 1 ? 1 : 0)} s`, px + 2, 15);
+  }
+  section.dataset.seconds = String(a.seconds);
+  section.hidden = false;
+}
+
+function hideTextSections() {
+  for (const id of ["steps-section", "sequence-section", "influence-section", "hidden-section", "gates-section",
+    "forecast-section"]) $(id).hidden = true;
+}
+
+async function upload(blob, name) {
+  if (limits.max_audio_bytes && blob.size > limits.max_audio_bytes) {
+    setStatus(`${name}: ${blob.size} bytes, more than this server takes (${limits.max_audio_bytes})`, true);
+    return;
+  }
+  const seq = ++requestSeq;
+  setStatus(`listening to ${name}…`);
+  document.body.dataset.state = "busy";
+  try {
+    const response = await fetch(`/audio?name=${encodeURIComponent(name)}`, {
+      method: "POST", headers: { "Content-Type": blob.type || "application/octet-stream" }, body: blob,
+    });
+    const body = await response.json();
+    if (seq !== requestSeq) return;
+    if (!response.ok) { setStatus(body.error || `error ${response.status}`, true); return; }
+    hideTextSections();
+    drawAudio(body);
+    const a = body.audio || {};
+    setStatus(`${name}: ${Number(a.seconds).toFixed(2)} s, ${a.steps} steps of ${Math.round(1000 * a.frame_seconds)} ms`);
+  } catch (err) {
+    if (seq === requestSeq) setStatus(`could not reach the server: ${err.message}`, true);
+  } finally {
+    if (seq === requestSeq) document.body.dataset.state = "done";
+  }
+}
+
+// 16-bit PCM mono WAV (RIFF header + samples clipped to [-1, 1]).
+function encodeWav(samples, rate) {
+  const buffer = new ArrayBuffer(44 + 2 * samples.length), v = new DataView(buffer);
+  const text = (at, s) => { for (let i = 0; i < s.length; i++) v.setUint8(at + i, s.charCodeAt(i)); };
+  text(0, "RIFF"); v.setUint32(4, 36 + 2 * samples.length, true); text(8, "WAVE");
+  text(12, "fmt "); v.setUint32(16, 16, true); v.setUint16(20, 1, true); v.setUint16(22, 1, true);
+  v.setUint32(24, rate, true); v.setUint32(28, 2 * rate, true); v.setUint16(32, 2, true); v.setUint16(34, 16, true);
+  text(36, "data"); v.setUint32(40, 2 * samples.length, true);
+  for (let i = 0; i < samples.length; i++) {
+    const s = Math.max(-1, Math.min(1, samples[i]));
+    v.setInt16(44 + 2 * i, s < 0 ? s * 0x8000 : s * 0x7fff, true);
+  }
+  return new Blob([buffer], { type: "audio/wav" });
+}
+
+let recorder = null;
+async function startRecording() {
+  if (recorder) return;
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    setStatus("this browser cannot record here (the microphone needs https or a localhost address)", true);
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
+  } catch (err) {
+    setStatus(`no microphone: ${err.message || err.name}`, true);
+    return;
+  }
+  const ctx = new AudioContext();
+  if (ctx.state === "suspended") await ctx.resume();
+  const source = ctx.createMediaStreamSource(stream);
+  const node = ctx.createScriptProcessor(4096, 1, 1);
+  const rec = { stream, ctx, source, node, chunks: [], samples: 0, started: performance.now() };
+  const maxSamples = (limits.max_audio_seconds || 60) * ctx.sampleRate;
+  node.onaudioprocess = (ev) => {
+    if (recorder !== rec) return;
+    rec.chunks.push(new Float32Array(ev.inputBuffer.getChannelData(0)));
+    rec.samples += ev.inputBuffer.length;
+    if (rec.samples >= maxSamples) stopRecording();
+  };
+  source.connect(node);
+  node.connect(ctx.destination); // a ScriptProcessor only runs when connected; it writes silence
+  rec.timer = setInterval(() => {
+    $("record-time").textContent = `recording… ${((performance.now() - rec.started) / 1000).toFixed(1)} s`;
+  }, 100);
+  recorder = rec;
+  $("record").disabled = true;
+  $("record").classList.add("recording");
+  $("stop").disabled = false;
+  document.body.dataset.recording = "on";
+  setStatus("recording: press Stop when done");
+}
+
+async function stopRecording() {
+  const rec = recorder;
+  if (!rec) return;
+  recorder = null;
+  clearInterval(rec.timer);
+  rec.node.onaudioprocess = null;
+  rec.source.disconnect();
+  rec.node.disconnect();
+  rec.stream.getTracks().forEach((t) => t.stop());
+  const rate = rec.ctx.sampleRate;
+  rec.ctx.close();
+  $("record").disabled = false;
+  $("record").classList.remove("recording");
+  $("stop").disabled = true;
+  document.body.dataset.recording = "off";
+  const samples = new Float32Array(rec.samples);
+  let at = 0;
+  for (const c of rec.chunks) { samples.set(c, at); at += c.length; }
+  $("record-time").textContent = `${(samples.length / rate).toFixed(1)} s recorded at ${rate} Hz`;
+  if (!samples.length) { setStatus("nothing was recorded: record a little longer", true); return; }
+  await upload(encodeWav(samples, rate), "recording.wav");
+}
+
+function setUpAudio() {
+  $("audio-input").hidden = false;
+  $("text-row").hidden = true;
+  $("series-row").hidden = true;
+  $("text-label").textContent = "Give it a recording and see what the network hears, step by step.";
+  const zone = $("drop-zone");
+  zone.addEventListener("dragover", (ev) => { ev.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    zone.classList.remove("over");
+    const file = ev.dataTransfer && ev.dataTransfer.files[0];
+    if (file) upload(file, file.name);
+  });
+  $("audio-file").addEventListener("change", () => {
+    const file = $("audio-file").files[0];
+    if (file) upload(file, file.name);
+  });
+  $("record").addEventListener("click", startRecording);
+  $("stop").addEventListener("click", stopRecording);
+}
+
 // ------------------------------------------------------------------------------------------ requests
 
 function setStatus(text, isError = false) {
@@ -441,6 +734,8 @@ async function loadCard() {
     if (!response.ok) { setStatus(card.error || "could not load the model card", true); return; }
     limits = card.limits || limits;
     if (card.can_trace === false) endpoint = "/predict";
+    audioTask = card.input === "audio";
+    if (audioTask) setUpAudio();
     $("text").maxLength = limits.max_chars;
     if (card.example) $("text").placeholder = card.example;
     $("model-summary").textContent = card.summary || `task: ${card.task}`;
@@ -453,7 +748,7 @@ async function loadCard() {
 
 let debounce = null;
 document.addEventListener("DOMContentLoaded", () => {
-  $("input-form").addEventListener("submit", (ev) => { ev.preventDefault(); clearTimeout(debounce); run(); });
+  $("input-form").addEventListener("submit", (ev) => { ev.preventDefault(); clearTimeout(debounce); if (!audioTask) run(); });
   $("text").addEventListener("input", () => {
     clearTimeout(debounce);
     if ($("text").value.trim()) debounce = setTimeout(run, 400);
