@@ -1,5 +1,5 @@
 """The layout's one rule: building blocks (modules/, decoding/, metrics/, readers/, detectors/, forecasting/,
-state.py, explain.py) never import an application (rnnlab.tasks) or a shell over them (training, bundles, CLI,
+audio/, state.py, explain.py) never import an application (rnnlab.tasks) or a shell over them (training, bundles, CLI,
 studio)."""
 import ast
 from pathlib import Path
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "rnnlab"
-BLOCKS = [p for d in ("modules", "decoding", "metrics", "readers", "detectors", "forecasting")
+BLOCKS = [p for d in ("modules", "decoding", "metrics", "readers", "detectors", "forecasting", "audio")
           for p in sorted((SRC / d).glob("*.py"))]
 BLOCKS += [SRC / "state.py", SRC / "explain.py", SRC / "layers.py", *sorted((SRC / "cells").glob("*.py"))]
 ABOVE = ("rnnlab.tasks", "rnnlab.training", "rnnlab.bundle", "rnnlab.cli", "rnnlab.studio", "rnnlab.generate",

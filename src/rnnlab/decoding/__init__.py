@@ -3,4 +3,6 @@
     sampling.py  temperature / top-k sampling of the next token, and the autoregressive loop that feeds
                  each sampled token back into a recurrent model with its carried state
     search.py    greedy and batched beam search over a step(y_prev, state, memory) function
+    ctc.py       CTC: greedy, prefix beam search (lexicon, word LM by shallow fusion), forced alignment
+    ngram.py     interpolated Kneser-Ney word n-gram, the beam search's language model
 """
