@@ -223,6 +223,16 @@ def test_spoken_word_classifier_learns_the_tones_and_counts_unseen_classes_wrong
     assert feats[0]["label"] == -1 and metrics["accuracy"] <= 0.5
 
 
+def test_a_manifest_row_whose_file_is_not_audio_is_named_by_line_and_file(tmp_path):
+    paths = write_speech_data(tmp_path, n=8)
+    (tmp_path / "wavs" / "train_3.wav").write_text("not a recording")
+    with pytest.raises(UserError) as e:
+        prepare_task(speech_config(paths, tmp_path / "run"))
+    message = str(e.value)
+    assert "train.tsv:5" in message and "train_3.wav" in message and "not an audio file" in message
+    assert "\n" not in message
+
+
 # ---- the real datasets' splits --------------------------------------------------------------------
 
 def _task(config: str, *overrides: str):

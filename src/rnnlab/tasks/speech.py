@@ -365,7 +365,13 @@ class _AudioTask(Task):
                             self.features.sample_rate)
                 x = frames(wave, self.features)
             else:
-                x = frames(self._samples(ex.audio), self.features)
+                try:
+                    samples = self._samples(ex.audio)
+                except UserError as e:
+                    if ex.name in (str(ex.audio), ex.audio.name):
+                        raise
+                    raise UserError(f"{ex.name}: {e}") from None  # manifest:line: the file's own problem
+                x = frames(samples, self.features)
             ex.cache["frames"] = x
         return ex.cache["frames"]
 
