@@ -7,14 +7,19 @@ from pathlib import Path
 from rnnlab.errors import DataError, UserError
 
 
-def read_text(path: Path) -> str:
-    """A file's text as UTF-8 (a leading BOM is dropped); a decoding error names the line."""
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes; a missing or unreadable file is one DataError naming it."""
     try:
-        data = path.read_bytes()
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise DataError(path, None, "file not found") from None
     except OSError as e:
         raise DataError(path, None, f"cannot read file: {e.strerror}") from None
+
+
+def read_text(path: Path) -> str:
+    """A file's text as UTF-8 (a leading BOM is dropped); a decoding error names the line."""
+    data = read_bytes(path)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:

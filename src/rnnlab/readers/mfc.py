@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnlab.errors import DataError, UserError
+from rnnlab.files import read_bytes
 
 _ORDERS = {"big": ">", "little": "<"}
 
@@ -35,12 +36,7 @@ def read_mfc(path: str | Path, n_ceps: int = 13, byte_order: str = "big") -> np.
     path = Path(path)
     if path.is_dir():
         raise DataError(path, None, "is a directory, not a Sphinx MFCC (.mfc) file")
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(path, None, "file not found") from None
-    except OSError as e:
-        raise DataError(path, None, f"cannot read file: {e.strerror}") from None
+    data = read_bytes(path)
     size = len(data)
     if size < 4:
         raise DataError(path, None, f"too short ({size} bytes): a Sphinx MFCC file starts with a 4-byte float count")
