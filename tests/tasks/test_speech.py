@@ -17,7 +17,7 @@ from rnnlab.audio.strings import draw_strings, join
 from rnnlab.config import load_config
 from rnnlab.errors import UserError
 from rnnlab.metrics.speech import cer
-from rnnlab.tasks.speech import SpeechData, SpeechModelConfig, SpeechTask, stack_frames
+from rnnlab.tasks.speech import SpeechData, SpeechModelConfig, SpeechTask, SpokenWordTask, stack_frames
 from rnnlab.training import prepare_task, train
 from tiny_speech import RATE, TONES, speech_config, tone_wave, write_speech_data
 
@@ -231,6 +231,21 @@ def test_a_manifest_row_whose_file_is_not_audio_is_named_by_line_and_file(tmp_pa
     message = str(e.value)
     assert "train.tsv:5" in message and "train_3.wav" in message and "not an audio file" in message
     assert "\n" not in message
+
+
+def test_utterance_mean_makes_the_frames_blind_to_the_recording_level(tmp_path):
+    from rnnlab.readers.audio import Audio
+
+    wave = tone_wave(["a", "c"], random.Random(2))
+    loud, quiet = Audio(wave, RATE, "loud"), Audio(0.05 * wave, RATE, "quiet")
+    model = SpeechModelConfig(features="logmel", sample_rate=RATE, n_mels=16, utterance_mean=True)
+    task = SpokenWordTask(SpeechData(), model)
+    task.normalizer = Normalizer(np.zeros(16), np.ones(16))
+    _, (a, b) = task._input_frames([loud, quiet])
+    np.testing.assert_allclose(a, b, atol=1e-3)  # log-mel: a gain is a constant, taken away with the mean
+    task.model_config = SpeechModelConfig(features="logmel", sample_rate=RATE, n_mels=16)
+    _, (a, b) = task._input_frames([loud, quiet])
+    assert np.abs(a - b).mean() > 1.0  # without it, the level shows in every frame
 
 
 # ---- the real datasets' splits --------------------------------------------------------------------

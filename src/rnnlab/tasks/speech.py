@@ -106,6 +106,7 @@ class SpeechModelConfig:
     f_min: float = 0.0
     f_max: float = 0.0  # 0 = sample_rate / 2
     deltas: int = 0  # 0, 1, 2: append deltas (and delta-deltas) of the frames
+    utterance_mean: bool = False  # subtract each recording's own mean frame first (cepstral mean normalisation)
     cell: str = "gru"
     hidden_size: int = 128
     num_layers: int = 2
@@ -372,8 +373,15 @@ class _AudioTask(Task):
                         raise
                     raise UserError(f"{ex.name}: {e}") from None  # manifest:line: the file's own problem
                 x = frames(samples, self.features)
-            ex.cache["frames"] = x
+            ex.cache["frames"] = self._per_utterance(x)
         return ex.cache["frames"]
+
+    def _per_utterance(self, x: np.ndarray) -> np.ndarray:
+        """(T, F) -> (T, F) less its own mean frame, with model.utterance_mean. A fixed filter on the way to the
+        microphone (a voice's timbre, a room, a cheap microphone) adds a constant to every log-mel frame; taking
+        the recording's own mean away removes it, so the network meets new speakers and microphones closer to
+        the ones it was trained on. The global normaliser is then fitted on frames treated the same way."""
+        return (x - x.mean(0, keepdims=True)).astype(np.float32) if self.model_config.utterance_mean else x
 
     def fit_features(self, train_examples: list[SpeechExample]) -> None:
         if not train_examples:
@@ -443,7 +451,7 @@ class _AudioTask(Task):
 
     def _input_frames(self, inputs: list[Any]) -> tuple[list[Any], list[np.ndarray]]:
         audios = [self._audio(x) for x in inputs]
-        return audios, [self.normalizer(frames(a.samples, self.features)) for a in audios]
+        return audios, [self.normalizer(self._per_utterance(frames(a.samples, self.features))) for a in audios]
 
     def step_tokens(self, n_steps: int) -> list[str]:
         """What the model read, one per step: a slice of audio, named by the second it starts at."""
@@ -457,7 +465,7 @@ class _AudioTask(Task):
 
         pred = self.predict(model, [audio])[0]
         pred["audio"]["spectrogram"] = self.spectrogram(audio)
-        x = torch.from_numpy(self.normalizer(frames(audio.samples, self.features)))[None]  # (1, T, F)
+        x = torch.from_numpy(self.normalizer(self._per_utterance(frames(audio.samples, self.features))))[None]
         device = next(model.parameters()).device
         encoder = model.encoder
         with torch.no_grad(), eval_mode(model):
