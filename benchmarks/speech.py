@@ -67,9 +67,13 @@ def same_config(run_dir: Path, cfg) -> bool:
     saved, bundle = run_dir / "config.json", run_dir / "bundle" / "metrics.json"
     if not (saved.is_file() and bundle.is_file()):
         return False
-    mine, theirs = to_dict(cfg), json.loads(saved.read_text())
-    if mine["train"].get("precision") == "auto":  # a run's config.json records what auto resolved to
-        theirs = {**theirs, "train": {**theirs["train"], "precision": "auto"}}
+    from rnnlab.config import config_from_dict
+
+    raw = json.loads(saved.read_text())
+    if cfg.train.precision == "auto":  # a run's config.json records what auto resolved to
+        raw = {**raw, "train": {**raw["train"], "precision": "auto"}}
+    # read as a saved config is (keys added since take their defaults), then compared value by value
+    mine, theirs = to_dict(cfg), to_dict(config_from_dict(raw, str(saved), migrate=True))
     return all(mine.get(k) == theirs.get(k) for k in ("task", "data", "model", "train"))
 
 

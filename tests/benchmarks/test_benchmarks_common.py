@@ -9,7 +9,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # not memory/ (`rnnlab memory` writes that); reruns of part of a benchmark in their own folder (ett-long-4min/) too
 RESULTS = sorted((ROOT / "benchmarks" / "results").glob("*.json")) + sorted(
-    (ROOT / "benchmarks" / "results").glob("ett-*/*.json"))
+    (ROOT / "benchmarks" / "results").glob("ett-*/*.json")) + sorted(
+    (ROOT / "benchmarks" / "results").glob("speech-*/*.json"))
 
 
 def load_benchcommon():
@@ -22,7 +23,7 @@ def load_benchcommon():
 def test_there_are_results():
     assert {p.name for p in RESULTS} >= {"cells.json", "charlm.json", "cloze.json", "ptb.json", "serve.json",
                                          "snips.json", "multi30k.json", "logs.json", "malware.json", "ett.json",
-                                         "sp500.json"}
+                                         "sp500.json", "speech.json"}
 
 
 @pytest.mark.parametrize("path", RESULTS, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -39,11 +39,33 @@ def draw_strings(n: int, n_recordings: int, *, min_digits: int = 2, max_digits: 
     return out
 
 
-def join(recordings: Sequence[np.ndarray], string: DigitString, sample_rate: int) -> np.ndarray:
-    """The string's waveform: silence, recording, silence, ..., recording, silence. (n,) float32."""
+EDGE_SECONDS = 0.02  # the stretch at each end of a recording whose level the room tone takes
+
+
+def _edge_level(wave: np.ndarray, sample_rate: int, end: bool) -> float:
+    n = max(1, round(EDGE_SECONDS * sample_rate))
+    part = wave[-n:] if end else wave[:n]
+    return float(np.sqrt(np.mean(np.square(part, dtype=np.float64)))) if len(part) else 0.0
+
+
+def join(recordings: Sequence[np.ndarray], string: DigitString, sample_rate: int,
+         rng: np.random.Generator | None = None) -> np.ndarray:
+    """The string's waveform: gap, recording, gap, ..., recording, gap. (n,) float32.
+
+    rng None: the gaps are digital silence. With an rng, each gap is "room tone": Gaussian noise at the level
+    (RMS) of the recordings' edges beside it (their own background), as when recordings are spliced. Digital
+    zeros are a sound no microphone makes: their log-mel is the floor, far below any recording's background,
+    and a normaliser fitted on such strings spends its range on the gaps."""
+    waves = [np.asarray(recordings[i], np.float32) for i in string.parts]
     pieces = []
-    for gap, i in zip(string.gaps, string.parts):
-        pieces.append(np.zeros(round(gap * sample_rate), np.float32))
-        pieces.append(np.asarray(recordings[i], np.float32))
-    pieces.append(np.zeros(round(string.gaps[-1] * sample_rate), np.float32))
+    for k, gap in enumerate(string.gaps):
+        n = round(gap * sample_rate)
+        if rng is None:
+            pieces.append(np.zeros(n, np.float32))
+        else:
+            sides = ([_edge_level(waves[k - 1], sample_rate, end=True)] if k > 0 else []) + \
+                    ([_edge_level(waves[k], sample_rate, end=False)] if k < len(waves) else [])
+            pieces.append((rng.standard_normal(n) * float(np.mean(sides))).astype(np.float32))
+        if k < len(waves):
+            pieces.append(waves[k])
     return np.concatenate(pieces)

@@ -91,6 +91,7 @@ class SpeechData:
     gap_min: float = 0.05  # seconds of silence between digits, uniform in [gap_min, gap_max]
     gap_max: float = 0.3
     string_seed: int = 0
+    room_tone: bool = True  # fsdd_strings: gaps filled with noise at the recordings' background level, not zeros
 
 
 @dataclass
@@ -334,7 +335,7 @@ class _AudioTask(Task):
         except ValueError as e:
             raise UserError(f"data (fsdd_strings, {split}): {e}") from None
         return [SpeechExample(f"{split}-{i}", " ".join(str(parts[j].digit) for j in s.parts),
-                              parts=(tuple(parts[j].path for j in s.parts), s.gaps))
+                              parts=(tuple(parts[j].path for j in s.parts), s.gaps, (seed, i)))
                 for i, s in enumerate(strings)]
 
     def read_file(self, split: str, path: str) -> list[SpeechExample]:
@@ -356,14 +357,15 @@ class _AudioTask(Task):
 
                 x = with_deltas(read_mfc(ex.mfc, self.features.n_mfcc), self.features.deltas)
             elif ex.parts:
-                paths, gaps = ex.parts
+                paths, gaps, noise_seed = ex.parts
                 for p in paths:
                     if p not in self._recordings:
                         self._recordings[p] = self._samples(p)
                 from rnnlab.audio.strings import DigitString
 
+                rng = np.random.default_rng(list(noise_seed)) if self.data.room_tone else None  # per string, fixed
                 wave = join([self._recordings[p] for p in paths], DigitString(tuple(range(len(paths))), gaps),
-                            self.features.sample_rate)
+                            self.features.sample_rate, rng)
                 x = frames(wave, self.features)
             else:
                 try:
