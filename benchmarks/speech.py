@@ -207,8 +207,9 @@ def an4_row(args, runs: Path, command: str, quick: list[str]) -> dict[str, Any]:
     valid["beam+lexicon"] = score(v_refs, decode_all(task, v_lp, lexicon_only))
     grid = []
     if task.lm is not None:
-        for alpha in LM_WEIGHTS:
-            for beta in WORD_BONUSES:
+        weights, bonuses = ((0.0, 0.5), (0.0, 1.0)) if args.quick else (LM_WEIGHTS, WORD_BONUSES)
+        for alpha in weights:
+            for beta in bonuses:
                 s = score(v_refs, decode_all(task, v_lp, task.decoder_options(beam=beam, lm_weight=alpha,
                                                                                word_bonus=beta)))
                 grid.append({"lm_weight": alpha, "word_bonus": beta, **s})
