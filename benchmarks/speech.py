@@ -253,7 +253,7 @@ def plot(result: dict[str, Any], runs: Path, path: Path) -> None:
             axes[0].axhline(100 * result["fsdd"]["accuracy"], color="#e45756", ls="--",
                             label=f"official split {100 * result['fsdd']['accuracy']:.1f} %")
             axes[0].legend(loc="lower right")
-        axes[0].set_ylim(50, 100)
+        axes[0].set_ylim(0, 100)
         axes[0].set_ylabel("test accuracy (%)")
         axes[0].set_title("FSDD: each speaker held out (never heard in training)")
         axes[0].tick_params(axis="x", rotation=30)
