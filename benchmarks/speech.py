@@ -229,8 +229,6 @@ def an4_row(args, runs: Path, command: str, quick: list[str]) -> dict[str, Any]:
         test[name] = score(t_refs, hyps_by[name])
     examples = [{"id": e.name, "reference": r, "greedy": g, best: h}
                 for e, r, g, h in list(zip(t_examples, t_refs, hyps_by["greedy"], hyps_by[best]))[:12]]
-    from rnnlab.decoding.ngram import WordNgram  # noqa: F401  (the LM's class, named in the JSON)
-
     return {**row, "valid_utterances": len(v_refs), "test_utterances": len(t_refs), "beam": beam,
             "valid_decoders": valid, "lm_grid": grid, "chosen_lm": chosen, "best_decoder": best,
             "test_decoders": test, "wer": test[best]["wer"], "cer": test[best]["cer"],

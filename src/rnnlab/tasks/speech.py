@@ -50,7 +50,7 @@ from torch import nn
 from rnnlab import checks
 from rnnlab.audio.augment import spec_augment
 from rnnlab.audio.features import FeatureConfig, Normalizer, frames, with_deltas
-from rnnlab.audio.strings import draw_strings, join
+from rnnlab.audio.strings import DigitString, draw_strings, join
 from rnnlab.errors import UserError
 from rnnlab.explain import eval_mode
 from rnnlab.metrics.classification import accuracy, confusion_matrix, macro_f1
@@ -361,8 +361,6 @@ class _AudioTask(Task):
                 for p in paths:
                     if p not in self._recordings:
                         self._recordings[p] = self._samples(p)
-                from rnnlab.audio.strings import DigitString
-
                 rng = np.random.default_rng(list(noise_seed)) if self.data.room_tone else None  # per string, fixed
                 wave = join([self._recordings[p] for p in paths], DigitString(tuple(range(len(paths))), gaps),
                             self.features.sample_rate, rng)
