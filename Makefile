@@ -1,6 +1,7 @@
 # make install  — create .venv and install rnnlab with its test dependencies (torch pinned, CPU build)
 # make demo     — install, then train the demo intent model and replay "what time is it?"
-# make test     — install, then lint (ruff) and run the whole test suite
+# make test     — install, then lint (ruff) and run the whole test suite once per precision this CPU runs
+#                 natively (fp32 everywhere, bf16 too where native), so a bf16-only difference shows up
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -22,7 +23,8 @@ demo: install
 
 test: install
 	$(VENV)/bin/ruff check src tests benchmarks docs
-	$(PY) -m pytest -q
+	for p in $$($(PY) -c "from rnnlab.precision import cpu_native_bf16; print('fp32 bf16' if cpu_native_bf16() else 'fp32')"); do \
+		echo "== pytest --precision $$p"; $(PY) -m pytest -q --precision $$p || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -15,6 +16,32 @@ import torch
 
 from rnnlab.config import load_config
 from rnnlab.training import train
+
+
+def pytest_addoption(parser):
+    parser.addoption("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                     help="what train.precision=auto means in every run of the suite (sets RNNLAB_PRECISION, which "
+                          "subprocesses inherit): run the suite once per precision the CPU supports "
+                          "(`make test-precisions`) so that a bf16-only difference shows on a bf16 machine")
+
+
+def pytest_configure(config):
+    from rnnlab import precision
+
+    asked = config.getoption("--precision")
+    if asked:
+        if asked == "bf16" and not precision.cpu_native_bf16():
+            raise pytest.UsageError(f"--precision bf16: this CPU ({precision.cpu_model()}, "
+                                    f"{precision.cpu_capability()}) has no native bf16")
+        os.environ[precision.ENV] = asked
+
+
+def pytest_report_header(config):
+    from rnnlab import precision
+
+    auto = precision.resolve("auto")
+    return [f"cpu: {precision.cpu_model()} ({precision.cpu_capability()}, native bf16: "
+            f"{precision.cpu_native_bf16()}); train.precision=auto runs in {auto}"]
 
 
 @pytest.fixture(scope="module")

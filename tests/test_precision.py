@@ -6,6 +6,7 @@ the native branch is forced the same way (only the decision, not a bf16 kernel, 
 import json
 
 import pytest
+import torch
 
 from hardware import native_bf16_only
 from rnnlab import precision
@@ -19,6 +20,12 @@ from tiny_intent import tiny_overrides, write_tiny_data
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
     return write_tiny_data(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(autouse=True)
+def unforced(monkeypatch):
+    """These tests are about what "auto" decides: not what `pytest --precision` forced it to."""
+    monkeypatch.delenv(precision.ENV, raising=False)
 
 
 @pytest.fixture
@@ -106,3 +113,23 @@ def test_shipped_configs_default_to_auto_or_an_explicit_native_precision():
 def test_bf16_trains_where_native(paths, tmp_path):
     summary = train(load_config(None, tiny_overrides(paths, tmp_path / "r", epochs=2, precision="bf16")), echo=None)
     assert summary["precision"] == "bf16" and summary["test"]["loss"] == summary["test"]["loss"]
+
+
+def test_environment_decides_auto_and_the_run_says_so(monkeypatch, no_native_bf16):
+    monkeypatch.setenv(precision.ENV, "fp32")
+    assert precision.resolve("auto") == "fp32"
+    assert precision.describe("auto", "fp32") == "fp32 (auto: RNNLAB_PRECISION=fp32)"
+    monkeypatch.setenv(precision.ENV, "bf16")  # forced bf16 on a CPU without it: refused, naming the variable
+    with pytest.raises(UserError, match=r"RNNLAB_PRECISION=bf16: this CPU .* has no native bf16"):
+        precision.resolve("auto")
+    assert precision.resolve("fp32") == "fp32"  # an explicit precision in a config is left as written
+    monkeypatch.setenv(precision.ENV, "fp16")
+    with pytest.raises(UserError, match="RNNLAB_PRECISION must be auto, fp32 or bf16"):
+        precision.resolve("auto")
+
+
+def test_rel_tolerance_is_one_unit_in_the_last_place():
+    assert precision.rel_tolerance("bf16") == 2 ** -7 and precision.rel_tolerance("fp32") == 2 ** -23
+    x = torch.tensor([1.0 + 2 ** -8 + 2 ** -12, 1.0 + 2 ** -8 - 2 ** -12])  # either side of a bf16 tie
+    a, b = x.bfloat16().float()
+    assert abs(a - b) / b <= precision.rel_tolerance("bf16") and a != b

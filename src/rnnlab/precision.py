@@ -9,6 +9,12 @@ EPYC with AVX2 only, say) oneDNN has no bf16 LSTM at all -- `nn.LSTM` under CPU 
     precision = "bf16"   bf16 autocast; refused with one line where it is not native
     precision = "fp32"   float32 throughout
 
+`RNNLAB_PRECISION=fp32|bf16` in the environment decides what "auto" means for every run started under it
+(`pytest --precision bf16` sets it, so the whole suite can be run at each precision the CPU supports); an
+explicit fp32 or bf16 in a config is left as written.
+
+A figure computed in a precision can be compared with another only to within that precision:
+`rel_tolerance(resolved)` is the relative error that comparisons of losses and weights derive from.
 `machine()` is the description every benchmark JSON and run records: CPU model, torch's CPU capability,
 native bf16 yes/no and threads.
 """
@@ -25,6 +31,9 @@ import torch
 from rnnlab.errors import UserError
 
 PRECISIONS = ("auto", "fp32", "bf16")
+ENV = "RNNLAB_PRECISION"
+# unit roundoff (half the gap between 1 and the next number): 24 significand bits in fp32, 8 in bf16
+UNIT_ROUNDOFF = {"fp32": 2.0 ** -24, "bf16": 2.0 ** -8}
 # CPU flags (as /proc/cpuinfo spells them) of the instructions that compute in bf16 natively
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -92,6 +101,8 @@ def resolve(requested: str, device: torch.device | str = "cpu", key: str = "trai
     either fails in oneDNN or runs hundreds of times slower)."""
     check_precision(requested, key)
     device = torch.device(device)
+    if requested == "auto" and forced() != "auto":
+        requested, key = forced(), ENV
     if requested == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     if requested == "bf16" and not native_bf16(device):
@@ -102,10 +113,28 @@ def resolve(requested: str, device: torch.device | str = "cpu", key: str = "trai
     return requested
 
 
+def forced() -> str:
+    """What RNNLAB_PRECISION makes of "auto" ("auto" where it is unset)."""
+    value = os.environ.get(ENV, "").strip() or "auto"
+    check_precision(value, ENV)
+    return value
+
+
+def rel_tolerance(resolved: str) -> float:
+    """The relative difference two computations of one figure in `resolved` precision may show when only
+    the order of their sums differs (another batch split, another kernel): one unit in the last place,
+    two unit roundoffs. bf16 keeps 8 significand bits, so a value rounded to bf16 either way can move by
+    2^-7 (0.8 %); the same value in fp32 by 2^-23. A comparison that also allows for other effects
+    (training steps compounding) takes the larger of this and its own floor."""
+    return 2 * UNIT_ROUNDOFF[resolved]
+
+
 def describe(requested: str, resolved: str, device: torch.device | str = "cpu") -> str:
     """What a run's first line says: "fp32 (auto: no native bf16 on this CPU)"."""
     if requested != "auto":
         return resolved
+    if forced() != "auto":
+        return f"{resolved} (auto: {ENV}={forced()})"
     kind = torch.device(device).type
     why = f"native bf16 on this {'CPU' if kind == 'cpu' else kind}" if resolved == "bf16" \
         else f"no native bf16 on this {'CPU' if kind == 'cpu' else kind}"

@@ -53,13 +53,45 @@ def test_predict_into_a_closed_pipe_stops_quietly(trained):
 
 
 def test_evaluate_matches_training_summary(trained, capsys):
+    """evaluate reproduces the summary: by default in the precision (and batches) it was computed in."""
+    from rnnlab.precision import native_bf16, rel_tolerance
+
     tmp, _, paths = trained
-    assert main(["evaluate", str(tmp / "run" / "bundle"), "--split", "test", "--json"]) == 0
+    bundle = tmp / "run" / "bundle"
+    trained_in = json.loads((bundle / "config.json").read_text())["train"]["precision"]
+    assert trained_in in ("fp32", "bf16")  # resolved when the run started, not "auto"
+    assert main(["evaluate", str(bundle), "--split", "test", "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
-    expected = json.loads((tmp / "run" / "bundle" / "metrics.json").read_text())["test"]
-    assert got["accuracy"] == expected["accuracy"] and got["loss"] == pytest.approx(expected["loss"], rel=1e-5)
-    assert main(["evaluate", str(tmp / "run" / "bundle"), "--data", paths["train"], "--json"]) == 0
+    expected = json.loads((bundle / "metrics.json").read_text())["test"]
+    assert got["precision"] == trained_in
+    # the same weights, batches, kernels and precision: the same figure up to fp32 summation order
+    assert got["accuracy"] == expected["accuracy"] and got["loss"] == pytest.approx(expected["loss"], rel=1e-6)
+    other = "fp32" if trained_in == "bf16" else ("bf16" if native_bf16() else None)
+    if other:  # the other precision differs by no more than bf16's rounding allows
+        assert main(["evaluate", str(bundle), "--split", "test", "--json", "--precision", other]) == 0
+        again = json.loads(capsys.readouterr().out)
+        assert again["precision"] == other
+        assert again["loss"] == pytest.approx(expected["loss"], rel=rel_tolerance("bf16"))
+    assert main(["evaluate", str(bundle), "--data", paths["train"], "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == 36
+
+
+def test_evaluate_of_a_bf16_bundle_without_native_bf16_runs_fp32_and_says_so(trained, capsys, monkeypatch, tmp_path):
+    import shutil
+
+    from rnnlab import precision
+
+    tmp, _, _ = trained
+    copy = tmp_path / "bundle"
+    shutil.copytree(tmp / "run" / "bundle", copy)
+    cfg = json.loads((copy / "config.json").read_text())
+    cfg["train"]["precision"] = "bf16"
+    (copy / "config.json").write_text(json.dumps(cfg))
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: False)
+    assert main(["evaluate", str(copy), "--split", "test", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["precision"] == "fp32"
+    assert "computed in bf16" in err and "runs in fp32" in err and "0.8%" in err
 
 
 def test_print_config_and_dry_run_write_nothing(trained, capsys, tmp_path):
