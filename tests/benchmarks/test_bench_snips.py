@@ -45,3 +45,33 @@ def test_quick_ensemble_benchmark_writes_its_row(tmp_path):
     # each wrong utterance: its gold intent, then the prediction as rnnlab predict prints it
     wrong = proc.stdout.split("intent wrong on valid:", 1)[1].splitlines()[1:]
     assert all(" -> intent: '" in line for line in wrong if line.strip()), wrong[:3]
+
+
+def load_snips():
+    import importlib.util
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("snips_bench", ROOT / "benchmarks" / "snips.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(variant, valid_exact, test_exact, *, budget=True, params=100):
+    figures = lambda exact: {"exact_match": exact, "slot_f1": 0.94, "intent_accuracy": 0.98}  # noqa: E731
+    return {"variant": variant, "valid": figures(valid_exact), "test": figures(test_exact), "parameters": params,
+            "within_budget_cpu": budget, "within_budget_wall": budget, "train_time_s": 60, "cpu_time_s": 60}
+
+
+def test_the_recipe_is_chosen_on_valid_never_on_test():
+    snips = load_snips()
+    rows = [_row("a", 0.86, 0.90), _row("b", 0.88, 0.80), _row("c", 0.95, 0.99, budget=False)]
+    # b: best valid within the budget, although a is better on test and c (over budget) better on both
+    assert snips.choose(rows)["variant"] == "b"
+    result = snips.record_choice({"rows": rows})
+    assert result["chosen"] == "b" and {t["row"] for t in result["targets"]} == {"b"}
+    assert [t["variant"] for t in result["valid_figures"]] == ["b", "a", "c"]
+    assert "test" not in result["valid_figures"][0]
+    # a tie on valid goes to the smaller model, whatever test says
+    tied = [_row("big", 0.88, 0.99, params=200), _row("small", 0.88, 0.70, params=100)]
+    assert snips.choose(tied)["variant"] == "small"
