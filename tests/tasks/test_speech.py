@@ -229,6 +229,28 @@ def test_spoken_word_classifier_learns_the_tones_and_counts_unseen_classes_wrong
     assert feats[0]["label"] == -1 and metrics["accuracy"] <= 0.5
 
 
+def test_the_lexicon_and_the_word_lm_are_built_from_the_training_transcripts_only(tmp_path):
+    """Words that only validation or test transcripts have ("zebra", "quux") must not reach the lexicon or
+    the n-gram: an LM that had seen test sentences would make the with-LM figures a leak."""
+    torch.set_num_threads(1)
+    paths = write_speech_data(tmp_path, n=12)
+    train_rows = Path(paths["train"]).read_text().splitlines()[1:]
+    for split, extra in (("valid", "zebra"), ("test", "quux")):
+        rows = [f"{row}\t{words} {extra}" for row, words in (r.split("\t") for r in train_rows[:4])]
+        (tmp_path / f"{split}.tsv").write_text("path\ttranscript\n" + "\n".join(rows) + "\n")
+    paths = {**paths, "valid": str(tmp_path / "valid.tsv"), "test": str(tmp_path / "test.tsv")}
+    cfg = speech_config(paths, tmp_path / "run", data={"valid": paths["valid"]}, train={"epochs": 1})
+    task, _ = prepare_task(cfg)
+    assert {e.transcript.split()[-1] for e in task.read("valid")} == {"zebra"}  # the words are in those splits
+    assert {e.transcript.split()[-1] for e in task.read("test")} == {"quux"}
+    train(cfg, echo=None)
+    for built in (task, rnnlab.load(tmp_path / "run" / "bundle").task):  # as fitted, and as the bundle keeps it
+        assert built.words == ["a", "b", "c"] and built.lm.vocabulary() == ["a", "b", "c"]
+        grams = [gram for table in built.lm.to_json()["counts"] for gram, _ in table]
+        assert grams and not any({"zebra", "quux"} & set(gram) for gram in grams)
+        assert not {"z", "q"} & set(built.symbols.itos)  # their letters are not even symbols
+
+
 def test_a_manifest_row_whose_file_is_not_audio_is_named_by_line_and_file(tmp_path):
     paths = write_speech_data(tmp_path, n=8)
     (tmp_path / "wavs" / "train_3.wav").write_text("not a recording")
