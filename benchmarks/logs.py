@@ -10,11 +10,16 @@ neighbour; their own rule = "anything unseen in training", score > 0). The basel
 sessions the network had (its training sessions and the validation sessions it stopped early on).
 
 HDFS (DeepLog's files: 4,855 normal training sessions, 16,838 abnormal test sessions, no normal test sessions):
-the last 20 % of the training file (971 sessions) is never trained on and measures the false-positive rate; the
-network trains on the first 80 % (early stopping on 10 % of those). Reported per detector: recall on all abnormal
-sessions at the threshold that keeps the false-positive rate on the held-out normal sessions <= 1 %, its own rule's
-FPR / recall, ROC AUC. Precision is not reported: with 971 normal against 16,838 abnormal sessions it would say
-nothing about the real mix (DeepLog's test set has 553,366 normal sessions).
+the last 20 % of the training file (971 sessions) is never trained on; the network trains on the first 80 % (early
+stopping on 10 % of those). A threshold set on normal sessions keeps their false-positive rate <= 1 % by
+construction, so the held-out normal sessions are cross-fitted: split in two halves (seed 0), the threshold at
+FPR <= 1 % is set on one half and the FPR measured on the other, recall on all abnormal sessions; then the halves
+swap. Reported per detector: both folds and their mean (recall, measured FPR), precision and F1 at DeepLog's test
+mix (553,366 normal, 16,838 abnormal sessions: TP / (TP + FPR * 553,366), TP = recall * 16,838; precision counted
+on 971 normal against 16,838 abnormal sessions would say nothing about that mix), the same at a 95 % upper bound on
+the FPR, its own rule's FPR / recall, ROC AUC. Most held-out normal sessions (about 87 %) are exact copies of
+training sessions, whose scores every detector has in effect already seen (the baselines score them 0); the
+deduplicated figures count only the others: FPR at the same thresholds, and the cross-fitting repeated within them.
 
 OpenStack (loghub: 19 normal training sessions; test 1,852 normal + 198 abnormal): precision, recall, F1 at each
 detector's own rule, which needs no held-out data: the top-g rule for the network, score > 0 for the baselines. The
@@ -42,9 +47,30 @@ import benchcommon  # noqa: E402
 import lmbench  # noqa: E402
 
 ROOT = benchcommon.ROOT
-ANCHORS = {"DeepLog (Du et al. 2017), HDFS, full test set": {"precision": 0.95, "recall": 0.96, "f1": 0.96},
+ANCHORS = {"DeepLog (Du et al. 2017), HDFS, full test set": {"precision": 0.95, "recall": 0.96, "f1": 0.96,
+                                                               "fp": 833, "fn": 619, "fpr": 0.0015},
            "Landauer et al. 2024, HDFS, simple detectors": {"f1": "0.95-0.99"}}
 TARGET_HDFS_RECALL, FPR = 0.96, 0.01
+SPLIT_SEED = 0  # splits the held-out normal sessions into the two cross-fitting halves
+# DeepLog's HDFS test set; its normal sessions are not in DeepLog's published files, so precision is carried to
+# this mix from the measured rates rather than counted
+HDFS_TEST_MIX = {"normal": 553_366, "abnormal": 16_838}
+HDFS_PROTOCOL = {
+    "threshold": f"set at FPR <= {FPR:.0%} on one half of the held-out normal sessions (seeded split), FPR measured "
+                 "on the other half and recall on all abnormal sessions; then the halves swap. `recall` and `fpr` "
+                 "are the mean over the two folds, listed in `folds`; `fp` / `normal` pool them (each held-out "
+                 "normal session measured once, by a threshold set without it)",
+    "precision_at_mix": "TP / (TP + fpr * 553,366) with TP = recall * 16,838: the measured FPR and recall carried to "
+                        "DeepLog's HDFS test set (553,366 normal, 16,838 abnormal sessions); f1_at_mix from it",
+    "fpr_upper_95": "one-sided 95 % Clopper-Pearson upper bound on the pooled FPR; precision_at_mix_at_fpr_upper_95 "
+                    "carries it to the mix",
+    "deduplicated": "only held-out normal sessions that are not exact copies of a training or validation session. "
+                    "at_cross_fit_thresholds: the same thresholds, false positives counted on the measured half's "
+                    "novel sessions (recall unchanged); thresholds_set_on_novel_only: the cross-fitting repeated "
+                    "within the novel sessions alone, identical ones kept in one half",
+    "rule": "each detector's own rule sets no threshold, so its FPR is counted on all held-out normal sessions "
+            "(rule_fpr_novel: on the novel ones)",
+}
 
 
 def data_dir() -> Path:
@@ -131,25 +157,85 @@ def read_splits(task) -> tuple[list, list, list, list]:
             [s for s in test if s.label == 1])
 
 
+def _at_mix(recall: float, fpr: float) -> dict[str, float]:
+    """Precision and F1 that a recall and a false-positive rate give on DeepLog's HDFS test mix."""
+    from rnnlab.detectors import precision_at_mix
+
+    p = precision_at_mix(recall, fpr, HDFS_TEST_MIX["normal"], HDFS_TEST_MIX["abnormal"])
+    f1 = 2 * p * recall / (p + recall) if p + recall else 0.0
+    return {"precision_at_mix": round(p, 4), "f1_at_mix": round(f1, 4)}
+
+
+def _fold(rates: dict[str, Any]) -> dict[str, Any]:
+    keep = ("threshold", "fit_on", "measured_on", "fp", "fpr", "tp", "recall")
+    return {**rounded({k: rates[k] for k in keep}), **_at_mix(rates["recall"], rates["fpr"])}
+
+
+def cross_fitted(normal: np.ndarray, abnormal: np.ndarray, halves: tuple[np.ndarray, np.ndarray],
+                 novel: np.ndarray, novel_halves: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
+    """One detector's figures at FPR <= 1 %, each threshold set on one half of the held-out normal sessions and
+    measured on the other: on all of them, on the novel ones (not copies of a training session) at the same
+    thresholds, and with thresholds set and measured on novel sessions alone."""
+    from rnnlab.detectors import cross_fit_at_fpr, fpr_upper_bound
+
+    fit = cross_fit_at_fpr(normal, abnormal, halves, FPR)
+    bound = fpr_upper_bound(fit["fp"], fit["normal"])
+    out: dict[str, Any] = {
+        "recall": round(fit["recall"], 4), "fpr": round(fit["fpr"], 4), **_at_mix(fit["recall"], fit["fpr"]),
+        "fp": fit["fp"], "normal": fit["normal"], "fpr_upper_95": round(bound, 4),
+        "precision_at_mix_at_fpr_upper_95": _at_mix(fit["recall"], bound)["precision_at_mix"],
+        "folds": [_fold(f) for f in fit["folds"]]}
+    # the same thresholds, false positives counted only on the measured half's novel sessions
+    fp = n = 0
+    for rates, measured in zip(fit["folds"], (halves[1], halves[0])):
+        kept = measured[novel[measured]]
+        fp, n = fp + int((normal[kept] > rates["threshold"]).sum()), n + len(kept)
+    dedup: dict[str, Any] = {"at_cross_fit_thresholds": None, "thresholds_set_on_novel_only": None}
+    if n:
+        dedup["at_cross_fit_thresholds"] = {"fpr": round(fp / n, 4), "fp": fp, "normal": n,
+                                            "fpr_upper_95": round(fpr_upper_bound(fp, n), 4),
+                                            "recall": out["recall"], **_at_mix(fit["recall"], fp / n)}
+    if novel_halves is not None:
+        alone = cross_fit_at_fpr(normal[novel], abnormal, novel_halves, FPR)
+        dedup["thresholds_set_on_novel_only"] = {
+            "recall": round(alone["recall"], 4), "fpr": round(alone["fpr"], 4),
+            **_at_mix(alone["recall"], alone["fpr"]),
+            "fp": alone["fp"], "normal": alone["normal"], "folds": [_fold(f) for f in alone["folds"]]}
+    out["deduplicated"] = dedup
+    return out
+
+
 def hdfs(predictor, facts: dict[str, Any]) -> tuple[dict[str, Any], dict]:
-    from rnnlab.detectors import curves, rates_at, threshold_at_fpr
+    from rnnlab.detectors import curves, rates_at, split_halves
 
     train, valid, normal, abnormal = read_splits(predictor.task)
     scores = score_all(predictor, train + valid, normal, abnormal)
+    seen = {tuple(s.tokens) for s in train + valid}
+    novel = np.array([tuple(s.tokens) not in seen for s in normal], dtype=bool)
+    halves = split_halves(len(normal), SPLIT_SEED)
+    # identical novel sessions share a half: none is measured by a threshold set on its own copy
+    novel_keys = [tuple(normal[i].tokens) for i in np.flatnonzero(novel)]
+    novel_halves = split_halves(len(novel_keys), SPLIT_SEED, groups=novel_keys) if len(set(novel_keys)) > 1 else None
     detectors = {}
     for name, s in scores.items():
-        t = threshold_at_fpr(s["normal"], FPR)
-        at = rates_at(t, s["normal"], s["abnormal"])
         rule = rates_at(0.5, s["rule_normal"].astype(float), s["rule_abnormal"].astype(float))
         detectors[name] = {
-            f"recall_at_fpr_{FPR:g}": round(at["recall"], 4), f"fpr_at_fpr_{FPR:g}": round(at["fpr"], 4),
-            "threshold": round(t, 4), **{k: round(v, 4) for k, v in curves(s["normal"], s["abnormal"]).items()},
+            f"at_fpr_{FPR:g}": cross_fitted(s["normal"], s["abnormal"], halves, novel, novel_halves),
+            **{k: round(v, 4) for k, v in curves(s["normal"], s["abnormal"]).items()},
             "rule": s["rule"], "rule_fpr": round(rule["fpr"], 4), "rule_recall": round(rule["recall"], 4),
+            "rule_precision_at_mix": _at_mix(rule["recall"], rule["fpr"])["precision_at_mix"],
+            "rule_fpr_novel": round(float(s["rule_normal"][novel].mean()), 4) if novel.any() else None,
             "rule_counts": {k: rule[k] for k in ("tp", "fp", "fn", "tn")}, "score_s": s["score_s"]}
     split = {"train_sessions": len(train), "valid_sessions": len(valid),
              "held_out_normal_sessions": len(normal), "abnormal_sessions": len(abnormal),
+             "held_out_copies_of_training_sessions": int((~novel).sum()),
+             "held_out_copy_share": round(float((~novel).mean()), 4),
+             "held_out_novel_sessions": int(novel.sum()), "held_out_novel_distinct": len(set(novel_keys)),
+             "split_seed": SPLIT_SEED, "halves": [len(h) for h in halves],
+             "novel_halves": [len(h) for h in novel_halves] if novel_halves is not None else None,
+             "real_test_mix": {**HDFS_TEST_MIX, "source": "DeepLog (Du et al. 2017), HDFS test set"},
              "baselines_fit_on": "train + valid sessions (all the normal data the network had)"}
-    return {"split": split, "network_training": facts, "detectors": detectors}, scores
+    return {"protocol": HDFS_PROTOCOL, "split": split, "network_training": facts, "detectors": detectors}, scores
 
 
 def openstack(predictor, facts: dict[str, Any]) -> tuple[dict[str, Any], dict]:
@@ -207,13 +293,25 @@ def verdicts(result: dict[str, Any]) -> list[str]:
     """Plain sentences: who wins on each dataset, the network or a baseline."""
     lines = []
     if "hdfs" in result:
-        d = result["hdfs"]["detectors"]
-        key = f"recall_at_fpr_{FPR:g}"
-        best = max((n for n in d if n != "network"), key=lambda n: d[n][key])
-        who = "the network" if d["network"][key] >= d[best][key] else f"the {best} baseline"
-        lines.append(f"HDFS, recall at FPR <= {FPR:.0%} on held-out normal sessions: network {d['network'][key]:.4f}, "
-                     f"best baseline {best} {d[best][key]:.4f}: {who} wins"
-                     + (" (a tie)" if d["network"][key] == d[best][key] else "") + ".")
+        d, split = result["hdfs"]["detectors"], result["hdfs"]["split"]
+        at = {n: d[n][f"at_fpr_{FPR:g}"] for n in d}
+        best = max((n for n in d if n != "network"), key=lambda n: at[n]["recall"])
+        who = "the network" if at["network"]["recall"] >= at[best]["recall"] else f"the {best} baseline"
+        lines.append(f"HDFS, recall at FPR <= {FPR:.0%} (threshold set on one half of the held-out normal sessions, "
+                     f"FPR measured on the other, mean of both ways): network {at['network']['recall']:.4f} at "
+                     f"FPR {at['network']['fpr']:.4f}, best baseline {best} {at[best]['recall']:.4f} at FPR "
+                     f"{at[best]['fpr']:.4f}: {who} wins"
+                     + (" (a tie)" if at["network"]["recall"] == at[best]["recall"] else "") + ".")
+        lines.append(f"HDFS, precision at DeepLog's test mix ({HDFS_TEST_MIX['normal']:,} normal, "
+                     f"{HDFS_TEST_MIX['abnormal']:,} abnormal) from those rates: "
+                     + "; ".join(f"{n} {at[n]['precision_at_mix']:.4f}" for n in d) + ".")
+        novel = {n: at[n]["deduplicated"]["at_cross_fit_thresholds"] for n in d}
+        if novel["network"] is not None:
+            lines.append(f"HDFS: {split['held_out_copies_of_training_sessions']} of "
+                         f"{split['held_out_normal_sessions']} held-out normal sessions "
+                         f"({split['held_out_copy_share']:.0%}) are copies of training sessions; FPR on the "
+                         f"{split['held_out_novel_sessions']} others at the same thresholds: "
+                         + "; ".join(f"{n} {novel[n]['fpr']:.4f}" for n in d) + ".")
         lines.append("HDFS, each detector's own rule (FPR / recall): "
                      + "; ".join(f"{n} {d[n]['rule_fpr']:.4f} / {d[n]['rule_recall']:.4f}" for n in d) + ".")
     if "openstack" in result:
@@ -257,9 +355,13 @@ def main(argv: list[str] | None = None) -> int:
         result[name], all_scores[name] = (hdfs if name == "hdfs" else openstack)(predictor, facts)
     targets = []
     if "hdfs" in result:
-        d = result["hdfs"]["detectors"]
-        targets.append(benchcommon.target("hdfs_network_recall_at_1pct_fpr", d["network"][f"recall_at_fpr_{FPR:g}"],
-                                          TARGET_HDFS_RECALL, ">="))
+        at = result["hdfs"]["detectors"]["network"][f"at_fpr_{FPR:g}"]
+        targets.append(benchcommon.target("hdfs_network_recall_at_1pct_fpr", at["recall"], TARGET_HDFS_RECALL, ">=",
+                                          how="cross-fitted: mean over both halves of the held-out normal sessions "
+                                              "of the recall at a threshold set on the other half"))
+        targets.append(benchcommon.target("hdfs_network_fpr_on_unseen_normals", at["fpr"], FPR, "<=",
+                                          how="mean over both halves of the FPR measured on the half the threshold "
+                                              "was not set on"))
     if "openstack" in result:
         d = result["openstack"]["detectors"]
         best = max((n for n in d if n != "network"), key=lambda n: d[n]["f1"])

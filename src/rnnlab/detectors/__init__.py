@@ -3,13 +3,24 @@
 baselines.py   detectors fit on normal sessions of event ids, each giving a continuous score per session
                (higher = more abnormal): new events, session length, unseen n-grams, count-vector nearest
                neighbour (Landauer et al. 2024 show such detectors reach F1 0.95-0.99 on HDFS)
-thresholds.py  a threshold at a false-positive rate on normal scores; precision / recall / F1 at a
-               threshold; ROC AUC and PR AUC (scikit-learn)
+thresholds.py  a threshold at a false-positive rate on normal scores, and cross-fitted (set on one half of
+               the normal sessions, measured on the other); precision / recall / F1 at a threshold, precision
+               at another test mix; ROC AUC and PR AUC (scikit-learn)
 
 A building block: imports no task, trainer, bundle, CLI or studio.
 """
 from rnnlab.detectors.baselines import CountVectorNN, LengthDetector, NewEventDetector, NGramDetector, all_baselines
-from rnnlab.detectors.thresholds import best_f1, curves, rates_at, threshold_at_fpr
+from rnnlab.detectors.thresholds import (
+    best_f1,
+    cross_fit_at_fpr,
+    curves,
+    fpr_upper_bound,
+    precision_at_mix,
+    rates_at,
+    split_halves,
+    threshold_at_fpr,
+)
 
 __all__ = ["all_baselines", "CountVectorNN", "LengthDetector", "NGramDetector", "NewEventDetector", "best_f1",
-           "curves", "rates_at", "threshold_at_fpr"]
+           "cross_fit_at_fpr", "curves", "fpr_upper_bound", "precision_at_mix", "rates_at", "split_halves",
+           "threshold_at_fpr"]
