@@ -90,6 +90,24 @@ def evaluate_bundle_fp32(bundle: Path, split: str, batch_size: int) -> dict[str,
     return evaluate(task, pred.model, feats, batch_size, torch.device("cpu"), "fp32")
 
 
+def evaluate_bundle_blocks_fp32(bundle: Path, split: str, block: int, batch_size: int) -> dict[str, float]:
+    """Score a saved bundle on independent blocks of `block` tokens of context (rnnlab.tasks.lm:
+    read_blocks; the state reset at every block; the tokens after the last full block dropped), in
+    float32 and eval mode. Deterministic: fixed blocks in stream order, no dropout, no sampling.
+    Adds `blocks` (how many) and `dropped` (targets of the split left unscored) to the task's metrics."""
+    import rnnlab
+    from rnnlab.explain import eval_mode
+
+    pred = rnnlab.load(bundle)
+    task, model = pred.task, pred.model.float()
+    feats = [task.encode(b) for b in task.read_blocks(split, block)]
+    batches = (task.collate(feats[i:i + batch_size]) for i in range(0, len(feats), batch_size))
+    with eval_mode(model), torch.autocast("cpu", enabled=False):  # float32 whatever the caller turned on
+        metrics = task.evaluate(model, batches, independent=True)
+    targets = len(task.stream(split)) - 1  # every token but the first, as the stream scores them
+    return {**metrics, "blocks": len(feats), "dropped": targets - metrics["tokens"]}
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []

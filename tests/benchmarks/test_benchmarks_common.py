@@ -53,7 +53,9 @@ def test_json_has_machine_and_targets(path):
 @pytest.mark.parametrize("name", ["charlm.json", "ptb.json"])
 def test_lm_targets_agree_with_the_verdict(name):
     result = json.loads((ROOT / "benchmarks" / "results" / name).read_text())
-    assert len(result["targets"]) == 2
+    names = [t["name"] for t in result["targets"]]
+    # the loss and the 60-minute budget; charlm's block loss (nanoGPT's protocol) first once measured
+    assert names[-1] == "best_reached_train_minutes" and len(names) in (2, 3)
     assert all(t["met"] for t in result["targets"]) == result["target"]["met"]
 
 

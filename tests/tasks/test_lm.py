@@ -17,6 +17,7 @@ from rnnlab.tasks.lm import (
     LMModelConfig,
     WordLMData,
     WordLMTask,
+    blocks,
     fit_state,
     stream_batches,
     windows,
@@ -95,6 +96,49 @@ def test_evaluate_counts_every_token_of_the_split():
     full = torch.nn.functional.cross_entropy(logits[0], torch.tensor(task.vocab.encode(stream[1:])))
     batches = [task.collate([feats[i] for i in b]) for b in task.batches(feats, 1, shuffle=False)]
     assert task.evaluate(model, batches)["loss"] == pytest.approx(full.item(), abs=1e-5)
+
+
+def test_blocks_are_the_full_windows_and_drop_a_final_partial_one():
+    assert blocks(list(range(12)), 3) == [[0, 1, 2, 3], [3, 4, 5, 6], [6, 7, 8, 9]]  # 10 and 11 not scored
+    assert blocks(list(range(10)), 3) == windows(list(range(10)), 3)  # 9 targets: three full blocks exactly
+    assert blocks(list(range(3)), 3) == []
+
+
+def test_independent_blocks_reset_the_state_at_every_block(char_bundle):
+    """nanoGPT's protocol: a fresh context per block, the mean over all targets of all full blocks."""
+    import rnnlab
+    from rnnlab.training import evaluate
+
+    pred = rnnlab.load(char_bundle)
+    task, model = pred.task, pred.model
+    stream, size = task.stream("valid"), 16
+    examples = task.read_blocks("valid", size)
+    assert len(examples) == (len(stream) - 1) // size and (len(stream) - 1) % size  # a partial block, dropped
+    assert [t for b in examples for t in b[1:]] == stream[1:len(examples) * size + 1]  # targets tile the split
+    total = 0.0
+    with torch.no_grad():
+        for block in examples:  # by hand: one block at a time, from the zero state
+            ids = torch.tensor([task.vocab.encode(block)])
+            logits, _ = model(ids[:, :-1], None)
+            total += torch.nn.functional.cross_entropy(logits[0], ids[0, 1:], reduction="sum").item()
+    by_hand = total / (len(examples) * size)
+    feats = [task.encode(b) for b in examples]
+
+    def independent(feats, batch_size):
+        batches = [task.collate(feats[i:i + batch_size]) for i in range(0, len(feats), batch_size)]
+        return task.evaluate(model, batches, independent=True)
+
+    for batch_size in (1, 5, 100):  # any grouping of the blocks gives the same mean
+        metrics = independent(feats, batch_size)
+        assert metrics["tokens"] == len(examples) * size
+        assert metrics["loss"] == pytest.approx(by_hand, abs=1e-5)
+    # the text repeats every ~110 characters: the carried state, which saw it all, predicts it far better than
+    # 16 characters of context do, and 4 characters do worse still
+    stream_loss = evaluate(task, model, [task.encode(w) for w in task.read("valid")], 4, torch.device("cpu"))["loss"]
+    assert by_hand > stream_loss + 0.1
+    assert independent([task.encode(b) for b in task.read_blocks("valid", 4)], 8)["loss"] > by_hand + 0.1
+    with pytest.raises(DataError, match="too short for one block"):
+        task.read_blocks("valid", len(stream))
 
 
 def test_registry_and_word_stream(tmp_path):

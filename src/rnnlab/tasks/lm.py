@@ -26,6 +26,14 @@ missing rows are always the LAST columns, so the carried state is cut to its fir
 window may be shorter than bptt + 1 (padded; padded targets are ignored), so every token of the split
 after the first is predicted exactly once: `evaluate` reports the loss over the whole split.
 
+Independent blocks (`read_blocks`, `evaluate(..., independent=True)`): the protocol of transformer LMs
+such as nanoGPT (its `estimate_loss` scores x = data[i:i+256], y = data[i+1:i+257], each block from a
+fresh context). The split is cut into the full windows of `windows(stream, size)` -- blocks of size + 1
+tokens whose targets tile the stream -- and every block starts from the zero state, so no token is
+predicted from more than `size` tokens of context. The carried-state stream gives an RNN the whole
+split before a token as context, which a fixed-window model never has: compare to such a model with
+the blocks, not the stream.
+
 `reverse = True` reverses the whole stream: a backward language model (right-to-left), which the
 fill-in-the-blank tool (rnnlab.fill) combines with a forward one.
 """
@@ -145,6 +153,13 @@ def windows(stream: list[Any], bptt: int) -> list[list[Any]]:
     return [stream[start:start + bptt + 1] for start in range(0, max(len(stream) - 1, 0), bptt)]
 
 
+def blocks(stream: list[Any], size: int) -> list[list[Any]]:
+    """The full windows of `windows(stream, size)`: blocks of size + 1 tokens, block k predicting
+    stream[k*size+1 : (k+1)*size+1]. A final shorter window is dropped, as nanoGPT never draws a block
+    that does not fit: a short block would score its tokens with less context than the others."""
+    return [w for w in windows(stream, size) if len(w) == size + 1]
+
+
 def stream_batches(n_windows: int, batch_size: int) -> list[list[int]]:
     """Window indices per batch for contiguous-stream batching (the diagram in the module docstring):
     batch t = [t, M + t, 2M + t, ...] (M = ceil(n / B)), dropping indices past the end."""
@@ -200,13 +215,16 @@ class LanguageModelTask(Task):
 
     # ---- data -------------------------------------------------------------------------------
 
-    def read(self, split: str) -> list[list[str]]:
-        """The split's windows of bptt + 1 tokens (see `windows`), in stream order."""
+    def _tokens(self, split: str) -> list[str]:
+        """The split's stream in reading order (reversed for a backward model)."""
         if split not in self.splits():
             raise UserError(f"split {split!r} is not configured (this config has: {', '.join(self.splits())})")
         tokens = self.stream(split)
-        if self.data.reverse:
-            tokens = tokens[::-1]
+        return tokens[::-1] if self.data.reverse else tokens
+
+    def read(self, split: str) -> list[list[str]]:
+        """The split's windows of bptt + 1 tokens (see `windows`), in stream order."""
+        tokens = self._tokens(split)
         out = windows(tokens, self.data.bptt)
         if not out:
             # fewer than 2 tokens: no (input, next token) pair, so no sequence at all; caught here, in the
@@ -215,6 +233,19 @@ class LanguageModelTask(Task):
                             f"the {split} split has {len(tokens)} {self.level}(s): too short for the sequence length "
                             f"(a sequence needs at least 2, a full one data.bptt + 1 = {self.data.bptt + 1}); use a "
                             f"longer text" + (" or another data.valid_fraction" if self.level == "char" else ""))
+        return out
+
+    def read_blocks(self, split: str, size: int) -> list[list[str]]:
+        """The split as independent blocks of size + 1 tokens (see `blocks`), for
+        `evaluate(..., independent=True)`; the tokens after the last full block are not scored."""
+        if size < 1:
+            raise UserError(f"the block size must be >= 1, got {size}")
+        tokens = self._tokens(split)
+        out = blocks(tokens, size)
+        if not out:
+            raise DataError(resolve_path(self.source(split)), None,
+                            f"the {split} split has {len(tokens)} {self.level}(s): too short for one block of "
+                            f"{size} + 1; use a smaller block or a longer text")
         return out
 
     def fit(self, train_examples: list[list[str]]) -> None:
@@ -275,12 +306,17 @@ class LanguageModelTask(Task):
         return LossOutput(total, int((batch["targets"] != IGNORE).sum()), detach(state))
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
-        """Loss (nats per token) over the whole split, reading it as one stream with carried state."""
+    def evaluate(self, model: nn.Module, batches: Iterable[dict[str, torch.Tensor]], *,
+                 independent: bool = False) -> dict[str, float]:
+        """Loss (nats per token) over the whole split, reading it as one stream with carried state.
+
+        independent: the rows are independent blocks (`read_blocks`, batched in any order): every batch
+        starts from the zero state, and the loss is the mean over all targets of all blocks."""
         total, count, carry = 0.0, 0, None
         for batch in batches:
             out = self.loss(model, batch, carry)
-            total, count, carry = total + out.total.item(), count + out.count, out.carry
+            total, count = total + out.total.item(), count + out.count
+            carry = None if independent else out.carry
         loss = total / max(count, 1)
         metrics = {"loss": loss, "perplexity": perplexity(loss), "tokens": count}
         if self.level == "char":
