@@ -75,3 +75,18 @@ def test_the_recipe_is_chosen_on_valid_never_on_test():
     # a tie on valid goes to the smaller model, whatever test says
     tied = [_row("big", 0.88, 0.99, params=200), _row("small", 0.88, 0.70, params=100)]
     assert snips.choose(tied)["variant"] == "small"
+
+
+def test_reruns_of_the_chosen_recipe_count_on_the_mean_and_are_never_chosen_themselves():
+    snips = load_snips()
+    rows = [_row("a", 0.88, 0.90), _row("b", 0.86, 0.95)]
+    rows[0]["test"]["intent_accuracy"] = 0.99
+    again = [{**_row("a@seeds4-7", 0.99, 0.80), "repeat_of": "a"},
+             {**_row("a@seeds8-11", 0.99, 0.85), "repeat_of": "a"}]
+    again[0]["test"]["intent_accuracy"], again[1]["test"]["intent_accuracy"] = 0.97, 0.98
+    result = snips.record_choice({"rows": rows + again})
+    assert result["chosen"] == "a"  # the reruns' better valid figures do not make them candidates
+    assert result["chosen_over_seeds"]["n"] == 3
+    intent = next(t for t in result["targets"] if t["name"] == "intent_accuracy")
+    assert intent["value"] == pytest.approx(0.98) and intent["seeds"] == 3 and intent["std"] == pytest.approx(0.01)
+    assert intent["met"] and intent["row"] == "a"
