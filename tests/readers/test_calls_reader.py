@@ -142,8 +142,9 @@ def test_api_index(tmp_path):
 
 
 sequences = st.lists(st.lists(st.integers(0, 2**31 - 1), min_size=1, max_size=30), min_size=1, max_size=12)
+# a name of only whitespace (U+0085, U+00A0 are in this range) is an empty label, refused by its own test
 families = st.text(st.characters(min_codepoint=33, max_codepoint=0x2FF, exclude_characters=","), min_size=1,
-                   max_size=8)
+                   max_size=8).filter(lambda name: name.strip())
 
 
 @settings(max_examples=40, deadline=None)
