@@ -51,8 +51,8 @@ def one_of(key: str, value: Any, choices: Iterable[str]) -> str:
 
 def model_keys(cfg: Any, *, sizes: Iterable[str], rates: Iterable[str], engine: bool = True) -> None:
     """Model keys by kind: sizes (>= 1), rates ([0, 1)) and, where the config has one, `engine`
-    (one of rnnlab.layers.ENGINES); each read from `cfg` and reported as `model.<name>`."""
-    from rnnlab.layers import ENGINES
+    (a name in the engine table, rnnlab.engines.ENGINES); each read from `cfg` and reported as `model.<name>`."""
+    from rnnlab.engines import ENGINES
 
     for name in sizes:
         whole(f"model.{name}", getattr(cfg, name))

@@ -1,9 +1,9 @@
-"""`Recurrent`: a multi-layer, optionally bidirectional RNN / LSTM / GRU with two engines.
+"""`Recurrent`: a multi-layer, optionally bidirectional RNN / LSTM / GRU, run by any engine of the table.
 
 One set of parameters, named and laid out exactly as torch.nn.RNN/LSTM/GRU name them
 (`weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`, ..., `_reverse` for the backward
-direction), so a state_dict moves between `Recurrent` and torch.nn without renaming, and two
-engines that read them:
+direction), so a state_dict moves between `Recurrent` and torch.nn without renaming, and the engines of
+`rnnlab.engines` (one file each, registered in one table) that read them:
 
 - "fused": torch's own kernels (`torch._VF.lstm` & co., the very call nn.LSTM.forward makes:
   oneDNN on CPU, cuDNN on GPU). Fast, opaque.
@@ -30,20 +30,24 @@ Under torch.autocast the fused engine returns whatever torch's kernel returns (b
 and rnn; torch runs GRU in float32 under CPU autocast). The glass engine does its matmuls in the
 autocast dtype and keeps the whole recurrence in that dtype (the initial state is cast once),
 so every step is one dtype and no step pays for casts.
+
+This file holds what every engine shares: the parameters, the input checks, torch.nn interop, and
+`RecurrentConfig` + `build_recurrent`, the one way a model builds its recurrent layers from a config.
 """
 from __future__ import annotations
 
+import dataclasses
 import numbers
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from . import engines as _engines
 from .cells import CELL_NAMES, FAMILIES, CellFamily
 from .cells.rnn import check_size, reset_uniform
 
-ENGINES = ("fused", "glass")
+ENGINES = tuple(_engines.ENGINES)  # the registered engines' names, in table order ("fused", "glass", ...)
 
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -52,7 +56,7 @@ class Recurrent(nn.Module):
     """Multi-layer RNN/LSTM/GRU over torch.nn's parameters, run by torch's kernels or by our cells.
 
     Arguments are torch.nn.RNN/LSTM/GRU's, plus `mode` ("rnn_tanh", "rnn_relu", "lstm", "gru") and
-    `engine` ("fused" or "glass"; an ordinary attribute, switchable at any time).
+    `engine` (a name in rnnlab.engines.ENGINES: "fused", "glass"; an ordinary attribute, switchable at any time).
     What differs between the modes is data in `rnnlab.cells.FAMILIES` (`self.family`): gates, state,
     step, kernel, torch.nn class; the layer itself never asks which cell it runs.
     Dropout (training only) applies to the outputs of every layer but the last, as in torch.nn; so
@@ -116,8 +120,7 @@ class Recurrent(nn.Module):
 
     @engine.setter
     def engine(self, value: str) -> None:
-        if not isinstance(value, str) or value not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}; got {value!r}")
+        self._runner = _engines.get_engine(value)  # ValueError naming the registered engines
         self._engine = value
 
     def reset_parameters(self) -> None:
@@ -142,7 +145,7 @@ class Recurrent(nn.Module):
             weights = self.__dict__["_flat_weights"] = [getattr(self, n) for n in self._weight_names]
         return weights
 
-    def _direction_weights(self, layer: int, direction: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    def direction_weights(self, layer: int, direction: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction."""
         per = 4 if self.bias else 2
         start = (layer * self.num_directions + direction) * per
@@ -193,10 +196,7 @@ class Recurrent(nn.Module):
         return self._run(x, state, lengths)
 
     def _run(self, x: Tensor, state: State | None, lengths: Tensor | None) -> tuple[Tensor, State]:
-        if self._engine == "fused":
-            return self._fused(x, state, lengths)
-        output, state, _ = self._glass(x, state, lengths, record=False)
-        return output, state
+        return self._runner.run(self, x, state, lengths)  # the engine's entry in rnnlab.engines
 
     def _check_call(self, x: Tensor, state, lengths, unbatched_ok: bool) -> tuple[State | None, Tensor | None]:
         """Check what the engines assume of (x, state, lengths) before either runs; returns the state
@@ -265,117 +265,16 @@ class Recurrent(nn.Module):
                 raise ValueError(f"state {name} is on {s.device}, x on {x.device}: they must match")
         return family.state_from_parts(tuple(parts.values()))
 
-    def _initial_state(self, x: Tensor, state: State | None, batch: int) -> State:
-        """The given state (checked by _check_call), or zeros (L*D, B, H)."""
+    def initial_state(self, x: Tensor, state: State | None, batch: int) -> State:
+        """The given state (checked by _check_call), or zeros (L*D, B, H): where every engine starts."""
         if state is not None:
             return state
         h0 = torch.zeros((self.num_layers * self.num_directions, batch, self.hidden_size),
                          dtype=x.dtype, device=x.device)
         return self.family.state_from_parts((h0,) * self.family.state_arity)  # h0, or (h0, h0)
 
-    def _fused(self, x: Tensor, state: State | None, lengths: Tensor | None) -> tuple[Tensor, State]:
-        # The same call as nn.LSTM.forward makes (torch/nn/modules/rnn.py); its checks are _check_call's.
-        batch_axis = 0 if self.batch_first else 1
-        hx = self._initial_state(x, state, x.shape[batch_axis])
-        family = self.family
-        kernel = family.kernel  # torch._VF.lstm & co.
-        if lengths is None:
-            result = kernel(x, hx, self.flat_weights(), self.bias, self.num_layers, self.dropout,
-                            self.training, self.bidirectional, self.batch_first)
-            return result[0], family.state_from_parts(result[1:])  # result: (output, h_n) or (output, h_n, c_n)
-        packed = pack_padded_sequence(x, lengths, batch_first=self.batch_first, enforce_sorted=False)
-        # The kernel sees the batch sorted by length: sort the given state likewise, and unsort the result.
-        hx = _map_state(hx, lambda s: s.index_select(1, packed.sorted_indices))
-        result = kernel(packed.data, packed.batch_sizes, hx, self.flat_weights(), self.bias, self.num_layers,
-                        self.dropout, self.training, self.bidirectional)
-        output, _ = pad_packed_sequence(
-            PackedSequence(result[0], packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices),
-            batch_first=self.batch_first, total_length=x.shape[1 - batch_axis])
-        final = family.state_from_parts(result[1:])
-        return output, _map_state(final, lambda s: s.index_select(1, packed.unsorted_indices))
-
-    # ---- glass -----------------------------------------------------------------------------------
-
-    def _glass(self, x: Tensor, state: State | None, lengths: Tensor | None, record: bool):
-        """Run the cells step by step (inputs checked by _check_call). Returns (output, state, trace or
-        None); see `trace`."""
-        if self.batch_first:
-            x = x.transpose(0, 1)  # (T, B, I): the loop walks the time axis
-        T, B = x.shape[0], x.shape[1]
-        state = self._initial_state(x, state, B)
-        masks = None
-        if lengths is not None:
-            lengths = lengths.to(x.device)
-            # (T, B, 1) bool: step t is inside sequence b. unbind now: one view per step, not per use.
-            masks = (torch.arange(T, device=x.device)[:, None] < lengths[None, :]).unsqueeze(-1).unbind(0)
-        trace = {} if record else None
-        finals = []  # per layer and direction: its final state
-        layer_input = x  # (T, B, I) for layer 0, (T, B, D*H) after
-        for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(self.num_directions):
-                row = layer * self.num_directions + direction
-                initial = _map_state(state, lambda s, row=row: s[row])  # this row of h (and c)
-                trace_steps = [None] * T if record else None
-                out, final = self._run_direction(layer_input, layer, direction, initial, masks, trace_steps)
-                outputs.append(out)
-                finals.append(final)
-                if record:
-                    prefix = f"l{layer}{'_reverse' if direction else ''}."
-                    for name in trace_steps[0]:
-                        steps = torch.stack([g[name] for g in trace_steps])  # (T, B, H)
-                        trace[prefix + name] = steps.transpose(0, 1) if self.batch_first else steps
-            layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)  # (T, B, D*H)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout, training=True)
-        output = layer_input.transpose(0, 1) if self.batch_first else layer_input
-        # (L*D, B, H) per part of the state, rows layer-major then direction
-        parts = zip(*(self.family.state_parts(f) for f in finals))
-        final_state = self.family.state_from_parts(tuple(torch.stack(p) for p in parts))
-        return output, final_state, trace
-
-    def _run_direction(self, x: Tensor, layer: int, direction: int, state: State, masks, trace_steps):
-        """One layer, one direction over x (T, B, I_l): returns (h_t for all t (T, B, H), final state).
-
-        With masks, a step outside its sequence keeps the state it was given and outputs zeros: the
-        forward direction thus holds each sequence's last real state to the end, and the backward
-        direction stays at h_0 until it reaches the sequence's last real step:
-
-            lengths = [4, 2]       t:  0  1  2  3
-            forward   sequence 0   ->  s  s  s  s    final state: step 3's
-                      sequence 1   ->  s  s  .  .    step 1's state held through t = 2, 3 (outputs 0)
-            backward  sequence 1   <-  s  s  .  .    h_0 held through t = 3, 2; starts at t = 1
-        """
-        w_ih, w_hh, b_ih, b_hh = self._direction_weights(layer, direction)
-        step = self.family.step
-        # The input's share of the pre-activations for all T steps at once: one (T*B, I) x (I, G*H) matmul.
-        xw = self.family.input(x, w_ih, b_ih, b_hh)  # (T, B, G*H)
-        dtype = xw.dtype  # the autocast dtype under autocast: run the recurrence in it throughout
-        w_hh_t = w_hh.t().to(dtype)  # (H, G*H), transposed and cast once, not once per step
-        # b_hh for a step that adds it itself (b_hn sits inside the GRU's reset product); the others
-        # folded it into xw and ignore it
-        b_hh = None if b_hh is None else b_hh.to(dtype)
-        state = _map_state(state, lambda s: s.to(dtype))
-        xws = xw.unbind(0)  # T views (B, G*H): unbind, not xw[t], whose backward costs O(T) per step
-        T = len(xws)
-        outputs = [None] * T
-        for t in (range(T - 1, -1, -1) if direction else range(T)):
-            new_state, values = step(xws[t], state, w_hh_t, b_hh)  # values: family.trace_names
-            h = values["h"]
-            if masks is not None:
-                inside = masks[t]  # (B, 1)
-                new_state = _map_state2(new_state, state, lambda new, old, inside=inside: torch.where(inside, new, old))
-                h = torch.where(inside, h, 0.0)
-                if trace_steps is not None:
-                    values = {k: torch.where(inside, v, 0.0) for k, v in values.items()}
-            outputs[t] = h
-            if trace_steps is not None:
-                trace_steps[t] = values
-            state = new_state
-        return torch.stack(outputs), state
-
     def trace(self, x: Tensor, lengths=None, state: State | None = None) -> dict[str, Tensor]:
-        """Run the glass engine (whatever `engine` says) and return every named value of every step.
+        """Run the tracing engine ("glass", whatever `engine` says) and return every named value of every step.
 
         Returns a flat dict of tensors (so it saves as safetensors as is), keyed
         "l{layer}.{name}" for the forward direction and "l{layer}_reverse.{name}" for the backward
@@ -392,7 +291,7 @@ class Recurrent(nn.Module):
         Unbatched x is not accepted here; give it a batch of one.
         """
         state, lengths = self._check_call(x, state, lengths, unbatched_ok=False)
-        output, final, trace = self._glass(x, state, lengths, record=True)
+        output, final, trace = _engines.tracing_engine().trace(self, x, state, lengths)
         trace["output"] = output
         for name, part in zip(self.family.state_names, self.family.state_parts(final)):
             trace[name + "_n"] = part  # "h_n" (and "c_n")
@@ -404,6 +303,43 @@ class Recurrent(nn.Module):
                 f"bias={self.bias}, engine={self._engine!r}")
 
 
+@dataclass(frozen=True)
+class RecurrentConfig:
+    """A model's recurrent stack in the words of every task's `[model]` table, built by `build_recurrent`.
+
+    `hidden_size` is the number of units of ONE direction of one layer, in every task (torch.nn's meaning): a
+    bidirectional stack outputs 2 * hidden_size features per step (`output_size`). `dropout` is the task's
+    dropout rate; between layers it acts only where there is a layer above (a one-layer stack gets none there,
+    the task applies it to what it feeds in and reads out).
+    """
+
+    cell: str = "lstm"  # a family name of rnnlab.cells (rnn_tanh, rnn_relu, lstm, gru)
+    hidden_size: int = 128  # units per direction
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    engine: str = "fused"  # a name in rnnlab.engines.ENGINES
+
+    @classmethod
+    def of(cls, model_config, **overrides) -> "RecurrentConfig":
+        """The fields a task's ModelConfig shares with this one (same names), then `overrides`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        given = {n: getattr(model_config, n) for n in names if hasattr(model_config, n)}
+        return cls(**{**given, **overrides})
+
+    @property
+    def output_size(self) -> int:
+        """Features per step out of the top layer: hidden_size per direction."""
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+
+def build_recurrent(cfg: RecurrentConfig, input_size: int, *, batch_first: bool = True) -> Recurrent:
+    """The recurrent stack `cfg` describes over inputs of `input_size` features (batch-first by default)."""
+    return Recurrent(cfg.cell, input_size, cfg.hidden_size, num_layers=cfg.num_layers,
+                     bidirectional=cfg.bidirectional, batch_first=batch_first,
+                     dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, engine=cfg.engine)
+
+
 def _suffix(layer: int, direction: int) -> str:
     return f"_l{layer}" + ("_reverse" if direction else "")
 
@@ -411,10 +347,6 @@ def _suffix(layer: int, direction: int) -> str:
 def _map_state(state: State, fn) -> State:
     """Apply fn to h (and c): states are a tensor, or a (h, c) tuple for the LSTM."""
     return (fn(state[0]), fn(state[1])) if isinstance(state, tuple) else fn(state)
-
-
-def _map_state2(a: State, b: State, fn) -> State:
-    return (fn(a[0], b[0]), fn(a[1], b[1])) if isinstance(a, tuple) else fn(a, b)
 
 
 def _other_forms(family: CellFamily) -> str:
