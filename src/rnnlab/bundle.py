@@ -51,7 +51,7 @@ def _sha256(data: bytes) -> str:
 
 
 def _versions() -> dict[str, str]:
-    from rnnlab import __version__
+    from rnnlab.version import __version__
 
     return {"rnnlab": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
@@ -130,7 +130,7 @@ def save_bundle(path: str | Path, task: Task, model: torch.nn.Module, cfg: RunCo
 class Predictor:
     """A loaded bundle, ready to predict. `model` is in eval mode on CPU.
 
-    predict(texts)  -> list of JSON-able dicts (the task's predict)
+    predict(inputs, **options) -> list of JSON-able dicts (the task's predict under its decode options)
     trace(text)     -> JSON-able dict of per-token states/gates/influences (the task's trace)
     recurrent       -> the model's rnnlab.Recurrent layers, by attribute name
     """
@@ -142,20 +142,22 @@ class Predictor:
     card: str
     path: Path
 
-    def predict(self, inputs: list[Any] | str) -> list[dict[str, Any]]:
+    def predict(self, inputs: list[Any] | str, **options: Any) -> list[dict[str, Any]]:
+        """The task's predictions under its decode `options` (Task.options; checked here, None = the bundle's)."""
         if isinstance(inputs, str):
             inputs = [inputs]
         inputs = list(inputs)
+        options = self.task.check_options(options)
         if not inputs:  # nothing to predict: no answers (a task would build an empty batch and fail)
             return []
-        return self.task.predict(self.model, inputs)
+        return self.task.predict(self.model, inputs, **options)
 
     def trace(self, input: Any) -> dict[str, Any]:
         return self.task.trace(self.model, input)
 
     @property
     def recurrent(self) -> dict[str, torch.nn.Module]:
-        from rnnlab import Recurrent
+        from rnnlab.layers import Recurrent
 
         return {name: m for name, m in self.model.named_modules() if isinstance(m, Recurrent)}
 

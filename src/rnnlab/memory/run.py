@@ -538,7 +538,7 @@ def summarise(runs: list[dict], cfg: SuiteConfig) -> list[dict]:
 def _header(cfg: SuiteConfig, command: str) -> dict:
     import numpy
 
-    import rnnlab
+    from rnnlab.version import __version__
 
     tasks = {}
     for task in cfg.tasks:
@@ -563,7 +563,7 @@ def _header(cfg: SuiteConfig, command: str) -> dict:
         "command": command,
         "machine": {**machine(cfg.threads), "torch_threads_per_worker": cfg.threads, "workers": cfg.workers},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "numpy": numpy.__version__, "rnnlab": rnnlab.__version__},
+                     "numpy": numpy.__version__, "rnnlab": __version__},
         "config": dataclasses.asdict(cfg),
         "tasks": tasks,
         "runs": [], "table": [], "seconds": 0.0, "targets": [], "targets_note": TARGETS_NOTE,

@@ -315,9 +315,9 @@ def _without_paths(value: Any) -> Any:
 
 def _load(bundle: Any) -> Any:
     if isinstance(bundle, (str, os.PathLike)):
-        import rnnlab
+        from rnnlab.bundle import load
 
-        return rnnlab.load(bundle)
+        return load(bundle)
     return bundle
 
 
@@ -468,6 +468,6 @@ def _describe_validation(errors: list[dict[str, Any]]) -> tuple[int, str]:
 
 
 def _version() -> str:
-    from rnnlab import __version__
+    from rnnlab.version import __version__
 
     return __version__
