@@ -2,7 +2,13 @@
 (a direct multi-horizon forecast: no forecast is fed back in, so errors do not compound over the horizon).
 
 K is the head's width: 1 (a point), 3 (quantiles 0.1, 0.5, 0.9: the 80 % interval and the median) or
-2 (a Gaussian's mean and the raw value of its scale). `Forecaster` wraps a core with a normalisation:
+2 (a Gaussian's mean and the raw value of its scale). `Forecaster` wraps a core with the series' scaling
+(the training rows' statistics, rnnlab.forecasting.scaling.SeriesScaling) and a normalisation:
+
+    raw rows (B, L, C) -> SeriesScaling -> z-scores -> norm -> core -> (B, H, C, K) -> norm undone
+        -> target columns (B, H, C_t, K) z-scores   [scaled=True: what the loss and the benchmark figures use]
+        -> SeriesScaling.inverse -> the data's units (float64)   [the default: a saved model needs nothing else]
+
 
     norm = "revin"  RevIN (Kim et al. 2022): each window z-scored per channel by its own mean and std,
                     a learnt affine map, undone on the output (distribution shift between train and test)
@@ -27,6 +33,10 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from rnnlab.forecasting.scaling import SeriesScaling
+from rnnlab.layers import Recurrent
+from rnnlab.state import expand_rows
 
 QUANTILES = (0.1, 0.5, 0.9)  # the 80 % interval and the median
 Z80 = 1.2815515655446004  # the standard normal's 0.9 quantile: mean +- Z80 sigma is the central 80 %
@@ -61,13 +71,11 @@ class RevIN(nn.Module):
 
 
 class SegRNN(nn.Module):
-    """Segment recurrence with parallel decoding (SegRNN-style), any cell of rnnlab.Recurrent."""
+    """Segment recurrence with parallel decoding (SegRNN-style), any cell of rnnlab.layers.Recurrent."""
 
     def __init__(self, cell: str, channels: int, lookback: int, horizon: int, segment: int, hidden: int,
                  dropout: float, k: int, engine: str = "fused"):
         super().__init__()
-        from rnnlab import Recurrent
-
         if lookback % segment:
             raise ValueError(f"the lookback ({lookback}) must be a multiple of the segment length ({segment})")
         self.channels, self.lookback, self.horizon, self.segment, self.k = channels, lookback, horizon, segment, k
@@ -86,8 +94,6 @@ class SegRNN(nn.Module):
         return self.embed(seg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from rnnlab.state import expand_rows
-
         b, c, d = x.shape[0], self.channels, self.pos.shape[1] + self.channel.shape[1]
         _, state = self.rnn(self.segments(x))  # state (1, B*C, D) (an LSTM's (h, c) each so)
         # every (channel, output segment) decoded in parallel from the same final state: one step each
@@ -106,8 +112,6 @@ class DirectRNN(nn.Module):
     def __init__(self, cell: str, channels: int, horizon: int, hidden: int, num_layers: int, dropout: float, k: int,
                  engine: str = "fused"):
         super().__init__()
-        from rnnlab import Recurrent
-
         self.channels, self.horizon, self.k = channels, horizon, k
         self.rnn = Recurrent(cell, channels, hidden, num_layers=num_layers, batch_first=True,
                              dropout=dropout if num_layers > 1 else 0.0, engine=engine)
@@ -145,34 +149,72 @@ class LinearForecaster(nn.Module):
 
 
 class Forecaster(nn.Module):
-    """A core (B, L, C) -> (B, H, C, K) inside a normalisation, with the target columns picked out.
+    """A core (B, L, C) -> (B, H, C, K) inside the series' scaling and a normalisation, the target columns
+    picked out.
 
-    forward(x) -> (B, H, C_t, K) in the units of x (the trainer's scaled units)."""
+    forward(x) -> (B, H, C_t, K): x raw rows (the data's units, after the task's transform), the forecast
+    in the same units (float64; a Gaussian's sigma scaled, not shifted). forward(x, scaled=True): x already
+    z-scored with the training statistics, the forecast in z-scores as the core gives it (the loss, the
+    benchmark figures). Without a scaling (scaling=None) both read and answer in the units of x."""
 
-    def __init__(self, core: nn.Module, channels: int, targets: list[int], norm: str, head: str):
+    def __init__(self, core: nn.Module, channels: int, targets: list[int], norm: str, head: str,
+                 scaling: SeriesScaling | None = None):
         super().__init__()
         self.core, self.norm, self.head, self.targets = core, norm, head, list(targets)
         self.revin = RevIN(channels) if norm == "revin" else None
+        # after the core's and RevIN's parameters: buffers only, so seeded builds draw the same weights
+        self.scaling = scaling
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _is_scale(self, j: int) -> bool:
+        """Is output column j a spread (a Gaussian's sigma: scaled, never shifted)?"""
+        return self.head == "gaussian" and j == 1
+
+    def _normalize(self, z: torch.Tensor) -> tuple[torch.Tensor, object]:
+        """z (B, L, C) z-scores -> what the core reads (B, L, C), and what undoing the norm needs."""
         if self.norm == "revin":
-            z, stats = self.revin.normalize(x)
-        elif self.norm == "last":
-            last = x[:, -1:, :].detach()  # (B, 1, C)
-            z = x - last
-        else:
-            z = x
+            return self.revin.normalize(z)  # RevIN's (mean, std) each (B, 1, C)
+        if self.norm == "last":
+            last = z[:, -1:, :].detach()  # (B, 1, C)
+            return z - last, last
+        return z, None
+
+    def core_input(self, x: torch.Tensor, scaled: bool = False) -> torch.Tensor:
+        """x (B, L, C) -> the rows the core reads (B, L, C): z-scored (unless scaled), then normalised."""
+        z = x if scaled or self.scaling is None else self.scaling(x)
+        return self._normalize(z)[0]
+
+    def forward(self, x: torch.Tensor, scaled: bool = False) -> torch.Tensor:
+        if scaled or self.scaling is None:
+            return self._scaled(x)
+        y = self._scaled(self.scaling(x))  # (B, H, C_t, K) z-scores
+        return torch.stack([self.scaling.inverse(y[..., j], self.targets, shift=not self._is_scale(j))
+                            for j in range(y.shape[-1])], dim=-1)  # (B, H, C_t, K) the data's units
+
+    def _scaled(self, x: torch.Tensor) -> torch.Tensor:
+        """z-scores x (B, L, C) -> the forecast in z-scores (B, H, C_t, K)."""
+        z, undo = self._normalize(x)
         y = self.core(z)  # (B, H, C, K)
         parts = []
         for j in range(y.shape[-1]):
-            is_scale = self.head == "gaussian" and j == 1
+            is_scale = self._is_scale(j)
             v = F.softplus(y[..., j]) + 1e-3 if is_scale else y[..., j]  # (B, H, C); a sigma > 0
             if self.norm == "revin":
-                v = self.revin.denormalize(v, stats, shift=not is_scale)
+                v = self.revin.denormalize(v, undo, shift=not is_scale)
             elif self.norm == "last" and not is_scale:
-                v = v + last
+                v = v + undo
             parts.append(v)
         return torch.stack(parts, dim=-1)[:, :, self.targets]  # (B, H, C_t, K)
+
+    def forecast(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Raw rows x (B, L, C) -> the point forecast and the 80 % interval (lower, upper; None for a point
+        head), each (B, H, C_t) in the data's units. The interval is taken on the float32 z-scores, as
+        evaluate scores it, then mapped back."""
+        z = x if self.scaling is None else self.scaling(x)
+        out = point_and_interval(self._scaled(z).float(), self.head)
+        if self.scaling is None:
+            return out
+        point, lower, upper = (None if t is None else self.scaling.inverse(t, self.targets) for t in out)
+        return point, lower, upper
 
 
 def point_and_interval(y: torch.Tensor, head: str) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:

@@ -7,6 +7,7 @@
 
 `read_series(path, ...)` (a file) and `parse_series(text, name, ...)` (CSV text: the studio's upload, the
 forecast verb's input) return a `Series`: the times as given, the chosen columns' values (N, C) float64.
+`future_times(series, horizon)` gives the times of the rows after its last (its most common step on).
 
 - `columns`: the value columns, comma-separated ("" = every column but the time column). Other columns
   are not read at all, so text in them is no error.
@@ -191,3 +192,13 @@ def step_of(stamps: list[datetime | None]):
         return None
     diffs = [b - a for a, b in zip(stamps[:-1], stamps[1:])]
     return max(set(diffs), key=diffs.count)
+
+
+def future_times(series: Series, horizon: int) -> list[str]:
+    """The times of the `horizon` rows after the series' last: its usual step on from the last time, written in
+    its time format; without a time column the row numbers go on."""
+    step = step_of(series.stamps)
+    if step is None:
+        return [str(len(series) + k) for k in range(horizon)]
+    last: datetime = series.stamps[-1]
+    return [(last + step * (k + 1)).strftime(series.time_format) for k in range(horizon)]

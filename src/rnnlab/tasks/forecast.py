@@ -3,6 +3,11 @@
     CSV (readers.series) -> values (N, C) -> [log returns] -> z-scored with TRAIN statistics (N, C)
     window s: x = rows [s, s+L) (L, C) -> Forecaster (models.py) -> (H, C_t, K) -> rows [s+L, s+L+H) of the targets
 
+The statistics are fitted here (forecasting.scaling.Scaler, the task's JSON state) and built into the model
+(SeriesScaling, buffers in model.safetensors): training and evaluation feed the model z-scored windows
+(`model(x, scaled=True)`, the benchmark protocol's units); `predict` feeds it the raw rows, and the model
+answers in the data's units by itself.
+
 Any CSV with a time column and numeric columns trains with the same config: `data.columns` (inputs, ""
 = all), `data.targets` (what is forecast, a subset of the inputs; "" = all inputs). Multivariate ETTh1
 is columns "" / targets "" (7 -> 7), univariate is columns "OT" / targets "OT".
@@ -27,7 +32,6 @@ the times its most common time step gives.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Iterable
 
 import numpy as np
@@ -47,15 +51,14 @@ from rnnlab.forecasting.models import (
     forecast_loss,
     point_and_interval,
 )
-from rnnlab.forecasting.scaling import Scaler, log_returns
+from rnnlab.forecasting.scaling import TRANSFORMS, Scaler, SeriesScaling, transform_series
 from rnnlab.forecasting.windows import borders_by_fraction, borders_by_rows, gather, window_starts
 from rnnlab.readers.paths import resolve_path
-from rnnlab.readers.series import Series, parse_series, read_series, split_names, step_of
+from rnnlab.readers.series import Series, future_times, parse_series, read_series, split_names
 from rnnlab.tasks.base import LossOutput, Task
 
 ARCHS = ("segrnn", "rnn", "nlinear", "dlinear")
 NORMS = ("revin", "last", "none")
-TRANSFORMS = ("none", "log_return")
 
 
 @dataclass
@@ -145,19 +148,9 @@ class ForecastTask(Task):
         if self.columns is not None and self.columns != series.columns:
             raise DataError(series.name, series.lines[0] - 1 if series.lines else None,
                             f"columns {series.columns} are not the model's {self.columns}")
-        self._series, self._values = series, self._transform(series)
+        self._series, self._values = series, transform_series(series, d.transform)
         self._scaled = None
         self._target_names = names
-
-    def _transform(self, series: Series) -> np.ndarray:
-        if self.data.transform == "log_return":
-            bad = np.argwhere(series.values <= 0)
-            if len(bad):
-                r, c = bad[0]
-                raise DataError(series.name, series.lines[r], f"column {series.columns[c]!r}: log returns need "
-                                                              f"positive values, got {series.values[r, c]}")
-            return log_returns(series.values)
-        return series.values
 
     def _borders(self) -> dict[str, tuple[int, int]]:
         d, n = self.data, len(self._values)
@@ -229,10 +222,10 @@ class ForecastTask(Task):
             core = DirectRNN(self.cell, c, d.horizon, m.hidden_size, m.num_layers, m.dropout, k, m.engine)
         else:
             core = LinearForecaster(d.lookback, d.horizon, k, decompose=m.arch == "dlinear")
-        return Forecaster(core, c, self.targets, m.norm, m.head)
+        return Forecaster(core, c, self.targets, m.norm, m.head, SeriesScaling.from_scaler(self.scaler))
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], carry: Any = None) -> LossOutput:
-        y = model(batch["x"]).float()  # (B, H, C_t, K)
+        y = model(batch["x"], scaled=True).float()  # (B, H, C_t, K) z-scores: batches are scaled by collate
         total = forecast_loss(y, batch["y"], self.model_config.head, self.model_config.loss)
         return LossOutput(total, int(batch["y"].numel()))
 
@@ -242,7 +235,7 @@ class ForecastTask(Task):
         errors, last = ErrorSums(), ErrorSums()
         inside, width, loss_sum = 0, 0.0, 0.0
         for batch in batches:
-            y = model(batch["x"]).float()
+            y = model(batch["x"], scaled=True).float()  # (B, H, C_t, K): the figures are on the z-scores
             loss_sum += float(forecast_loss(y, batch["y"], head, self.model_config.loss))
             point, lower, upper = point_and_interval(y, head)
             errors.add(point, batch["y"])
@@ -271,42 +264,41 @@ class ForecastTask(Task):
         """Rows of values (lines after the header)."""
         return max(0, sum(1 for line in str(input).splitlines() if line.strip()) - 1)
 
-    def _read_input(self, text: str) -> Series:
+    def _window(self, text: str) -> tuple[Series, np.ndarray]:
+        """An input's series and its last `lookback` rows as the model reads them (L, C), after the transform."""
+        if not isinstance(text, str) or not text.strip():
+            raise UserError("expected CSV text: a header line and rows of values")
         d = self.data
-        return parse_series(text, "<input>", columns=",".join(self.columns), time_column=d.time_column,
-                            time_format=d.time_format or self.time_format)
+        series = parse_series(text, "<input>", columns=",".join(self.columns), time_column=d.time_column,
+                              time_format=d.time_format or self.time_format)
+        values = transform_series(series, d.transform)
+        if len(values) < d.lookback:
+            raise UserError(f"the model reads {d.lookback} rows"
+                            + (" of log returns" if d.transform == "log_return" else "")
+                            + f"; the input has {len(values)}")
+        return series, values[-d.lookback:]
 
     def _run(self, model: nn.Module, texts: list[str]) -> list[dict[str, Any]]:
-        """Predictions (the schema) and, per input, the scaled window (1, L, C) it read."""
-        d, head = self.data, self.model_config.head
-        windows, series_list = [], []
-        for text in texts:
-            if not isinstance(text, str) or not text.strip():
-                raise UserError("expected CSV text: a header line and rows of values")
-            series = self._read_input(text)
-            values = self._transform(series)
-            if len(values) < d.lookback:
-                raise UserError(f"the model reads {d.lookback} rows"
-                                + (" of log returns" if d.transform == "log_return" else "")
-                                + f"; the input has {len(values)}")
-            windows.append(self.scaler.transform(values[-d.lookback:]).astype(np.float32))
-            series_list.append(series)
-        x = torch.from_numpy(np.stack(windows))  # (B, L, C)
-        device = next(model.parameters()).device
+        """Predictions (the schema): the model reads the raw rows and answers in the data's units."""
+        d = self.data
+        read = [self._window(text) for text in texts]
+        x = torch.from_numpy(np.stack([window for _, window in read]))  # (B, L, C) float64, the data's units
         with torch.no_grad(), eval_mode(model):
-            y = model(x.to(device)).float().cpu()  # (B, H, C_t, K)
-        point, lower, upper = point_and_interval(y, head)
-        out = []
-        for b, (text, series) in enumerate(zip(texts, series_list)):
-            def units(t: torch.Tensor) -> list[list[float]]:
-                return [[_round(v) for v in row] for row in self.scaler.inverse(t.double().numpy(), self.targets)]
+            x = x.to(next(model.parameters()).device)
+            point, lower, upper = model.forecast(x)  # each (B, H, C_t), the data's units
+            # the history as the network read it (float32 z-scores), back in the data's units
+            history = model.scaling.inverse(model.scaling(x)[:, :, self.targets], self.targets)  # (B, L, C_t)
 
-            names = [self.columns[i] for i in self.targets]
+        def units(t: torch.Tensor) -> list[list[float]]:
+            return [[_round(v) for v in row] for row in t.cpu().tolist()]
+
+        names = [self.columns[i] for i in self.targets]
+        out = []
+        for b, (text, (series, _)) in enumerate(zip(texts, read)):
             hist_times = series.times[-d.lookback:]
             forecast: dict[str, Any] = {
-                "columns": names, "history_times": hist_times,
-                "history": units(x[b, :, self.targets]), "times": self._future_times(series, d.horizon),
-                "steps": units(point[b])}
+                "columns": names, "history_times": hist_times, "history": units(history[b]),
+                "times": future_times(series, d.horizon), "steps": units(point[b])}
             if lower is not None:
                 forecast.update(lower=units(lower[b]), upper=units(upper[b]), interval=0.8)
             out.append({"task": self.name, "text": text, "tokens": self._tokens(hist_times), "forecast": forecast,
@@ -318,13 +310,6 @@ class ForecastTask(Task):
         if self.model_config.arch == "segrnn":
             return times[:: self.model_config.segment]
         return list(times)
-
-    def _future_times(self, series: Series, horizon: int) -> list[str]:
-        step = step_of(series.stamps)
-        if step is None:  # no time column: row numbers go on
-            return [str(len(series) + k) for k in range(horizon)]
-        last: datetime = series.stamps[-1]
-        return [(last + step * (k + 1)).strftime(series.time_format) for k in range(horizon)]
 
     def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
         """For each CSV text: `forecast` = {columns, history_times, history (L rows), times, steps (H rows of
@@ -339,18 +324,13 @@ class ForecastTask(Task):
         if arch not in ("segrnn", "rnn"):
             raise UserError(f"model.arch {arch!r} has no recurrent layer to trace")
         pred = self._run(model, [input])[0]
-        values = self._transform(self._read_input(input))
-        x = torch.from_numpy(self.scaler.transform(values[-self.data.lookback:]).astype(np.float32))[None]
+        _, window = self._window(input)
+        x = torch.from_numpy(window)[None].to(next(model.parameters()).device)  # (1, L, C), the data's units
         with torch.no_grad(), eval_mode(model):
-            if model.norm == "revin":
-                x, _ = model.revin.normalize(x)
-            elif model.norm == "last":
-                x = x - x[:, -1:, :]
+            seq = model.core_input(x)  # (1, L, C): z-scored and normalised, as the core reads it
             core = model.core
             if arch == "segrnn":
-                seq = core.segments(x)[self.targets[0]: self.targets[0] + 1]  # (1, L/w, D): one channel
-            else:
-                seq = x  # (1, L, C)
+                seq = core.segments(seq)[self.targets[0]: self.targets[0] + 1]  # (1, L/w, D): one channel
             traced = core.rnn.trace(seq)
         return {**pred, "cell": self.cell, "layers": trace_layers(traced)}
 
