@@ -57,7 +57,7 @@ def test_model_card(client, intent_bundle):
     assert {"bundle", "readme"}.isdisjoint(card) and "run_dir" not in card["config"]
     assert str(intent_bundle.parent) not in r.text and "tests/studio/conftest.py" not in r.text
     assert card["limits"] == {"max_body_bytes": 16384, "max_chars": 2000, "max_tokens": 256,
-                              "max_audio_bytes": 20 * 1024 * 1024, "max_audio_seconds": 60.0}
+                              "max_audio_bytes": 20 * 1024 * 1024, "max_audio_seconds": 60.0, "max_upload_items": 100}
     assert card["input"] == "text"
     assert card["can_trace"] is True
     assert card["summary"].startswith("intent · cell lstm, hidden_size 24, num_layers 1 · test accuracy ")

@@ -36,7 +36,8 @@ def test_card_says_audio(speech):
     card = client.get("/model").json()
     assert card["input"] == "audio" and card["task"] == "speech" and card["can_trace"] is True
     assert card["limits"]["max_audio_bytes"] == 20 * 1024 * 1024
-    assert "/audio" in client.get("/openapi.json").json()["paths"]
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/upload" in paths and "/audio" in paths  # one endpoint, under its first name too
 
 
 def test_upload_gives_the_trace(speech):
@@ -131,13 +132,23 @@ def test_text_endpoints_refuse_an_audio_model(speech):
     client, data, _ = speech
     for endpoint in ("/predict", "/trace"):
         r = client.post(endpoint, json={"text": str(data / "wavs" / "test_0.wav")})
-        assert r.status_code == 400 and "/audio" in r.json()["error"]
+        assert r.status_code == 400 and "/upload" in r.json()["error"]
 
 
-def test_a_text_model_refuses_audio(intent_bundle):
+def test_a_text_model_reads_an_uploaded_file_line_by_line(intent_bundle):
+    """The one upload path serves every input kind: a text model predicts each line of a text file, and bytes that
+    are not text (a recording) are one line naming the upload."""
+    predictor = rnnlab.load(intent_bundle)
     with local(create_app(intent_bundle)) as c:
-        r = _upload(c, b"RIFF....WAVEfmt ")
-        assert r.status_code == 400
+        r = c.post("/upload", params={"name": "mine.txt"}, content="what time is it\n\nbook a table\n".encode())
+        assert r.status_code == 200, r.text
+        items = r.json()["items"]
+        assert [i["name"] for i in items] == ["mine.txt:1", "mine.txt:3"]
+        assert [i["prediction"] for i in items] == predictor.predict(["what time is it", "book a table"])
+        r = c.post("/upload", params={"name": "take.wav"}, content=b"RIFF\xff\xfe\x00WAVEfmt ")
+        assert r.status_code == 422 and r.json()["error"].startswith("take.wav") and "UTF-8" in r.json()["error"]
+        r = c.post("/upload", params={"name": "many.txt"}, content=b"a\n" * 101)
+        assert r.status_code == 422 and "101 inputs, the limit is 100" in r.json()["error"]
         assert r.json()["error"].startswith("this intent model reads text, not recordings")
         assert c.post("/predict", json={"text": "what time is it?"}).status_code == 200
 

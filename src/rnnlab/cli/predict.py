@@ -1,4 +1,11 @@
-"""`rnnlab predict BUNDLE "text" ...`: predictions on your own input (one line each, or --json)."""
+"""`rnnlab predict BUNDLE INPUT ...`: predictions on your own input (one line each, or --json), for any task.
+
+What an INPUT is comes from the task's declared input kind (Task.input_kind): a text task reads each argument
+(or each stdin line) as one input; a task whose inputs are files (recordings, CSV series, files of sessions or
+of API-call sequences) reads each argument as a file, with the task's own reader (Task.inputs_from_file), one
+prediction per input the file holds. Decode options the task declares (Task.options: a beam width, a threshold,
+a horizon) are given as `--option NAME=VALUE`; the task verbs (translate, transcribe, detect, forecast) are
+formatters over this same call."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("texts", nargs="*", metavar="TEXT", help="inputs; none = read one per line from stdin; for a task "
                    "that reads files (api_calls), a FILE gives one input per line")
     p.add_argument("--json", action="store_true", help="one JSON object per input, with per-token outputs")
+    p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="a decode option of the task (repeatable; the bundle's card lists them), e.g. beam=5")
     _allow_flags_after_texts(p)
 
 
@@ -40,24 +49,51 @@ def require_task(predictor, task: str, what: str, verb: str) -> None:
                         f"({verb} needs a {task} bundle; `rnnlab predict` runs any bundle)")
 
 
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """`--option NAME=VALUE` items -> {NAME: VALUE} (the task checks names and values)."""
+    from rnnlab.errors import UserError
+
+    options = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or not name.strip():
+            raise UserError(f"--option expects NAME=VALUE, got {pair!r}")
+        options[name.strip()] = value
+    return options
+
+
+def named_inputs(task, items: list[str], *, from_stdin: bool) -> list[tuple[str, object]]:
+    """Command-line items -> [(name, input)] by the task's input kind: text is one input per item; a file kind
+    reads each item as a file; kinds whose files hold one input per line (sessions, API-call sequences) also take
+    an item typed as text (or piped on stdin) as one input."""
+    from rnnlab.errors import UserError
+    from rnnlab.tasks.base import FILE_KINDS
+
+    if task.input_kind not in FILE_KINDS:
+        return [(t, task.parse_input(t)) for t in items]
+    by_line = task.input_kind in ("file", "sessions")
+    if from_stdin and not by_line:
+        raise UserError(f"task {task.name!r} reads {task.input_kind} files: give FILE arguments")
+    named = []
+    for t in items:
+        if by_line and (from_stdin or not Path(t).is_file()):
+            named.append((t, task.parse_input(t)))  # one input typed (or piped) as text
+        else:
+            named += task.inputs_from_file(t)
+    return named
+
+
 def run(args: argparse.Namespace) -> int:
     from rnnlab.bundle import load
     from rnnlab.errors import UserError
 
     predictor = load(args.bundle)
+    options = predictor.task.check_options(parse_options(args.option))  # before any input is read
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
-        raise UserError("nothing to predict: give TEXT arguments or lines on stdin")
-    # a task whose inputs live in files (API-call sequences: one per line) defines inputs_from_file(path)
-    # -> [(name, input)]: an argument naming an existing file is then expanded, one prediction per item
-    from_file = getattr(predictor.task, "inputs_from_file", None)
-    named = []
-    for t in texts:
-        if from_file is not None and args.texts and Path(t).is_file():
-            named += from_file(t)
-        else:
-            named.append((t, predictor.task.parse_input(t)))
-    for (name, _), pred in zip(named, predictor.predict([x for _, x in named])):
+        raise UserError("nothing to predict: give INPUT arguments or lines on stdin")
+    named = named_inputs(predictor.task, texts, from_stdin=not args.texts)
+    for (name, _), pred in zip(named, predictor.predict([x for _, x in named], **options)):
         if args.json:
             print(json.dumps(pred, ensure_ascii=False))
         else:

@@ -7,22 +7,23 @@
     POST /predict   {"text": "..."} -> the task's prediction for that input (Task.predict)
     POST /trace     {"text": "..."} -> per-token hidden states, gates, predictions and influences
                     (Task.trace; the page draws this)
-    POST /audio     a recording's bytes (WAV, FLAC, OGG) as the body, `?name=FILE.wav` -> the trace of an audio
-                    task (speech, spoken_word: Task.trace, with the spectrogram, CTC posteriors and word
-                    timings); a task that reads text answers 400. The card's "input" says which ("audio" when
-                    the task has `parse_audio_bytes`, else "text")
+    POST /upload    a file's bytes as the body, `?name=FILE` -> what the task makes of a file of its input kind
+                    (Task.input_kind, Task.parse_bytes): a recording for speech, a CSV for a forecast, lines of
+                    text or sessions; one input answers its trace (or prediction), several answer
+                    {"items": [{"name", "prediction"}]}. The card's "input" is the task's input kind.
+                    (/audio is the same endpoint under the name it had first.)
     GET  /docs      OpenAPI documentation (FastAPI's)
 
 The server knows nothing about any one task: it parses the request, checks the limits, and calls the
-task's `parse_input`, `input_length`, `predict` and `trace` (rnnlab.tasks.base). Everything a user can
+task's `parse_input` / `parse_bytes`, `input_length`, `predict` and `trace` (rnnlab.tasks.base). Everything a user can
 get wrong answers 4xx with {"error": "<one line>"}; anything else answers 500 with the same shape and
 the server keeps serving (it never dies on a request).
 
 Limits (`Limits`), all checked before the model runs:
   - body size: 413, from Content-Length and again while the body streams in (a client can lie about
-    Content-Length or send chunked bodies without one); a body that is not UTF-8: 400; /audio has its own
-    limit (max_audio_bytes: a recording is binary and larger than any sentence) and is not UTF-8-checked;
-  - a recording's duration (max_audio_seconds): 422;
+    Content-Length or send chunked bodies without one); a body that is not UTF-8: 400; /upload has its own
+    limit (max_audio_bytes: a file, e.g. a recording, is larger than any sentence) and is not UTF-8-checked;
+  - a recording's duration (max_audio_seconds): 422; the inputs in one upload (max_upload_items): 422;
   - text length in characters and input length in tokens (as the task counts them): 422; so is text
     that is not Unicode (a lone surrogate such as "\\ud800", which JSON can spell but UTF-8 cannot).
 
@@ -62,6 +63,7 @@ from rnnlab.errors import UserError
 from rnnlab.tasks.base import Task
 
 log = logging.getLogger("rnnlab.studio")
+UPLOAD_PATHS = ("/upload", "/audio")  # one endpoint; /audio is its first name
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -72,8 +74,9 @@ class Limits:
     max_body_bytes: int = 16 * 1024  # whole request body (JSON): 413 above this
     max_chars: int = 2000  # characters of "text": 422 above this
     max_tokens: int = 256  # input length as the task counts it (words, characters): 422 above this
-    max_audio_bytes: int = 20 * 1024 * 1024  # body of /audio (a recording): 413 above this
+    max_audio_bytes: int = 20 * 1024 * 1024  # body of /upload (a recording, a file of inputs): 413 above this
     max_audio_seconds: float = 60.0  # a recording's duration: 422 above this
+    max_upload_items: int = 100  # inputs in one uploaded file (lines, sessions): 422 above this
 
 
 class TextIn(BaseModel):
@@ -224,8 +227,9 @@ class Served:
         self.lock = threading.Lock()
         # tracing is optional in the Task interface: the page falls back to /predict without it
         self.can_trace = type(self.task).trace is not Task.trace
-        # a task that reads recordings (speech, spoken_word) turns an upload's bytes into its input
-        self.audio = callable(getattr(self.task, "parse_audio_bytes", None))
+        # what one input is (Task.input_kind): a recording, a CSV series, a line of text; what /upload reads
+        self.input_kind = self.task.input_kind
+        self.audio = self.input_kind == "audio"
 
     def card(self) -> dict[str, Any]:
         """The model card as JSON: what a visitor needs to judge the model (task, what it does, its
@@ -238,7 +242,8 @@ class Served:
         doc = (type(self.task).__doc__ or "").strip()
         return {"task": self.task.name, "description": doc.splitlines()[0] if doc else "",
                 "summary": _summary(self.task, config, p.metrics), "can_trace": self.can_trace,
-                "input": "audio" if self.audio else "text",
+                "input": self.input_kind,
+                "options": [{"name": o.name, "type": o.kind.__name__, "help": o.help} for o in self.task.options],
                 "config": public, "metrics": p.metrics}
 
     def parse(self, text: str, limits: Limits) -> Any:
@@ -246,7 +251,7 @@ class Served:
         if self.audio:
             # an audio task's parse_input reads a path: from a client that would be a file of this machine
             raise ApiError(400, f"this {self.task.name} model reads recordings, not text: POST the file's bytes "
-                                "to /audio?name=FILE.wav")
+                                "to /upload?name=FILE.wav")
         if not text.strip():
             raise ApiError(422, "text is empty: send a non-empty string, e.g. {\"text\": \"what time is it?\"}")
         try:
@@ -263,14 +268,25 @@ class Served:
             raise ApiError(422, f"too many tokens: {n}, the limit is {limits.max_tokens}")
         return value
 
-    def parse_audio(self, data: bytes, name: str, limits: Limits) -> Any:
-        """An upload's bytes -> the task's input (a DataError naming the upload is the client's: 422)."""
-        audio = self.task.parse_audio_bytes(data, name)
-        seconds = len(audio.samples) / audio.sample_rate
-        if seconds > limits.max_audio_seconds:
-            raise ApiError(422, f"{name}: recording too long: {seconds:.1f} s, the limit is "
-                                f"{limits.max_audio_seconds:g} s")
-        return audio
+    def parse_upload(self, data: bytes, name: str, limits: Limits) -> list[tuple[str, Any]]:
+        """An upload's bytes -> [(name, input)] by the task's own reader (Task.parse_bytes), each within the limits
+        (a DataError naming the upload is the client's: 422)."""
+        items = self.task.parse_bytes(data, name)
+        if not items:
+            raise ApiError(422, f"{name}: no input in the file (an empty file, or only blank lines)")
+        if len(items) > limits.max_upload_items:
+            raise ApiError(422, f"{name}: {len(items)} inputs, the limit is {limits.max_upload_items} per upload")
+        for item_name, value in items:
+            samples, rate = getattr(value, "samples", None), getattr(value, "sample_rate", None)
+            if samples is not None and rate:  # a recording: its duration is the limit that matters
+                seconds = len(samples) / rate
+                if seconds > limits.max_audio_seconds:
+                    raise ApiError(422, f"{item_name}: recording too long: {seconds:.1f} s, the limit is "
+                                        f"{limits.max_audio_seconds:g} s")
+            elif self.input_kind not in ("series",) and self.task.input_length(value) > limits.max_tokens:
+                raise ApiError(422, f"{item_name}: too many tokens: {self.task.input_length(value)}, the limit is "
+                                    f"{limits.max_tokens}")
+        return items
 
     # Under no_grad, not inference_mode: tasks that report per-token influences (gradient x input)
     # switch autograd back on locally with torch.enable_grad(), which works inside no_grad but not
@@ -278,6 +294,10 @@ class Served:
     def predict(self, value: Any) -> dict[str, Any]:
         with self.lock, torch.no_grad():
             return self.task.predict(self.model, [value])[0]
+
+    def predict_many(self, values: list[Any]) -> list[dict[str, Any]]:
+        with self.lock, torch.no_grad():
+            return self.task.predict(self.model, values)
 
     def trace(self, value: Any) -> dict[str, Any]:
         with self.lock, torch.no_grad():
@@ -338,7 +358,7 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
                   version=_version())
     app.state.served, app.state.limits = served, limits
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes,
-                       raw={"/audio": limits.max_audio_bytes if served.audio else limits.max_body_bytes})
+                       raw={path: limits.max_audio_bytes for path in UPLOAD_PATHS})
     app.add_middleware(HostCheck, allowed=tuple(allowed_hosts))  # added last: runs first
 
     # ---- errors: always {"error": one line}, never a dead server
@@ -404,29 +424,34 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
     def trace(body: TextIn) -> dict[str, Any]:
         return _call(served.trace, body.text)
 
-    @app.post("/audio", summary="The trace of a recording (WAV, FLAC, OGG as the raw body) for an audio task",
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  "audio/wav": {"schema": {"type": "string", "format": "binary"}},
-                  "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
-    async def audio(request: Request, name: str = "upload.wav") -> dict[str, Any]:
-        if not served.audio:
-            raise ApiError(400, f"this {task_name} model reads text, not recordings: send {{\"text\": \"...\"}} "
-                                "to /predict or /trace")
-        name = _upload_name(name)
+    async def upload(request: Request, name: str = "") -> dict[str, Any]:
+        name = _upload_name(name, "upload.wav" if served.audio else "upload")
         data = await request.body()  # BodyLimit has read it already, within max_audio_bytes
         if not data:
-            raise ApiError(422, f"{name}: empty upload: send the recording's bytes as the request body")
+            raise ApiError(422, f"{name}: empty upload: send the file's bytes as the request body")
 
         def work() -> dict[str, Any]:
             try:
-                value = served.parse_audio(data, name, limits)  # outside the lock: decoding, resampling
+                items = served.parse_upload(data, name, limits)  # outside the lock: decoding, resampling
             except ApiError:
                 raise
             except UserError as e:
                 raise ApiError(422, str(e)) from None
-            return _call_value(served.trace if served.can_trace else served.predict, value)
+            if len(items) == 1:  # one input (a recording, a series): what the page draws
+                return _call_value(served.trace if served.can_trace else served.predict, items[0][1])
+            predictions = _call_value(served.predict_many, [v for _, v in items])  # one batch, one lock
+            return {"items": [{"name": n, "prediction": p} for (n, _), p in zip(items, predictions)]}
 
         return await run_in_threadpool(work)
+
+    body = {"requestBody": {"required": True, "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "audio/wav": {"schema": {"type": "string", "format": "binary"}},
+        "text/plain": {"schema": {"type": "string", "format": "binary"}}}}}
+    app.post("/upload", summary="What the model makes of a file: a recording, a CSV series, lines of inputs",
+             openapi_extra=body)(upload)
+    app.post("/audio", summary="The same as /upload (its first name, when only recordings were uploaded)",
+             openapi_extra=body)(upload)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
@@ -436,12 +461,12 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
     return app
 
 
-def _upload_name(name: str) -> str:
+def _upload_name(name: str, fallback: str) -> str:
     """The name an upload is called in messages and predictions: its last path part, printable, at most 100
     characters ("C:\\Users\\ana\\take 1.wav" -> "take 1.wav")."""
     name = re.split(r"[/\\]", name)[-1]
     name = "".join(c if c.isprintable() else "?" for c in name).strip()[:100]
-    return name or "upload.wav"
+    return name or fallback
 
 
 def _describe_validation(errors: list[dict[str, Any]]) -> tuple[int, str]:

@@ -17,7 +17,7 @@
 //    forecast: {columns, history_times, history: [rows][columns], times, steps: [rows][columns],
 //               lower?, upper?, interval?},              a series' next steps (forecast models: a CSV upload)
 //    audio: {seconds, frame_seconds, steps, symbols, posteriors: [steps][symbols], words: [{word, start, end}],
-//            spectrogram: {values: [T][mels], frame_seconds, mels}}   a recording (speech models: POST /audio)}
+//            spectrogram: {values: [T][mels], frame_seconds, mels}}   a recording (speech models: POST /upload)}
 // so an intent model (a guess after each word, one answer), a tagger (a tag per word) and a character
 // language model (a next-character distribution after each character) all draw with the same code.
 // Tasks without a trace (the model card's can_trace is false) are drawn from /predict: no states.
@@ -404,7 +404,7 @@ function lastRows(text) {
 
 // Speech models (the card's input is "audio": speech = CTC transcripts, spoken_word = one word per recording) read
 // recordings, not text: a file dropped on the page, chosen, or recorded from the microphone (PCM captured with a
-// ScriptProcessor, written as a 16-bit mono WAV here) is POSTed as the body of /audio?name=FILE, which answers the
+// ScriptProcessor, written as a 16-bit mono WAV here) is POSTed as the body of /upload?name=FILE, which answers the
 // trace: the prediction plus audio.spectrogram {values: T x mels in [0, 1], frame_seconds, mels}, and for CTC
 // audio.symbols (the blank first, as ""), audio.posteriors (steps x symbols), audio.words [{word, start, end}]
 // and audio.greedy. Everything is drawn on one time axis, seconds -> pixels, so a spectrogram column (10 ms) and a
@@ -574,7 +574,7 @@ async function upload(blob, name) {
   setStatus(`listening to ${name}…`);
   document.body.dataset.state = "busy";
   try {
-    const response = await fetch(`/audio?name=${encodeURIComponent(name)}`, {
+    const response = await fetch(`/upload?name=${encodeURIComponent(name)}`, {
       method: "POST", headers: { "Content-Type": blob.type || "application/octet-stream" }, body: blob,
     });
     const body = await response.json();
