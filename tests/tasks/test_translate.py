@@ -16,6 +16,7 @@ import rnnlab
 from rnnlab.cli import main
 from rnnlab.config import config_from_dict
 from rnnlab.decoding.search import beam_search, greedy
+from rnnlab.decoding.seq2seq import length_limits, strip_eos
 from rnnlab.errors import UserError
 from rnnlab.tasks.base import check_prediction
 from rnnlab.training import prepare_task, train
@@ -84,15 +85,17 @@ def test_beam_one_is_greedy_through_the_task(predictor):
     sources = [s for s, _ in toy_pairs(20, seed=1)] + ["zebra red", "a a a a a a"]  # unseen pairs too
     batch = task.collate([{"src": task.source.ids(s)} for s in sources])
     with torch.no_grad():
-        outputs, final, mask = model.encode(batch["source"], batch["source_lengths"])
-        state, memory = model.decoder.init_state(outputs, final, mask), model.decoder.memory(outputs, mask)
-        limits = task._limits(batch["source_lengths"])
+        state, memory, sizes = model.start({"source": batch["source"], "source_lengths": batch["source_lengths"]})
+        assert sizes.tolist() == batch["source_lengths"].tolist()
+        cfg = task.model_config
+        limits = length_limits(sizes, cfg.max_len_a, cfg.max_len_b)
         g = greedy(model.decoder.step, state, memory, task.target.bos_id, task.target.eos_id, limits)
         b = beam_search(model.decoder.step, state, memory, task.target.bos_id, task.target.eos_id, 1, limits)
     assert [h.tokens for h in g] == [h.tokens for h in b]
     assert [h.score for h in g] == pytest.approx([h.score for h in b], abs=1e-5)
     via_task = task.translate(model, sources, beam_size=1)
-    assert [task._output(h)[1] for h in g] == [p["answer"]["label"] for p in via_task]
+    texts = [task.target.decode(task.target.pieces(strip_eos(h.tokens, task.target.eos_id))) for h in g]
+    assert texts == [p["answer"]["label"] for p in via_task]
 
 
 def test_unknown_words_never_raise_and_empty_input_does(predictor):

@@ -14,7 +14,8 @@ an LSTM), f the encoder's summary of the source (`encoder_final`, e.g. `top_laye
 bidirectional encoder); h̃_0 = 0.
 
 The decoder knows nothing of text or of any task: ids in, scores over V ids out, a memory of vectors
-to attend over (words of a source sentence, regions of an image). Two ways to run it:
+to attend over (words of a source sentence, regions of an image); rnnlab.modules.encoder_decoder pairs it
+with any encoder that gives that memory, its mask and f. Two ways to run it:
 
     forward(targets_in (B, T), encoder_outputs, encoder_final, mask) -> logits (B, T, V)   teacher forcing
     step(y_prev (B,), state, memory) -> (log_probs (B, V), state, weights (B, S))         one step, for search

@@ -5,9 +5,10 @@ bidirectional encoder, write its translation piece by piece with an attentional 
                                                                         `-> top layer's final (B, H) -> bridge
     AttentionDecoder (Luong et al. 2015, input feeding): y_{t-1}, h̄ -> log p(y_t | y_<t, x) (B, V)
 
-The encoder's two directions have hidden_size / 2 units each (OpenNMT's "brnn"), so the memory the decoder
-attends over has hidden_size units, the decoder's own size: all three attentions (general, additive, dot)
-then work with one config.
+The pieces are the shared ones: rnnlab.modules.encoder_decoder (TextEncoder, the encoder contract and
+EncoderDecoder over modules.decoder's AttentionDecoder) and rnnlab.decoding.seq2seq (length limits, greedy / beam
+search, the output's fields, the teacher-forced alternatives). This file holds the configs, the data, and the
+text: tokenisers, detokenising, the metrics.
 
 Training is teacher forcing: the decoder reads <s> y_1 .. y_{T-1} and is scored on y_1 .. y_T </s>; the loss is
 the summed token cross-entropy (count = target tokens, </s> included), label smoothing optional.
@@ -33,12 +34,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab import checks
-from rnnlab.decoding.search import Hypothesis, beam_search, greedy
+from rnnlab.decoding.search import Hypothesis
+from rnnlab.decoding.seq2seq import alternatives, generate, output_fields, strip_eos
 from rnnlab.errors import UserError
 from rnnlab.explain import eval_mode, trace_layers
 from rnnlab.metrics.translation import corpus_scores
 from rnnlab.modules.attention import ATTENTION_KINDS
-from rnnlab.modules.decoder import AttentionDecoder, top_layer_final
+from rnnlab.modules.decoder import AttentionDecoder
+from rnnlab.modules.encoder_decoder import EncoderDecoder, TextEncoder
 from rnnlab.readers.parallel import SentencePair, read_parallel
 from rnnlab.readers.tokenize import (
     MODEL_TYPES,
@@ -95,34 +98,41 @@ class TranslateModelConfig:
 ALTERNATIVES = 5  # pieces shown per output piece in a trace (`alternatives`): what else the decoder considered
 
 
-class TranslateModel(nn.Module):
-    """Source embedding -> bidirectional Recurrent -> AttentionDecoder (bridge from the top layer's final h)."""
+class TranslateModel(EncoderDecoder):
+    """Source embedding -> bidirectional Recurrent (TextEncoder) -> AttentionDecoder (bridged from the top
+    layer's final h). The model reads {"source" (B, S), "source_lengths" (B,)}: `forward(inputs, targets_in)`.
+
+    Parameters are created in the order they always were (source embedding, encoder recurrence, decoder), so a
+    seeded build draws the same weights. Their names moved when the encoder became a TextEncoder
+    (embed.* -> encoder.embed.*, encoder.* -> encoder.rnn.*); state dicts saved under the old names (bundles,
+    checkpoints) are renamed on load by `_legacy_keys`."""
 
     def __init__(self, source_vocab: int, target_vocab: int, cfg: TranslateModelConfig, pad_id: int):
-        super().__init__()
-        from rnnlab import Recurrent
+        encoder = TextEncoder(source_vocab, cfg.embed_size, cfg.hidden_size, num_layers=cfg.num_layers,
+                              cell=cfg.cell, dropout=cfg.dropout, padding_idx=pad_id, engine=cfg.engine)
+        decoder = AttentionDecoder(target_vocab, cfg.embed_size, cfg.hidden_size, encoder.memory_size,
+                                   final_size=encoder.final_size, num_layers=cfg.num_layers, cell=cfg.cell,
+                                   attention=cfg.attention, dropout=cfg.dropout, padding_idx=pad_id)
+        super().__init__(encoder, decoder)
+        self.register_load_state_dict_pre_hook(_legacy_keys)
 
-        half = cfg.hidden_size // 2
-        self.embed = nn.Embedding(source_vocab, cfg.embed_size, padding_idx=pad_id)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.encoder = Recurrent(cfg.cell, cfg.embed_size, half, num_layers=cfg.num_layers, bidirectional=True,
-                                 batch_first=True, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-                                 engine=cfg.engine)
-        self.decoder = AttentionDecoder(target_vocab, cfg.embed_size, cfg.hidden_size, 2 * half,
-                                        final_size=2 * half, num_layers=cfg.num_layers, cell=cfg.cell,
-                                        attention=cfg.attention, dropout=cfg.dropout, padding_idx=pad_id)
 
-    def encode(self, source: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """source (B, S), lengths (B,) -> (outputs h̄ (B, S, H), final (B, H), mask (B, S) bool)."""
-        outputs, state = self.encoder(self.drop(self.embed(source)), lengths=lengths.cpu())  # zero past each end
-        h_n = state[0] if isinstance(state, tuple) else state  # (L*2, B, H/2); an LSTM's h of (h, c)
-        mask = torch.arange(source.shape[1], device=source.device).unsqueeze(0) < lengths.to(source.device).unsqueeze(1)
-        return outputs, top_layer_final(h_n, 2), mask
+def _legacy_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str, *args) -> None:
+    """A state dict of the model before the TextEncoder (`embed.*` for the source embedding, `encoder.*` for the
+    recurrence) -> today's names, in place. One with `embed.weight` is of the old layout; others pass as they are."""
+    if prefix + "embed.weight" not in state_dict:
+        return
+    for key in list(state_dict):
+        if key.startswith(prefix + "embed."):
+            state_dict[prefix + "encoder." + key[len(prefix):]] = state_dict.pop(key)
+        elif key.startswith(prefix + "encoder."):
+            state_dict[prefix + "encoder.rnn." + key[len(prefix + "encoder."):]] = state_dict.pop(key)
 
-    def forward(self, source: torch.Tensor, lengths: torch.Tensor, targets_in: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: source (B, S), lengths (B,), targets_in (B, T) -> logits (B, T, V)."""
-        outputs, final, mask = self.encode(source, lengths)
-        return self.decoder(targets_in, outputs, final, mask)
+
+def _inputs(batch: dict[str, torch.Tensor], device: torch.device | None = None) -> dict[str, torch.Tensor]:
+    """What the model's encoder reads from a batch: the source ids (to `device`, if given) and their lengths."""
+    source = batch["source"] if device is None else batch["source"].to(device)
+    return {"source": source, "source_lengths": batch["source_lengths"]}
 
 
 def _text_bytes(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -260,44 +270,35 @@ class TranslateTask(Task):
         return TranslateModel(len(self.source), len(self.target), cfg, self.source.pad_id)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], carry: Any = None) -> LossOutput:
-        logits = model(batch["source"], batch["source_lengths"], batch["targets_in"])  # (B, T, V)
+        logits = model(_inputs(batch), batch["targets_in"])  # (B, T, V)
         gold = batch["targets_out"]
         total = F.cross_entropy(logits.float().flatten(0, 1), gold.flatten(), ignore_index=self.target.pad_id,
                                 reduction="sum", label_smoothing=self.model_config.label_smoothing)
         return LossOutput(total, int((gold != self.target.pad_id).sum()))
 
-    def _limits(self, lengths: torch.Tensor) -> torch.Tensor:
-        """Output length limits (B,): a * source length + b, at least 1 (eos included)."""
+    def _generate(self, model: TranslateModel, inputs: dict[str, torch.Tensor], beam_size: int) -> list[Hypothesis]:
+        """One Hypothesis per source: decoding.seq2seq.generate with this config's limits and length penalty."""
         cfg = self.model_config
-        return (torch.floor(lengths.cpu().double() * cfg.max_len_a).long() + cfg.max_len_b).clamp(min=1)
+        return generate(model, inputs, bos=self.target.bos_id, eos=self.target.eos_id, beam_size=beam_size,
+                        max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b, length_penalty=cfg.length_penalty)
 
-    def _search(self, model: TranslateModel, source: torch.Tensor, lengths: torch.Tensor,
-                beam_size: int) -> list[Hypothesis]:
-        outputs, final, mask = model.encode(source, lengths)
-        decoder = model.decoder
-        state, memory = decoder.init_state(outputs, final, mask), decoder.memory(outputs, mask)
-        bos, eos, limits = self.target.bos_id, self.target.eos_id, self._limits(lengths)
-        if beam_size == 1:
-            return greedy(decoder.step, state, memory, bos, eos, limits)
-        return beam_search(decoder.step, state, memory, bos, eos, beam_size, limits,
-                           self.model_config.length_penalty)
-
-    def _output(self, hyp: Hypothesis) -> tuple[list[int], str]:
-        ids = hyp.tokens[:-1] if hyp.tokens and hyp.tokens[-1] == self.target.eos_id else hyp.tokens
-        return ids, self.target.decode(self.target.pieces(ids))
+    def _text(self, ids: list[int]) -> str:
+        """Output ids (eos stripped) -> the translation's text."""
+        return self.target.decode(self.target.pieces(ids))
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
         loss_sum, tokens = 0.0, 0
         hypotheses, references = [], []
         for batch in batches:
-            logits = model(batch["source"], batch["source_lengths"], batch["targets_in"])
+            inputs = _inputs(batch)
+            logits = model(inputs, batch["targets_in"])
             gold = batch["targets_out"]
             loss_sum += F.cross_entropy(logits.float().flatten(0, 1), gold.flatten(),
                                         ignore_index=self.target.pad_id, reduction="sum").item()
             tokens += int((gold != self.target.pad_id).sum())
-            hyps = self._search(model, batch["source"], batch["source_lengths"], beam_size=1)
-            hypotheses += [self._output(h)[1] for h in hyps]
+            hyps = self._generate(model, inputs, beam_size=1)
+            hypotheses += [self._text(strip_eos(h.tokens, self.target.eos_id)) for h in hyps]
             references += _bytes_text(batch["reference"], batch["reference_lengths"])
         loss = loss_sum / max(tokens, 1)
         scores = corpus_scores(hypotheses, references) if hypotheses else {}
@@ -330,48 +331,21 @@ class TranslateTask(Task):
             pieces.append(p)
             ids.append(self.source.ids(text))  # one id per piece (<unk> for an unseen one)
         device = next(model.parameters()).device
-        batch = self.collate([{"src": i} for i in ids])
+        batch = _inputs(self.collate([{"src": i} for i in ids]), device)
         with torch.no_grad(), eval_mode(model):
-            hyps = self._search(model, batch["source"].to(device), batch["source_lengths"], beam_size)
-        out = []
-        for text, p, i, hyp in zip(inputs, pieces, ids, hyps):
-            target_ids, translation = self._output(hyp)
-            n = max(len(hyp.tokens), 1)
-            pred = {"task": self.name, "text": text, "tokens": p,
-                    "unknown": [k == self.source.unk_id for k in i],
-                    "answer": {"label": translation,
-                               "probability": round(min(1.0, max(0.0, math.exp(hyp.score / n))), 6)},
-                    "answer_kind": "translation", "sequence": self.target.pieces(target_ids),
-                    "scores": {"log_prob": round(float(hyp.score), 6)}}
-            if attention:
-                pred["target_tokens"] = self.target.pieces(hyp.tokens)
-                pred["attention"] = [[round(float(v), 6) for v in row[: len(p)]] for row in hyp.attention.tolist()]
-            out.append(pred)
+            hyps = self._generate(model, batch, beam_size)
+        out = [{"task": self.name, "text": text, "tokens": p, "unknown": [k == self.source.unk_id for k in i],
+                **output_fields(hyp, eos=self.target.eos_id, pieces=self.target.pieces, detokenize=self.target.decode,
+                                answer_kind="translation", source_size=len(p), attention=attention)}
+               for text, p, i, hyp in zip(inputs, pieces, ids, hyps)]
         if attention:
-            for pred, alts in zip(out, self._alternatives(model, batch, [h.tokens for h in hyps], device)):
-                pred["alternatives"] = alts
+            with eval_mode(model):
+                alts = alternatives(lambda targets_in: model(batch, targets_in.to(device)), [h.tokens for h in hyps],
+                                    bos=self.target.bos_id, pad=self.target.pad_id, pieces=self.target.pieces,
+                                    k=ALTERNATIVES)
+            for pred, alt in zip(out, alts):
+                pred["alternatives"] = alt
         return out
-
-    def _alternatives(self, model: TranslateModel, batch: dict[str, torch.Tensor], outputs: list[list[int]],
-                      device: torch.device, k: int = ALTERNATIVES) -> list[list[list[dict[str, Any]]]]:
-        """For each output piece, the k pieces the decoder ranked highest at that step, given the source and the
-        chosen pieces before it: one teacher-forced pass over the chosen output (the search's own computation,
-        so the chosen piece's probability there is the one the search scored). (N, T) -> N lists of T lists."""
-        n_max = max((len(o) for o in outputs), default=0)
-        if n_max == 0:
-            return [[] for _ in outputs]
-        pad, bos = self.target.pad_id, self.target.bos_id
-        targets_in = torch.full((len(outputs), n_max), pad, dtype=torch.long)  # (N, T): <s> y_1 .. y_{T-1}
-        for b, o in enumerate(outputs):
-            if o:
-                targets_in[b, : len(o)] = torch.tensor([bos] + o[:-1], dtype=torch.long)
-        with torch.no_grad(), eval_mode(model):
-            logits = model(batch["source"].to(device), batch["source_lengths"], targets_in.to(device))  # (N, T, V)
-        probs, ids = logits.float().softmax(-1).topk(min(k, logits.shape[-1]), dim=-1)  # (N, T, k)
-        probs, ids = probs.cpu().tolist(), ids.cpu().tolist()
-        return [[[{"label": piece, "probability": round(min(1.0, max(0.0, pr)), 6)}
-                  for piece, pr in zip(self.target.pieces(ids[b][t]), probs[b][t])]
-                 for t in range(len(o))] for b, o in enumerate(outputs)]
 
     def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
         """For each source text: `tokens` the source pieces (`unknown` those read as <unk>), `sequence` the
@@ -383,10 +357,10 @@ class TranslateTask(Task):
         """`predict`'s output plus the attention matrix (target x source, "target_tokens" naming its rows) and the
         encoder's states and gates per source piece (both directions, every layer) from the glass engine."""
         pred = self.translate(model, [input], attention=True)[0]
-        ids = torch.tensor([self._source_ids(input)], dtype=torch.long)
         device = next(model.parameters()).device
+        batch = _inputs(self.collate([{"src": self._source_ids(input)}]), device)
         with torch.no_grad(), eval_mode(model):
-            traced = model.encoder.trace(model.embed(ids.to(device)), lengths=torch.tensor([ids.shape[1]]))
+            traced = model.encoder.trace(batch)
         return {**pred, "cell": self.cell, "layers": trace_layers(traced)}
 
     # ---- bundles ----------------------------------------------------------------------------

@@ -1,0 +1,123 @@
+"""Encoder-decoder: any encoder that honours one contract, read by modules.decoder's AttentionDecoder.
+
+The contract (`Encoder`): a batch of inputs, a dict of tensors with the batch on dim 0 (source ids and their
+lengths; an image's region features), becomes an `Encoded`:
+
+    memory  (B, S, M)       the vectors the decoder attends over: S source pieces, or S regions of an image
+    mask    (B, S) bool     True at the real positions (a padded source's tail is False; a full grid all True)
+    final   (B, F) or None  the summary the decoder's initial state is bridged from (h_0 = tanh(W_b f));
+                            None starts the decoder from zeros
+
+with the encoder's `memory_size` M and `final_size` F (None when `final` is) as attributes, so that an
+`EncoderDecoder` can check at build time that the decoder it is given reads what the encoder writes. The
+decoder, the search (rnnlab.decoding.search, rnnlab.decoding.seq2seq) and the metrics see only these three
+tensors: an encoder that honours the contract plugs in with no change to any of them.
+
+    EncoderDecoder(encoder, decoder)
+        forward(inputs, targets_in (B, T)) -> logits (B, T, V)          teacher forcing
+        start(inputs) -> (state, memory, sizes (B,))                     what search steps from
+
+`sizes` is each input's number of real memory positions (mask.sum(1)): source pieces for text, regions for an
+image; output length limits are relative to it (decoding.seq2seq.length_limits).
+
+`TextEncoder` is the encoder of sequence to sequence over text (translation): ids -> embedding -> dropout ->
+bidirectional Recurrent with hidden_size / 2 units per direction (OpenNMT's "brnn"), so its memory has
+hidden_size units, the decoder's own size, and all three attentions (general, additive, dot) work with one
+config.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol, runtime_checkable
+
+from torch import Tensor, nn
+
+from ..layers import Recurrent
+from ..state import hidden
+from .decoder import AttentionDecoder, DecoderState, Memory, top_layer_final
+from .pooling import length_mask
+
+
+class Encoded(NamedTuple):
+    """An encoder's output: memory (B, S, M), mask (B, S) bool, final (B, F) or None (see the module docstring)."""
+
+    memory: Tensor
+    mask: Tensor
+    final: Tensor | None
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What an `EncoderDecoder` needs of its encoder (an nn.Module): its sizes and `encode`."""
+
+    memory_size: int  # M: memory's last dim
+    final_size: int | None  # F: final's last dim; None when encode gives no final
+
+    def encode(self, inputs: dict[str, Tensor]) -> Encoded:
+        """A batch of inputs (tensors, batch on dim 0) -> Encoded(memory (B, S, M), mask (B, S), final (B, F))."""
+        ...
+
+
+class TextEncoder(nn.Module):
+    """Source ids -> embedding (E) -> dropout -> bidirectional Recurrent, hidden_size / 2 units per direction.
+
+    inputs: "source" (B, S) long ids, padded; "source_lengths" (B,) long, each in 1..S.
+    encode -> memory h̄ (B, S, H), zero past each source's end; mask (B, S); final (B, H): the top layer's final
+    h of both directions side by side (the forward pass's last real step, the backward pass's first)."""
+
+    def __init__(self, vocab_size: int, embed_size: int, hidden_size: int, *, num_layers: int = 1,
+                 cell: str = "gru", dropout: float = 0.0, padding_idx: int | None = None, engine: str = "fused"):
+        super().__init__()
+        assert hidden_size >= 2 and hidden_size % 2 == 0, f"hidden_size must be even, got {hidden_size}"
+        half = hidden_size // 2
+        # created in this order (embedding, then recurrence) so a seeded build draws the same weights as
+        # translation's model did when these were its own attributes `embed` and `encoder`
+        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=padding_idx)
+        self.drop = nn.Dropout(dropout)
+        self.rnn = Recurrent(cell, embed_size, half, num_layers=num_layers, bidirectional=True, batch_first=True,
+                             dropout=dropout if num_layers > 1 else 0.0, engine=engine)
+        self.memory_size = self.final_size = 2 * half
+
+    def encode(self, inputs: dict[str, Tensor]) -> Encoded:
+        source, lengths = inputs["source"], inputs["source_lengths"]  # (B, S), (B,)
+        outputs, state = self.rnn(self.drop(self.embed(source)), lengths=lengths.cpu())  # (B, S, H), zero past ends
+        h_n = hidden(state)  # (L*2, B, H/2); an LSTM's h of (h, c)
+        mask = length_mask(lengths.to(source.device), source.shape[1])  # (B, S)
+        return Encoded(outputs, mask, top_layer_final(h_n, 2))
+
+    def forward(self, inputs: dict[str, Tensor]) -> Encoded:
+        return self.encode(inputs)
+
+    def trace(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The recurrence's states and gates per source piece (Recurrent.trace: both directions, every layer)
+        over the embedded source, without dropout (call it in eval mode)."""
+        return self.rnn.trace(self.embed(inputs["source"]), lengths=inputs["source_lengths"].cpu())
+
+
+class EncoderDecoder(nn.Module):
+    """An `Encoder` and an AttentionDecoder over its memory: teacher forcing (`forward`) and the start of a
+    search (`start`). The decoder's memory_size and final_size must be the encoder's."""
+
+    def __init__(self, encoder: nn.Module, decoder: AttentionDecoder):
+        super().__init__()
+        if not isinstance(encoder, Encoder):
+            raise TypeError(f"{type(encoder).__name__} is not an Encoder: it needs memory_size, final_size and "
+                            f"encode(inputs) -> Encoded")
+        if encoder.memory_size != decoder.memory_size:
+            raise ValueError(f"the encoder writes a memory of {encoder.memory_size} units, the decoder reads "
+                             f"{decoder.memory_size}")
+        if encoder.final_size is not None and encoder.final_size != decoder.final_size:
+            raise ValueError(f"the encoder's final has {encoder.final_size} units, the decoder's bridge reads "
+                             f"{decoder.final_size}")
+        self.encoder, self.decoder = encoder, decoder  # registered in this order: encoder's parameters first
+
+    def forward(self, inputs: dict[str, Tensor], targets_in: Tensor) -> Tensor:
+        """Teacher forcing: inputs (the encoder's), targets_in (B, T) long (bos, y_1 .. y_{T-1}) -> logits (B, T, V)."""
+        memory, mask, final = self.encoder.encode(inputs)
+        return self.decoder(targets_in, memory, final, mask)
+
+    def start(self, inputs: dict[str, Tensor]) -> tuple[DecoderState, Memory, Tensor]:
+        """What search steps `decoder.step` from: (the decoder's initial state, the Memory it attends over, sizes
+        (B,) long on the CPU: each input's real memory positions, for output length limits)."""
+        memory, mask, final = self.encoder.encode(inputs)
+        state = self.decoder.init_state(memory, final, mask)
+        return state, self.decoder.memory(memory, mask), mask.sum(1).cpu()
