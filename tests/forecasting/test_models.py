@@ -1,4 +1,6 @@
-"""RevIN undoes itself, SegRNN / DirectRNN / NLinear / DLinear shapes for every cell, heads and their losses."""
+"""RevIN undoes itself, SegRNN / DirectRNN / NLinear / DLinear shapes for every cell, heads and their losses;
+the Forecaster reads raw rows through its scaling and answers in their units."""
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +15,7 @@ from rnnlab.forecasting.models import (
     forecast_loss,
     point_and_interval,
 )
+from rnnlab.forecasting.scaling import Scaler, SeriesScaling
 
 
 def test_revin_denormalize_inverts_normalize():
@@ -87,3 +90,70 @@ def test_heads_point_interval_and_losses():
     p = torch.full((2, 3, 1, 1), 2.0)
     assert forecast_loss(p, truth, "point", "mse").item() == 24.0
     assert forecast_loss(p, truth, "point", "mae").item() == 12.0
+
+
+def _scaled_model(head: str, norm: str, seed: int = 0, scaling: bool = True) -> tuple[Forecaster, Scaler]:
+    """A SegRNN over 3 channels (targets 2 and 0) with statistics far from 0 / 1, seeded."""
+    scaler = Scaler(np.array([5.0, -700.0, 2e6]), np.array([0.01, 30.0, 1e4]))
+    torch.manual_seed(seed)
+    core = SegRNN("gru", channels=3, lookback=24, horizon=6, segment=12, hidden=8, dropout=0.0,
+                  k={"point": 1, "quantile": 3, "gaussian": 2}[head])
+    return Forecaster(core, 3, [2, 0], norm, head, SeriesScaling.from_scaler(scaler) if scaling else None), scaler
+
+
+def _raw(scaler: Scaler, b: int = 4) -> torch.Tensor:
+    z = torch.randn(b, 24, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    return z * torch.from_numpy(scaler.scale) + torch.from_numpy(scaler.mean)  # (B, L, C) the data's units
+
+
+@pytest.mark.parametrize("head, norm", [("point", "revin"), ("quantile", "last"), ("gaussian", "none"),
+                                        ("gaussian", "revin")])
+@torch.no_grad()
+def test_raw_rows_in_the_datas_units_out(head, norm):
+    model, scaler = _scaled_model(head, norm)
+    model.eval()
+    x = _raw(scaler)
+    z = torch.from_numpy(scaler.transform(x.numpy()).astype(np.float32))  # the task's scaling, outside the model
+    y_scaled = model(z, scaled=True)  # (B, H, C_t, K) z-scores: what the loss and the figures read
+    y = model(x)
+    assert y.dtype == torch.float64 and y.shape == y_scaled.shape == (4, 6, 2, y.shape[-1])
+    for j in range(y.shape[-1]):
+        spread = head == "gaussian" and j == 1  # sigma: scaled, not shifted
+        want = y_scaled[..., j].double().numpy() * scaler.scale[[2, 0]]
+        assert np.array_equal(y[..., j].numpy(), want if spread else want + scaler.mean[[2, 0]])
+
+
+@pytest.mark.parametrize("head", ["point", "quantile", "gaussian"])
+@torch.no_grad()
+def test_forecast_is_the_interval_of_the_scaled_output_mapped_back(head):
+    model, scaler = _scaled_model(head, "revin")
+    model.eval()
+    x = _raw(scaler)
+    z = torch.from_numpy(scaler.transform(x.numpy()).astype(np.float32))
+    want = point_and_interval(model(z, scaled=True).float(), head)  # the task's arithmetic before the change
+    got = model.forecast(x)
+    for g, w in zip(got, want):
+        assert (g is None) == (w is None)
+        if w is not None:
+            assert np.array_equal(g.numpy(), scaler.inverse(w.double().numpy(), [2, 0]))
+    assert (got[1] is None) == (head == "point")
+
+
+def test_the_scaling_draws_nothing_and_adds_two_keys_at_the_end():
+    with_scaling, _ = _scaled_model("gaussian", "revin", scaling=True)
+    without, _ = _scaled_model("gaussian", "revin", scaling=False)
+    a, b = with_scaling.state_dict(), without.state_dict()
+    assert list(a) == list(b) + ["scaling.mean", "scaling.scale"]
+    assert all(torch.equal(a[k], b[k]) for k in b)  # seeded: the same weights, with or without statistics
+    z = torch.randn(2, 24, 3)
+    torch.testing.assert_close(with_scaling(z, scaled=True), without(z), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("norm", ["revin", "last", "none"])
+def test_core_input_is_what_the_core_reads(norm):
+    model, scaler = _scaled_model("point", norm)
+    x = _raw(scaler, 2)
+    z = model.scaling(x)
+    want = {"revin": lambda: model.revin.normalize(z)[0], "last": lambda: z - z[:, -1:, :], "none": lambda: z}[norm]()
+    torch.testing.assert_close(model.core_input(x), want, rtol=0, atol=0)
+    torch.testing.assert_close(model.core_input(z, scaled=True), want, rtol=0, atol=0)

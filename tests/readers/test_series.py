@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnnlab.errors import DataError
-from rnnlab.readers.series import parse_series, read_series, step_of
+from rnnlab.readers.series import future_times, parse_series, read_series, step_of
 
 
 def _write(tmp_path, text, name="s.csv"):
@@ -40,6 +40,13 @@ def test_a_given_format_is_used_as_given(tmp_path):
 def test_no_time_column_uses_row_numbers():
     s = parse_series("x,y\n1,2\n3,4\n", time_column="")
     assert s.times == ["0", "1"] and s.stamps == [None, None] and step_of(s.stamps) is None
+
+
+def test_future_times_go_on_at_the_usual_step_in_the_files_format():
+    s = parse_series("Date,p\n30-12-99,1\n31-12-99,2\n03-01-00,3\n04-01-00,4\n", time_column="Date")
+    assert future_times(s, 3) == ["05-01-00", "06-01-00", "07-01-00"]  # the most common step: a day
+    assert future_times(parse_series("p\n1\n2\n3\n", time_column=""), 2) == ["3", "4"]  # row numbers go on
+    assert future_times(parse_series("date,p\n2020-01-01,1\n", time_column="date"), 1) == ["1"]  # no step known
 
 
 def test_columns_not_asked_for_are_not_read():

@@ -1,17 +1,26 @@
-"""The forecast task: learns a sine better than repeat-last, scores every test window, intervals, its errors."""
+"""The forecast task: learns a sine better than repeat-last, scores every test window, intervals, its errors;
+the model scales raw rows itself, with the numbers of scaling outside it, and older bundles still load."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import rnnlab
 from rnnlab.config import config_from_dict
 from rnnlab.errors import DataError, UserError
+from rnnlab.forecasting.baselines import ErrorSums
+from rnnlab.forecasting.models import point_and_interval
+from rnnlab.forecasting.scaling import Scaler, transform_series
+from rnnlab.readers.series import parse_series
 from rnnlab.tasks.base import check_prediction
-from rnnlab.tasks.forecast import ForecastData, ForecastModelConfig, ForecastTask
+from rnnlab.tasks.forecast import ForecastData, ForecastModelConfig, ForecastTask, _round
 from rnnlab.training import prepare_task, train
 from tiny_series import series_config, sine_rows, write_series
+
+BEFORE_SCALING = Path(__file__).resolve().parent.parent / "data" / "forecast_before_scaling"
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +65,11 @@ def test_too_few_rows_and_bad_input_are_refused(trained):
     assert p.task.input_length("date,a,b\n1,2,3\n4,5,6\n") == 2
 
 
-def _task(tmp_path, **data):
+def _task(tmp_path, model=None, **data):
     path = write_series(tmp_path / "d", 300)
     cfg = config_from_dict({"task": "forecast", "run_dir": str(tmp_path / "r"),
                             "data": {"path": str(path), "lookback": 24, "horizon": 6, **data},
-                            "model": {"arch": "nlinear", "head": "quantile"}})
+                            "model": model or {"arch": "nlinear", "head": "quantile"}})
     return prepare_task(cfg)
 
 
@@ -149,3 +158,95 @@ def test_check_prediction_refuses_malformed_forecasts():
         f = {k: v for k, v in {**good["forecast"], **change}.items() if v is not None}
         with pytest.raises(ValueError, match="forecast"):
             check_prediction({**good, "forecast": f})
+
+
+def _old_predict(task, model, text):
+    """What predict computed before the scaling moved into the model: the task's Scaler (numpy) scales the
+    window, the model reads and answers z-scores, the interval is taken there and mapped back."""
+    values = transform_series(parse_series(text, columns=",".join(task.columns)), task.data.transform)
+    x = torch.from_numpy(task.scaler.transform(values[-task.data.lookback:]).astype(np.float32))[None]
+    with torch.no_grad():
+        y = model(x, scaled=True).float()
+    point, lower, upper = point_and_interval(y, task.model_config.head)
+
+    def units(t):
+        return [[_round(v) for v in row] for row in task.scaler.inverse(t[0].double().numpy(), task.targets)]
+
+    old = {"history": units(x[:, :, task.targets]), "steps": units(point)}
+    return old if lower is None else {**old, "lower": units(lower), "upper": units(upper)}
+
+
+@pytest.mark.parametrize("model", [{"arch": "segrnn", "head": "gaussian", "norm": "revin", "segment": 12},
+                                   {"arch": "rnn", "head": "quantile", "norm": "last", "cell": "lstm"},
+                                   {"arch": "dlinear", "head": "point", "norm": "none"}])
+def test_predictions_are_those_of_scaling_outside_the_model_bit_for_bit(tmp_path, model):
+    task, _ = _task(tmp_path, model={"hidden_size": 8, "dropout": 0.0, **model})
+    torch.manual_seed(0)
+    m = task.build_model().eval()
+    with torch.no_grad():  # weights far from their initial values: every part of the output matters
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    text = "date,a,b\n" + "\n".join(f"2021-03-01 {h:02d}:00:00,{1 + h / 7:.5f},{9 - h / 11:.5f}" for h in range(24))
+    got = task.predict(m, [text])[0]["forecast"]
+    assert {k: got[k] for k in ("history", "steps", "lower", "upper") if k in got} == _old_predict(task, m, text)
+
+
+def test_evaluation_figures_are_on_the_z_scores(tmp_path):
+    task, feats = _task(tmp_path, model={"arch": "segrnn", "head": "point", "hidden_size": 8, "segment": 12})
+    torch.manual_seed(0)
+    m = task.build_model().eval()
+    batches = [task.collate([feats["test"][i] for i in b]) for b in task.batches(feats["test"], 16, shuffle=False)]
+    errors, raw, rescaled = ErrorSums(), ErrorSums(), ErrorSums()
+    scale = torch.from_numpy(task.scaler.scale[task.targets])
+    with torch.no_grad():
+        for batch in batches:
+            point = m(batch["x"], scaled=True)[..., 0]  # the z-scored windows collate makes
+            errors.add(point, batch["y"])
+            rescaled.add(point.double() * scale, batch["y"].double() * scale)
+            x = torch.from_numpy(task.scaler.inverse(batch["x"].double().numpy()))  # the same windows, raw
+            raw.add(m(x)[..., 0], torch.from_numpy(task.scaler.inverse(batch["y"].double().numpy(), task.targets)))
+    metrics = task.evaluate(m, batches)
+    assert (metrics["mse"], metrics["mae"]) == (errors.mse(), errors.mae())
+    assert metrics["windows"] == len(feats["test"])
+    # the model reading raw rows answers the same forecast in the data's units, where the figures differ
+    assert raw.mse() == pytest.approx(rescaled.mse(), rel=1e-5) and raw.mse() < 0.7 * metrics["mse"]  # scales ~0.7
+
+
+def test_a_bundle_saved_before_the_scaling_moved_into_the_model_loads_and_predicts_the_same():
+    """tests/data/forecast_before_scaling: a bundle saved at commit bb646b4 (the statistics only in
+    forecast.scaler.json) and its prediction then, for the input below."""
+    bundle = BEFORE_SCALING / "bundle"
+    assert not [k for k in load_file(bundle / "model.safetensors") if k.startswith("scaling.")]  # the old layout
+    p = rnnlab.load(bundle)  # model.safetensors loaded with strict=True
+    saved = json.loads((bundle / "forecast.scaler.json").read_text())
+    assert p.model.scaling.mean.tolist() == saved["mean"] and p.model.scaling.scale.tolist() == saved["scale"]
+    pred = p.predict(["date,a,b\n" + "\n".join(sine_rows(30, start_hour=1000)) + "\n"])[0]
+    check_prediction(pred)
+    then = json.loads((BEFORE_SCALING / "prediction.json").read_text())
+    got = pred["forecast"]
+    assert {k: got[k] for k in ("columns", "times", "history_times", "interval")} == \
+        {k: then[k] for k in ("columns", "times", "history_times", "interval")}
+    for key in ("history", "steps", "lower", "upper"):  # another machine's float32 kernels may round differently
+        np.testing.assert_allclose(got[key], then[key], rtol=1e-5, atol=1e-6)
+
+
+def test_the_saved_weights_carry_the_statistics_and_take_raw_rows(trained):
+    tmp, _, _ = trained
+    bundle = tmp / "run" / "bundle"
+    p = rnnlab.load(bundle)
+    weights = load_file(bundle / "model.safetensors")
+    assert weights["scaling.mean"].dtype == torch.float64
+    assert weights["scaling.mean"].tolist() == p.task.scaler.mean.tolist()
+    assert weights["scaling.scale"].tolist() == p.task.scaler.scale.tolist()
+    # a model built with other statistics takes the weights' own
+    other = ForecastTask(p.task.data, p.task.model_config)
+    other.state_from_json(p.task.state_to_json())
+    other.scaler = Scaler(np.zeros(2), np.ones(2))
+    model = other.build_model().eval()
+    model.load_state_dict(weights, strict=True)
+    text = "date,a,b\n" + "\n".join(sine_rows(60, start_hour=1000)) + "\n"
+    raw = torch.from_numpy(parse_series(text).values[-48:])[None]  # (1, L, C) as in the CSV
+    with torch.no_grad():
+        y = model(raw)[0, :, :, 0]  # (H, C_t) the data's units, nothing else needed
+    steps = p.predict([text])[0]["forecast"]["steps"]
+    assert [[_round(v) for v in row] for row in y.tolist()] == steps
