@@ -1,7 +1,7 @@
 """Malware family from API-call sequences: read the Windows API calls a program made in a sandbox, decide
 its family (Trojan, Worms, ...) at the end.
 
-The intent classifier's shape, reused (rnnlab.tasks.intent.IntentModel: call-id embedding with call
+The intent classifier's shape, reused (rnnlab.modules.classifier.IntentModel: call-id embedding with call
 dropout, unidirectional Recurrent, linear head): the "words" are API-call ids. What is new is length:
 Mal-API-2019's sequences have a median of ~630 calls and a maximum of ~1.5 million, so every sequence is
 cut to a bounded number of steps before the network sees it, by one of these strategies (data config):
@@ -24,7 +24,8 @@ whatever the input's length; the numpy cutting itself is linear and runs on int6
 
 With `data.folds = F` the training file is split into F stratified folds (fixed `split_seed`): fold
 `data.fold` is the test split, and a stratified `valid_fraction` of the rest the validation split, so a
-benchmark runs cross-validation through the ordinary trainer.
+benchmark runs cross-validation through the ordinary trainer (rnnlab.readers.splits.split_indices, which
+the benchmark's baseline calls too, so both see every fold alike).
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from rnnlab import checks
 from rnnlab.errors import DataError, UserError
 from rnnlab.explain import eval_mode, trace_layers
 from rnnlab.metrics.classification import accuracy, confusion_matrix, macro_f1
+from rnnlab.modules.classifier import IntentModel, IntentModelConfig
 from rnnlab.modules.pooling import AttentionPool, last_step, max_pool, mean_pool
 from rnnlab.readers.calls import (
     CallSequence,
@@ -51,8 +53,8 @@ from rnnlab.readers.calls import (
     read_calls_jsonl,
 )
 from rnnlab.readers.paths import resolve_path
+from rnnlab.readers.splits import split_indices
 from rnnlab.tasks.base import LossOutput, Task, labels
-from rnnlab.tasks.intent import IntentModel, IntentModelConfig
 from rnnlab.vocab import Vocab
 
 STRATEGIES = ("head", "tail", "head_tail", "chunks")
@@ -178,31 +180,6 @@ class CallsModel(nn.Module):
         return self.core.head(self.core.drop(pooled))  # (B, C)
 
 
-def split_indices(labels: list[str], folds: int, fold: int, valid_fraction: float, seed: int) -> dict[str, list[int]]:
-    """Row indices of train / valid (/ test) for `labels`: with folds > 1, fold `fold` of a stratified
-    `folds`-fold split is "test"; `valid_fraction` of the rest (stratified) is "valid". Deterministic in
-    `seed`; the task and the benchmark's baseline both split with this, so they share every fold."""
-    from sklearn.model_selection import StratifiedKFold, train_test_split
-
-    y = np.array(labels)
-    index, out = np.arange(len(y)), {}
-    if folds:
-        try:
-            parts = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(index, y))
-        except ValueError as e:
-            raise UserError(f"data.folds={folds}: {e}") from None
-        index, test = parts[fold]
-        out["test"] = sorted(test.tolist())
-    if valid_fraction == 0:
-        return {"train": sorted(index.tolist()), "valid": [], **out}
-    try:
-        train, valid = train_test_split(index, test_size=valid_fraction, stratify=y[index], random_state=seed)
-    except ValueError:
-        # a family with a single sequence cannot be stratified: a plain fixed-seed split instead
-        train, valid = train_test_split(index, test_size=valid_fraction, random_state=seed)
-    return {"train": sorted(train.tolist()), "valid": sorted(valid.tolist()), **out}
-
-
 # ---- the task -------------------------------------------------------------------------------------
 
 class CallsTask(Task):
@@ -213,6 +190,7 @@ class CallsTask(Task):
     ModelConfig = CallsModelConfig
     metric = "macro_f1"  # the families are balanced in Mal-API-2019, but macro-F1 is the figure reported
     metric_mode = "max"
+    input_kind = "file"  # `rnnlab predict BUNDLE calls.txt`: a calls file (or JSONL), one sequence per line
 
     def __init__(self, data: CallsData, model: CallsModelConfig):
         super().__init__(data, model)
@@ -258,8 +236,13 @@ class CallsTask(Task):
         if self._parts is None:  # read() is called once per split: parse the (60 MB) file once
             examples = self._train_file()
             d = self.data
-            index = split_indices([e.label for e in examples], d.folds, d.fold,
-                                  0.0 if d.valid else d.valid_fraction, d.split_seed)
+            try:
+                index = split_indices([e.label for e in examples], d.folds, d.fold,
+                                      0.0 if d.valid else d.valid_fraction, d.split_seed)
+            except ValueError as e:  # a family with fewer sequences than folds
+                if not d.folds:
+                    raise
+                raise UserError(f"data.folds={d.folds}: {e}") from None
             self._parts = {split: [examples[i] for i in rows] for split, rows in index.items()}
         return self._parts
 

@@ -14,15 +14,15 @@ Word contributions ("influence"): gradient x input on the word embeddings
 intent; negative: away from it.
 
 Data: rnnlab.readers.intents (JSONL or CSV with `text,intent`, or a seq.in/label directory; slot tags
-are ignored here), tokenised into words and punctuation as user input is. Word dropout
-(rnnlab.modules.embedding) in the model's forward, training only.
+are ignored here), tokenised into words and punctuation as user input is; without `data.valid`, a fixed
+`valid_fraction` of train is held out (rnnlab.readers.splits.hold_out). The network, with word dropout in
+its forward (training only), is rnnlab.modules.classifier.IntentModel, which the API-call task reuses.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,10 +31,10 @@ from rnnlab import checks
 from rnnlab.errors import UserError
 from rnnlab.explain import eval_mode, gradient_x_input, predicted_log_odds, trace_layers
 from rnnlab.metrics.classification import accuracy, confusion_matrix, macro_f1
-from rnnlab.modules.embedding import WordDropout
-from rnnlab.modules.pooling import last_step
+from rnnlab.modules.classifier import IntentModel, IntentModelConfig
 from rnnlab.readers.intents import IntentExample, read_intents, tokenize
 from rnnlab.readers.paths import resolve_path
+from rnnlab.readers.splits import hold_out
 from rnnlab.tasks.base import LossOutput, Task, labels
 from rnnlab.vocab import Vocab
 
@@ -50,44 +50,6 @@ class IntentData:
     lowercase: bool = True
     min_count: int = 1  # words seen fewer times in train map to <unk>
     max_tokens: int = 64  # training utterances are cut to this (keeps the first words); predict reads all
-
-
-@dataclass
-class IntentModelConfig:
-    cell: str = "lstm"  # rnn_tanh | rnn_relu | lstm | gru ("rnn" = rnn_tanh)
-    embed_size: int = 64
-    hidden_size: int = 128
-    num_layers: int = 1
-    dropout: float = 0.2  # on embeddings, between layers, and before the head
-    word_dropout: float = 0.1  # in training, replace words by <unk> with this probability: teaches the
-    #                            model what to do with unseen words, which are common in small data
-    engine: str = "fused"  # "fused" (torch kernels) | "glass" (step-by-step cells); same weights
-
-
-class IntentModel(nn.Module):
-    """Embedding -> unidirectional Recurrent -> linear intent head on every step."""
-
-    def __init__(self, vocab_size: int, n_intents: int, cfg: IntentModelConfig, pad_id: int, unk_id: int):
-        super().__init__()
-        from rnnlab import Recurrent
-
-        self.word_dropout = WordDropout(cfg.word_dropout, unk_id, pad_id)  # ids -> ids; training only
-        self.embed = nn.Embedding(vocab_size, cfg.embed_size, padding_idx=pad_id)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.encoder = Recurrent(cfg.cell, cfg.embed_size, cfg.hidden_size, num_layers=cfg.num_layers,
-                                 bidirectional=False, batch_first=True,
-                                 dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, engine=cfg.engine)
-        self.head = nn.Linear(cfg.hidden_size, n_intents)
-
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor,
-                embedded: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """tokens (B, T), lengths (B,) -> (final logits (B, C), per-step logits (B, T, C)).
-
-        `embedded` (B, T, E) replaces the embedding lookup (used for gradient x input)."""
-        x = self.embed(self.word_dropout(tokens)) if embedded is None else embedded  # (B, T, E)
-        out, _ = self.encoder(self.drop(x), lengths=lengths.cpu())  # (B, T, H), zero past each end
-        steps = self.head(self.drop(out))  # (B, T, C): the guess after each word
-        return last_step(steps, lengths), steps  # (B, C) at the true end, (B, T, C)
 
 
 class IntentTask(Task):
@@ -127,14 +89,8 @@ class IntentTask(Task):
 
     def _train_valid(self) -> tuple[list[IntentExample], list[IntentExample]]:
         examples = self._read_file(self.data.train)
-        if self.data.valid or self.data.valid_fraction == 0:
-            return examples, []
-        # fixed permutation (seed 0, independent of the training seed): the held-out set never moves
-        order = np.random.default_rng(0).permutation(len(examples))
-        n_valid = max(1, round(len(examples) * self.data.valid_fraction))
-        held = set(order[:n_valid].tolist())
-        return ([e for i, e in enumerate(examples) if i not in held],
-                [e for i, e in enumerate(examples) if i in held])
+        # seed 0, independent of the training seed: the held-out set never moves
+        return hold_out(examples, 0.0 if self.data.valid else self.data.valid_fraction, seed=0)
 
     def read(self, split: str) -> list[IntentExample]:
         if split not in self.splits():

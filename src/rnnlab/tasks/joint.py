@@ -48,9 +48,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab import Recurrent, checks
+from rnnlab import checks
 from rnnlab.errors import UserError
 from rnnlab.explain import eval_mode, trace_layers
+from rnnlab.layers import Recurrent
 from rnnlab.metrics.tagging import chunk_f1, chunks
 from rnnlab.modules import unwrap
 from rnnlab.modules.crf import CRF, bio_constraints

@@ -51,6 +51,7 @@ from torch import nn
 from rnnlab import checks
 from rnnlab.errors import DataError, UserError
 from rnnlab.explain import eval_mode, gradient_x_input, trace_layers
+from rnnlab.layers import Recurrent
 from rnnlab.metrics.language import bits, perplexity
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.text import read_corpus, word_stream
@@ -105,8 +106,6 @@ class LanguageModel(nn.Module):
 
     def __init__(self, vocab_size: int, cfg: LMModelConfig):
         super().__init__()
-        from rnnlab import Recurrent
-
         self.embed = nn.Embedding(vocab_size, cfg.embed_size)
         self.embed_drop = nn.Dropout(cfg.dropout if cfg.embed_dropout < 0 else cfg.embed_dropout)
         self.rnn = Recurrent(cfg.cell, cfg.embed_size, cfg.hidden_size, num_layers=cfg.num_layers,

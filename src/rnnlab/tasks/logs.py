@@ -34,7 +34,9 @@ every event, surprise MAX_SURPRISE, the largest any event can have).
 Data (rnnlab.readers.sessions): one session per line, `e1 e2 ...` (DeepLog's HDFS files) or
 `id,e1 e2 ...` (loghub's OpenStack). Training and validation sessions are normal; the test split joins
 `test_normal`, `test_abnormal` and, with `normal_holdout`, the last part of the train file (never
-trained on: HDFS comes without normal test sessions, so these measure the false-positive rate).
+trained on: HDFS comes without normal test sessions, so these measure the false-positive rate), cut by
+rnnlab.readers.splits. `evaluate` measures the sessions' verdicts and scores with
+rnnlab.detectors.metrics.session_metrics, as the detectors' baselines are measured.
 """
 from __future__ import annotations
 
@@ -48,11 +50,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab import checks
-from rnnlab.detectors.thresholds import cross_fit_at_fpr, curves, rates_at, split_halves
+from rnnlab.detectors.metrics import ABNORMAL, NORMAL, UNLABELLED, session_metrics
 from rnnlab.errors import UserError
 from rnnlab.explain import eval_mode, trace_layers
+from rnnlab.layers import Recurrent
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.sessions import parse_events, read_sessions
+from rnnlab.readers.splits import hold_out, hold_out_last
 from rnnlab.tasks.base import LossOutput, Task, labels
 from rnnlab.vocab import Vocab
 
@@ -60,7 +64,6 @@ START, END = "<s>", "</s>"
 MIN_PROBABILITY = 1e-12  # probabilities are floored here, so no surprise is infinite
 MAX_SURPRISE = -math.log(MIN_PROBABILITY)  # ~27.6 nats: the surprise of an unknown event
 WINDOWS_PER_CHUNK = 8192  # windows scored per forward pass at detection time (bounded memory)
-NORMAL, ABNORMAL, UNLABELLED = 0, 1, -1
 
 
 @dataclass
@@ -99,8 +102,6 @@ class NextEventModel(nn.Module):
 
     def __init__(self, vocab_size: int, cfg: LogModelConfig, pad_id: int):
         super().__init__()
-        from rnnlab import Recurrent
-
         self.embed = nn.Embedding(vocab_size, cfg.embed_size, padding_idx=pad_id)
         self.encoder = Recurrent(cfg.cell, cfg.embed_size, cfg.hidden_size, num_layers=cfg.num_layers,
                                  batch_first=True, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
@@ -156,17 +157,10 @@ class LogAnomalyTask(Task):
         """(train, valid, normal holdout) from the train file."""
         if not self.data.train:
             raise UserError("data.train is not set: a file of normal sessions, one per line")
-        sessions = self._read_file(self.data.train, NORMAL)
-        n_hold = round(len(sessions) * self.data.normal_holdout)
-        sessions, held_out = sessions[: len(sessions) - n_hold], sessions[len(sessions) - n_hold:]
-        if self.data.valid or self.data.valid_fraction == 0:
-            return sessions, [], held_out
-        # fixed permutation (seed 0, independent of the training seed): the validation set never moves
-        order = np.random.default_rng(0).permutation(len(sessions))
-        n_valid = max(1, round(len(sessions) * self.data.valid_fraction))
-        valid = set(order[:n_valid].tolist())
-        return ([s for i, s in enumerate(sessions) if i not in valid],
-                [s for i, s in enumerate(sessions) if i in valid], held_out)
+        sessions, held_out = hold_out_last(self._read_file(self.data.train, NORMAL), self.data.normal_holdout)
+        # seed 0, independent of the training seed: the validation set never moves
+        train, valid = hold_out(sessions, 0.0 if self.data.valid else self.data.valid_fraction, seed=0)
+        return train, valid, held_out
 
     def read(self, split: str) -> list[LogSession]:
         if split not in self.splits():
@@ -384,26 +378,3 @@ class LogAnomalyTask(Task):
             raise ValueError(f"vocab.events needs pad, unk, {START} and {END}")
         self.events = events
 
-
-def session_metrics(flagged: np.ndarray, scores: np.ndarray, session_labels: np.ndarray,
-                    fpr: float = 0.01) -> dict[str, float]:
-    """The rule's false-positive rate / recall (precision, F1 where both kinds are present), ROC / PR AUC of
-    the scores, and recall at a false-positive rate of `fpr`, cross-fitted: the threshold is set on one half
-    of these normal sessions and the rate measured on the other, then the halves swap (a threshold set and
-    measured on the same sessions would meet `fpr` by construction); both are the mean of the two folds.
-    Only what the labels allow: nothing of recall without abnormal sessions."""
-    normal, abnormal = session_labels == NORMAL, session_labels == ABNORMAL
-    out: dict[str, float] = {}
-    if normal.any():
-        out["fpr"] = float(flagged[normal].mean())
-    if abnormal.any():
-        out["recall"] = float(flagged[abnormal].mean())
-    if normal.any() and abnormal.any():
-        # the rule as a threshold: flagged is 0/1, "> 0.5" flags exactly the flagged sessions
-        rule = rates_at(0.5, flagged[normal].astype(float), flagged[abnormal].astype(float))
-        out.update(precision=rule["precision"], f1=rule["f1"])
-        out.update(curves(scores[normal], scores[abnormal]))
-        if normal.sum() >= 2:
-            at = cross_fit_at_fpr(scores[normal], scores[abnormal], split_halves(int(normal.sum()), seed=0), fpr)
-            out.update({f"recall_at_fpr_{fpr:g}": at["recall"], f"fpr_at_fpr_{fpr:g}": at["fpr"]})
-    return out
