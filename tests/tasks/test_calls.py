@@ -87,6 +87,25 @@ def test_bad_split_settings_are_one_line_errors(tmp_path):
         CallsTask(cfg.data, CallsModelConfig(chunk_pool="sum"))
 
 
+def test_folds_that_cannot_be_stratified_are_a_one_line_error(tmp_path):
+    paths = write_calls_data(tmp_path / "d", per_family=2)  # 2 sequences per family, 3 folds
+    task = CallsTask(calls_config(paths, tmp_path / "run", data={"folds": 3, "fold": 0}).data, CallsModelConfig())
+    with pytest.raises(UserError, match="data.folds=3: .*members"):
+        task.read("train")
+
+
+def test_the_model_keeps_the_classifier_as_core_under_its_saved_names(tmp_path):
+    task, _ = prepare_task(_split_config(tmp_path))
+    task.model_config = CallsModelConfig(cell="gru", embed_size=12, hidden_size=16, chunk_pool="attention",
+                                         run_feature=True)
+    keys = list(task.build_model().state_dict())
+    # saved bundles hold these names (model.safetensors loads strictly): the shared classifier is `core`
+    assert keys[:6] == ["core.embed.weight", "core.encoder.weight_ih_l0", "core.encoder.weight_hh_l0",
+                        "core.encoder.bias_ih_l0", "core.encoder.bias_hh_l0", "core.head.weight"]
+    assert keys[6:] == ["core.head.bias", "run_embed.weight", "run_embed.bias", "pool.0.weight", "pool.0.bias",
+                        "pool.2.weight", "pool.2.bias"]
+
+
 def test_unknown_calls_and_bad_input(tmp_path):
     task, _ = prepare_task(_split_config(tmp_path))
     model = task.build_model().eval()
