@@ -84,7 +84,7 @@ def test_scores(bundle: Path, beam: int) -> dict[str, Any]:
     hyps = []
     for start in range(0, len(pairs), 64):
         chunk = [p.source for p in pairs[start:start + 64]]
-        hyps += [p["answer"]["label"] for p in predictor.task.translate(predictor.model, chunk, beam_size=beam)]
+        hyps += [p["answer"]["label"] for p in predictor.task.translate(predictor.model, chunk, beam=beam)]
     seconds = time.perf_counter() - t0
     scores = corpus_scores(hyps, [p.target for p in pairs])
     return {"beam": beam, "sentences": len(pairs), "decode_s": round(seconds, 1),

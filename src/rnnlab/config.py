@@ -20,7 +20,9 @@ every bundle, and read back with `config_from_dict(..., migrate=True)`.
 Renamed keys: a task lists the config keys it has renamed in `Task.RENAMED` ({"model.word_dim":
 "model.embed_size"}). A saved config (a bundle's or a run directory's config.json) is migrated as it is
 read, so models trained before a renaming still load and score the same; a config the user writes (TOML,
-overrides) with an old name is a UserError naming the new one.
+overrides) with an old name is a UserError naming the new one. A key whose meaning changed (translate's
+hidden_size, once the decoder's size, now per direction as everywhere) is rewritten in saved configs by
+`Task.migrate_saved_config`, so an old bundle still builds the model it was trained as.
 """
 from __future__ import annotations
 
@@ -163,6 +165,8 @@ def config_from_dict(raw: dict[str, Any], where: str = "config", migrate: bool =
         raise UserError(f"{where}: missing 'task' (e.g. task = \"intent\")")
     task_cls = get_task_class(task_name)
     raw = _renamed(raw, task_cls.RENAMED, where, migrate)
+    if migrate:  # values whose meaning changed since the config was saved (Task.migrate_saved_config)
+        raw = task_cls.migrate_saved_config(raw)
     run_dir = raw.pop("run_dir", "")
     if not isinstance(run_dir, str):
         raise UserError(f"{where}: run_dir must be str")

@@ -150,8 +150,8 @@ def test_text_encoder_is_translations_old_encoder(cell, num_layers):
     encoder = Recurrent(cell, embed_size, hidden // 2, num_layers=num_layers, bidirectional=True, batch_first=True,
                         dropout=dropout if num_layers > 1 else 0.0)
     torch.manual_seed(0)
-    text = TextEncoder(vocab, embed_size, hidden, num_layers=num_layers, cell=cell, dropout=dropout, padding_idx=0)
-    assert text.memory_size == text.final_size == hidden
+    text = TextEncoder(vocab, embed_size, hidden // 2, num_layers=num_layers, cell=cell, dropout=dropout, padding_idx=0)
+    assert text.memory_size == text.final_size == hidden  # hidden_size is per direction: the memory has both
     old_params = list(embed.parameters()) + list(encoder.parameters())
     assert len(old_params) == len(list(text.parameters()))
     for old, new in zip(old_params, text.parameters()):
@@ -173,7 +173,7 @@ def test_text_encoder_is_translations_old_encoder(cell, num_layers):
 
 def test_text_encoder_trace_is_its_recurrence_over_the_embedded_source():
     torch.manual_seed(0)
-    text = TextEncoder(11, 5, 8, cell="gru").eval()
+    text = TextEncoder(11, 5, 4, cell="gru").eval()  # 4 per direction: memory 8
     source, lengths = torch.tensor([[3, 4, 5]]), torch.tensor([3])
     traced = text.trace({"source": source, "source_lengths": lengths})
     want = text.rnn.trace(text.embed(source), lengths=lengths)

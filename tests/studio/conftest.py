@@ -100,8 +100,8 @@ def translate_bundle(tmp_path_factory):
     cfg = config_from_dict({"task": "translate", "run_dir": str(root / "translate"),
                             "data": {"train_source": str(root / "train.src"), "train_target": str(root / "train.tgt"),
                                      "tokenizer": "word", "source_vocab_size": 100, "target_vocab_size": 100},
-                            "model": {"cell": "gru", "embed_size": 32, "hidden_size": 64, "dropout": 0.0,
-                                      "beam_size": 3},
+                            "model": {"cell": "gru", "embed_size": 32, "hidden_size": 32, "dropout": 0.0,
+                                      "beam": 3},
                             "train": {"epochs": 30, "batch_size": 8, "lr": 0.01, "seed": 0, "warmup_steps": 0,
                                       "progress": False}})
     train(cfg, echo=None, command="tests/studio/conftest.py")

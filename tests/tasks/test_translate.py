@@ -45,7 +45,7 @@ def toy_config(folder: Path, **model) -> dict:
     data = {f"{s}_{side}": files[side] for s in ("train", "valid") for side in files}
     return {"task": "translate", "run_dir": str(folder / "run"),
             "data": {**data, "tokenizer": "word", "source_vocab_size": 100, "target_vocab_size": 100},
-            "model": {"cell": "gru", "embed_size": 32, "hidden_size": 64, "dropout": 0.0, "beam_size": 3,
+            "model": {"cell": "gru", "embed_size": 32, "hidden_size": 32, "dropout": 0.0, "beam": 3,
                       **model},
             "train": {"epochs": 30, "batch_size": 8, "lr": 0.01, "seed": 0, "warmup_steps": 0, "threads": 1,
                       "progress": False}}
@@ -70,7 +70,7 @@ def test_learns_the_toy_language_exactly_by_greedy_and_beam(predictor):
     sources = [s for s, _ in pairs]
     task, model = predictor.task, predictor.model
     for beam in (1, 3):
-        predictions = task.translate(model, sources, beam_size=beam)
+        predictions = task.translate(model, sources, beam=beam)
         assert [p["answer"]["label"] for p in predictions] == [t for _, t in pairs], f"beam {beam}"
     p = predictor.predict(["a dog cat"])[0]
     check_prediction(p)
@@ -93,7 +93,7 @@ def test_beam_one_is_greedy_through_the_task(predictor):
         b = beam_search(model.decoder.step, state, memory, task.target.bos_id, task.target.eos_id, 1, limits)
     assert [h.tokens for h in g] == [h.tokens for h in b]
     assert [h.score for h in g] == pytest.approx([h.score for h in b], abs=1e-5)
-    via_task = task.translate(model, sources, beam_size=1)
+    via_task = task.translate(model, sources, beam=1)
     texts = [task.target.decode(task.target.pieces(strip_eos(h.tokens, task.target.eos_id))) for h in g]
     assert texts == [p["answer"]["label"] for p in via_task]
 
@@ -129,7 +129,7 @@ def test_alternatives_are_what_the_search_scored(predictor):
     import math
 
     task, model = predictor.task, predictor.model
-    (greedy_out,) = task.translate(model, ["small big runs dog"], beam_size=1, attention=True)
+    (greedy_out,) = task.translate(model, ["small big runs dog"], beam=1, attention=True)
     alts, targets = greedy_out["alternatives"], greedy_out["target_tokens"]
     assert len(alts) == len(targets) == 5 and all(len(row) == 5 for row in alts)
     assert [row[0]["label"] for row in alts] == targets == ["DOG", "RUNS", "BIG", "SMALL", "</s>"]
@@ -138,7 +138,7 @@ def test_alternatives_are_what_the_search_scored(predictor):
         assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0 + 1e-5
     chosen = sum(math.log(row[0]["probability"]) for row in alts)
     assert chosen == pytest.approx(greedy_out["scores"]["log_prob"], abs=1e-4)
-    (beamed,) = task.translate(model, ["small big runs dog"], beam_size=3, attention=True)
+    (beamed,) = task.translate(model, ["small big runs dog"], beam=3, attention=True)
     check_prediction(beamed)
     assert len(beamed["alternatives"]) == len(beamed["target_tokens"])
     assert "alternatives" not in task.translate(model, ["small big runs dog"])[0]  # predict stays lean
@@ -169,10 +169,10 @@ def test_translate_cli_texts_json_and_stdin(bundle, capsys, monkeypatch):
 
 def test_translate_cli_one_line_errors(bundle, tmp_path, capsys):
     assert main(["translate", str(bundle), "--beam", "0", "red"]) == 1
-    assert "--beam must be >= 1" in capsys.readouterr().err
+    assert "option beam: must be >= 1" in capsys.readouterr().err
     # a bundle of another task
     cfg = config_from_dict({"task": "intent", "run_dir": str(tmp_path / "intent"), "data": {},
-                            "model": {"embed_size": 8, "hidden_size": 8, "dropout": 0.0}, "train": {"seed": 0}})
+                            "model": {"embed_size": 8, "hidden_size": 4, "dropout": 0.0}, "train": {"seed": 0}})
     task, _ = prepare_task(cfg)
     from rnnlab.bundle import save_bundle
 
@@ -185,7 +185,7 @@ def test_translate_cli_one_line_errors(bundle, tmp_path, capsys):
 def _toml(path: Path, data: dict) -> Path:
     lines = ['task = "translate"', f'run_dir = "{path.parent / "run"}"', "[data]"]
     lines += [f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}" for k, v in data.items()]
-    lines += ["[model]", "hidden_size = 16", "embed_size = 8", "dropout = 0.0"]
+    lines += ["[model]", "hidden_size = 8", "embed_size = 8", "dropout = 0.0"]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -226,7 +226,7 @@ def test_tsv_and_jsonl_splits(tmp_path):
     cfg = config_from_dict({"task": "translate", "run_dir": str(tmp_path / "run"),
                             "data": {"train": str(tmp_path / "train.tsv"), "valid": str(tmp_path / "valid.jsonl"),
                                      "tokenizer": "word", "max_len": 3},
-                            "model": {"hidden_size": 8, "embed_size": 8, "dropout": 0.0}})
+                            "model": {"hidden_size": 4, "embed_size": 8, "dropout": 0.0}})
     task, feats = prepare_task(cfg)
     assert task.splits() == ["train", "valid"] and len(feats["train"]) == len(feats["valid"]) == 12
     # max_len leaves the long pairs out of training batches only

@@ -14,6 +14,7 @@ from torch import nn
 import rnnlab
 from rnnlab.bundle import save_bundle
 from rnnlab.config import config_from_dict
+from rnnlab.errors import UserError
 from rnnlab.layers import Recurrent
 from rnnlab.modules.decoder import AttentionDecoder, top_layer_final
 from rnnlab.state import map_state
@@ -28,13 +29,13 @@ class LegacyTranslateModel(nn.Module):
 
     def __init__(self, source_vocab: int, target_vocab: int, cfg: TranslateModelConfig, pad_id: int):
         super().__init__()
-        half = cfg.hidden_size // 2
+        half = cfg.hidden_size  # per direction (the legacy model took the total and halved it: same layers)
         self.embed = nn.Embedding(source_vocab, cfg.embed_size, padding_idx=pad_id)
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = Recurrent(cfg.cell, cfg.embed_size, half, num_layers=cfg.num_layers, bidirectional=True,
                                  batch_first=True, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
                                  engine=cfg.engine)
-        self.decoder = AttentionDecoder(target_vocab, cfg.embed_size, cfg.hidden_size, 2 * half,
+        self.decoder = AttentionDecoder(target_vocab, cfg.embed_size, cfg.decoder_size or 2 * half, 2 * half,
                                         final_size=2 * half, num_layers=cfg.num_layers, cell=cfg.cell,
                                         attention=cfg.attention, dropout=cfg.dropout, padding_idx=pad_id)
 
@@ -149,3 +150,28 @@ def test_a_bundle_saved_with_legacy_names_loads_and_translates(tmp_path):
     texts = ["red cat", "a big dog", "zebra"]
     assert json.dumps(predictor.predict(texts)) == json.dumps(task.predict(today, texts))
     assert predictor.trace("a big dog")["attention"] == task.trace(today, "a big dog")["attention"]
+
+
+def test_a_config_saved_before_hidden_size_meant_per_direction_builds_the_same_model(tmp_path):
+    """translate's hidden_size was the decoder's size (half of it per encoder direction) and the beam width was
+    beam_size; a bundle saved then (no decoder_size in its config) is migrated as it loads: same layers, same
+    weights, same translations. A user's TOML with beam_size is told the new name."""
+    pairs = [("red cat", "CAT RED"), ("a big dog", "DOG BIG A"), ("the blue sees", "SEES BLUE THE")]
+    (tmp_path / "train.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in pairs))
+    cfg = config_from_dict({"task": "translate", "run_dir": str(tmp_path / "run"),
+                            "data": {"train": str(tmp_path / "train.tsv"), "tokenizer": "word"},
+                            "model": {"hidden_size": 4, "embed_size": 6, "dropout": 0.0, "beam": 2}})
+    task, _ = prepare_task(cfg)
+    torch.manual_seed(0)
+    model = task.build_model().eval()
+    path = save_bundle(tmp_path / "bundle", task, model, cfg, metrics={})
+    saved = json.loads((path / "config.json").read_text())
+    old = {k: v for k, v in saved["model"].items() if k not in ("decoder_size", "beam")}
+    saved["model"] = {**old, "hidden_size": 8, "beam_size": 2}  # as rnnlab wrote it before
+    (path / "config.json").write_text(json.dumps(saved))
+    predictor = rnnlab.load(path)
+    assert (predictor.config.model.hidden_size, predictor.config.model.decoder_size) == (4, 8)
+    assert predictor.config.model.beam == 2
+    assert predictor.predict(["red cat", "zebra"]) == task.predict(model, ["red cat", "zebra"])
+    with pytest.raises(UserError, match="model.beam_size was renamed to model.beam"):
+        config_from_dict({"task": "translate", "data": {"train": "x.tsv"}, "model": {"beam_size": 3}})

@@ -2,10 +2,11 @@
 
 Text arguments are translated together and printed one line each; with none, stdin is translated line by line
 (a progress bar on stderr; an empty line gives an empty line, so the output stays aligned with the input).
-`--beam N` sets the beam (1 = greedy; default the bundle's model.beam_size); `--json` prints one object per
+`--beam N` sets the beam (1 = greedy; default the bundle's model.beam); `--json` prints one object per
 input: the prediction schema plus the output pieces with </s> ("target_tokens"), the attention matrix
 (one row per output piece, one weight per source piece) and, per output piece, the pieces the decoder ranked
-highest at that step ("alternatives")."""
+highest at that step ("alternatives"). A formatter over the task's predict and its declared options (beam,
+attention): `rnnlab predict BUNDLE TEXT --option beam=N` computes the same."""
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="a translate bundle directory (e.g. runs/multi30k/bundle)")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="source sentences; none = read one per line from stdin")
     p.add_argument("--beam", type=int, default=None, metavar="N",
-                   help="beam size (1 = greedy; default: the bundle's model.beam_size)")
+                   help="beam width (1 = greedy; default: the bundle's model.beam)")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per input: pieces, scores, attention, alternatives")
     _allow_flags_after_texts(p)
@@ -31,15 +32,13 @@ def run(args: argparse.Namespace) -> int:
     from rnnlab.bundle import load
     from rnnlab.errors import UserError
 
-    if args.beam is not None and args.beam < 1:
-        raise UserError(f"--beam must be >= 1, got {args.beam}")
     predictor = load(args.bundle)
     require_task(predictor, "translate", "translation", "translate")
-    task, model = predictor.task, predictor.model
+    options = predictor.task.check_options({"beam": args.beam, "attention": args.json})
 
     def emit(texts: list[str]) -> None:
         real = [t for t in texts if t.strip()]
-        done = iter(task.translate(model, real, beam_size=args.beam, attention=args.json) if real else [])
+        done = iter(predictor.predict(real, **options) if real else [])
         for text in texts:
             if not text.strip():
                 print("{}" if args.json else "")

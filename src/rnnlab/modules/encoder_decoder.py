@@ -21,9 +21,8 @@ tensors: an encoder that honours the contract plugs in with no change to any of 
 image; output length limits are relative to it (decoding.seq2seq.length_limits).
 
 `TextEncoder` is the encoder of sequence to sequence over text (translation): ids -> embedding -> dropout ->
-bidirectional Recurrent with hidden_size / 2 units per direction (OpenNMT's "brnn"), so its memory has
-hidden_size units, the decoder's own size, and all three attentions (general, additive, dot) work with one
-config.
+bidirectional Recurrent with hidden_size units per direction (OpenNMT's "brnn"; hidden_size means per direction
+in every rnnlab model), so its memory has 2 * hidden_size units.
 """
 from __future__ import annotations
 
@@ -31,7 +30,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 from torch import Tensor, nn
 
-from ..layers import Recurrent
+from ..layers import RecurrentConfig, build_recurrent
 from ..state import hidden
 from .decoder import AttentionDecoder, DecoderState, Memory, top_layer_final
 from .pooling import length_mask
@@ -58,29 +57,27 @@ class Encoder(Protocol):
 
 
 class TextEncoder(nn.Module):
-    """Source ids -> embedding (E) -> dropout -> bidirectional Recurrent, hidden_size / 2 units per direction.
+    """Source ids -> embedding (E) -> dropout -> bidirectional Recurrent, hidden_size units per direction.
 
     inputs: "source" (B, S) long ids, padded; "source_lengths" (B,) long, each in 1..S.
-    encode -> memory h̄ (B, S, H), zero past each source's end; mask (B, S); final (B, H): the top layer's final
+    encode -> memory h̄ (B, S, 2H), zero past each source's end; mask (B, S); final (B, 2H): the top layer's final
     h of both directions side by side (the forward pass's last real step, the backward pass's first)."""
 
     def __init__(self, vocab_size: int, embed_size: int, hidden_size: int, *, num_layers: int = 1,
                  cell: str = "gru", dropout: float = 0.0, padding_idx: int | None = None, engine: str = "fused"):
         super().__init__()
-        assert hidden_size >= 2 and hidden_size % 2 == 0, f"hidden_size must be even, got {hidden_size}"
-        half = hidden_size // 2
         # created in this order (embedding, then recurrence) so a seeded build draws the same weights as
         # translation's model did when these were its own attributes `embed` and `encoder`
         self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=padding_idx)
         self.drop = nn.Dropout(dropout)
-        self.rnn = Recurrent(cell, embed_size, half, num_layers=num_layers, bidirectional=True, batch_first=True,
-                             dropout=dropout if num_layers > 1 else 0.0, engine=engine)
-        self.memory_size = self.final_size = 2 * half
+        rnn = RecurrentConfig(cell, hidden_size, num_layers, bidirectional=True, dropout=dropout, engine=engine)
+        self.rnn = build_recurrent(rnn, embed_size)
+        self.memory_size = self.final_size = rnn.output_size  # 2 * hidden_size
 
     def encode(self, inputs: dict[str, Tensor]) -> Encoded:
         source, lengths = inputs["source"], inputs["source_lengths"]  # (B, S), (B,)
         outputs, state = self.rnn(self.drop(self.embed(source)), lengths=lengths.cpu())  # (B, S, H), zero past ends
-        h_n = hidden(state)  # (L*2, B, H/2); an LSTM's h of (h, c)
+        h_n = hidden(state)  # (L*2, B, H); an LSTM's h of (h, c)
         mask = length_mask(lengths.to(source.device), source.shape[1])  # (B, S)
         return Encoded(outputs, mask, top_layer_final(h_n, 2))
 

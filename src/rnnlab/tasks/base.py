@@ -184,6 +184,13 @@ class Task:
     def __init__(self, data: Any, model: Any):
         self.data, self.model_config = data, model
 
+    @classmethod
+    def migrate_saved_config(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        """A config rnnlab saved (a bundle's, a run directory's; `RENAMED` already applied) rewritten where a key's
+        meaning changed since, so the model it describes is built as it was trained. Returns a new dict; the
+        default changes nothing."""
+        return raw
+
     # ---- data -------------------------------------------------------------------------------
 
     def splits(self) -> list[str]:

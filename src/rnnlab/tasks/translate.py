@@ -1,8 +1,8 @@
 """Machine translation, sequence to sequence with attention (issue #15): read a source sentence with a
 bidirectional encoder, write its translation piece by piece with an attentional decoder.
 
-    source ids (B, S) -> embed (B, S, E) -> bidirectional Recurrent, H/2 per direction -> h̄ (B, S, H)
-                                                                        `-> top layer's final (B, H) -> bridge
+    source ids (B, S) -> embed (B, S, E) -> bidirectional Recurrent, H per direction -> h̄ (B, S, 2H)
+                                                                      `-> top layer's final (B, 2H) -> bridge
     AttentionDecoder (Luong et al. 2015, input feeding): y_{t-1}, h̄ -> log p(y_t | y_<t, x) (B, V)
 
 The pieces are the shared ones: rnnlab.modules.encoder_decoder (TextEncoder, the encoder contract and
@@ -50,7 +50,7 @@ from rnnlab.readers.tokenize import (
     WordTokenizer,
     tokenizer_from_json,
 )
-from rnnlab.tasks.base import LossOutput, Task, bucket_batches
+from rnnlab.tasks.base import LossOutput, Option, Task, bucket_batches
 
 SPLITS = ("train", "valid", "test")
 
@@ -83,12 +83,13 @@ class TranslateData:
 class TranslateModelConfig:
     cell: str = "gru"  # rnn_tanh | rnn_relu | lstm | gru ("rnn" = rnn_tanh)
     embed_size: int = 256
-    hidden_size: int = 256  # the decoder's; the bidirectional encoder has hidden_size / 2 per direction
+    hidden_size: int = 128  # per direction of the bidirectional encoder, as in every task (memory: 2 * hidden_size)
+    decoder_size: int = 0  # the decoder's units; 0 = 2 * hidden_size, the memory's width (dot attention needs it)
     num_layers: int = 1  # encoder and decoder each
     dropout: float = 0.2  # on embeddings, between layers, on the attentional vector
     attention: str = "general"  # "general" | "additive" | "dot"
     label_smoothing: float = 0.0  # training loss only; evaluation reports the plain cross-entropy
-    beam_size: int = 5  # predict / translate (evaluate decodes greedily, for speed)
+    beam: int = 5  # beam width of predict / translate (1 = greedy; evaluate decodes greedily, for speed)
     length_penalty: float = 0.0  # GNMT alpha in beam search (0 = none)
     max_len_a: float = 1.5  # output length limit, eos included: a * source pieces + b
     max_len_b: int = 10
@@ -110,7 +111,8 @@ class TranslateModel(EncoderDecoder):
     def __init__(self, source_vocab: int, target_vocab: int, cfg: TranslateModelConfig, pad_id: int):
         encoder = TextEncoder(source_vocab, cfg.embed_size, cfg.hidden_size, num_layers=cfg.num_layers,
                               cell=cfg.cell, dropout=cfg.dropout, padding_idx=pad_id, engine=cfg.engine)
-        decoder = AttentionDecoder(target_vocab, cfg.embed_size, cfg.hidden_size, encoder.memory_size,
+        decoder = AttentionDecoder(target_vocab, cfg.embed_size, cfg.decoder_size or encoder.memory_size,
+                                   encoder.memory_size,
                                    final_size=encoder.final_size, num_layers=cfg.num_layers, cell=cfg.cell,
                                    attention=cfg.attention, dropout=cfg.dropout, padding_idx=pad_id)
         super().__init__(encoder, decoder)
@@ -158,16 +160,32 @@ class TranslateTask(Task):
     ModelConfig = TranslateModelConfig
     metric = "bleu_lowercase"
     metric_mode = "max"
+    RENAMED = {"model.beam_size": "model.beam"}  # one name for the beam width in every task
+    input_kind = "text"
+    options = (Option("beam", int, "beam width (1 = greedy); default: the bundle's model.beam", minimum=1),
+               Option("attention", bool, "add target_tokens, the attention matrix and each step's alternatives"))
+
+    @classmethod
+    def migrate_saved_config(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        """hidden_size was the decoder's size, the encoder having half of it per direction; it is now per
+        direction, as in every task, with the decoder's own size in decoder_size. A config saved before
+        (no decoder_size) is rewritten so it builds the model it was trained as."""
+        model = raw.get("model")
+        if not isinstance(model, dict) or "decoder_size" in model or not isinstance(model.get("hidden_size"), int):
+            return raw
+        return {**raw, "model": {**model, "hidden_size": model["hidden_size"] // 2,
+                                 "decoder_size": model["hidden_size"]}}
 
     def __init__(self, data: TranslateData, model: TranslateModelConfig):
         super().__init__(data, model)
         self.cell = checks.cell("model.cell", model.cell)
-        checks.model_keys(model, sizes=("embed_size", "hidden_size", "num_layers", "beam_size"),
+        checks.model_keys(model, sizes=("embed_size", "hidden_size", "num_layers", "beam"),
                           rates=("dropout", "label_smoothing"))
-        if model.hidden_size < 2 or model.hidden_size % 2:
-            raise UserError(f"model.hidden_size must be even and >= 2 (the bidirectional encoder has half of it per "
-                            f"direction), got {model.hidden_size}")
+        checks.whole("model.decoder_size", model.decoder_size, 0)
         checks.one_of("model.attention", model.attention, ATTENTION_KINDS)
+        if model.attention == "dot" and model.decoder_size not in (0, 2 * model.hidden_size):
+            raise UserError(f"model.attention = \"dot\" compares the decoder's state with the memory: decoder_size "
+                            f"must be 2 * hidden_size ({2 * model.hidden_size}) or 0, got {model.decoder_size}")
         checks.weight("model.length_penalty", model.length_penalty)
         checks.weight("model.max_len_a", model.max_len_a)
         checks.whole("model.max_len_b", model.max_len_b, 0)
@@ -311,16 +329,16 @@ class TranslateTask(Task):
     def input_length(self, input: str) -> int:
         return len(self.source.encode(str(input)))
 
-    def translate(self, model: nn.Module, inputs: list[str], beam_size: int | None = None,
+    def translate(self, model: nn.Module, inputs: list[str], beam: int | None = None,
                   attention: bool = False) -> list[dict[str, Any]]:
-        """The prediction schema for each source text, decoded by beam search (beam_size 1: greedy; None: the
-        config's model.beam_size). attention=True adds "target_tokens" (the output pieces, </s> included when
+        """The prediction schema for each source text, decoded by beam search (beam 1: greedy; None: the
+        config's model.beam). attention=True adds "target_tokens" (the output pieces, </s> included when
         it was chosen), "attention" (len(target_tokens) x len(tokens): where each output piece looked) and
         "alternatives" (per target token, the ALTERNATIVES pieces ranked highest at that step, best first)."""
         inputs = list(inputs)
         if not inputs:
             return []
-        beam_size = self.model_config.beam_size if beam_size is None else checks.whole("beam", beam_size)
+        beam_size = self.model_config.beam if beam is None else checks.whole("beam", beam)
         pieces, ids = [], []
         for text in inputs:
             if not isinstance(text, str):
@@ -347,11 +365,13 @@ class TranslateTask(Task):
                 pred["alternatives"] = alt
         return out
 
-    def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
+    def predict(self, model: nn.Module, inputs: list[str], *, beam: int | None = None,
+                attention: bool = False) -> list[dict[str, Any]]:
         """For each source text: `tokens` the source pieces (`unknown` those read as <unk>), `sequence` the
         output pieces, `answer` the detokenised translation with exp(mean log-prob per output piece) as its
-        probability, `scores.log_prob` the sum. Beam search with model.beam_size."""
-        return self.translate(model, inputs)
+        probability, `scores.log_prob` the sum. Beam search of width `beam` (default model.beam); `attention`
+        adds the attention matrix and the alternatives (see `translate`)."""
+        return self.translate(model, inputs, beam=beam, attention=attention)
 
     def trace(self, model: nn.Module, input: str) -> dict[str, Any]:
         """`predict`'s output plus the attention matrix (target x source, "target_tokens" naming its rows) and the
