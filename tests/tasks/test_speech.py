@@ -1,5 +1,7 @@
-"""The speech tasks (spoken_word, speech/CTC) and their audio building blocks (features, SpecAugment, digit
-strings), on tone 'speech' the tests write (tests/tiny_speech.py) and, where present, the real FSDD / AN4."""
+"""The speech tasks (spoken_word, speech/CTC) wired end to end on tone 'speech' the tests write
+(tests/tiny_speech.py) and, where present, the real FSDD / AN4; a bundle saved before the front end moved into
+the model still loads and answers the same. The building blocks have their own tests (tests/audio/,
+tests/readers/test_speech_readers.py, tests/decoding/test_ctc.py)."""
 import json
 import os
 import random
@@ -11,13 +13,11 @@ import soundfile as sf
 import torch
 
 import rnnlab
-from rnnlab.audio.augment import spec_augment
-from rnnlab.audio.features import FeatureConfig, Normalizer, frames, with_deltas
-from rnnlab.audio.strings import draw_strings, join
 from rnnlab.config import load_config
 from rnnlab.errors import UserError
 from rnnlab.metrics.speech import cer
-from rnnlab.tasks.speech import SpeechData, SpeechModelConfig, SpeechTask, SpokenWordTask, stack_frames
+from rnnlab.readers.speech import SpeechExample
+from rnnlab.tasks.speech import SpeechData, SpeechModelConfig, SpeechTask
 from rnnlab.training import prepare_task, train
 from tiny_speech import RATE, TONES, speech_config, tone_wave, write_speech_data
 
@@ -26,91 +26,6 @@ DATA = Path(os.environ.get("RNNLAB_DATA", ROOT.parent / "shared" / "data"))
 needs_fsdd = pytest.mark.skipif(not (DATA / "fsdd" / "recordings").is_dir(),
                                 reason=f"FSDD not found under {DATA} (set RNNLAB_DATA)")
 needs_an4 = pytest.mark.skipif(not (DATA / "an4" / "etc").is_dir(), reason=f"AN4 not found under {DATA}")
-
-
-# ---- building blocks ------------------------------------------------------------------------------
-
-def test_logmel_of_a_tone_peaks_in_its_band_and_frames_every_hop():
-    cfg = FeatureConfig("logmel", RATE, n_mels=32, window_ms=25.0, hop_ms=10.0)
-    t = np.arange(RATE // 2) / RATE  # 0.5 s
-    low = frames((0.5 * np.sin(2 * np.pi * 400 * t)).astype(np.float32), cfg)
-    high = frames((0.5 * np.sin(2 * np.pi * 2000 * t)).astype(np.float32), cfg)
-    assert low.shape == (1 + len(t) // 80, 32) and low.dtype == np.float32  # centred frames, 80-sample hop
-    assert int(low.mean(0).argmax()) < int(high.mean(0).argmax())  # a higher tone lights a higher mel band
-    assert np.isfinite(frames(np.zeros(800, np.float32), cfg)).all()  # silence: floored, never -inf
-
-
-def test_mfcc_deltas_and_the_sphinx_front_end_have_the_documented_sizes():
-    wave = tone_wave(["a", "b"], random.Random(0))
-    assert frames(wave, FeatureConfig("mfcc", RATE, n_mfcc=13, deltas=2)).shape[1] == 39
-    sphinx = FeatureConfig("sphinx_mfcc", 16000, n_mels=40, n_mfcc=13, f_min=130, f_max=6800)
-    x = frames(np.interp(np.arange(2 * len(wave)) / 2, np.arange(len(wave)), wave).astype(np.float32), sphinx)
-    assert x.shape == (1 + 2 * len(wave) // 160, 13) and np.isfinite(x).all()
-    base = np.cumsum(np.ones((20, 3), np.float32), axis=0)  # a ramp: delta 1, delta-delta 0 inside
-    d = with_deltas(base, 2)
-    assert d.shape == (20, 9)
-    np.testing.assert_allclose(d[8:12, 3:6], 1.0, atol=1e-5)
-    np.testing.assert_allclose(d[8:12, 6:9], 0.0, atol=1e-5)
-    assert with_deltas(base[:2], 1).shape == (2, 6)  # too short for a delta window: zeros, no error
-
-
-def test_normalizer_standardises_the_training_frames_and_round_trips():
-    rng = np.random.default_rng(0)
-    parts = [rng.normal(5.0, 3.0, (n, 4)).astype(np.float32) for n in (10, 50, 7)]
-    norm = Normalizer.fit(parts)
-    allx = norm(np.concatenate(parts))
-    np.testing.assert_allclose(allx.mean(0), 0.0, atol=1e-4)
-    np.testing.assert_allclose(allx.std(0), 1.0, atol=1e-4)
-    again = Normalizer.from_json(json.loads(json.dumps(norm.to_json())))
-    np.testing.assert_allclose(again(parts[0]), norm(parts[0]), atol=1e-6)
-    for bad in ({"mean": [0.0], "std": [0.0]}, {"mean": [0.0, 1.0], "std": [1.0]}, {"mean": [float("nan")],
-                                                                                      "std": [1.0]}, []):
-        with pytest.raises(ValueError):
-            Normalizer.from_json(bad)
-    with pytest.raises(ValueError):
-        norm(np.zeros((3, 5), np.float32))
-
-
-def test_spec_augment_masks_bands_and_stretches_inside_each_utterance():
-    x = torch.ones(3, 50, 20)
-    lengths = torch.tensor([50, 30, 10])
-    out = spec_augment(x, lengths, freq_masks=2, freq_width=5, time_masks=2, time_width=8, time_ratio=0.3,
-                       generator=torch.Generator().manual_seed(0))
-    assert torch.equal(x, torch.ones(3, 50, 20))  # the input is not changed
-    for b, n in enumerate(lengths.tolist()):
-        zero_chans = int((out[b] == 0).all(0).sum())  # channels masked at every frame
-        zero_steps = int((out[b, :n] == 0).all(1).sum())
-        assert zero_chans <= 10 and zero_steps <= 2 * min(8, int(0.3 * n))
-        assert (out[b, n:] == 1).all() or zero_chans > 0  # no time mask past the utterance's end
-    same = spec_augment(x, lengths, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(same, spec_augment(x, lengths, generator=torch.Generator().manual_seed(0)))
-
-
-def test_stack_frames_concatenates_k_frames_and_rounds_lengths_up():
-    x = torch.arange(2 * 7 * 2, dtype=torch.float32).view(2, 7, 2)
-    out, lengths = stack_frames(x, torch.tensor([7, 4]), 3)
-    assert out.shape == (2, 3, 6) and lengths.tolist() == [3, 2]
-    assert out[0, 0].tolist() == x[0, :3].reshape(-1).tolist() and out[0, 2, 2:].abs().sum() == 0  # zero pad
-
-
-def test_digit_strings_are_fixed_by_the_seed_and_join_with_their_gaps():
-    a = draw_strings(200, 30, min_digits=2, max_digits=7, gap_min=0.05, gap_max=0.3, seed=1)
-    assert a == draw_strings(200, 30, min_digits=2, max_digits=7, gap_min=0.05, gap_max=0.3, seed=1)
-    assert {len(s.parts) for s in a} == set(range(2, 8))
-    assert all(len(set(s.parts)) == len(s.parts) and len(s.gaps) == len(s.parts) + 1 for s in a)
-    assert all(0.05 <= g <= 0.3 for s in a for g in s.gaps)
-    recs = [np.ones(100 * (i + 1), np.float32) for i in range(30)]
-    wave = join(recs, a[0], 1000)
-    assert len(wave) == sum(100 * (i + 1) for i in a[0].parts) + sum(round(g * 1000) for g in a[0].gaps)
-    assert wave.sum() == sum(100 * (i + 1) for i in a[0].parts)  # silence between
-    quiet = [np.full(400, 0.01, np.float32) if i % 2 else np.full(400, 0.1, np.float32) for i in range(30)]
-    toned = join(quiet, a[0], 1000, np.random.default_rng(0))  # room tone: noise at the edges' level
-    first_gap = toned[: round(a[0].gaps[0] * 1000)]
-    level = 0.01 if a[0].parts[0] % 2 else 0.1
-    assert len(toned) == len(wave) - sum(100 * (i + 1) for i in a[0].parts) + 400 * len(a[0].parts)
-    assert 0.5 * level < float(np.sqrt(np.mean(first_gap ** 2))) < 1.5 * level
-    with pytest.raises(ValueError):
-        draw_strings(5, 3, max_digits=7)
 
 
 # ---- config checks --------------------------------------------------------------------------------
@@ -211,6 +126,44 @@ def test_a_bundle_with_a_malformed_state_is_refused(ctc_run):
             other.state_from_json(broken)
 
 
+def test_the_bundle_carries_the_front_end_statistics_in_its_weights(ctc_run):
+    """The normaliser travels in model.safetensors as the front end's buffers, so the weights alone, loaded into a
+    model built with other statistics, answer as the bundle does."""
+    from safetensors.torch import load_file
+
+    folder, _, _, predictor = ctc_run
+    bundle = folder / "run" / "bundle"
+    weights = load_file(bundle / "model.safetensors")
+    saved = json.loads((bundle / "normalizer.json").read_text())
+    assert weights["encoder.front_end.mean"].tolist() == torch.tensor(saved["mean"], dtype=torch.float32).tolist()
+    assert weights["encoder.front_end.std"].tolist() == torch.tensor(saved["std"], dtype=torch.float32).tolist()
+    task = SpeechTask(predictor.task.data, predictor.task.model_config)
+    task.state_from_json({**json.loads(json.dumps(predictor.task.state_to_json())),
+                          "normalizer": {"mean": [0.0] * 16, "std": [1.0] * 16}})
+    alone = task.build_model()
+    alone.load_state_dict(weights, strict=True)
+    wav = str(folder / "wavs" / "test_0.wav")
+    assert predictor.task.predict(alone.eval(), [wav]) == predictor.predict([wav])
+
+
+def test_a_bundle_saved_before_the_front_end_moved_into_the_model_loads_and_answers_the_same():
+    """tests/data/speech_bundle_before_frontend: a tiny CTC bundle (utterance_mean, subsample 2) saved by the code
+    before the front end was a module, its statistics only in normalizer.json; beside it, frames and the
+    log-probabilities that code's model gave for them. rnnlab.load loads the weights strictly (the missing
+    buffers come from normalizer.json) and the model, now reading raw frames, gives the same numbers."""
+    data = Path(__file__).resolve().parents[1] / "data"
+    predictor = rnnlab.load(data / "speech_bundle_before_frontend")
+    task, model = predictor.task, predictor.model
+    assert task.model_config.utterance_mean and task.model_config.subsample == 2
+    assert model.encoder.front_end.mean.tolist() == torch.tensor(task.normalizer.mean).tolist()
+    cases = json.loads((data / "speech_bundle_before_frontend.json").read_text())["cases"]
+    for case in cases:
+        batch = task.collate([{"frames": np.array(case["frames"], np.float32), "targets": [1]}])
+        with torch.no_grad():
+            log_probs = task.log_probs(model, [batch])[0]
+        torch.testing.assert_close(torch.from_numpy(log_probs), torch.tensor(case["log_probs"]))
+
+
 def test_spoken_word_classifier_learns_the_tones_and_counts_unseen_classes_wrong(tmp_path):
     torch.set_num_threads(1)
     paths = write_speech_data(tmp_path, sentences=False)
@@ -220,8 +173,6 @@ def test_spoken_word_classifier_learns_the_tones_and_counts_unseen_classes_wrong
     task = predictor.task
     assert task.classes == sorted(TONES)
     # a test file whose word training never saw: encoded as -1, scored as an error
-    from rnnlab.tasks.speech import SpeechExample
-
     wav = tmp_path / "x.wav"
     sf.write(wav, tone_wave(["a"], random.Random(1)), RATE)
     feats = [task.encode(SpeechExample("x", "zebra", audio=wav)), task.encode(SpeechExample("y", "a", audio=wav))]
@@ -259,21 +210,6 @@ def test_a_manifest_row_whose_file_is_not_audio_is_named_by_line_and_file(tmp_pa
     message = str(e.value)
     assert "train.tsv:5" in message and "train_3.wav" in message and "not an audio file" in message
     assert "\n" not in message
-
-
-def test_utterance_mean_makes_the_frames_blind_to_the_recording_level(tmp_path):
-    from rnnlab.readers.audio import Audio
-
-    wave = tone_wave(["a", "c"], random.Random(2))
-    loud, quiet = Audio(wave, RATE, "loud"), Audio(0.05 * wave, RATE, "quiet")
-    model = SpeechModelConfig(features="logmel", sample_rate=RATE, n_mels=16, utterance_mean=True)
-    task = SpokenWordTask(SpeechData(), model)
-    task.normalizer = Normalizer(np.zeros(16), np.ones(16))
-    _, (a, b) = task._input_frames([loud, quiet])
-    np.testing.assert_allclose(a, b, atol=1e-3)  # log-mel: a gain is a constant, taken away with the mean
-    task.model_config = SpeechModelConfig(features="logmel", sample_rate=RATE, n_mels=16)
-    _, (a, b) = task._input_frames([loud, quiet])
-    assert np.abs(a - b).mean() > 1.0  # without it, the level shows in every frame
 
 
 # ---- the real datasets' splits --------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Frames from audio: log-mel filterbanks or MFCCs (librosa), optional deltas, and a per-feature
-normaliser fitted on the training frames.
+"""Frames from audio: log-mel filterbanks or MFCCs (librosa), optional deltas, the per-feature statistics
+fitted on the training frames, and a spectrogram to draw.
 
     samples (n,) float32 at sample_rate -> frames (T, F) float32, one frame every hop_ms
 
@@ -57,6 +57,11 @@ class FeatureConfig:
     def frame_seconds(self) -> float:
         return self.hop_ms / 1000.0
 
+    @property
+    def min_samples(self) -> int:
+        """The shortest recording the front end reads: one analysis window (Sphinx's is 25.6 ms)."""
+        return round(self.sample_rate * max(self.window_ms, 25.6) / 1000)
+
 
 def _fft_size(window: int) -> int:
     return 1 << max(0, (window - 1).bit_length())  # the next power of two
@@ -92,6 +97,16 @@ def frames(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return with_deltas(out.T.astype(np.float32), cfg.deltas)
 
 
+def spectrogram(samples: np.ndarray, cfg: FeatureConfig, mels: int = 64) -> dict[str, Any]:
+    """A log-mel picture of a recording to draw (the studio): `mels` rows at `cfg`'s rate and hop, scaled to
+    [0, 1] between the 5th percentile and the loudest cell and rounded; (T, mels) values, one column a hop."""
+    cfg = FeatureConfig("logmel", cfg.sample_rate, mels, hop_ms=cfg.hop_ms, window_ms=max(cfg.window_ms, cfg.hop_ms))
+    x = frames(samples, cfg)  # (T, mels) natural-log energies
+    lo, hi = float(np.percentile(x, 5)), float(x.max())
+    x = np.clip((x - lo) / max(hi - lo, 1e-6), 0.0, 1.0)  # [0, 1] for drawing
+    return {"values": np.round(x, 3).tolist(), "frame_seconds": cfg.frame_seconds, "mels": mels}
+
+
 def with_deltas(base: np.ndarray, deltas: int) -> np.ndarray:
     """(T, F0) -> (T, F0 * (1 + deltas)): the frames followed by their delta (and delta-delta) over time."""
     if deltas == 0:
@@ -108,10 +123,12 @@ def with_deltas(base: np.ndarray, deltas: int) -> np.ndarray:
 
 
 class Normalizer:
-    """Per-feature mean and standard deviation over every training frame; frames -> (x - mean) / std.
+    """Per-feature mean and standard deviation over every training frame: the statistics the model's front
+    end (rnnlab.audio.frontend.FrontEnd) normalises with, (x - mean) / std.
 
-    Fitted on train only (the test recordings must not leak into the features) and saved in the bundle as
-    JSON, so a served model normalises a user's audio exactly as it normalised its training audio."""
+    Fitted on train only (the test recordings must not leak into the features); kept in the bundle as JSON
+    (the model is built from it) and as the front end's buffers in the weights, so a served model
+    normalises a user's audio exactly as it normalised its training audio."""
 
     def __init__(self, mean: np.ndarray, std: np.ndarray):
         self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
@@ -129,11 +146,6 @@ class Normalizer:
         mean = total / n
         std = np.sqrt(np.maximum(total_sq / n - mean * mean, 0.0))
         return cls(mean, np.maximum(std, 1e-5))
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        if x.shape[-1] != self.mean.shape[0]:
-            raise ValueError(f"frames have {x.shape[-1]} features, the normaliser {self.mean.shape[0]}")
-        return ((x - self.mean) / self.std).astype(np.float32)
 
     def to_json(self) -> dict[str, Any]:
         return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}

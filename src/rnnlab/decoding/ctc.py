@@ -412,3 +412,34 @@ def word_timings(log_probs: np.ndarray, ids: Sequence[int], *, blank: int = 0, s
                           "end": round((spans[current[-1]][1] + 1) * frame_seconds, 4)})
         current = []
     return words
+
+
+# ---- a decoder over a model's symbols ---------------------------------------------------------------
+
+def transcript(ids: Iterable[int], symbols: Sequence[str], space: str = " ") -> str:
+    """Symbol ids -> text with single spaces between words (none leading, trailing or doubled), the way
+    reference transcripts are normalised, so a hypothesis and its reference compare word for word."""
+    raw = "".join(symbols[i] for i in ids)
+    return space.join(w for w in raw.split(space) if w)
+
+
+def decoder_options(symbols: Sequence[str], *, beam: int = 16, words: Sequence[str] = (), lm=None,
+                    lexicon: bool = True, alpha: float = 0.5, beta: float = 1.0, space: str = " ") -> dict:
+    """prefix_beam_search's keyword arguments (less log_probs and blank) for a model over `symbols` (id ->
+    character): the word separator `space`'s id, the LM, and with `lexicon` a Lexicon of `words` (the
+    training transcripts' words). Symbols without a space have no words, so neither the LM nor the lexicon
+    apply. `beam` <= 1 means greedy to `decode`."""
+    stoi = {s: i for i, s in enumerate(symbols)}
+    space_id = stoi.get(space)
+    has_words = space_id is not None
+    spelled = Lexicon([[stoi[c] for c in w] for w in words]) if lexicon and has_words and words else None
+    return {"beam": beam, "space": space_id, "symbols": list(symbols), "lm": lm if has_words else None,
+            "lexicon": spelled, "alpha": alpha, "beta": beta}
+
+
+def decode(log_probs: np.ndarray, options: dict, blank: int = 0) -> list[int]:
+    """(T, V) log-probabilities of one utterance -> the ids of its labelling: greedy when options["beam"]
+    <= 1, else the best of prefix_beam_search(**options)."""
+    if options["beam"] <= 1:
+        return greedy(log_probs, blank=blank)
+    return prefix_beam_search(log_probs, blank=blank, **options)[0].ids

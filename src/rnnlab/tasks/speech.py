@@ -1,23 +1,29 @@
-"""Speech recognition: from the audio, decide the words (the tutorial's speech example).
+"""Speech recognition: from the audio, decide the words (the tutorial's speech example). This file holds the
+configs and the wiring; the pieces live in their folders:
 
-Two tasks over one audio front end (rnnlab.audio.features: log-mel or MFCC frames every 10 ms, normalised
-with statistics fitted on the training frames):
+    readers/speech.py     the four data.format layouts as examples and splits (readers/audio.py, mfc.py below)
+    audio/frontend.py     raw frames (features.py) -> utterance mean -> training normaliser -> SpecAugment ->
+                          k frames per step: a module of the model, its statistics buffers in the weights
+    audio/models.py       AudioEncoder (front end + bidirectional Recurrent), WordClassifier, CTCModel
+    decoding/ctc.py       greedy, or prefix beam search with the training transcripts' lexicon and word LM
+
+Two tasks over one audio front end:
 
 - `spoken_word` (isolated words, FSDD's spoken digits): a recurrent classifier over the frames; the
   sequence is pooled over time and the class decided at the end.
 
-      frames (B, T, F) -> stack k frames (B, T/k, kF) -> Recurrent (bi) (B, T', D) -> pool (B, D) -> (B, C)
+      frames (B, T, F) -> front end (B, T/k, kF) -> Recurrent (bi) (B, T', D) -> pool (B, D) -> (B, C)
 
 - `speech` (continuous speech, AN4; connected digits): a bidirectional recurrent encoder trained with CTC
   (Graves et al. 2006) over characters. CTC lets the network emit one symbol or a blank per frame and sums
   over every alignment of the transcript to the frames, so no frame-level labels are needed.
 
-      frames (B, T, F) -> stack k frames (B, T', kF) -> Recurrent (bi, L layers) (B, T', D)
+      frames (B, T, F) -> front end (B, T', kF) -> Recurrent (bi, L layers) (B, T', D)
                        -> linear (B, T', V) log-probabilities over blank + characters
 
-  Decoding (rnnlab.decoding.ctc): greedy (best symbol per frame, repeats merged, blanks dropped), or a
-  prefix beam search with a word n-gram language model and a lexicon, both built from the training
-  transcripts (shallow fusion: score = log p_ctc + lm_weight * log p_lm + word_bonus * words).
+  Decoding: greedy (best symbol per frame, repeats merged, blanks dropped), or a prefix beam search with a
+  word n-gram language model and a lexicon, both built from the training transcripts (shallow fusion:
+  score = log p_ctc + lm_weight * log p_lm + word_bonus * words).
 
 Frame stacking (`model.subsample = k`): k consecutive 10 ms frames are concatenated into one step, so the
 recurrent layers run T / k steps (k times less sequential work, the main cost on a CPU) and see 10k ms
@@ -38,7 +44,7 @@ Data (`data.format`):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -48,19 +54,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab import checks
-from rnnlab.audio.augment import spec_augment
-from rnnlab.audio.features import FeatureConfig, Normalizer, frames, with_deltas
-from rnnlab.audio.strings import DigitString, draw_strings, join
+from rnnlab.audio.features import FeatureConfig, Normalizer, frames, spectrogram
+from rnnlab.audio.frontend import FrontEnd, example_frames, fit_normalizer
+from rnnlab.audio.models import POOLS, AudioEncoder, CTCModel, WordClassifier
+from rnnlab.decoding import ctc
 from rnnlab.errors import UserError
 from rnnlab.explain import eval_mode
 from rnnlab.metrics.classification import accuracy, confusion_matrix, macro_f1
-from rnnlab.modules.pooling import AttentionPool, max_pool, mean_pool
+from rnnlab.readers import speech as datasets
 from rnnlab.readers.paths import resolve_path
+from rnnlab.readers.speech import FORMATS, SpeechExample
 from rnnlab.tasks.base import LossOutput, Task, labels
 from rnnlab.vocab import Vocab
 
-FORMATS = ("manifest", "fsdd", "fsdd_strings", "an4")
-POOLS = ("mean", "max", "attention")
 DECODERS = ("greedy", "beam")
 BLANK = "<blank>"
 PREDICT_BATCH = 16  # utterances per forward pass in predict
@@ -134,88 +140,10 @@ class SpeechModelConfig:
                              self.f_min, self.f_max, self.deltas)
 
 
-@dataclass
-class SpeechExample:
-    name: str  # what predictions and errors call it: a path, an utterance id, a string's digits
-    transcript: str  # the words (spoken_word: the class)
-    audio: Path | None = None  # a recording to read
-    mfc: Path | None = None  # AN4: a Sphinx MFCC file to read
-    parts: tuple = ()  # fsdd_strings: the recordings' paths and the gaps (rnnlab.audio.strings)
-    speaker: str = ""
-    cache: dict = field(default_factory=dict, repr=False)  # raw frames, computed once
-
-
-# ---- models ---------------------------------------------------------------------------------------
-
-def stack_frames(x: torch.Tensor, lengths: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, T, F), lengths (B,) -> (B, ceil(T / k), kF), ceil(lengths / k): k frames side by side per step
-    (the last step of an utterance zero-padded)."""
-    if k == 1:
-        return x, lengths
-    B, T, Fdim = x.shape
-    pad = (-T) % k
-    x = F.pad(x, (0, 0, 0, pad))
-    return x.reshape(B, (T + pad) // k, k * Fdim), (lengths + k - 1) // k
-
-
-class AudioEncoder(nn.Module):
-    """Stacked frames -> a (bidirectional) Recurrent: (B, T, F) -> (B, T', D), lengths (B,)."""
-
-    def __init__(self, n_features: int, cfg: SpeechModelConfig, cell: str):
-        super().__init__()
-        from rnnlab import Recurrent
-
-        self.k = cfg.subsample
-        self.rnn = Recurrent(cell, n_features * cfg.subsample, cfg.hidden_size, num_layers=cfg.num_layers,
-                             bidirectional=cfg.bidirectional, batch_first=True,
-                             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, engine=cfg.engine)
-        self.size = cfg.hidden_size * (2 if cfg.bidirectional else 1)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x, lengths = stack_frames(x, lengths, self.k)  # (B, T', kF)
-        out, _ = self.rnn(x, lengths=lengths)  # (B, T', D); zeros past each length
-        return out, lengths
-
-
-class WordClassifier(nn.Module):
-    """Isolated word: encoder over the frames, pooled over time, linear head: logits (B, C)."""
-
-    def __init__(self, n_features: int, n_classes: int, cfg: SpeechModelConfig, cell: str):
-        super().__init__()
-        self.encoder = AudioEncoder(n_features, cfg, cell)
-        self.pool_kind = cfg.pool
-        if cfg.pool == "attention":
-            self.attention = AttentionPool(self.encoder.size, self.encoder.size)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(self.encoder.size, n_classes)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        out, lengths = self.encoder(x, lengths)  # (B, T', D)
-        if self.pool_kind == "attention":
-            pooled = self.attention(out, lengths)
-        else:
-            pooled = (max_pool if self.pool_kind == "max" else mean_pool)(out, lengths)  # (B, D)
-        return self.head(self.drop(pooled))  # (B, C)
-
-
-class CTCModel(nn.Module):
-    """Continuous speech: encoder, linear head per step: log-probabilities (B, T', V) over blank + symbols."""
-
-    def __init__(self, n_features: int, n_symbols: int, cfg: SpeechModelConfig, cell: str):
-        super().__init__()
-        self.encoder = AudioEncoder(n_features, cfg, cell)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(self.encoder.size, n_symbols)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out, lengths = self.encoder(x, lengths)  # (B, T', D)
-        return self.head(self.drop(out)).float().log_softmax(-1), lengths  # (B, T', V), (B,)
-
-
 # ---- the shared audio side ------------------------------------------------------------------------
 
 class _AudioTask(Task):
-    """Reading, features and normalisation shared by both speech tasks."""
+    """Reading, features, the front end and user input, shared by both speech tasks."""
 
     DataConfig = SpeechData
     ModelConfig = SpeechModelConfig
@@ -226,7 +154,7 @@ class _AudioTask(Task):
         checks.model_keys(model, sizes=("sample_rate", "n_mels", "n_mfcc", "hidden_size", "num_layers", "subsample",
                                         "freq_width", "time_width", "beam"),
                           rates=("dropout",))
-        for key, allowed in (("format", FORMATS), ("case", ("keep", "lower", "upper"))):
+        for key, allowed in (("format", FORMATS), ("case", datasets.CASES)):
             if getattr(data, key) not in allowed:
                 raise UserError(f"data.{key} must be one of {', '.join(allowed)}; got {getattr(data, key)!r}")
         for key, allowed in (("pool", POOLS), ("eval_decoder", DECODERS)):
@@ -241,7 +169,7 @@ class _AudioTask(Task):
         if data.format == "an4" and model.features != "sphinx_mfcc":
             raise UserError("data.format = an4 reads Sphinx MFCC files: set model.features = \"sphinx_mfcc\" "
                             "(and model.n_mfcc = 13), so that a WAV given to the bundle gets the same kind of frames")
-        self.normalizer: Normalizer | None = None
+        self.normalizer: Normalizer | None = None  # fitted on the training frames; the front end's buffers
         self._recordings: dict[Path, np.ndarray] = {}  # fsdd_strings: each recording read once
 
     @property
@@ -259,47 +187,13 @@ class _AudioTask(Task):
             out.append("test")
         return out
 
-    def _case(self, text: str) -> str:
-        text = " ".join(text.split())
-        return text.lower() if self.data.case == "lower" else text.upper() if self.data.case == "upper" else text
-
     def _root(self) -> Path:
         if not self.data.root:
             raise UserError(f"data.root is not set (data.format = {self.data.format} reads its files from it)")
         return resolve_path(self.data.root)
 
-    def _hold_out(self, items: list, *, key=None) -> tuple[list, list]:
-        """(train, valid): a fixed `valid_fraction` of items (permutation by split_seed), the rest."""
-        if self.data.valid_fraction == 0:
-            return items, []
-        order = np.random.default_rng(self.data.split_seed).permutation(len(items))
-        n_valid = max(1, round(len(items) * self.data.valid_fraction))
-        held = set(order[:n_valid].tolist())
-        return [x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held]
-
-    def _fsdd_parts(self) -> dict[str, list]:
-        """FSDD recordings by split: official (index 0-4 test) or one speaker held out."""
-        from rnnlab.readers.audio import fsdd_recordings
-
-        recs = fsdd_recordings(self._root())
-        if self.data.test_speaker:
-            speakers = sorted({r.speaker for r in recs})
-            if self.data.test_speaker not in speakers:
-                raise UserError(f"data.test_speaker {self.data.test_speaker!r} is not among the recordings' "
-                                f"speakers ({', '.join(speakers)})")
-            test = [r for r in recs if r.speaker == self.data.test_speaker]
-            rest = [r for r in recs if r.speaker != self.data.test_speaker]
-        else:
-            test = [r for r in recs if r.index < 5]
-            rest = [r for r in recs if r.index >= 5]
-        train, valid = self._hold_out(rest)
-        return {"train": train, "valid": valid, "test": test}
-
     def _manifest(self, path_text: str) -> list[SpeechExample]:
-        from rnnlab.readers.audio import read_manifest
-
-        return [SpeechExample(f"{t.source}:{t.line}", self._case(t.transcript), audio=t.audio)
-                for t in read_manifest(resolve_path(path_text))]
+        return datasets.manifest_examples(resolve_path(path_text), self.data.case)
 
     def read(self, split: str) -> list[SpeechExample]:
         if split not in self.splits():
@@ -315,82 +209,45 @@ class _AudioTask(Task):
             train = self._manifest(d.train)
             if d.valid:
                 return train
-            return self._hold_out(train)[0 if split == "train" else 1]
+            return datasets.hold_out(train, d.valid_fraction, d.split_seed)[0 if split == "train" else 1]
         if d.format == "an4":
-            from rnnlab.readers.audio import an4_utterances
-
-            if split == "test":
-                utts = an4_utterances(self._root(), "test")
-            else:
-                utts = self._hold_out(an4_utterances(self._root(), "train"))[0 if split == "train" else 1]
-            return [SpeechExample(u.id, self._case(u.transcript), mfc=u.features) for u in utts]
-        parts = self._fsdd_parts()[split]
-        if d.format == "fsdd":
-            return [SpeechExample(r.path.name, str(r.digit), audio=r.path, speaker=r.speaker) for r in parts]
-        n = {"train": d.strings_train, "valid": d.strings_valid, "test": d.strings_test}[split]
-        seed = d.string_seed * 3 + ("train", "valid", "test").index(split)  # each split its own draw
+            return datasets.an4_examples(self._root(), split, case=d.case, valid_fraction=d.valid_fraction,
+                                         split_seed=d.split_seed)
         try:
-            strings = draw_strings(n, len(parts), min_digits=d.min_digits, max_digits=d.max_digits,
-                                   gap_min=d.gap_min, gap_max=d.gap_max, seed=seed)
+            parts = datasets.fsdd_splits(self._root(), test_speaker=d.test_speaker, valid_fraction=d.valid_fraction,
+                                         split_seed=d.split_seed)[split]
+        except ValueError as e:
+            raise UserError(f"data.{e}") from None
+        if d.format == "fsdd":
+            return datasets.fsdd_examples(parts)
+        n = {"train": d.strings_train, "valid": d.strings_valid, "test": d.strings_test}[split]
+        try:
+            return datasets.digit_string_examples(parts, split, n, min_digits=d.min_digits, max_digits=d.max_digits,
+                                                  gap_min=d.gap_min, gap_max=d.gap_max, string_seed=d.string_seed)
         except ValueError as e:
             raise UserError(f"data (fsdd_strings, {split}): {e}") from None
-        return [SpeechExample(f"{split}-{i}", " ".join(str(parts[j].digit) for j in s.parts),
-                              parts=(tuple(parts[j].path for j in s.parts), s.gaps, (seed, i)))
-                for i, s in enumerate(strings)]
 
     def read_file(self, split: str, path: str) -> list[SpeechExample]:
         """`rnnlab evaluate --data FILE`: a manifest (path, transcript), whatever the training format."""
         return self._manifest(path)
 
-    # ---- features ---------------------------------------------------------------------------
-
-    def _samples(self, path: Path) -> np.ndarray:
-        from rnnlab.readers.audio import read_audio
-
-        return read_audio(path, self.features.sample_rate).samples
+    # ---- features and the front end ---------------------------------------------------------
 
     def _raw_frames(self, ex: SpeechExample) -> np.ndarray:
-        """The example's frames before normalisation (T, F), computed once."""
+        """The example's frames as the model reads them (T, F), computed once (fit reads them, then encode)."""
         if "frames" not in ex.cache:
-            if ex.mfc is not None:
-                from rnnlab.readers.mfc import read_mfc
-
-                x = with_deltas(read_mfc(ex.mfc, self.features.n_mfcc), self.features.deltas)
-            elif ex.parts:
-                paths, gaps, noise_seed = ex.parts
-                for p in paths:
-                    if p not in self._recordings:
-                        self._recordings[p] = self._samples(p)
-                rng = np.random.default_rng(list(noise_seed)) if self.data.room_tone else None  # per string, fixed
-                wave = join([self._recordings[p] for p in paths], DigitString(tuple(range(len(paths))), gaps),
-                            self.features.sample_rate, rng)
-                x = frames(wave, self.features)
-            else:
-                try:
-                    samples = self._samples(ex.audio)
-                except UserError as e:
-                    if ex.name in (str(ex.audio), ex.audio.name):
-                        raise
-                    raise UserError(f"{ex.name}: {e}") from None  # manifest:line: the file's own problem
-                x = frames(samples, self.features)
-            ex.cache["frames"] = self._per_utterance(x)
+            ex.cache["frames"] = example_frames(ex, self.features, self._recordings, room_tone=self.data.room_tone)
         return ex.cache["frames"]
-
-    def _per_utterance(self, x: np.ndarray) -> np.ndarray:
-        """(T, F) -> (T, F) less its own mean frame, with model.utterance_mean. A fixed filter on the way to the
-        microphone (a voice's timbre, a room, a cheap microphone) adds a constant to every log-mel frame; taking
-        the recording's own mean away removes it, so the network meets new speakers and microphones closer to
-        the ones it was trained on. The global normaliser is then fitted on frames treated the same way."""
-        return (x - x.mean(0, keepdims=True)).astype(np.float32) if self.model_config.utterance_mean else x
 
     def fit_features(self, train_examples: list[SpeechExample]) -> None:
         if not train_examples:
             raise UserError("the training split is empty")
-        self.normalizer = Normalizer.fit(self._raw_frames(e) for e in train_examples)
+        self.normalizer = fit_normalizer((self._raw_frames(e) for e in train_examples),
+                                         utterance_mean=self.model_config.utterance_mean)
 
     def encode_frames(self, ex: SpeechExample) -> np.ndarray:
-        x = self.normalizer(self._raw_frames(ex))
-        ex.cache.pop("frames", None)  # the normalised copy is what stays
+        x = self._raw_frames(ex)
+        ex.cache.pop("frames", None)  # the features keep it; the example need not
         return x
 
     def length(self, features: dict[str, Any]) -> int:
@@ -401,14 +258,19 @@ class _AudioTask(Task):
         x = torch.zeros(len(features), int(lengths.max()), self.features.size)
         for b, f in enumerate(features):
             x[b, : f["frames"].shape[0]] = torch.from_numpy(f["frames"])
-        return {"frames": x, "lengths": lengths}  # (B, T, F), (B,)
+        return {"frames": x, "lengths": lengths}  # (B, T, F) raw frames, zero-padded; (B,)
 
-    def _augment(self, model: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def encoder(self) -> AudioEncoder:
+        """The front end (the fitted normaliser as buffers; SpecAugment while training) under the recurrent
+        layers: the first part of either model."""
+        if self.normalizer is None:
+            raise RuntimeError("the normaliser is not fitted: fit() or state_from_json() before build_model()")
         m = self.model_config
-        if not model.training or (m.freq_masks == 0 and m.time_masks == 0):
-            return x
-        return spec_augment(x, lengths, freq_masks=m.freq_masks, freq_width=m.freq_width, time_masks=m.time_masks,
-                            time_width=m.time_width)
+        augment = {"freq_masks": m.freq_masks, "freq_width": m.freq_width, "time_masks": m.time_masks,
+                   "time_width": m.time_width}
+        front_end = FrontEnd(self.normalizer, utterance_mean=m.utterance_mean, subsample=m.subsample, augment=augment)
+        return AudioEncoder(front_end, self.cell, m.hidden_size, num_layers=m.num_layers,
+                            bidirectional=m.bidirectional, dropout=m.dropout, engine=m.engine)
 
     # ---- user input -------------------------------------------------------------------------
 
@@ -438,20 +300,28 @@ class _AudioTask(Task):
         """Any input (a path, an Audio) -> Audio at the model's rate, at least one analysis window long."""
         from rnnlab.readers.audio import Audio, resample
 
+        rate = self.features.sample_rate
         if not isinstance(input, Audio):
             input = self.parse_input(input)
-        elif input.sample_rate != self.features.sample_rate:
-            input = Audio(resample(input.samples, input.sample_rate, self.features.sample_rate),
-                          self.features.sample_rate, input.name)
-        shortest = round(self.features.sample_rate * max(self.features.window_ms, 25.6) / 1000)
-        if len(input.samples) < shortest:
-            raise UserError(f"{input.name}: recording too short ({len(input.samples)} samples at "
-                            f"{self.features.sample_rate} Hz): the model reads windows of {shortest} samples")
+        elif input.sample_rate != rate:
+            input = Audio(resample(input.samples, input.sample_rate, rate), rate, input.name)
+        if len(input.samples) < self.features.min_samples:
+            raise UserError(f"{input.name}: recording too short ({len(input.samples)} samples at {rate} Hz): the "
+                            f"model reads windows of {self.features.min_samples} samples")
         return input
 
     def _input_frames(self, inputs: list[Any]) -> tuple[list[Any], list[np.ndarray]]:
+        """Inputs -> (their Audio, their raw frames (T, F)): what the model reads, as training examples are."""
         audios = [self._audio(x) for x in inputs]
-        return audios, [self.normalizer(self._per_utterance(frames(a.samples, self.features))) for a in audios]
+        return audios, [frames(a.samples, self.features) for a in audios]
+
+    def _batches(self, model: nn.Module, inputs: list[Any]):
+        """(audio, batch on the model's device) per PREDICT_BATCH inputs, for predict."""
+        audios, feats = self._input_frames(inputs)
+        device = next(model.parameters()).device
+        for start in range(0, len(feats), PREDICT_BATCH):
+            batch = self._frames_batch([{"frames": f} for f in feats[start:start + PREDICT_BATCH]])
+            yield audios[start:start + PREDICT_BATCH], {k: v.to(device) for k, v in batch.items()}
 
     def step_tokens(self, n_steps: int) -> list[str]:
         """What the model read, one per step: a slice of audio, named by the second it starts at."""
@@ -464,15 +334,14 @@ class _AudioTask(Task):
         from rnnlab.explain import trace_layers
 
         pred = self.predict(model, [audio])[0]
-        pred["audio"]["spectrogram"] = self.spectrogram(audio)
-        x = torch.from_numpy(self.normalizer(self._per_utterance(frames(audio.samples, self.features))))[None]
+        pred["audio"]["spectrogram"] = spectrogram(audio.samples, self.features, SPECTROGRAM_MELS)
+        x = torch.from_numpy(frames(audio.samples, self.features))[None]  # (1, T, F)
         device = next(model.parameters()).device
-        encoder = model.encoder
         with torch.no_grad(), eval_mode(model):
-            stacked, lengths = stack_frames(x.to(device), torch.tensor([x.shape[1]]), encoder.k)
-            traced = encoder.rnn.trace(stacked, lengths=lengths)
+            traced = model.encoder.trace(x.to(device), torch.tensor([x.shape[1]]))
         cfg = self.model_config
-        n = stacked.shape[1] * cfg.hidden_size * cfg.num_layers * (2 if cfg.bidirectional else 1)
+        steps = math.ceil(x.shape[1] / cfg.subsample)
+        n = steps * cfg.hidden_size * cfg.num_layers * (2 if cfg.bidirectional else 1)
         layers = trace_layers(traced)
         if n > TRACE_GATE_VALUES:
             for layer in layers:
@@ -483,15 +352,6 @@ class _AudioTask(Task):
         return {"seconds": round(len(audio.samples) / audio.sample_rate, 4),
                 "frame_seconds": round(self.features.frame_seconds * self.model_config.subsample, 6),
                 "steps": n_steps}
-
-    def spectrogram(self, audio) -> dict[str, Any]:
-        """A log-mel picture of the recording for the studio: (T, SPECTROGRAM_MELS) rounded, 10 ms columns."""
-        cfg = FeatureConfig("logmel", self.features.sample_rate, SPECTROGRAM_MELS, hop_ms=self.features.hop_ms,
-                            window_ms=max(self.features.window_ms, self.features.hop_ms))
-        x = frames(audio.samples, cfg)  # (T, M) natural-log energies
-        lo, hi = float(np.percentile(x, 5)), float(x.max())
-        x = np.clip((x - lo) / max(hi - lo, 1e-6), 0.0, 1.0)  # [0, 1] for drawing
-        return {"values": np.round(x, 3).tolist(), "frame_seconds": cfg.frame_seconds, "mels": SPECTROGRAM_MELS}
 
     # ---- bundles ----------------------------------------------------------------------------
 
@@ -529,11 +389,11 @@ class SpokenWordTask(_AudioTask):
         return {**self._frames_batch(features), "label": torch.tensor([f["label"] for f in features])}
 
     def build_model(self) -> WordClassifier:
-        return WordClassifier(self.features.size, len(self.classes), self.model_config, self.cell)
+        m = self.model_config
+        return WordClassifier(self.encoder(), len(self.classes), pool=m.pool, dropout=m.dropout)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], carry: Any = None) -> LossOutput:
-        x = self._augment(model, batch["frames"], batch["lengths"])
-        logits = model(x, batch["lengths"])  # (B, C)
+        logits = model(batch["frames"], batch["lengths"])  # (B, C); SpecAugment inside, while training
         return LossOutput(F.cross_entropy(logits.float(), batch["label"], reduction="sum", ignore_index=-1),
                           int((batch["label"] >= 0).sum()))
 
@@ -554,19 +414,15 @@ class SpokenWordTask(_AudioTask):
                 "loss": loss_sum / max(1, sum(g >= 0 for g in gold)), "examples": float(n)}
 
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[dict[str, Any]]:
-        audios, feats = self._input_frames(inputs)
-        device = next(model.parameters()).device
         out = []
-        for start in range(0, len(feats), PREDICT_BATCH):
-            batch = self._frames_batch([{"frames": f} for f in feats[start:start + PREDICT_BATCH]])
+        for audios, batch in self._batches(model, inputs):
             with eval_mode(model), torch.no_grad():
-                probs = model(batch["frames"].to(device), batch["lengths"].to(device)).float().softmax(-1).cpu()
-            for audio, p, n in zip(audios[start:], probs, batch["lengths"].tolist()):
+                probs = model(batch["frames"], batch["lengths"]).float().softmax(-1).cpu()
+            for audio, p, n in zip(audios, probs, batch["lengths"].tolist()):
                 ranking = labels(self.classes, p)
                 steps = math.ceil(n / self.model_config.subsample)
                 out.append({"task": self.name, "text": audio.name, "tokens": self.step_tokens(steps),
-                            "answer": ranking[0],
-                            "answer_kind": "word", "ranking": ranking,
+                            "answer": ranking[0], "answer_kind": "word", "ranking": ranking,
                             "audio": self._audio_info(audio, steps)})
         return out
 
@@ -630,48 +486,36 @@ class SpeechTask(_AudioTask):
         return {**batch, "targets": targets, "target_lengths": target_lengths}
 
     def build_model(self) -> CTCModel:
-        return CTCModel(self.features.size, len(self.symbols), self.model_config, self.cell)
+        return CTCModel(self.encoder(), len(self.symbols), dropout=self.model_config.dropout)
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], carry: Any = None) -> LossOutput:
-        x = self._augment(model, batch["frames"], batch["lengths"])
-        log_probs, lengths = model(x, batch["lengths"])  # (B, T', V)
+    def _ctc_loss(self, log_probs: torch.Tensor, lengths: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         # zero_infinity: an utterance too short for its transcript (T' < characters + repeats) adds nothing
         # instead of an infinite loss
-        total = F.ctc_loss(log_probs.transpose(0, 1), batch["targets"], lengths, batch["target_lengths"], blank=0,
-                           reduction="sum", zero_infinity=True)
-        return LossOutput(total, max(1, int(batch["target_lengths"].sum())))  # per character
+        return F.ctc_loss(log_probs.transpose(0, 1), batch["targets"], lengths, batch["target_lengths"], blank=0,
+                          reduction="sum", zero_infinity=True)
 
-    # ---- decoding ---------------------------------------------------------------------------
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], carry: Any = None) -> LossOutput:
+        log_probs, lengths = model(batch["frames"], batch["lengths"])  # (B, T', V); SpecAugment inside, while training
+        return LossOutput(self._ctc_loss(log_probs, lengths, batch),
+                          max(1, int(batch["target_lengths"].sum())))  # per character
+
+    # ---- decoding (rnnlab.decoding.ctc) -----------------------------------------------------
 
     def text(self, ids: Iterable[int]) -> str:
         """Symbol ids -> a transcript, spaces normalised as the references are (no leading, trailing or double)."""
-        raw = "".join(self.symbols.itos[i] for i in ids)
-        return " ".join(w for w in raw.split(" ") if w)
+        return ctc.transcript(ids, self.symbols.itos)
 
     def decoder_options(self, beam: int | None = None, lm_weight: float | None = None,
                         word_bonus: float | None = None) -> dict[str, Any]:
         """prefix_beam_search's keyword arguments from the config (or the overrides given)."""
-        from rnnlab.decoding.ctc import Lexicon
-
         m = self.model_config
-        space = self.symbols.stoi.get(" ")
-        words = space is not None
-        lexicon = None
-        if m.lexicon and words and self.words:
-            lexicon = Lexicon([[self.symbols.stoi[c] for c in w] for w in self.words])
-        return {"beam": m.beam if beam is None else beam, "space": space, "symbols": self.symbols.itos,
-                "lm": self.lm if words else None, "lexicon": lexicon,
-                "alpha": m.lm_weight if lm_weight is None else lm_weight,
-                "beta": m.word_bonus if word_bonus is None else word_bonus}
+        return ctc.decoder_options(self.symbols.itos, beam=m.beam if beam is None else beam, words=self.words,
+                                   lm=self.lm, lexicon=m.lexicon, alpha=m.lm_weight if lm_weight is None else lm_weight,
+                                   beta=m.word_bonus if word_bonus is None else word_bonus)
 
     def decode(self, log_probs: np.ndarray, options: dict[str, Any] | None = None) -> str:
         """(T', V) log-probabilities of one utterance -> its transcript (greedy when beam <= 1)."""
-        from rnnlab.decoding.ctc import greedy, prefix_beam_search
-
-        options = self.decoder_options() if options is None else options
-        if options["beam"] <= 1:
-            return self.text(greedy(log_probs, blank=0))
-        return self.text(prefix_beam_search(log_probs, blank=0, **options)[0].ids)
+        return self.text(ctc.decode(log_probs, self.decoder_options() if options is None else options, blank=0))
 
     @torch.no_grad()
     def log_probs(self, model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> list[np.ndarray]:
@@ -684,62 +528,54 @@ class SpeechTask(_AudioTask):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
-        from rnnlab.decoding.ctc import greedy
         from rnnlab.metrics.speech import cer, wer
 
         refs, greedy_hyps, beam_hyps, loss_sum, chars = [], [], [], 0.0, 0
         options = self.decoder_options() if self.model_config.eval_decoder == "beam" else None
         for batch in batches:
             lp, lengths = model(batch["frames"], batch["lengths"])
-            loss_sum += F.ctc_loss(lp.transpose(0, 1), batch["targets"], lengths, batch["target_lengths"], blank=0,
-                                   reduction="sum", zero_infinity=True).item()
+            loss_sum += self._ctc_loss(lp, lengths, batch).item()
             chars += int(batch["target_lengths"].sum())
             for b, n in enumerate(lengths.tolist()):
                 refs.append(self.text(batch["targets"][b, : int(batch["target_lengths"][b])].tolist()))
                 x = lp[b, :n].cpu().numpy()
-                greedy_hyps.append(self.text(greedy(x, blank=0)))
+                greedy_hyps.append(self.text(ctc.greedy(x, blank=0)))
                 if options is not None:
                     beam_hyps.append(self.decode(x, options))
         out = {"loss": loss_sum / max(1, chars), "utterances": float(len(refs))}
-        if refs:
-            out.update(cer=cer(refs, greedy_hyps), wer=wer(refs, greedy_hyps),
-                       sentence_accuracy=float(np.mean([r == h for r, h in zip(refs, greedy_hyps)])))
-            if beam_hyps:
-                out.update(beam_cer=cer(refs, beam_hyps), beam_wer=wer(refs, beam_hyps),
-                           beam_sentence_accuracy=float(np.mean([r == h for r, h in zip(refs, beam_hyps)])))
+        for prefix, hyps in (("", greedy_hyps), ("beam_", beam_hyps)):  # beam_*: only with eval_decoder = beam
+            if refs and hyps:
+                out.update({prefix + "cer": cer(refs, hyps), prefix + "wer": wer(refs, hyps),
+                            prefix + "sentence_accuracy": float(np.mean([r == h for r, h in zip(refs, hyps)]))})
         return out
 
     def predict(self, model: nn.Module, inputs: list[Any], *, beam: int | None = None) -> list[dict[str, Any]]:
-        from rnnlab.decoding.ctc import best_path, greedy, word_timings
-
-        audios, feats = self._input_frames(inputs)
-        device = next(model.parameters()).device
         options = self.decoder_options(beam=beam)
-        space = self.symbols.stoi.get(" ")
         out = []
-        for start in range(0, len(feats), PREDICT_BATCH):
-            batch = self._frames_batch([{"frames": f} for f in feats[start:start + PREDICT_BATCH]])
+        for audios, batch in self._batches(model, inputs):
             with eval_mode(model), torch.no_grad():
-                lp, lengths = model(batch["frames"].to(device), batch["lengths"].to(device))
-            for audio, x, n in zip(audios[start:], lp.cpu(), lengths.tolist()):
-                x = x[:n].numpy()  # (T', V)
-                greedy_text = self.text(greedy(x, blank=0))
-                text = self.decode(x, options)
-                ids = self._targets(text)
-                info = self._audio_info(audio, n)
-                info.update(symbols=[s if s != BLANK else "" for s in self.symbols.itos],
-                            posteriors=np.round(np.exp(x), 4).tolist(), best_path=best_path(x, blank=0).tolist(),
-                            greedy=greedy_text, decoder="beam" if options["beam"] > 1 else "greedy")
-                try:
-                    info["words"] = (word_timings(x, ids, blank=0, space=space, symbols=self.symbols.itos,
-                                                  frame_seconds=info["frame_seconds"])
-                                     if space is not None and ids else [])
-                except ValueError:  # the beam's text cannot be aligned to these frames (never for greedy's)
-                    info["words"] = []
+                lp, lengths = model(batch["frames"], batch["lengths"])
+            for audio, x, n in zip(audios, lp.cpu(), lengths.tolist()):
+                text = self.decode(x[:n].numpy(), options)
                 out.append({"task": self.name, "text": audio.name, "tokens": self.step_tokens(n),
-                            "sequence": text.split(),
-                            "answer_kind": "transcript", "audio": info})
+                            "sequence": text.split(), "answer_kind": "transcript",
+                            "audio": self._ctc_info(audio, x[:n].numpy(), text, options)})
         return out
+
+    def _ctc_info(self, audio, x: np.ndarray, text: str, options: dict[str, Any]) -> dict[str, Any]:
+        """The prediction's `audio` field for one utterance's (T', V) log-probabilities: the symbols, their
+        posteriors per step, the best path, greedy's transcript, and the words of `text` timed by forced alignment."""
+        info = self._audio_info(audio, x.shape[0])
+        info.update(symbols=[s if s != BLANK else "" for s in self.symbols.itos],
+                    posteriors=np.round(np.exp(x), 4).tolist(), best_path=ctc.best_path(x, blank=0).tolist(),
+                    greedy=self.text(ctc.greedy(x, blank=0)), decoder="beam" if options["beam"] > 1 else "greedy")
+        ids, space = self._targets(text), options["space"]
+        try:
+            info["words"] = (ctc.word_timings(x, ids, blank=0, space=space, symbols=self.symbols.itos,
+                                              frame_seconds=info["frame_seconds"]) if space is not None and ids else [])
+        except ValueError:  # the beam's text cannot be aligned to these frames (never for greedy's)
+            info["words"] = []
+        return info
 
     def format_prediction(self, prediction: dict[str, Any]) -> str:
         return " ".join(prediction.get("sequence", []))
