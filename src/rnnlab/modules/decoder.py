@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cells import FAMILIES, resolve_cell
-from ..layers import Recurrent
+from ..layers import RecurrentConfig, build_recurrent
 from .attention import make_attention
 
 
@@ -102,8 +102,8 @@ class AttentionDecoder(nn.Module):
         self.final_size = memory_size if final_size is None else final_size
         self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=padding_idx)  # E
         # one time step per call; dropout between the layers is Recurrent's own (it needs L >= 2)
-        self.rnn = Recurrent(self.cell, embed_size + hidden_size, hidden_size, num_layers,
-                             dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn = build_recurrent(RecurrentConfig(self.cell, hidden_size, num_layers, dropout=dropout),
+                                   embed_size + hidden_size, batch_first=False)
         # W_b: f -> every layer's h_0 (and c_0): (arity * L * H) outputs, cut into parts below
         self.bridge = nn.Linear(self.final_size, FAMILIES[self.cell].state_arity * num_layers * hidden_size)
         self.attention = make_attention(attention, hidden_size, memory_size)
