@@ -170,7 +170,8 @@ class Bench:
             for i in range(0, len(feats), 512):
                 batch = task.collate(feats[i:i + 512])
                 seasonal.add(seasonal_naive(batch["x"][:, :, task.targets], task.data.horizon), batch["y"])
-                errors.add(point_and_interval(model(batch["x"]).float(), task.model_config.head)[0], batch["y"])
+                y = model(batch["x"], scaled=True).float()  # the z-scored windows: the protocol's figures
+                errors.add(point_and_interval(y, task.model_config.head)[0], batch["y"])
         scores = {"seasonal_naive_mse": _r(seasonal.mse()), "seasonal_naive_mae": _r(seasonal.mae()),
                   "windows": len(feats)}
         dropped = errors.drop_last(PATCHTST_TEST_BATCH)
@@ -182,7 +183,7 @@ class Bench:
         picks = [feats[int(k)] for k in np.linspace(0, len(feats) - 1, n_plot)]
         batch = task.collate(picks)
         with torch.no_grad():
-            point, lower, upper = point_and_interval(model(batch["x"]).float(), task.model_config.head)
+            point, lower, upper = point_and_interval(model(batch["x"], scaled=True).float(), task.model_config.head)
         show = min(task.data.lookback, 2 * task.data.horizon)
         windows = [{"start": f["start"], "history": batch["x"][b, -show:, col].tolist(),
                     "truth": batch["y"][b, :, j].tolist(), "forecast": point[b, :, j].tolist(),
@@ -326,7 +327,8 @@ class Bench:
             task = p.task
             batch = task.collate([task.encode(s) for s in task.read("test")])
             with torch.no_grad():
-                point, lower, upper = point_and_interval(p.model(batch["x"]).float(), task.model_config.head)
+                y = p.model(batch["x"], scaled=True).float()  # z-scores in, z-scores out
+                point, lower, upper = point_and_interval(y, task.model_config.head)
             pred = task.scaler.inverse(point[:, 0, :].double().numpy(), task.targets)[:, 0]  # log returns
             truth = task.scaler.inverse(batch["y"][:, 0, :].double().numpy(), task.targets)[:, 0]
             fold = {"year": year, "train_rows": first - valid, "pred": pred, "truth": truth,
