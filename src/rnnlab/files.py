@@ -19,7 +19,11 @@ def read_bytes(path: Path) -> bytes:
 
 def read_text(path: Path) -> str:
     """A file's text as UTF-8 (a leading BOM is dropped); a decoding error names the line."""
-    data = read_bytes(path)
+    return decode_text(read_bytes(path), path)
+
+
+def decode_text(data: bytes, path: Path | str) -> str:
+    """Bytes of the file (or upload) `path` as UTF-8 text (a leading BOM dropped); a decoding error names the line."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:

@@ -84,4 +84,4 @@ def test_refuses_a_bundle_of_another_task(tmp_path, capsys):
 def test_bad_top_g(bundle, capsys):
     tmp, b = bundle
     assert main(["detect", str(b), str(tmp / "train.txt"), "--top-g", "0"]) == 1
-    assert "--top-g must be >= 1" in capsys.readouterr().err
+    assert "--top-g: must be >= 1" in capsys.readouterr().err

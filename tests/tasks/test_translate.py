@@ -169,7 +169,7 @@ def test_translate_cli_texts_json_and_stdin(bundle, capsys, monkeypatch):
 
 def test_translate_cli_one_line_errors(bundle, tmp_path, capsys):
     assert main(["translate", str(bundle), "--beam", "0", "red"]) == 1
-    assert "option beam: must be >= 1" in capsys.readouterr().err
+    assert "--beam: must be >= 1" in capsys.readouterr().err
     # a bundle of another task
     cfg = config_from_dict({"task": "intent", "run_dir": str(tmp_path / "intent"), "data": {},
                             "model": {"embed_size": 8, "hidden_size": 4, "dropout": 0.0}, "train": {"seed": 0}})

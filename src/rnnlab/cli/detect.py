@@ -4,7 +4,8 @@ Each file holds one session per line (`e1 e2 ...` or `id,e1 e2 ...`, rnnlab.read
 session is printed: the file (when several are given), the session id (or its line number), the verdict by the
 top-g rule (DeepLog) and the session's score (its largest surprise, -log p in nats; higher = more abnormal), then
 a summary on stderr. `--top-g G` overrides the bundle's model.top_g; `--json` prints one object per session
-instead, with every event's rank among the model's guesses and its surprise.
+instead, with every event's rank among the model's guesses and its surprise. A formatter over the task's predict
+and its declared options (top_g): `rnnlab predict BUNDLE FILE --option top_g=G` computes the same verdicts.
 """
 from __future__ import annotations
 
@@ -25,38 +26,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rnnlab.bundle import load
-    from rnnlab.errors import UserError
-    from rnnlab.readers.sessions import read_sessions
+    from rnnlab.readers.sessions import parse_events
 
-    if args.top_g is not None and args.top_g < 1:
-        raise UserError(f"--top-g must be >= 1, got {args.top_g}")
     predictor = load(args.bundle)
     require_task(predictor, "log_anomaly", "log anomaly", "detect")
-    task, model = predictor.task, predictor.model
-    files = [(path, read_sessions(Path(path))) for path in args.files]  # every file checked before any output
+    task = predictor.task
+    # the verdicts only: each event's guesses (rankings) would cost a label list per event of every session
+    options = task.check_options({"top_g": args.top_g, "rankings": False}, called={"top_g": "--top-g"})
+    files = [(path, task.inputs_from_file(path)) for path in args.files]  # every file checked before any output
     flagged = total = 0
-    for path, sessions in files:
-        scored = task.score_sessions(model, [[str(e) for e in s.events] for s in sessions])
-        for session, item in zip(sessions, scored):
-            v = task.verdict(item, args.top_g)
-            flagged += v["abnormal"]
+    for path, items in files:
+        for (name, text), pred in zip(items, predictor.predict([text for _, text in items], **options)):
+            line = int(name.rsplit(":", 1)[1])
+            session = parse_events(text)[0] or str(line)  # the file's session id, or the line number
+            abnormal, scores = pred["answer"]["label"] == "abnormal", pred["scores"]
+            flagged += abnormal
             total += 1
-            verdict = "abnormal" if v["abnormal"] else "normal"
+            verdict = "abnormal" if abnormal else "normal"
             if args.json:
-                tokens = [str(e) for e in session.events]
                 print(json.dumps({
-                    "file": path, "session": session.id, "line": session.line, "verdict": verdict,
-                    "score": round(v["score"], 6), "worst_rank": v["worst_rank"], "top_g": v["top_g"],
-                    "events": [{"event": e, "rank": int(r), "surprise": round(float(s), 6),
-                                "unknown": e not in task.events}
-                               for e, r, s in zip(tokens, item["rank"], item["surprise"])],
-                    "end": {"rank": v["end_rank"], "surprise": round(v["end_surprise"], 6)}}))
+                    "file": path, "session": session, "line": line, "verdict": verdict,
+                    "score": scores["max_surprise"], "worst_rank": int(scores["worst_rank"]),
+                    "top_g": int(scores["top_g"]),
+                    "events": [{"event": s["token"], "rank": s["rank"], "surprise": s["score"], "unknown": u}
+                               for s, u in zip(pred["steps"], pred["unknown"])],
+                    "end": {"rank": int(scores["end_rank"]), "surprise": scores["end_surprise"]}}))
             else:
                 where = f"{path}\t" if len(files) > 1 else ""
-                print(f"{where}{session.id}\t{verdict}\t{v['score']:.4f}")
+                print(f"{where}{session}\t{verdict}\t{scores['max_surprise']:.4f}")
         sys.stdout.flush()
     g = args.top_g if args.top_g is not None else task.model_config.top_g
     print(f"{flagged} of {total} sessions abnormal (top-g rule, g = {g})", file=sys.stderr)

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     predictor = load(args.bundle)
     require_task(predictor, "translate", "translation", "translate")
-    options = predictor.task.check_options({"beam": args.beam, "attention": args.json})
+    options = predictor.task.check_options({"beam": args.beam, "attention": args.json}, called={"beam": "--beam"})
 
     def emit(texts: list[str]) -> None:
         real = [t for t in texts if t.strip()]

@@ -11,7 +11,12 @@ from rnnlab.files import read_text
 
 def text_lines(path: Path) -> list[str]:
     """Lines without their terminators; a final newline does not make an extra empty line."""
-    lines = read_text(path).split("\n")
+    return split_lines(read_text(path))
+
+
+def split_lines(text: str) -> list[str]:
+    """`text`'s lines without their terminators (\\n or \\r\\n); a final newline makes no extra empty line."""
+    lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]

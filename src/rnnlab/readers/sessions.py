@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnlab.errors import DataError
-from rnnlab.readers.lines import text_lines
+from rnnlab.files import decode_text
+from rnnlab.readers.lines import split_lines, text_lines
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
@@ -42,8 +43,18 @@ def parse_events(text: str) -> tuple[str | None, list[str]]:
 def read_sessions(path: Path) -> list[Session]:
     """Every session of `path`; DataError (file + line) on an empty session, a non-integer or negative id,
     an empty session id before the comma, or text that is not UTF-8."""
+    return sessions_from_lines(text_lines(Path(path)), path)
+
+
+def sessions_from_bytes(data: bytes, name: str) -> list[Session]:
+    """As `read_sessions`, from a file's bytes (an upload) called `name` in the errors."""
+    return sessions_from_lines(split_lines(decode_text(data, name)), name)
+
+
+def sessions_from_lines(lines: list[str], path: Path | str) -> list[Session]:
+    """The sessions of a file's lines (see `read_sessions`); errors name `path` and the line."""
     out = []
-    for i, raw in enumerate(text_lines(Path(path)), start=1):
+    for i, raw in enumerate(lines, start=1):
         sid, fields = parse_events(raw)
         if sid is not None and not sid:
             raise DataError(path, i, "empty session id before the comma (write `id,e1 e2 ...` or just `e1 e2 ...`)")

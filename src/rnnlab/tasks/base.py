@@ -133,24 +133,26 @@ class Option:
     minimum: float | None = None  # for numbers
     choices: tuple[str, ...] = ()  # for strings
 
-    def check(self, value: Any) -> Any:
-        """`value` (a Python value, or the string a user typed) as this option's kind; UserError otherwise."""
+    def check(self, value: Any, called: str = "") -> Any:
+        """`value` (a Python value, or the string a user typed) as this option's kind; UserError otherwise, naming
+        the option as the caller spells it (`called`, e.g. a verb's "--top-g"; default "option NAME")."""
+        called = called or f"option {self.name}"
         if isinstance(value, str) and self.kind is not str:
             text = value.strip().lower()
             try:
                 value = {"true": True, "false": False}[text] if self.kind is bool else self.kind(text)
             except (KeyError, ValueError):
-                raise UserError(f"option {self.name}: expected {self.kind.__name__}, got {value!r}") from None
+                raise UserError(f"{called}: expected {self.kind.__name__}, got {value!r}") from None
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
-            raise UserError(f"option {self.name}: expected {self.kind.__name__}, got {value!r}")
+            raise UserError(f"{called}: expected {self.kind.__name__}, got {value!r}")
         if self.kind is float and not math.isfinite(value):
-            raise UserError(f"option {self.name}: expected a finite number, got {value!r}")
+            raise UserError(f"{called}: expected a finite number, got {value!r}")
         if self.minimum is not None and value < self.minimum:
-            raise UserError(f"option {self.name}: must be >= {self.minimum:g}, got {value!r}")
+            raise UserError(f"{called}: must be >= {self.minimum:g}, got {value!r}")
         if self.choices and value not in self.choices:
-            raise UserError(f"option {self.name}: one of {', '.join(self.choices)}, got {value!r}")
+            raise UserError(f"{called}: one of {', '.join(self.choices)}, got {value!r}")
         return value
 
 
@@ -281,14 +283,11 @@ class Task:
         holds. Default (text kinds): UTF-8 text, one input per non-empty line, named NAME:LINE; a task whose
         file is one input (a recording, a series) or holds records overrides it. Bad bytes: DataError naming
         `name` and the line."""
-        from rnnlab.errors import DataError
+        from rnnlab.files import decode_text
+        from rnnlab.readers.lines import split_lines
 
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise DataError(name, None, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
-        return [(f"{name}:{i}", self.parse_input(line.rstrip("\r")))
-                for i, line in enumerate(text.split("\n"), 1) if line.strip()]
+        lines = split_lines(decode_text(data, name))
+        return [(f"{name}:{i}", self.parse_input(line)) for i, line in enumerate(lines, 1) if line.strip()]
 
     def inputs_from_file(self, path: str) -> list[tuple[str, Any]]:
         """`rnnlab predict BUNDLE FILE`: the inputs a file holds, each named, read with `parse_bytes`."""
@@ -301,15 +300,17 @@ class Task:
             raise DataError(p, None, "no such file")
         return self.parse_bytes(p.read_bytes(), str(path))
 
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+    def check_options(self, options: dict[str, Any], called: dict[str, str] | None = None) -> dict[str, Any]:
         """The options a caller gave, checked against `options` (None dropped: the bundle's own setting);
-        one UserError line for an option this task does not take, naming those it does."""
+        one UserError line for an option this task does not take, naming those it does. `called`: how the
+        caller spells an option in its messages ({"top_g": "--top-g"} for a verb's flag)."""
         known = {o.name: o for o in self.options}
         unknown = sorted(set(options) - set(known))
         if unknown:
             takes = ", ".join(known) if known else "none"
             raise UserError(f"task {self.name!r} takes no option {', '.join(unknown)} (its options: {takes})")
-        return {k: known[k].check(v) for k, v in options.items() if v is not None}
+        called = called or {}
+        return {k: known[k].check(v, called.get(k, "")) for k, v in options.items() if v is not None}
 
     def predict(self, model: torch.nn.Module, inputs: list[Any], **options: Any) -> list[dict[str, Any]]:
         """Decoded predictions, one JSON-able dict per input (with per-token outputs where meaningful), under

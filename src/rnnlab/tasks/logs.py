@@ -53,11 +53,12 @@ from rnnlab import checks
 from rnnlab.detectors.metrics import ABNORMAL, NORMAL, UNLABELLED, session_metrics
 from rnnlab.errors import UserError
 from rnnlab.explain import eval_mode, trace_layers
+from rnnlab.files import decode_text
 from rnnlab.layers import Recurrent
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.sessions import parse_events, read_sessions
 from rnnlab.readers.splits import hold_out, hold_out_last
-from rnnlab.tasks.base import LossOutput, Task, labels
+from rnnlab.tasks.base import LossOutput, Option, Task, labels
 from rnnlab.vocab import Vocab
 
 START, END = "<s>", "</s>"
@@ -129,6 +130,10 @@ class LogAnomalyTask(Task):
     ModelConfig = LogModelConfig
     metric = "loss"  # next-event loss on (normal) valid sessions: there are no abnormal ones to select on
     metric_mode = "min"
+    input_kind = "sessions"  # a line `e1 e2 ...` or `id,e1 e2 ...`; a file of them (rnnlab.readers.sessions)
+    options = (Option("top_g", int, "abnormal when a true event is outside the top g guesses (default: the "
+                                    "bundle's model.top_g)", minimum=1),
+               Option("rankings", bool, "each event's top-g guesses in steps (default true; false for big files)"))
 
     def __init__(self, data: LogData, model: LogModelConfig):
         super().__init__(data, model)
@@ -321,22 +326,34 @@ class LogAnomalyTask(Task):
     def input_length(self, input: str) -> int:
         return len(parse_events(str(input))[1])
 
-    def predict(self, model: nn.Module, inputs: list[str], top_g: int | None = None) -> list[dict[str, Any]]:
+    def parse_bytes(self, data: bytes, name: str) -> list[tuple[str, str]]:
+        """A file of sessions (checked line by line as training files are) -> [(NAME:LINE, the line)]."""
+        from rnnlab.readers.lines import split_lines
+        from rnnlab.readers.sessions import sessions_from_lines
+
+        lines = split_lines(decode_text(data, name))
+        return [(f"{name}:{s.line}", lines[s.line - 1]) for s in sessions_from_lines(lines, name)]
+
+    def predict(self, model: nn.Module, inputs: list[str], *, top_g: int | None = None,
+                rankings: bool = True) -> list[dict[str, Any]]:
         """For each session (`e1 e2 ...` or `id,e1 e2 ...`), the prediction schema: `answer` the verdict by
         the top-g rule ("abnormal" | "normal") with, as its probability, the probability the model gave the
         least likely true event (the end of the session included); `steps` per event: its `rank` among the
         model's guesses, its surprise (`score`, -log p in nats) and the top-g guesses after it (`ranking`);
-        `scores`: the session score (max surprise), worst rank, mean surprise and the end's rank/surprise."""
+        `scores`: the session score (max surprise), worst rank, mean surprise and the end's rank/surprise.
+        rankings=False leaves the guesses out of `steps` (ranks and surprises stay): a big file costs less."""
         inputs = list(inputs)
         token_lists = [self._tokens(t) for t in inputs]
         g = self.model_config.top_g if top_g is None else top_g
         names = list(self.events.itos)
         never = [self.events.stoi[t] for t in (self.events.pad, self.events.unk, START)]  # never a next event
         out = []
-        for text, tokens, scored in zip(inputs, token_lists, self.score_sessions(model, token_lists, top_k=g)):
+        scored_all = self.score_sessions(model, token_lists, top_k=g if rankings else 0)
+        for text, tokens, scored in zip(inputs, token_lists, scored_all):
             v = self.verdict(scored, g)
-            nxt = scored["next"].clone()  # (n, V)
-            nxt[:, never] = 0.0
+            if rankings:
+                nxt = scored["next"].clone()  # (n, V)
+                nxt[:, never] = 0.0
             out.append({
                 "task": self.name, "text": text, "tokens": tokens,
                 "unknown": [t not in self.events for t in tokens],
@@ -344,7 +361,7 @@ class LogAnomalyTask(Task):
                            "probability": round(min(1.0, max(0.0, v["least_likely_probability"])), 6)},
                 "answer_kind": "session (top-g rule; % = least likely event's p)",
                 "steps": [{"token": tok, "rank": int(r), "score": round(float(s), 6),
-                           "ranking": labels(names, nxt[i], g)}
+                           **({"ranking": labels(names, nxt[i], g)} if rankings else {})}
                           for i, (tok, r, s) in enumerate(zip(tokens, scored["rank"], scored["surprise"]))],
                 "scores": {"max_surprise": round(v["score"], 6), "worst_rank": float(v["worst_rank"]),
                            "mean_surprise": round(v["mean_surprise"], 6), "end_rank": float(v["end_rank"]),
