@@ -5,6 +5,8 @@ The CSV needs the bundle's time column and input columns (others are ignored) an
 lookback rows. Prints one line per future step (time, then each column's value, `[lower, upper]` with an
 interval); `--json` prints the prediction schema instead; `--horizon H` keeps the first H steps (at most the
 model's); `--plot out.png` draws the history and the forecast (never over an existing file without --force).
+A formatter over the task's predict and its declared option (horizon): `rnnlab predict BUNDLE FILE` computes the
+same forecast.
 """
 from __future__ import annotations
 
@@ -22,40 +24,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the prediction as JSON (the schema's forecast field)")
 
 
-def _cut(pred: dict, horizon: int) -> dict:
-    f = dict(pred["forecast"])
-    for key in ("times", "steps", "lower", "upper"):
-        if key in f:
-            f[key] = f[key][:horizon]
-    return {**pred, "forecast": f}
-
-
 def run(args: argparse.Namespace) -> int:
     from rnnlab.bundle import load
     from rnnlab.cli.predict import require_task
-    from rnnlab.errors import DataError, UserError
+    from rnnlab.errors import UserError
 
     plot = Path(args.plot) if args.plot else None
     if plot is not None and plot.exists() and not args.force:
         raise UserError(f"{plot} exists: choose another --plot file, or pass --force to overwrite it")
     predictor = load(args.bundle)
     require_task(predictor, "forecast", "forecast", "forecast")
+    options = predictor.task.check_options({"horizon": args.horizon}, called={"horizon": "--horizon"})
     model_horizon = predictor.task.data.horizon
-    horizon = model_horizon if args.horizon is None else args.horizon
-    if not 1 <= horizon <= model_horizon:
-        raise UserError(f"--horizon must be in 1 .. {model_horizon} (the model's horizon), got {horizon}")
-    path = Path(args.series)
-    if not path.is_file():
-        raise DataError(path, None, "no such file")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(path, None, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
-    try:
-        pred = predictor.predict([predictor.task.parse_input(text)])[0]
-    except DataError as e:  # the task reads text: name the file the text came from
-        raise DataError(path, e.line, e.problem) from None
-    pred = _cut({**pred, "text": str(path)}, horizon)
+    if args.horizon is not None and args.horizon > model_horizon:
+        raise UserError(f"--horizon must be in 1 .. {model_horizon} (the model's horizon), got {args.horizon}")
+    (name, series), = predictor.task.inputs_from_file(args.series)  # a CSV file is one input
+    pred = predictor.predict([series], **options)[0]
+    pred = {**pred, "text": name}
     f = pred["forecast"]
     if args.json:
         print(json.dumps(pred, ensure_ascii=False))
@@ -73,5 +58,5 @@ def run(args: argparse.Namespace) -> int:
                         lower=[r[j] for r in f["lower"]] if "lower" in f else None,
                         upper=[r[j] for r in f["upper"]] if "upper" in f else None)
                   for j, col in enumerate(f["columns"][:12])]
-        plot_panels(plot, panels, columns=1 if len(panels) < 4 else 2, title=f"{path.name}: forecast")
+        plot_panels(plot, panels, columns=1 if len(panels) < 4 else 2, title=f"{Path(args.series).name}: forecast")
     return 0

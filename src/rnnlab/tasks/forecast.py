@@ -41,6 +41,7 @@ from torch import nn
 from rnnlab import checks
 from rnnlab.errors import DataError, UserError
 from rnnlab.explain import eval_mode, trace_layers
+from rnnlab.files import decode_text
 from rnnlab.forecasting.baselines import ErrorSums, repeat_last
 from rnnlab.forecasting.models import (
     HEADS,
@@ -55,7 +56,7 @@ from rnnlab.forecasting.scaling import TRANSFORMS, Scaler, SeriesScaling, transf
 from rnnlab.forecasting.windows import borders_by_fraction, borders_by_rows, gather, window_starts
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.series import Series, future_times, parse_series, read_series, split_names
-from rnnlab.tasks.base import LossOutput, Task
+from rnnlab.tasks.base import LossOutput, Option, Task
 
 ARCHS = ("segrnn", "rnn", "nlinear", "dlinear")
 NORMS = ("revin", "last", "none")
@@ -107,6 +108,8 @@ class ForecastTask(Task):
     ModelConfig = ForecastModelConfig
     metric = "mse"
     metric_mode = "min"
+    input_kind = "series"  # CSV text: the time column and the input columns, at least `lookback` rows
+    options = (Option("horizon", int, "forecast steps kept, at most the model's (default: all of them)", minimum=1),)
 
     def __init__(self, data: ForecastData, model: ForecastModelConfig):
         super().__init__(data, model)
@@ -311,11 +314,24 @@ class ForecastTask(Task):
             return times[:: self.model_config.segment]
         return list(times)
 
-    def predict(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
+    def parse_bytes(self, data: bytes, name: str) -> list[tuple[str, str]]:
+        """A CSV file is one input: the series whose future is asked for (errors name the file and its line)."""
+        text = decode_text(data, name)
+        try:
+            self._window(self.parse_input(text))  # read it now, so a bad line names the file, not "<input>"
+        except DataError as e:
+            raise DataError(name, e.line, e.problem) from None
+        return [(name, text)]
+
+    def predict(self, model: nn.Module, inputs: list[str], *, horizon: int | None = None) -> list[dict[str, Any]]:
         """For each CSV text: `forecast` = {columns, history_times, history (L rows), times, steps (H rows of
-        the targets, data units), lower / upper (the 80 % interval, probabilistic heads)}."""
+        the targets, data units), lower / upper (the 80 % interval, probabilistic heads)}; `horizon` keeps the
+        first steps only (at most the model's)."""
         inputs = list(inputs)
-        return self._run(model, inputs) if inputs else []
+        if horizon is not None and not 1 <= horizon <= self.data.horizon:
+            raise UserError(f"horizon must be in 1 .. {self.data.horizon} (the model's horizon), got {horizon}")
+        preds = self._run(model, inputs) if inputs else []
+        return preds if horizon is None else [_first_steps(p, horizon) for p in preds]
 
     def trace(self, model: nn.Module, input: str) -> dict[str, Any]:
         """The prediction plus the recurrent layer's states and gates per step (glass engine): per segment
@@ -354,3 +370,12 @@ class ForecastTask(Task):
         self.scaler = Scaler.from_json(state["forecast.scaler"])
         if len(self.scaler.mean) != len(self.columns):
             raise ValueError("forecast.scaler: one mean and scale per column")
+
+
+def _first_steps(pred: dict[str, Any], horizon: int) -> dict[str, Any]:
+    """A prediction with its forecast cut to the first `horizon` steps (times, steps and the interval's bounds)."""
+    f = dict(pred["forecast"])
+    for key in ("times", "steps", "lower", "upper"):
+        if key in f:
+            f[key] = f[key][:horizon]
+    return {**pred, "forecast": f}
