@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab.forecasting.scaling import SeriesScaling
-from rnnlab.layers import Recurrent
+from rnnlab.layers import RecurrentConfig, build_recurrent
 from rnnlab.state import expand_rows
 
 QUANTILES = (0.1, 0.5, 0.9)  # the 80 % interval and the median
@@ -81,7 +81,7 @@ class SegRNN(nn.Module):
         self.channels, self.lookback, self.horizon, self.segment, self.k = channels, lookback, horizon, segment, k
         self.n_out = math.ceil(horizon / segment)
         self.embed = nn.Sequential(nn.Linear(segment, hidden), nn.ReLU())
-        self.rnn = Recurrent(cell, hidden, hidden, num_layers=1, batch_first=True, engine=engine)
+        self.rnn = build_recurrent(RecurrentConfig(cell, hidden, engine=engine), hidden)
         self.pos = nn.Parameter(torch.randn(self.n_out, hidden // 2))  # which output segment
         self.channel = nn.Parameter(torch.randn(channels, hidden - hidden // 2))  # which channel
         self.drop = nn.Dropout(dropout)
@@ -113,8 +113,7 @@ class DirectRNN(nn.Module):
                  engine: str = "fused"):
         super().__init__()
         self.channels, self.horizon, self.k = channels, horizon, k
-        self.rnn = Recurrent(cell, channels, hidden, num_layers=num_layers, batch_first=True,
-                             dropout=dropout if num_layers > 1 else 0.0, engine=engine)
+        self.rnn = build_recurrent(RecurrentConfig(cell, hidden, num_layers, dropout=dropout, engine=engine), channels)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, horizon * channels * k)
 

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.cells import FAMILIES
-from rnnlab.layers import Recurrent
+from rnnlab.layers import Recurrent, RecurrentConfig, build_recurrent
 
 CELLS = ("rnn_tanh", "lstm", "gru")
 
@@ -45,7 +45,7 @@ class MemoryModel(nn.Module):
     def __init__(self, mode: str, input_size: int, hidden_size: int, output_size: int,
                  engine: str = "fused"):
         super().__init__()
-        self.rnn = Recurrent(mode, input_size, hidden_size, engine=engine)
+        self.rnn = build_recurrent(RecurrentConfig(mode, hidden_size, engine=engine), input_size, batch_first=False)
         self.head = nn.Linear(hidden_size, output_size)
 
     def forward(self, x: Tensor, readout: int = 1) -> Tensor:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rnnlab.layers import Recurrent
+from rnnlab.layers import RecurrentConfig, build_recurrent
 from rnnlab.modules.embedding import WordDropout
 from rnnlab.modules.pooling import last_step
 
@@ -43,9 +43,7 @@ class IntentModel(nn.Module):
         self.word_dropout = WordDropout(cfg.word_dropout, unk_id, pad_id)  # ids -> ids; training only
         self.embed = nn.Embedding(vocab_size, cfg.embed_size, padding_idx=pad_id)
         self.drop = nn.Dropout(cfg.dropout)
-        self.encoder = Recurrent(cfg.cell, cfg.embed_size, cfg.hidden_size, num_layers=cfg.num_layers,
-                                 bidirectional=False, batch_first=True,
-                                 dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, engine=cfg.engine)
+        self.encoder = build_recurrent(RecurrentConfig.of(cfg), cfg.embed_size)  # left to right only
         self.head = nn.Linear(cfg.hidden_size, n_intents)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor,

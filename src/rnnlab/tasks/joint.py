@@ -51,7 +51,7 @@ from torch import nn
 from rnnlab import checks
 from rnnlab.errors import UserError
 from rnnlab.explain import eval_mode, trace_layers
-from rnnlab.layers import Recurrent
+from rnnlab.layers import RecurrentConfig, build_recurrent
 from rnnlab.metrics.tagging import chunk_f1, chunks
 from rnnlab.modules import unwrap
 from rnnlab.modules.crf import CRF, bio_constraints
@@ -113,8 +113,8 @@ class JointModel(nn.Module):
         self.chars = CharCNN(num_chars, cfg.char_dim, cfg.char_filters, cfg.char_width)
         # layers built one by one so layer 1's forward half (the causal states) is reachable
         sizes = [cfg.embed_size + cfg.char_filters] + [2 * h] * (cfg.num_layers - 1)
-        self.encoder = nn.ModuleList(Recurrent(cell, n, h, bidirectional=True, batch_first=True)
-                                     for n in sizes)
+        layer = RecurrentConfig(cell, h, bidirectional=True)  # h per direction: each layer outputs 2h
+        self.encoder = nn.ModuleList(build_recurrent(layer, n) for n in sizes)
         self.drop = nn.Dropout(cfg.dropout)
         # built only when used, so bundles saved without it load unchanged
         self.attention = AttentionPool(2 * h, h) if cfg.attention_pool else None

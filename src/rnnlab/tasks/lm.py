@@ -51,7 +51,7 @@ from torch import nn
 from rnnlab import checks
 from rnnlab.errors import DataError, UserError
 from rnnlab.explain import eval_mode, gradient_x_input, trace_layers
-from rnnlab.layers import Recurrent
+from rnnlab.layers import RecurrentConfig, build_recurrent
 from rnnlab.metrics.language import bits, perplexity
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.text import read_corpus, word_stream
@@ -108,9 +108,7 @@ class LanguageModel(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, cfg.embed_size)
         self.embed_drop = nn.Dropout(cfg.dropout if cfg.embed_dropout < 0 else cfg.embed_dropout)
-        self.rnn = Recurrent(cfg.cell, cfg.embed_size, cfg.hidden_size, num_layers=cfg.num_layers,
-                             batch_first=True, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-                             engine=cfg.engine)
+        self.rnn = build_recurrent(RecurrentConfig.of(cfg), cfg.embed_size)
         self.out_drop = nn.Dropout(cfg.dropout)
         out_size = cfg.hidden_size
         self.project = None

@@ -54,7 +54,7 @@ from rnnlab.detectors.metrics import ABNORMAL, NORMAL, UNLABELLED, session_metri
 from rnnlab.errors import UserError
 from rnnlab.explain import eval_mode, trace_layers
 from rnnlab.files import decode_text
-from rnnlab.layers import Recurrent
+from rnnlab.layers import RecurrentConfig, build_recurrent
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.sessions import parse_events, read_sessions
 from rnnlab.readers.splits import hold_out, hold_out_last
@@ -104,9 +104,7 @@ class NextEventModel(nn.Module):
     def __init__(self, vocab_size: int, cfg: LogModelConfig, pad_id: int):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, cfg.embed_size, padding_idx=pad_id)
-        self.encoder = Recurrent(cfg.cell, cfg.embed_size, cfg.hidden_size, num_layers=cfg.num_layers,
-                                 batch_first=True, dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
-                                 engine=cfg.engine)
+        self.encoder = build_recurrent(RecurrentConfig.of(cfg), cfg.embed_size)
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden_size, vocab_size)
 
