@@ -9,7 +9,7 @@ from torch import nn
 from rnnlab.audio.features import Normalizer
 from rnnlab.audio.frontend import FrontEnd, fit_normalizer
 from rnnlab.audio.models import AudioEncoder, CTCModel, WordClassifier
-from rnnlab.layers import Recurrent
+from rnnlab.layers import Recurrent, RecurrentConfig
 from rnnlab.modules.pooling import AttentionPool
 
 F, H, K = 5, 8, 2
@@ -31,8 +31,8 @@ def batch(arrays: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def build(kind: str, norm: Normalizer, *, utterance_mean: bool = False, pool: str = "attention",
           cell: str = "gru", num_layers: int = 2) -> nn.Module:
-    encoder = AudioEncoder(FrontEnd(norm, utterance_mean=utterance_mean, subsample=K), cell, H,
-                           num_layers=num_layers, bidirectional=True, dropout=0.1)
+    recurrent = RecurrentConfig(cell, H, num_layers=num_layers, bidirectional=True, dropout=0.1)
+    encoder = AudioEncoder(FrontEnd(norm, utterance_mean=utterance_mean, subsample=K), recurrent)
     if kind == "ctc":
         return CTCModel(encoder, 6, dropout=0.1)
     return WordClassifier(encoder, 4, pool=pool, dropout=0.1)

@@ -12,7 +12,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnlab.decoding.ctc import Lexicon, best_path, forced_align, greedy, prefix_beam_search, word_timings
+from rnnlab.decoding.ctc import (
+    Lexicon,
+    best_path,
+    decode,
+    decoder_options,
+    forced_align,
+    greedy,
+    prefix_beam_search,
+    transcript,
+    word_timings,
+)
 from rnnlab.decoding.ngram import WordNgram
 
 BLANK = 0
@@ -320,3 +330,39 @@ def test_word_timings_on_a_hand_made_path():
     assert spans == [(2, 3), (4, 4), (5, 5), (8, 8), (10, 11), (12, 12)]
     timings = word_timings(lp, ids, space=1, symbols=symbols, frame_seconds=0.02)
     assert timings == [{"word": "YES", "start": 0.04, "end": 0.12}, {"word": "NO", "start": 0.2, "end": 0.26}]
+
+
+# ---- a decoder over a model's symbols ---------------------------------------------------------------
+
+TASK_SYMBOLS = ["<blank>", " ", "a", "b", "c"]  # id 0 the blank, as the speech task's vocabulary
+
+
+def test_transcript_spaces_words_once_as_references_are():
+    assert transcript([2, 1, 1, 3, 4, 1], TASK_SYMBOLS) == "a bc"
+    assert transcript([1, 2], TASK_SYMBOLS) == "a" and transcript([], TASK_SYMBOLS) == ""
+
+
+def test_decoder_options_spell_the_lexicon_and_keep_words_only_where_there_is_a_space():
+    lm = WordNgram.fit([["ab", "c"], ["c"]], order=2)
+    options = decoder_options(TASK_SYMBOLS, beam=5, words=["ab", "c"], lm=lm, alpha=0.3, beta=2.0)
+    assert (options["beam"], options["space"], options["symbols"], options["lm"]) == (5, 1, TASK_SYMBOLS, lm)
+    assert (options["alpha"], options["beta"]) == (0.3, 2.0)
+    lexicon = options["lexicon"]
+    assert len(lexicon) == 2 and lexicon.is_word([2, 3]) and lexicon.is_word([4]) and not lexicon.is_word([2])
+    assert decoder_options(TASK_SYMBOLS, words=["ab"], lexicon=False)["lexicon"] is None
+    assert decoder_options(TASK_SYMBOLS, words=[])["lexicon"] is None
+    spaceless = decoder_options(["<blank>", "1", "2"], words=["12"], lm=lm)  # no word separator: no words
+    assert spaceless["space"] is None and spaceless["lm"] is None and spaceless["lexicon"] is None
+    prefix_beam_search(random_log_probs(6, 3, 0), **spaceless)  # what the search accepts
+
+
+def test_decode_is_greedy_at_beam_one_and_the_searchs_best_above():
+    lm = WordNgram.fit([["ab", "c"], ["c", "ab"]], order=2)
+    for seed in range(5):
+        x = random_log_probs(12, len(TASK_SYMBOLS), seed)
+        options = decoder_options(TASK_SYMBOLS, beam=1, words=["ab", "c"], lm=lm)
+        assert decode(x, options) == greedy(x)
+        options = decoder_options(TASK_SYMBOLS, beam=4, words=["ab", "c"], lm=lm)
+        best = prefix_beam_search(x, blank=0, **options)[0].ids
+        assert decode(x, options) == best
+        assert set(transcript(best, TASK_SYMBOLS).split()) <= {"ab", "c"}  # the lexicon held

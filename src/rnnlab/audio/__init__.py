@@ -1,2 +1,10 @@
-"""Audio building blocks: features (log-mel, MFCC via librosa), their normalisation, SpecAugment, and
-connected-digit strings made from isolated recordings. Never imports a task."""
+"""Audio building blocks. Never imports a task.
+
+    features.py   frames from samples (log-mel, MFCC, a Sphinx-like MFCC via librosa), deltas, the per-feature
+                  statistics fitted on train, a spectrogram to draw
+    frontend.py   the front end in one place: an example's raw frames, then (inside the model, FrontEnd) the
+                  utterance mean, the training normaliser as buffers, SpecAugment while training, frame stacking
+    augment.py    SpecAugment's frequency and time masks
+    strings.py    connected digits joined from isolated recordings
+    models.py     AudioEncoder (front end + Recurrent), WordClassifier, CTCModel
+"""

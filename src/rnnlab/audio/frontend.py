@@ -1,6 +1,7 @@
 """The audio front end, assembled here and nowhere else: from a recording to the steps the recurrent layers read.
 
-    samples (n,)               -> frames (T, F)         features.frames (librosa; the task, once per recording)
+    example / recording        -> frames (T, F)         example_frames / features.frames (librosa), or AN4's
+                                                         Sphinx MFCC files as read: once per recording, numpy
     frames (B, T, F), lengths  -> less the utterance's own mean frame        (utterance_mean)
                                -> (x - mean) / std per feature, fitted on train (buffers of the model)
                                -> SpecAugment masks                          (training only)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from rnnlab.audio.frontend import FrontEnd
-from rnnlab.layers import Recurrent
+from rnnlab.layers import RecurrentConfig, build_recurrent
 from rnnlab.modules.pooling import AttentionPool, max_pool, mean_pool
 
 POOLS = ("mean", "max", "attention")
@@ -23,14 +23,11 @@ POOLS = ("mean", "max", "attention")
 class AudioEncoder(nn.Module):
     """Raw frames -> the front end's steps -> a (bidirectional) Recurrent: (B, T, F) -> (B, T', D), lengths (B,)."""
 
-    def __init__(self, front_end: FrontEnd, cell: str, hidden_size: int, *, num_layers: int = 1,
-                 bidirectional: bool = True, dropout: float = 0.0, engine: str = "fused"):
+    def __init__(self, front_end: FrontEnd, recurrent: RecurrentConfig):
         super().__init__()
         self.front_end = front_end
-        self.rnn = Recurrent(cell, front_end.step_size, hidden_size, num_layers=num_layers,
-                             bidirectional=bidirectional, batch_first=True,
-                             dropout=dropout if num_layers > 1 else 0.0, engine=engine)
-        self.size = hidden_size * (2 if bidirectional else 1)  # D
+        self.rnn = build_recurrent(recurrent, front_end.step_size)  # batch-first, over kF features per step
+        self.size = recurrent.output_size  # D: hidden_size per direction
 
     @property
     def k(self) -> int:

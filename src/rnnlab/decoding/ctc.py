@@ -1,5 +1,6 @@
 """CTC decoding without parameters: greedy, prefix beam search (with a word LM and a lexicon), forced
-alignment and word timings, all in numpy over one utterance's frame log-probabilities.
+alignment and word timings, all in numpy over one utterance's frame log-probabilities; the decoder's
+settings for a model's symbols.
 
 Every function reads `log_probs` (T, V): a log_softmax over V symbols for each of T frames, `blank` the
 id of the CTC blank. A path pi (T,) picks one symbol per frame; the labelling it stands for is B(pi):
@@ -36,6 +37,11 @@ The LM is any object with logprob(word, context) and end_logprob(context), natur
 rnnlab.decoding.ngram.WordNgram); its answers are cached per (word, context). A `Lexicon` restricts the
 search to its words: a symbol may extend the current word only while it stays a lexicon prefix, and a
 space may end it only when it is a lexicon word.
+
+For a model over a table of symbols (id -> character, id 0 the blank in rnnlab's speech task):
+`decoder_options` builds the search's settings (the space's id, the lexicon spelled in ids, the LM, alpha,
+beta, the beam), `decode` runs greedy (beam <= 1) or the search with them, and `transcript` writes the ids
+as text with single spaces, as reference transcripts are written.
 """
 from __future__ import annotations
 

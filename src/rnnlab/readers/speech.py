@@ -8,8 +8,9 @@ valid and test, and the waveform behind each example.
                   each split's strings from that split's recordings only
     an4           CMU AN4 as Sphinx MFCC files (readers.audio.an4_utterances): the features are read, not computed
 
-A validation split cut from the training items is a fixed fraction under a fixed permutation (`split_seed`),
-so it never depends on the training seed. Problems are UserError / DataError naming the file and line.
+A validation split cut from the training items is a fixed fraction under a fixed permutation (`split_seed`,
+readers.splits.hold_out), so it never depends on the training seed. Problems are UserError / DataError naming
+the file and line.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import numpy as np
 from rnnlab.audio.strings import DigitString, draw_strings, join
 from rnnlab.errors import UserError
 from rnnlab.readers.audio import DigitRecording, an4_utterances, fsdd_recordings, read_audio, read_manifest
+from rnnlab.readers.splits import hold_out
 
 FORMATS = ("manifest", "fsdd", "fsdd_strings", "an4")
 CASES = ("keep", "lower", "upper")
@@ -43,16 +45,6 @@ def normalise_transcript(text: str, case: str = "keep") -> str:
     transcripts are changed so before training and before scoring."""
     text = " ".join(text.split())
     return text.lower() if case == "lower" else text.upper() if case == "upper" else text
-
-
-def hold_out(items: list, fraction: float, seed: int) -> tuple[list, list]:
-    """(train, valid): a fixed `fraction` of items (at least one; permutation by `seed`) held out, the rest kept."""
-    if fraction == 0:
-        return items, []
-    order = np.random.default_rng(seed).permutation(len(items))
-    n_valid = max(1, round(len(items) * fraction))
-    held = set(order[:n_valid].tolist())
-    return [x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held]
 
 
 def manifest_examples(path: str | Path, case: str = "keep") -> list[SpeechExample]:

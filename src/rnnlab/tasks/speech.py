@@ -60,11 +60,13 @@ from rnnlab.audio.models import POOLS, AudioEncoder, CTCModel, WordClassifier
 from rnnlab.decoding import ctc
 from rnnlab.errors import UserError
 from rnnlab.explain import eval_mode
+from rnnlab.layers import RecurrentConfig
 from rnnlab.metrics.classification import accuracy, confusion_matrix, macro_f1
 from rnnlab.readers import speech as datasets
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.speech import FORMATS, SpeechExample
-from rnnlab.tasks.base import LossOutput, Task, labels
+from rnnlab.readers.splits import hold_out
+from rnnlab.tasks.base import LossOutput, Option, Task, labels
 from rnnlab.vocab import Vocab
 
 DECODERS = ("greedy", "beam")
@@ -147,6 +149,7 @@ class _AudioTask(Task):
 
     DataConfig = SpeechData
     ModelConfig = SpeechModelConfig
+    input_kind = "audio"
 
     def __init__(self, data: SpeechData, model: SpeechModelConfig):
         super().__init__(data, model)
@@ -209,7 +212,7 @@ class _AudioTask(Task):
             train = self._manifest(d.train)
             if d.valid:
                 return train
-            return datasets.hold_out(train, d.valid_fraction, d.split_seed)[0 if split == "train" else 1]
+            return hold_out(train, d.valid_fraction, d.split_seed)[0 if split == "train" else 1]
         if d.format == "an4":
             return datasets.an4_examples(self._root(), split, case=d.case, valid_fraction=d.valid_fraction,
                                          split_seed=d.split_seed)
@@ -269,8 +272,7 @@ class _AudioTask(Task):
         augment = {"freq_masks": m.freq_masks, "freq_width": m.freq_width, "time_masks": m.time_masks,
                    "time_width": m.time_width}
         front_end = FrontEnd(self.normalizer, utterance_mean=m.utterance_mean, subsample=m.subsample, augment=augment)
-        return AudioEncoder(front_end, self.cell, m.hidden_size, num_layers=m.num_layers,
-                            bidirectional=m.bidirectional, dropout=m.dropout, engine=m.engine)
+        return AudioEncoder(front_end, RecurrentConfig.of(m, cell=self.cell))
 
     # ---- user input -------------------------------------------------------------------------
 
@@ -282,10 +284,11 @@ class _AudioTask(Task):
             raise UserError("empty input: give the path of a WAV (or FLAC, OGG) file")
         return read_audio(Path(str(text).strip()), self.features.sample_rate)
 
-    def parse_audio_bytes(self, data: bytes, name: str) -> Any:
+    def parse_bytes(self, data: bytes, name: str) -> list[tuple[str, Any]]:
+        """An upload (the studio) or a file's bytes: one recording, resampled to the model's rate."""
         from rnnlab.readers.audio import audio_from_bytes
 
-        return audio_from_bytes(data, name, self.features.sample_rate)
+        return [(name, audio_from_bytes(data, name, self.features.sample_rate))]
 
     def input_length(self, input: Any) -> int:
         """Frames the model will read (10 ms each by default)."""
@@ -449,6 +452,10 @@ class SpeechTask(_AudioTask):
     name = "speech"
     metric = "cer"
     metric_mode = "min"
+    options = (Option("beam", int, "beam width (1 = greedy); default: the bundle's model.beam", minimum=1),
+               Option("lm_weight", float, "the word LM's weight in the beam's score; default: model.lm_weight",
+                      minimum=0.0),
+               Option("word_bonus", float, "added to the beam's score per word; default: model.word_bonus"))
 
     def __init__(self, data: SpeechData, model: SpeechModelConfig):
         super().__init__(data, model)
@@ -549,8 +556,9 @@ class SpeechTask(_AudioTask):
                             prefix + "sentence_accuracy": float(np.mean([r == h for r, h in zip(refs, hyps)]))})
         return out
 
-    def predict(self, model: nn.Module, inputs: list[Any], *, beam: int | None = None) -> list[dict[str, Any]]:
-        options = self.decoder_options(beam=beam)
+    def predict(self, model: nn.Module, inputs: list[Any], *, beam: int | None = None, lm_weight: float | None = None,
+                word_bonus: float | None = None) -> list[dict[str, Any]]:
+        options = self.decoder_options(beam=beam, lm_weight=lm_weight, word_bonus=word_bonus)
         out = []
         for audios, batch in self._batches(model, inputs):
             with eval_mode(model), torch.no_grad():
