@@ -8,6 +8,7 @@ all of this by adding its toy data to TOY_DATA (a test fails until it does).
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 
@@ -17,8 +18,11 @@ import torch
 import rnnlab
 from rnnlab.bundle import save_bundle
 from rnnlab.config import load_config
+from rnnlab.engines import ENGINES
+from rnnlab.layers import Recurrent
+from rnnlab.modules.encoder_decoder import Encoder, EncoderDecoder
 from rnnlab.tasks import TASKS
-from rnnlab.tasks.base import check_prediction
+from rnnlab.tasks.base import INPUT_KINDS, check_prediction
 from rnnlab.training import prepare_task, seed_everything
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
@@ -210,3 +214,85 @@ def test_trace_extends_the_prediction(fitted):
     trace = task.trace(model, task.parse_input(text))
     check_prediction({k: v for k, v in trace.items() if k not in ("cell", "layers")})
     assert trace["layers"] and all(len(layer["h"]) == len(trace["tokens"]) for layer in trace["layers"])
+
+
+# ---- the three contracts of the layout (docs/architecture.md): engines, the task interface, the encoder ----------
+
+def _eval_batch(task, feats):
+    split = "valid" if feats.get("valid") else "train"
+    return task.collate([feats[split][i] for i in task.batches(feats[split], 4, shuffle=False)[0]])
+
+
+def test_every_engine_of_the_table_runs_the_model_and_hidden_size_is_per_direction(fitted):
+    """Engines are a table (rnnlab.engines): each registered engine runs every task's recurrences to the same loss;
+    and a task's model.hidden_size is the units of one direction of its (first) recurrent layer, in every task."""
+    task, model, cfg, feats = fitted
+    layers = [m for m in model.modules() if isinstance(m, Recurrent)]
+    if not layers:
+        pytest.skip(f"model.arch={getattr(cfg.model, 'arch', '?')} has no recurrent layer")
+    assert layers[0].hidden_size == cfg.model.hidden_size
+    batch, before = _eval_batch(task, feats), [layer.engine for layer in layers]
+    model.eval()
+    losses = {}
+    try:
+        for name in ENGINES:
+            for layer in layers:
+                layer.engine = name
+            with torch.no_grad():
+                out = task.loss(model, batch)
+            losses[name] = float(out.total) / out.count
+    finally:
+        for layer, engine in zip(layers, before):
+            layer.engine = engine
+    assert set(losses) == set(ENGINES) and all(math.isfinite(v) for v in losses.values())
+    first = losses["fused"]
+    assert all(v == pytest.approx(first, rel=1e-4, abs=1e-6) for v in losses.values()), losses
+
+
+def test_the_declared_interface_reads_files_and_takes_its_options(fitted):
+    """Task interface: the input kind is declared, a file of inputs read by the task's own reader (what `rnnlab
+    predict FILE` and the studio's /upload do) predicts as the typed inputs do, and every declared option is taken
+    by predict, as the CLI types it (a string)."""
+    task, model, cfg, _ = fitted
+    model.eval()
+    assert task.input_kind in INPUT_KINDS
+    texts = INPUTS[cfg.task]
+    if task.input_kind == "sessions":
+        texts = texts[:1]  # the second is typed text with a foreign token, which a session file refuses
+    want = task.predict(model, [task.parse_input(t) for t in texts])
+    if task.input_kind in ("audio", "image"):  # inputs are paths: each file is one input
+        items = [item for t in texts for item in task.parse_bytes(Path(t).read_bytes(), Path(t).name)]
+    elif task.input_kind == "series":  # each input is a CSV's text: one file each
+        items = [item for i, t in enumerate(texts) for item in task.parse_bytes(t.encode(), f"series{i}.csv")]
+    else:  # one input per line
+        items = task.parse_bytes(("\n".join(texts) + "\n").encode(), "inputs.txt")
+    assert len(items) == len(texts) and all(isinstance(name, str) for name, _ in items)
+    got = task.predict(model, [x for _, x in items])
+    drop = ("text", "tokens") if task.input_kind in ("audio", "image") else ("text",)  # a file's name, not a path
+    assert [{k: v for k, v in p.items() if k not in drop} for p in got] == \
+        [{k: v for k, v in p.items() if k not in drop} for p in want]
+    for option in task.options:
+        typed = {bool: "false", int: str(int(option.minimum or 1)), float: str(option.minimum or 0.5)}.get(
+            option.kind, option.choices[0] if option.choices else "")
+        for p in task.predict(model, [task.parse_input(texts[0])], **task.check_options({option.name: typed})):
+            check_prediction(p)
+
+
+def test_an_encoder_decoder_model_honours_the_encoder_contract(fitted):
+    """Encoder contract (rnnlab.modules.encoder_decoder): a task whose model is an EncoderDecoder encodes its batch
+    into memory (B, S, M), mask (B, S) and final (B, F) of the sizes the decoder was built for, and `start` is where
+    search begins."""
+    task, model, cfg, feats = fitted
+    if not isinstance(model, EncoderDecoder):
+        pytest.skip(f"{cfg.task}'s model is not an encoder-decoder")
+    assert isinstance(model.encoder, Encoder)
+    batch = _eval_batch(task, feats)
+    model.eval()
+    with torch.no_grad():
+        enc = model.encoder.encode(batch)
+        state, memory, sizes = model.start(batch)
+    B = enc.memory.shape[0]
+    assert enc.memory.shape[2] == model.encoder.memory_size == model.decoder.memory_size
+    assert enc.mask.shape == enc.memory.shape[:2] and enc.mask.dtype == torch.bool
+    assert enc.final.shape == (B, model.encoder.final_size) and sizes.tolist() == enc.mask.sum(1).tolist()
+    assert (enc.memory[~enc.mask] == 0).all()
