@@ -102,6 +102,23 @@ def test_beam_of_one_is_greedy_and_the_lexicon_keeps_to_training_words(ctc_run):
     assert set(task.words) == {"a", "b", "c"}
 
 
+def test_the_decode_options_reach_the_decoder_through_predict(ctc_run):
+    folder, paths, _, predictor = ctc_run
+    task = predictor.task
+    assert [o.name for o in task.options] == ["beam", "lm_weight", "word_bonus"]
+    files = [str(folder / line.split("\t")[0]) for line in Path(paths["test"]).read_text().splitlines()[1:4]]
+    options = task.check_options({"beam": "3", "lm_weight": "0", "word_bonus": "2.5"})  # as the CLI passes them
+    assert options == {"beam": 3, "lm_weight": 0.0, "word_bonus": 2.5}
+    preds = predictor.predict(files, **options)
+    settings = task.decoder_options(beam=3, lm_weight=0.0, word_bonus=2.5)
+    with torch.no_grad():
+        for f, p in zip(files, preds):
+            batch = task.collate([{"frames": task._input_frames([f])[1][0], "targets": [1], "transcript": ""}])
+            assert " ".join(p["sequence"]) == task.decode(task.log_probs(predictor.model, [batch])[0], settings)
+    with pytest.raises(UserError, match="beam"):
+        task.check_options({"beam": "0"})
+
+
 def test_ctc_loss_counts_characters_and_its_gradient_is_finite(ctc_run):
     folder, paths, _, _ = ctc_run
     cfg = speech_config(paths, folder / "run2")
