@@ -77,3 +77,11 @@ def test_no_task_imports_another_task(path):
 @pytest.mark.parametrize("path", SHELLS, ids=[str(p.relative_to(SRC)) for p in SHELLS])
 def test_shells_do_not_import_the_package_root(path):
     assert "rnnlab" not in imported(path), f"{path.relative_to(SRC)} imports the package root"
+
+
+@pytest.mark.parametrize("path", TASKS, ids=[p.name for p in TASKS])
+def test_tasks_are_wiring_no_function_over_60_lines(path):
+    """tasks/ holds configs and wiring: anything longer is a building block waiting to move to its folder."""
+    long = [f"{n.name} ({n.end_lineno - n.lineno + 1} lines)" for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > 60]
+    assert not long, f"tasks/{path.name}: {', '.join(long)}"
