@@ -177,3 +177,22 @@ def test_parse_calls_returns_ids_or_one_data_error(text):
     else:
         assert ids.size >= 1 and ids.min() >= 0
         assert ids.tolist() == [int(p) for p in text.replace(",", " ").split()]
+
+
+def test_calls_from_bytes_reads_an_upload_as_the_file_readers_do():
+    import gzip as _gzip
+
+    from rnnlab.errors import DataError as _DataError
+    from rnnlab.readers.calls import calls_from_bytes
+
+    plain = calls_from_bytes(b"1,2,2,3\n4 5\n", "mine.txt")
+    assert [(s.calls.tolist(), s.line, s.label) for s in plain] == [([1, 2, 2, 3], 1, ""), ([4, 5], 2, "")]
+    jsonl = b'{"calls": [7, 8]}\n{"calls": "9,9", "label": "Trojan"}\n'
+    assert [s.calls.tolist() for s in calls_from_bytes(jsonl, "up.jsonl")] == [[7, 8], [9, 9]]
+    assert [s.calls.tolist() for s in calls_from_bytes(_gzip.compress(jsonl), "up.jsonl.gz")] == [[7, 8], [9, 9]]
+    with pytest.raises(_DataError, match=r"^mine.txt:2: API-call id 'x'"):
+        calls_from_bytes(b"1,2\nx,3\n", "mine.txt")
+    with pytest.raises(_DataError, match=r"^up.jsonl:1: not valid JSON"):
+        calls_from_bytes(b"{oops\n", "up.jsonl")
+    with pytest.raises(_DataError, match=r"^up.gz: not a valid gzip file"):
+        calls_from_bytes(b"not gzip", "up.gz")

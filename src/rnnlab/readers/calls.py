@@ -25,7 +25,8 @@ from typing import Iterator
 import numpy as np
 
 from rnnlab.errors import DataError
-from rnnlab.readers.lines import json_objects, text_lines
+from rnnlab.files import decode_text
+from rnnlab.readers.lines import json_objects, split_lines, text_lines
 from rnnlab.readers.paths import resolve_path
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz")
@@ -121,6 +122,31 @@ def read_calls_jsonl(path: str | os.PathLike, *, labelled: bool = True) -> list[
         objects = _objects(path, lines)
     else:
         objects = json_objects(path, 'a JSON object {"calls": [...], "label": "..."}', ("calls",))
+    return _sequences(path, objects, labelled)
+
+
+def calls_from_bytes(data: bytes, name: str) -> list[CallSequence]:
+    """The sequences of a calls file's bytes (an upload) called `name`: JSONL by its suffix, else one sequence a
+    line; gzipped when the name ends in .gz. Labels are optional (a file to predict on has none)."""
+    if name.lower().endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+            raise DataError(name, None, f"not a valid gzip file ({e})") from None
+        name_inside = name[:-3]
+    else:
+        name_inside = name
+    lines = split_lines(decode_text(data, name))
+    if is_jsonl(name_inside):
+        return _sequences(name, _objects(name, lines), labelled=False)
+    out = [CallSequence(parse_calls(text, (name, i)), "", i) for i, text in enumerate(lines, start=1)]
+    if not out:
+        raise DataError(name, None, "no sequences: the file is empty")
+    return out
+
+
+def _sequences(path: Path | str, objects: Iterator[tuple[int, dict]], labelled: bool) -> list[CallSequence]:
+    """CallSequences from (line, JSON object) pairs; errors name `path` and the line."""
     out = []
     for i, obj in objects:
         calls = obj["calls"]
@@ -192,5 +218,5 @@ def read_api_index(path: str | os.PathLike) -> dict[int, str]:
     return names
 
 
-__all__ = ["CallSequence", "is_jsonl", "parse_calls", "read_api_index", "read_call_file", "read_call_lines",
-           "read_calls", "read_calls_jsonl", "read_labels"]
+__all__ = ["CallSequence", "calls_from_bytes", "is_jsonl", "parse_calls", "read_api_index", "read_call_file",
+           "read_call_lines", "read_calls", "read_calls_jsonl", "read_labels"]

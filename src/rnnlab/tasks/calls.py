@@ -45,6 +45,7 @@ from rnnlab.modules.classifier import IntentModel, IntentModelConfig
 from rnnlab.modules.pooling import AttentionPool, last_step, max_pool, mean_pool
 from rnnlab.readers.calls import (
     CallSequence,
+    calls_from_bytes,
     is_jsonl,
     parse_calls,
     read_api_index,
@@ -362,6 +363,10 @@ class CallsTask(Task):
         if is_jsonl(p):
             return [(f"{path}:{e.line}", e.calls) for e in read_calls_jsonl(p, labelled=False)]
         return [(f"{path}:{line}", calls) for line, calls in read_call_lines(p)]
+
+    def parse_bytes(self, data: bytes, name: str) -> list[tuple[str, np.ndarray]]:
+        """An uploaded calls file (one sequence a line, or JSONL; gzipped or not) -> one input per sequence."""
+        return [(f"{name}:{e.line}", e.calls) for e in calls_from_bytes(data, name)]
 
     @staticmethod
     def _as_calls(input: Any) -> np.ndarray:
