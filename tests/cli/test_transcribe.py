@@ -158,7 +158,7 @@ def test_beam_on_a_spoken_word_bundle_is_refused(spoken_word, capsys):
 def test_beam_below_1_is_refused(speech, capsys):
     data, bundle = speech
     assert main(["transcribe", str(bundle), "--beam", "0", _test_rows(data)[0][0]]) == 1
-    assert "--beam must be >= 1" in capsys.readouterr().err
+    assert "--beam: must be >= 1" in capsys.readouterr().err
 
 
 def test_another_tasks_bundle_is_refused(intent_bundle, tmp_path, capsys):

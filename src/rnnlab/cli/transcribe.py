@@ -9,7 +9,8 @@ is printed, so one unreadable file is one line on stderr and exit code 1, with n
 repeats merged, blanks dropped) instead of the bundle's model.beam. `--json` prints one object per file instead:
 for speech the transcript, the word timings, the decoder used, the greedy transcript, the output symbols (the
 CTC blank first, as "") and the posteriors (per step, per symbol), the step length and the recording's length;
-for spoken_word the word, its probability, the ranking of every word and the recording's length.
+for spoken_word the word, its probability, the ranking of every word and the recording's length. A formatter over
+the task's predict and its declared options (beam): `rnnlab predict BUNDLE a.wav --option beam=N` computes the same.
 """
 from __future__ import annotations
 
@@ -57,18 +58,17 @@ def run(args: argparse.Namespace) -> int:
     from rnnlab.bundle import load
     from rnnlab.errors import UserError
 
-    if args.beam is not None and args.beam < 1:
-        raise UserError(f"--beam must be >= 1 (1 = greedy), got {args.beam}")
     predictor = load(args.bundle)
     require_audio_task(predictor)
-    task, model = predictor.task, predictor.model
+    task = predictor.task
     speech = task.name == "speech"
-    if args.beam is not None and not speech:
+    if args.beam is not None and "beam" not in {o.name for o in task.options}:
         raise UserError(f"{predictor.path}: --beam is for speech (CTC) bundles; a spoken_word bundle classifies "
                         "the whole recording as one word, there is nothing to search")
-    inputs = [task.parse_input(path) for path in args.files]  # every file read before any output
-    preds = task.predict(model, inputs, beam=args.beam) if speech else task.predict(model, inputs)
-    for path, pred in zip(args.files, preds):
+    options = task.check_options({"beam": args.beam} if args.beam is not None else {}, called={"beam": "--beam"})
+    named = [item for path in args.files for item in task.inputs_from_file(path)]  # every file read before output
+    preds = predictor.predict([x for _, x in named], **options)
+    for (path, _), pred in zip(named, preds):
         if args.json:
             print(json.dumps(_speech_json(path, pred) if speech else _word_json(path, pred), ensure_ascii=False))
         elif speech:
