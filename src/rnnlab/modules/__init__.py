@@ -5,6 +5,10 @@
     crf.py        a linear-chain CRF over per-token scores, with IOB2 transition constraints
     attention.py  additive (Bahdanau) and multiplicative (Luong general / dot) attention, masked
     decoder.py    a recurrent decoder with attention and input feeding, stepped by decoding/search.py
+    encoder_decoder.py  the encoder contract (Encoded, Encoder), TextEncoder, and EncoderDecoder: any encoder's
+                  memory read by the attention decoder (translation today, an image encoder for captions)
+    classifier.py the many-to-one classifier (embedding, a left-to-right Recurrent, a head on every step)
+                  the intent and API-call tasks share
 
 and `unwrap`, the model inside a data-parallel wrapper.
 """

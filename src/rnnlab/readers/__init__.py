@@ -8,4 +8,11 @@
     text.py        plain text for language models (a character stream, or words with <eos> per line)
     parallel.py    sentence pairs (two line-aligned files, a TSV or a JSONL) for translation
     tokenize.py    subword (sentencepiece) or word tokenizers learned on training text, saved as JSON
+    audio.py       recordings (soundfile), resampled (soxr), from a path or an upload's bytes
+    speech.py      the speech datasets' formats (manifests, FSDD names, AN4 transcripts) and their splits
+    mfc.py         Sphinx MFCC feature files
+    sessions.py    log sessions, one per line (`e1 e2 ...` or `id,e1 e2 ...`), from a file or an upload
+    calls.py       API-call sequences (lines or JSONL, gzipped or not) and their family labels
+    series.py      CSV time series with a time column
+    splits.py      the one hold-out helper: a seeded fraction, the last part, stratified folds
 """
