@@ -85,3 +85,18 @@ def test_bad_top_g(bundle, capsys):
     tmp, b = bundle
     assert main(["detect", str(b), str(tmp / "train.txt"), "--top-g", "0"]) == 1
     assert "--top-g: must be >= 1" in capsys.readouterr().err
+
+
+def test_detect_is_a_formatter_over_predict(bundle, capsys):
+    """The verb and `rnnlab predict FILE --option top_g=G` read the file with the same reader and reach the same
+    verdicts and scores: the verb only formats."""
+    tmp, b = bundle
+    (tmp / "both.txt").write_text("1 2 3 4 3 5 6\nblk,1 2 3 9 6\n")
+    assert main(["detect", str(b), "--json", "--top-g", "1", str(tmp / "both.txt")]) == 0
+    verdicts = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert main(["predict", str(b), "--json", "--option", "top_g=1", str(tmp / "both.txt")]) == 0
+    preds = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [v["verdict"] for v in verdicts] == [p["answer"]["label"] for p in preds] == ["abnormal", "abnormal"]
+    assert [v["score"] for v in verdicts] == [p["scores"]["max_surprise"] for p in preds]
+    assert [[e["rank"] for e in v["events"]] for v in verdicts] == [[s["rank"] for s in p["steps"]] for p in preds]
+    assert all("ranking" in s for p in preds for s in p["steps"])  # predict keeps the guesses; detect leaves them out
