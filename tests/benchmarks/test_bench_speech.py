@@ -104,7 +104,10 @@ def test_the_committed_json_is_as_rejudge_leaves_it():
     assert SPEECH.rejudge(result) == result
     assert result["an4"]["decoder"] == "greedy" and result["targets"][3]["name"] == "an4_test_wer"
     assert result["digits"]["best_decoder"] == SPEECH.choose_decoder(result["digits"]["valid_decoders"])
-    assert result["an4"]["trained_by"].startswith("rnnlab train configs/an4.toml")
+    # the command that trained the bundle the row scores: this benchmark's own (it trained the run) or the
+    # `rnnlab train configs/an4.toml ...` of a reused run
+    by = result["an4"]["trained_by"]
+    assert by.startswith(("rnnlab train configs/an4.toml", "python benchmarks/speech.py")) and "an4" in by
 
 
 @needs_an4
