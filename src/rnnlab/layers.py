@@ -313,7 +313,7 @@ class RecurrentConfig:
     the task applies it to what it feeds in and reads out).
     """
 
-    cell: str = "lstm"  # a family name of rnnlab.cells (rnn_tanh, rnn_relu, lstm, gru)
+    cell: str  # a family name of rnnlab.cells (see rnnlab.cells.CELL_NAMES); no default: a model says which
     hidden_size: int = 128  # units per direction
     num_layers: int = 1
     bidirectional: bool = False
