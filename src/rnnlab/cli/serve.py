@@ -31,9 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tokens", type=int, default=None,
                         help="longest input in tokens, as the task counts them (default: 256)")
     parser.add_argument("--max-audio-bytes", type=int, default=None,
-                        help="largest recording uploaded to /audio, speech models (default: 20971520, 20 MiB)")
+                        help="largest file uploaded to /upload (a recording, a file of inputs; default: 20 MiB)")
     parser.add_argument("--max-audio-seconds", type=float, default=None,
-                        help="longest recording uploaded to /audio, in seconds (default: 60)")
+                        help="longest recording uploaded to /upload, in seconds (default: 60)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
