@@ -47,8 +47,6 @@ from . import engines as _engines
 from .cells import CELL_NAMES, FAMILIES, CellFamily
 from .cells.rnn import check_size, reset_uniform
 
-ENGINES = tuple(_engines.ENGINES)  # the registered engines' names, in table order ("fused", "glass", ...)
-
 State = Tensor | tuple[Tensor, Tensor]
 
 
@@ -116,12 +114,11 @@ class Recurrent(nn.Module):
 
     @property
     def engine(self) -> str:
-        return self._engine
+        return self._runner.name
 
     @engine.setter
     def engine(self, value: str) -> None:
-        self._runner = _engines.get_engine(value)  # ValueError naming the registered engines
-        self._engine = value
+        self._runner = _engines.get_engine(value)  # the table's entry (ValueError naming the registered engines)
 
     def reset_parameters(self) -> None:
         """torch.nn's init: every weight and bias ~ U(-1/sqrt(H), 1/sqrt(H))."""
@@ -300,7 +297,7 @@ class Recurrent(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.mode!r}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
                 f"bidirectional={self.bidirectional}, batch_first={self.batch_first}, dropout={self.dropout}, "
-                f"bias={self.bias}, engine={self._engine!r}")
+                f"bias={self.bias}, engine={self.engine!r}")
 
 
 @dataclass(frozen=True)

@@ -283,9 +283,8 @@ class Served:
                 if seconds > limits.max_audio_seconds:
                     raise ApiError(422, f"{item_name}: recording too long: {seconds:.1f} s, the limit is "
                                         f"{limits.max_audio_seconds:g} s")
-            elif self.input_kind not in ("series",) and self.task.input_length(value) > limits.max_tokens:
-                raise ApiError(422, f"{item_name}: too many tokens: {self.task.input_length(value)}, the limit is "
-                                    f"{limits.max_tokens}")
+            elif (n := self.task.input_length(value)) > limits.max_tokens:
+                raise ApiError(422, f"{item_name}: too many tokens: {n}, the limit is {limits.max_tokens}")
         return items
 
     # Under no_grad, not inference_mode: tasks that report per-token influences (gradient x input)

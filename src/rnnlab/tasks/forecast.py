@@ -264,8 +264,10 @@ class ForecastTask(Task):
         return text
 
     def input_length(self, input: str) -> int:
-        """Rows of values (lines after the header)."""
-        return max(0, sum(1 for line in str(input).splitlines() if line.strip()) - 1)
+        """Rows the model reads: the last `lookback` rows of values (lines after the header), as API calls count
+        the calls read; a long CSV costs what its window costs, so the server's token limit applies to any upload."""
+        rows = max(0, sum(1 for line in str(input).splitlines() if line.strip()) - 1)
+        return min(rows, self.data.lookback)
 
     def _window(self, text: str) -> tuple[Series, np.ndarray]:
         """An input's series and its last `lookback` rows as the model reads them (L, C), after the transform."""
