@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     for verb, (module_name, help_text) in VERBS.items():
         p = sub.add_parser(verb, help=help_text, description=help_text)
         importlib.import_module(module_name).add_arguments(p)
+        p.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                       help="raise or lower an input limit (repeatable), e.g. max_line_chars=20000; "
+                            "docs/limits.md lists them (also settable in RNNLAB_LIMITS)")
         p.set_defaults(_module=module_name)
     return parser
 
@@ -69,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        from rnnlab import limits
+
+        limits.configure(args.limit)  # before anything is read: every reader checks against these
         return importlib.import_module(args._module).run(args) or 0
     except UserError as e:
         sys.stderr.write(f"rnnlab {args.verb}: error: {e}\n")
