@@ -109,4 +109,6 @@ def as_dict(limits: InputLimits | None = None) -> dict[str, Any]:
 
 def hint(name: str) -> str:
     """How to raise one limit, for the end of a refusal: "(limit max_line_chars=10000: --limit max_line_chars=N)"."""
-    return f"(limit {name}={getattr(current(), name)}; raise with --limit {name}=N)"
+    value = getattr(current(), name)
+    shown = f"{value:g}" if isinstance(value, float) else value  # 1e+15, not 1000000000000000.0
+    return f"(limit {name}={shown}; raise with --limit {name}=N)"
