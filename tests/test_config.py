@@ -35,7 +35,7 @@ def test_int_is_widened_to_float_in_toml(tmp_path):
     ('task = "intent"\n', ["train.epochs=x"], "train.epochs must be int"),
     ('task = "intent"\n', ["train.progress=maybe"], "train.progress must be bool"),
     ('task = "intent"\n', ["train.nothing=1"], "unknown key train.nothing"),
-    ('task = "intent"\n', ["lr=1"], "key must be task, run_dir"),
+    ('task = "intent"\n', ["lr=1"], "unknown key lr; did you mean train.lr?"),
     ('task = "intent"\n', ["train.lr"], "expected key=value"),
     ('task = "intent"\nfoo = 1\n', [], "unknown key foo"),
     ('task = "intent"\n[train\n', [], "not valid TOML"),

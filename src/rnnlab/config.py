@@ -27,6 +27,7 @@ hidden_size, once the decoder's size, now per direction as everywhere) is rewrit
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import sys
 import typing
@@ -92,7 +93,29 @@ def _check_value(value: Any, typ: Any, key: str, where: str) -> Any:
         raise TypeError(f"config field {key} has unsupported type {typ}")
     if not ok[typ](value):
         raise UserError(f"{where}: {key} must be {typ.__name__}, got {type(value).__name__} {value!r}")
+    if typ is int and not -2**63 <= value < 2**63:  # torch and numpy take no wider int: an overflow deep inside
+        raise UserError(f"{where}: {key} = {value} is out of range (a 64-bit integer)")
     return float(value) if typ is float else value
+
+
+def _all_keys(task_cls: type) -> list[str]:
+    """Every key a config of this task may set: task, run_dir and the dotted data.X / model.X / train.X."""
+    sections = {"data": task_cls.DataConfig, "model": task_cls.ModelConfig, "train": TrainConfig}
+    return ["task", "run_dir", *sections] + [f"{s}.{name}" for s, cls in sections.items() for name in _field_types(cls)]
+
+
+def _unknown(key: str, task_cls: type, where: str) -> UserError:
+    """One line for a key no section has: where it came from and the nearest valid key (the same name
+    in another section first, else the closest spelling)."""
+    known = _all_keys(task_cls)
+    name = key.rpartition(".")[2]
+    same_name = [k for k in known if k.rpartition(".")[2] == name]
+    near = same_name or difflib.get_close_matches(key, known, n=1, cutoff=0.6) \
+        or difflib.get_close_matches(name, [k.rpartition(".")[2] for k in known], n=1, cutoff=0.6)
+    if near and "." not in near[0] and near[0] not in known:
+        near = [next(k for k in known if k.rpartition(".")[2] == near[0])]
+    hint = f"; did you mean {near[0]}?" if near else ""
+    return UserError(f"{where}: unknown key {key}{hint} (`rnnlab train CONFIG --print-config` lists every key)")
 
 
 def _parse_override_value(text: str, typ: Any, key: str) -> Any:
@@ -106,7 +129,10 @@ def _parse_override_value(text: str, typ: Any, key: str) -> Any:
                 return False
             raise ValueError
         if typ is int:
-            return int(text)
+            value = int(text)
+            if not -2**63 <= value < 2**63:
+                raise UserError(f"override {key}={text}: {key} is out of range (a 64-bit integer)")
+            return value
         if typ is float:
             return float(text)
         if typ is str:
@@ -116,14 +142,14 @@ def _parse_override_value(text: str, typ: Any, key: str) -> Any:
     raise UserError(f"override {key}={text}: {key} must be {typ.__name__}")
 
 
-def _build(cls: type, values: dict[str, Any], prefix: str, where: str) -> Any:
+def _build(cls: type, values: dict[str, Any], prefix: str, where: str, task_cls: type) -> Any:
     """Instantiate dataclass `cls` from a dict, with every key and type checked."""
     if not isinstance(values, dict):
-        raise UserError(f"{where}: [{prefix}] must be a table")
+        raise UserError(f"{where}: [{prefix}] must be a table, not a value ({prefix}.KEY = VALUE)")
     types = _field_types(cls)
     unknown = sorted(set(values) - set(types))
     if unknown:
-        raise UserError(f"{where}: unknown key {prefix}.{unknown[0]} (known: {', '.join(sorted(types))})")
+        raise _unknown(f"{prefix}.{unknown[0]}", task_cls, where)
     kwargs = {k: _check_value(v, types[k], f"{prefix}.{k}", where) for k, v in values.items()}
     return cls(**kwargs)
 
@@ -173,13 +199,15 @@ def config_from_dict(raw: dict[str, Any], where: str = "config", migrate: bool =
     parts = {"data": task_cls.DataConfig, "model": task_cls.ModelConfig, "train": TrainConfig}
     unknown = sorted(set(raw) - set(parts))
     if unknown:
-        raise UserError(f"{where}: unknown key {unknown[0]} (known: task, run_dir, {', '.join(parts)})")
-    built = {name: _build(cls, raw.get(name, {}), name, where) for name, cls in parts.items()}
+        raise _unknown(unknown[0], task_cls, where)
+    built = {name: _build(cls, raw.get(name, {}), name, where, task_cls) for name, cls in parts.items()}
     return RunConfig(task=task_name, run_dir=run_dir, **built)
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `section.key=value` strings to the raw nested dict, parsing values by field type."""
+def apply_overrides(raw: dict[str, Any], overrides: list[str],
+                    origins: dict[str, str] | None = None) -> dict[str, Any]:
+    """Apply `section.key=value` strings to the raw nested dict, parsing values by field type.
+    `origins`, if given, records "override KEY=VALUE" under each dotted key set here."""
     from rnnlab.tasks import get_task_class
 
     raw = json.loads(json.dumps(raw))  # deep copy
@@ -188,6 +216,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             raise UserError(f"override {item!r}: expected key=value, e.g. train.lr=0.001")
         key, text = item.split("=", 1)
         key = key.strip()
+        if origins is not None:
+            origins[key] = f"override {item}"
         if key in ("task", "run_dir"):
             raw[key] = text
             continue
@@ -196,15 +226,30 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             raise UserError(f"override {item}: set the task first (task=NAME or in the config file)")
         task_cls = get_task_class(raw["task"])
         classes = {"data": task_cls.DataConfig, "model": task_cls.ModelConfig, "train": TrainConfig}
-        if section not in classes or not name:
-            raise UserError(f"override {item}: key must be task, run_dir or data.X / model.X / train.X")
-        types = _field_types(classes[section])
         if key in task_cls.RENAMED:
             raise UserError(f"override {item}: {key} was renamed to {task_cls.RENAMED[key]}")
-        if name not in types:
-            raise UserError(f"override {item}: unknown key {key} (known: {', '.join(sorted(types))})")
-        raw.setdefault(section, {})[name] = _parse_override_value(text, types[name], key)
+        if section not in classes or not name or name not in _field_types(classes[section]):
+            raise _unknown(key, task_cls, f"override {item}")
+        raw.setdefault(section, {})[name] = _parse_override_value(text, _field_types(classes[section])[name], key)
     return raw
+
+
+def _check_read(cfg: RunConfig, origins: dict[str, str]) -> None:
+    """An override (`origins`: key -> "override KEY=VALUE") of a key the chosen settings never read, to other
+    than its default, is refused: otherwise the run silently trains without it (Task.ignored_keys says which
+    keys, and why). A config file may keep the settings of alternatives (configs/malapi.toml keeps max_calls,
+    read by the head strategies its benchmark switches to with overrides), so file keys are not refused."""
+    from rnnlab.tasks import get_task_class
+
+    ignored = get_task_class(cfg.task).ignored_keys(cfg.data, cfg.model)
+    for key, why in ignored.items():
+        if key not in origins:
+            continue
+        section, name = key.split(".")
+        config = getattr(cfg, section)
+        default = type(config)()
+        if getattr(config, name) != getattr(default, name):
+            raise UserError(f"{origins[key]}: {key} is not read: {why}; remove it (or change that setting)")
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
@@ -223,7 +268,10 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig
             raise UserError(f"{path}: cannot read the config file ({e.strerror})") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise UserError(f"{path}: not valid TOML ({e})") from None
-    return config_from_dict(apply_overrides(raw, list(overrides)), where)
+    origins: dict[str, str] = {}
+    cfg = config_from_dict(apply_overrides(raw, list(overrides), origins), where)
+    _check_read(cfg, origins)
+    return cfg
 
 
 def to_dict(cfg: RunConfig) -> dict[str, Any]:

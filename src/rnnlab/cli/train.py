@@ -35,7 +35,7 @@ def split_items(items: list[str]) -> tuple[str | None, list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config, to_toml
-    from rnnlab.training import load_run_config, train
+    from rnnlab.training import check_train_config, load_run_config, train
 
     config_path, overrides = split_items(args.items)
     if args.resume:
@@ -53,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         cfg.train.progress = False
     if args.print_config:
+        from rnnlab.tasks import get_task_class
+
+        check_train_config(cfg.train)  # the values checked as training checks them: a config that prints, starts
+        get_task_class(cfg.task)(cfg.data, cfg.model)
         sys.stdout.write(to_toml(cfg))
         return 0
     if args.dry_run:
@@ -68,13 +72,13 @@ def dry_run(cfg) -> int:
     import torch
 
     from rnnlab import precision
-    from rnnlab.training import check_train_config, prepare_task, seed_everything
+    from rnnlab.training import build_model, check_train_config, prepare_task, seed_everything
 
     check_train_config(cfg.train)
     resolved = precision.resolve(cfg.train.precision, "cpu")  # the precision training would use, checked
     seed_everything(cfg.train.seed)
     task, feats = prepare_task(cfg)
-    model = task.build_model()
+    model = build_model(task)
     batches = task.batches(feats["train"], cfg.train.batch_size, shuffle=True, seed=cfg.train.seed, epoch=0)
     if not batches:
         raise UserError("the training split makes no batch (too little data for the batch and sequence sizes)")

@@ -5,6 +5,7 @@ slow down or break the others, and `rnnlab --help` stays fast.
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 
 from rnnlab.errors import UserError
@@ -27,7 +28,9 @@ TASKS: dict[str, str] = {
 def get_task_class(name: str) -> type[Task]:
     """The Task subclass registered as `name`; UserError listing the known names otherwise."""
     if name not in TASKS:
-        raise UserError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
+        near = difflib.get_close_matches(str(name), TASKS, n=1)
+        raise UserError(f"unknown task {name!r}" + (f"; did you mean {near[0]}?" if near else "")
+                        + f" (known tasks: {', '.join(sorted(TASKS))})")
     module_name, class_name = TASKS[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)
 

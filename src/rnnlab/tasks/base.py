@@ -193,6 +193,13 @@ class Task:
         default changes nothing."""
         return raw
 
+    @classmethod
+    def ignored_keys(cls, data: Any, model: Any) -> dict[str, str]:
+        """Config keys these settings never read, each with why: {"data.subword_type": 'data.tokenizer =
+        "word" learns no subwords'}. A user's TOML or override that sets one of them (to other than its
+        default) is refused by rnnlab.config, not silently ignored. The default: every key is read."""
+        return {}
+
     # ---- data -------------------------------------------------------------------------------
 
     def splits(self) -> list[str]:

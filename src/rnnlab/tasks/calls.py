@@ -193,6 +193,17 @@ class CallsTask(Task):
     metric_mode = "max"
     input_kind = "file"  # `rnnlab predict BUNDLE calls.txt`: a calls file (or JSONL), one sequence per line
 
+    @classmethod
+    def ignored_keys(cls, data: CallsData, model: CallsModelConfig) -> dict[str, str]:
+        chunks = data.strategy == "chunks"
+        why = f"data.strategy = {data.strategy!r} " + ("reads chunks" if chunks else "reads no chunks")
+        ignored = dict.fromkeys(["data.max_calls"] if chunks else ["data.chunk_size", "data.max_chunks"], why)
+        if not data.folds:
+            ignored["data.fold"] = "data.folds = 0 makes no folds"
+        if data.valid:
+            ignored["data.valid_fraction"] = "data.valid names the validation file"
+        return ignored
+
     def __init__(self, data: CallsData, model: CallsModelConfig):
         super().__init__(data, model)
         self.cell = checks.cell("model.cell", model.cell)

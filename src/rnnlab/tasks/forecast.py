@@ -111,6 +111,19 @@ class ForecastTask(Task):
     input_kind = "series"  # CSV text: the time column and the input columns, at least `lookback` rows
     options = (Option("horizon", int, "forecast steps kept, at most the model's (default: all of them)", minimum=1),)
 
+    @classmethod
+    def ignored_keys(cls, data: ForecastData, model: ForecastModelConfig) -> dict[str, str]:
+        arch = f"model.arch = {model.arch!r}"
+        unread = {"segrnn": ["num_layers"], "rnn": ["segment"]}.get(
+            model.arch, ["cell", "hidden_size", "num_layers", "segment", "dropout", "engine"])  # linear: no recurrence
+        ignored = {f"model.{key}": f"{arch} has no {key}" for key in unread}
+        if model.head != "point":
+            ignored["model.loss"] = f"model.head = {model.head!r} has its own loss (mse / mae are the point head's)"
+        rows, fractions = ["data.valid_rows", "data.test_rows"], ["data.train_fraction", "data.test_fraction"]
+        by_rows = data.train_rows > 0
+        why = "data.train_rows > 0 splits by row counts" if by_rows else "data.train_rows = 0 splits by fractions"
+        return {**ignored, **dict.fromkeys(fractions if by_rows else rows, why)}
+
     def __init__(self, data: ForecastData, model: ForecastModelConfig):
         super().__init__(data, model)
         checks.one_of("model.arch", model.arch, ARCHS)

@@ -61,6 +61,10 @@ class IntentTask(Task):
     metric = "accuracy"
     metric_mode = "max"
 
+    @classmethod
+    def ignored_keys(cls, data: IntentData, model: IntentModelConfig) -> dict[str, str]:
+        return {"data.valid_fraction": "data.valid names the validation file"} if data.valid else {}
+
     def __init__(self, data: IntentData, model: IntentModelConfig):
         super().__init__(data, model)
         cell = checks.cell("model.cell", model.cell)

@@ -133,6 +133,10 @@ class LogAnomalyTask(Task):
                                     "bundle's model.top_g)", minimum=1),
                Option("rankings", bool, "each event's top-g guesses in steps (default true; false for big files)"))
 
+    @classmethod
+    def ignored_keys(cls, data: LogData, model: LogModelConfig) -> dict[str, str]:
+        return {"data.valid_fraction": "data.valid names the validation file"} if data.valid else {}
+
     def __init__(self, data: LogData, model: LogModelConfig):
         super().__init__(data, model)
         self.cell = checks.cell("model.cell", model.cell)

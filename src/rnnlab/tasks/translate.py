@@ -176,6 +176,12 @@ class TranslateTask(Task):
         return {**raw, "model": {**model, "hidden_size": model["hidden_size"] // 2,
                                  "decoder_size": model["hidden_size"]}}
 
+    @classmethod
+    def ignored_keys(cls, data: TranslateData, model: TranslateModelConfig) -> dict[str, str]:
+        if data.tokenizer == "word":
+            return {"data.subword_type": 'data.tokenizer = "word" learns no subwords'}
+        return {}
+
     def __init__(self, data: TranslateData, model: TranslateModelConfig):
         super().__init__(data, model)
         self.cell = checks.cell("model.cell", model.cell)

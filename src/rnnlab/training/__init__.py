@@ -22,9 +22,16 @@ from rnnlab.training.ddp import Dist
 from rnnlab.training.loop import Trainer, evaluate, train
 from rnnlab.training.run_dir import BEST, CHECKPOINT, METRICS, RunLock, load_run_config, run_dir_of
 from rnnlab.training.schedule import TimeBudget, lr_factor
-from rnnlab.training.setup import check_train_config, default_optimizer, metric_mode, prepare_task, seed_everything
+from rnnlab.training.setup import (
+    build_model,
+    check_train_config,
+    default_optimizer,
+    metric_mode,
+    prepare_task,
+    seed_everything,
+)
 from rnnlab.training.state import RunState
 
 __all__ = ["BEST", "CHECKPOINT", "METRICS", "Dist", "RunLock", "RunState", "TimeBudget", "Trainer",
-           "check_train_config", "default_optimizer", "evaluate", "load_run_config", "lr_factor", "metric_mode",
-           "prepare_task", "run_dir_of", "seed_everything", "train"]
+           "build_model", "check_train_config", "default_optimizer", "evaluate", "load_run_config", "lr_factor",
+           "metric_mode", "prepare_task", "run_dir_of", "seed_everything", "train"]

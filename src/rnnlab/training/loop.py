@@ -30,7 +30,14 @@ from rnnlab.training.run_dir import (
     truncate_metrics,
 )
 from rnnlab.training.schedule import TimeBudget, lr_factor
-from rnnlab.training.setup import check_train_config, make_optimizer, metric_mode, prepare_task, seed_everything
+from rnnlab.training.setup import (
+    build_model,
+    check_train_config,
+    make_optimizer,
+    metric_mode,
+    prepare_task,
+    seed_everything,
+)
 from rnnlab.training.state import RunState
 
 
@@ -102,7 +109,7 @@ class Trainer:
         tc, ddp = self.tc, self.ddp
         seed_everything(tc.seed)
         self.task, self.feats = prepare_task(self.cfg)
-        self.model = self.task.build_model().to(self.device)  # seeded: the same initial weights on every rank
+        self.model = build_model(self.task).to(self.device)  # seeded: the same initial weights on every rank
         self.wrapped = ddp.wrap(self.model)
         self.optimizer = make_optimizer(self.task, self.model, tc)
         self.steps_per_epoch = len(self.task.batches(self.feats["train"], tc.batch_size, shuffle=True,

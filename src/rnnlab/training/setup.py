@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 
 import numpy as np
 import torch
@@ -54,6 +55,22 @@ def prepare_task(cfg: RunConfig) -> tuple[Task, dict[str, list[dict]]]:
         raise UserError("the training split is empty")
     task.fit(examples["train"])
     return task, {split: [task.encode(e) for e in ex] for split, ex in examples.items()}
+
+
+def build_model(task: Task) -> torch.nn.Module:
+    """`task.build_model()`, with a model too big to allocate said in one line: its sizes are the user's
+    config values (model.hidden_size=100000 asks for 160 GB), so this is bad input, not a crash."""
+    try:
+        return task.build_model()
+    except (RuntimeError, MemoryError, OverflowError, TypeError) as e:  # torch.OutOfMemoryError: a RuntimeError
+        text = str(e).lower()
+        asked = re.search(r"allocate (\d+) bytes", text)
+        # a size past int64 is a TypeError from torch.empty ("Overflow when unpacking long long")
+        if not (isinstance(e, MemoryError) or asked or "out of memory" in text or "overflow" in text):
+            raise
+        size = f" (it asked for {int(asked.group(1)) / 1e9:,.1f} GB at once)" if asked else ""
+        raise UserError(f"the model does not fit in memory{size}: lower its sizes "
+                        f"(model.hidden_size, model.embed_size, model.num_layers, ...)") from None
 
 
 def default_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
