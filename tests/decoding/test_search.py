@@ -254,3 +254,26 @@ def test_max_len_is_checked():
         greedy(Script(), state, memory, BOS, EOS, 0)
     with pytest.raises(ValueError, match="max_len must be >= 1"):
         beam_search(Script(), state, memory, BOS, EOS, 2, torch.tensor([3, 0, 2]))
+
+
+def test_min_len_keeps_a_wide_beam_from_answering_nothing():
+    """The empty output (eos at once) scores one log-prob against the sum of many for any real output: without a
+    length penalty a beam wide enough to keep it among the first step's K best returns it, where greedy and a
+    narrower beam answer (the "empty translation" of a wide beam). min_len 1 rules eos out of the first step and
+    leaves every other score as the model gave it."""
+    state = torch.zeros(1, 1, 1)
+    # from bos: eos 0.05, 2 (0.5), 3 (0.45); after 2 or 3: eos 0.04, else 0.48 each. Every 6-token output scores
+    # log 0.5 + 5 log 0.48 = -4.36 (or less), eos at once log 0.05 = -3.0
+    step = markov([[0.0, 0.05, 0.5, 0.45], [0.25] * 4, [0.0, 0.04, 0.48, 0.48], [0.0, 0.04, 0.48, 0.48]])
+    assert len(greedy(step, state, None, BOS, EOS, 6)[0].tokens) == 6
+    assert len(beam_search(step, state, None, BOS, EOS, 2, 6)[0].tokens) == 6
+    assert beam_search(step, state, None, BOS, EOS, 3, 6)[0].tokens == [EOS]  # the pathology
+    real = pytest.approx(float(torch.tensor(0.5).log() + 5 * torch.tensor(0.48).log()), abs=1e-5)
+    for k in (1, 2, 3, 4):
+        best = beam_search(step, state, None, BOS, EOS, k, 6, min_len=1)[0]
+        assert best.tokens[0] == 2 and len(best.tokens) == 6 and best.score == real, k
+    assert greedy(step, state, None, BOS, EOS, 6, min_len=1)[0].score == real
+    # eos first would be the only sensible answer here: min_len 1 still takes a token, eos right after it
+    step = markov([[0.0, 0.9, 0.05, 0.05], [0.25] * 4, [0.0, 0.9, 0.05, 0.05], [0.0, 0.9, 0.05, 0.05]])
+    assert beam_search(step, state, None, BOS, EOS, 3, 6, min_len=1)[0].tokens in ([2, 1], [3, 1])
+    assert greedy(step, state, None, BOS, EOS, 1, min_len=1)[0].tokens == [2]  # a limit of 1: cut, no eos

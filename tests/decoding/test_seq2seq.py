@@ -63,12 +63,13 @@ def test_generate_is_the_search_within_the_limits(beam_size):
     state, memory, sizes = model.start({})
     limits = (sizes + 1).tolist()
     if beam_size == 1:
-        want = greedy(model.decoder.step, state, memory, BOS, EOS, torch.tensor(limits))
+        want = greedy(model.decoder.step, state, memory, BOS, EOS, torch.tensor(limits), min_len=1)
     else:
-        want = beam_search(model.decoder.step, state, memory, BOS, EOS, beam_size, torch.tensor(limits))
+        want = beam_search(model.decoder.step, state, memory, BOS, EOS, beam_size, torch.tensor(limits), min_len=1)
     assert [h.tokens for h in got] == [h.tokens for h in want]
     assert [h.score for h in got] == [h.score for h in want]
     assert all(len(h.tokens) <= n for h, n in zip(got, limits))
+    assert all(h.tokens[0] != EOS for h in got)  # never the empty output (min_len 1)
 
 
 def test_generate_stops_at_the_limit_when_eos_never_comes():

@@ -62,6 +62,26 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
     return options
 
 
+def input_texts(task, texts: list[str], *, keep_blank: bool = False) -> list[tuple[str, str]]:
+    """A verb's text inputs, each checked (rnnlab.readers.lines.check_line) before any model runs, with where it came
+    from: ("TEXT 2", text) for command-line arguments (a task reading files takes them as paths, unchecked), or
+    ("stdin:3", text) for the lines of stdin, all read first (read_stream, numbered_lines: UTF-8 or one line naming
+    the byte). Blank stdin lines are left out unless keep_blank (translate keeps its output aligned with them). A
+    text task's inputs are also counted as it counts them (input_length) against limits.max_input_tokens."""
+    from rnnlab.readers.lines import check_line, numbered_lines, read_stream
+    from rnnlab.tasks.base import FILE_KINDS
+
+    def count(text: str) -> int:
+        return task.input_length(task.parse_input(text))
+
+    text_kind = task.input_kind not in FILE_KINDS
+    if texts:
+        return [(f"TEXT {i}", check_line(t, f"TEXT {i}", count=count) if text_kind else t)
+                for i, t in enumerate(texts, 1)]
+    lines = numbered_lines(read_stream(sys.stdin), "stdin", count=count if text_kind else None)
+    return [(f"stdin:{i}", t) for i, t in lines if keep_blank or t.strip()]
+
+
 def named_inputs(task, items: list[str], *, from_stdin: bool) -> list[tuple[str, object]]:
     """Command-line items -> [(name, input)] by the task's input kind: text is one input per item; a file kind
     reads each item as a file; kinds whose files hold one input per line (sessions, API-call sequences) also take
@@ -76,11 +96,27 @@ def named_inputs(task, items: list[str], *, from_stdin: bool) -> list[tuple[str,
         raise UserError(f"task {task.name!r} reads {task.input_kind} files: give FILE arguments")
     named = []
     for t in items:
-        if by_line and (from_stdin or not Path(t).is_file()):
-            named.append((t, task.parse_input(t)))  # one input typed (or piped) as text
+        if by_line and (from_stdin or not Path(t).exists()):  # a directory is a file argument: said to be one
+            named.append((t, _typed_input(task, t, from_stdin)))  # one input typed (or piped) as text
         else:
             named += task.inputs_from_file(t)
     return named
+
+
+def _typed_input(task, item: str, from_stdin: bool):
+    """An item that is no file, read as one input typed as text; when it is not a valid input either and looks like
+    a path (one word with a / or an extension: "calls.txt"), the line says the file is missing, not that
+    "calls.txt" is a bad API-call id."""
+    import re
+
+    from rnnlab.errors import DataError, UserError
+
+    try:
+        return task.parse_input(item)
+    except UserError:
+        if not from_stdin and len(item.split()) == 1 and re.search(r"[/\\]|\.[A-Za-z]\w*$", item):
+            raise DataError(item, None, "no such file") from None
+        raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,9 +125,10 @@ def run(args: argparse.Namespace) -> int:
 
     predictor = load(args.bundle)
     options = predictor.task.check_options(parse_options(args.option))  # before any input is read
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    texts = [t for _, t in input_texts(predictor.task, args.texts)]
     if not texts:
-        raise UserError("nothing to predict: give INPUT arguments or lines on stdin")
+        raise UserError("nothing to predict: stdin has no lines (or only blank ones); give INPUT arguments or "
+                        "lines on stdin")
     named = named_inputs(predictor.task, texts, from_stdin=not args.texts)
     for (name, _), pred in zip(named, predictor.predict([x for _, x in named], **options)):
         if args.json:

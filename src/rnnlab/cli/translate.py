@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from rnnlab.cli.predict import _allow_flags_after_texts, require_task
+from rnnlab.cli.predict import _allow_flags_after_texts, input_texts, require_task
 
 CHUNK = 32  # stdin lines translated per batch
 
@@ -35,35 +35,43 @@ def run(args: argparse.Namespace) -> int:
     predictor = load(args.bundle)
     require_task(predictor, "translate", "translation", "translate")
     options = predictor.task.check_options({"beam": args.beam, "attention": args.json}, called={"beam": "--beam"})
-
-    def emit(texts: list[str]) -> None:
-        real = [t for t in texts if t.strip()]
-        done = iter(predictor.predict(real, **options) if real else [])
-        for text in texts:
-            if not text.strip():
-                print("{}" if args.json else "")
-                continue
-            pred = next(done)
-            print(json.dumps(pred, ensure_ascii=False) if args.json else pred["answer"]["label"])
-        sys.stdout.flush()
-
+    # every input is read and checked before the first sentence is translated (stdin is read whole)
+    lines = input_texts(predictor.task, args.texts, keep_blank=not args.texts)
     if args.texts:
-        for text in args.texts:
+        for where, text in lines:
             if not text.strip():
-                raise UserError(f"nothing to translate in {text!r}")
-        emit(list(args.texts))
-        return 0
+                raise UserError(f"{where}: nothing to translate in {text!r}")
+    elif not any(text.strip() for _, text in lines):
+        raise UserError("nothing to translate: stdin has no lines (or only blank ones); give TEXT arguments or "
+                        "sentences on stdin, one per line")
+    empty = 0
     from tqdm import tqdm
 
-    chunk: list[str] = []
-    with tqdm(desc="translating", unit=" lines", file=sys.stderr, disable=None) as bar:
-        for line in sys.stdin:
-            chunk.append(line.rstrip("\n").rstrip("\r"))
-            if len(chunk) == CHUNK:
-                emit(chunk)
-                bar.update(len(chunk))
-                chunk = []
-        if chunk:
-            emit(chunk)
-            bar.update(len(chunk))
-    return 0
+    with tqdm(total=len(lines), desc="translating", unit=" lines", file=sys.stderr,
+              disable=None if not args.texts else True) as bar:
+        for start in range(0, len(lines), CHUNK):
+            empty += _emit(predictor, lines[start: start + CHUNK], options, args.json)
+            bar.update(len(lines[start: start + CHUNK]))
+    # a translation that came out empty was written (as an empty line, so the output stays aligned with the input),
+    # said on stderr by _emit, and makes the exit status 1: a script must not take it for an answer
+    return 1 if empty else 0
+
+
+def _emit(predictor, lines: list[tuple[str, str]], options: dict, as_json: bool) -> int:
+    """Translate and print one chunk of (where, text) lines, a blank line giving a blank line (or {}); returns how
+    many translations came out empty, each named on stderr."""
+    real = [text for _, text in lines if text.strip()]
+    done = iter(predictor.predict(real, **options) if real else [])
+    empty = 0
+    for where, text in lines:
+        if not text.strip():
+            print("{}" if as_json else "")
+            continue
+        pred = next(done)
+        print(json.dumps(pred, ensure_ascii=False) if as_json else pred["answer"]["label"])
+        if not pred["answer"]["label"].strip():
+            empty += 1
+            sys.stderr.write(f"rnnlab translate: warning: {where}: no translation: the search's best output is "
+                             f"empty ({len(pred['sequence'])} pieces that read as nothing)\n")
+    sys.stdout.flush()
+    return empty

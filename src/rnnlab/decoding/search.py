@@ -31,6 +31,12 @@ alpha = 0 for none. A sentence is done at its max_len, or once no live hypothesi
 finished one (with alpha > 0, once it also has K finished): see `beam_search`. fairseq stops at K
 finished alone; a few unlikely eos endings, finished from the top K of a flat step, can then end the
 search while a far likelier hypothesis is still live, and the answer is one of them.
+
+`min_len` (fairseq's, default 0 here) rules eos out while fewer tokens than that precede it. A sequence model
+gives the empty output (eos at once) some probability, and its score is one log-prob against the sum of many
+for a real output: without a length penalty a wide enough beam keeps it among the K best of the first step and
+then returns it, the "empty translation" of exact and wide-beam search (Stahlberg & Byrne 2019). A generator
+whose inputs never mean an empty output (seq2seq.generate) asks for min_len = 1, as fairseq does by default.
 """
 from __future__ import annotations
 
@@ -75,11 +81,22 @@ def _limits(max_len, batch: int) -> Tensor:
     return limits
 
 
+def _no_early_eos(log_probs: Tensor, eos: int, t: int, min_len: int) -> Tensor:
+    """log_probs (N, V) as float, eos ruled out while fewer than min_len tokens precede it (step t < min_len):
+    fairseq's min_len. The other tokens keep their log-probs, so a score stays what the model gave its tokens."""
+    log_probs = log_probs.float()
+    if t < min_len:
+        log_probs = log_probs.clone()
+        log_probs[:, eos] = float("-inf")
+    return log_probs
+
+
 @torch.no_grad()
 def greedy(step_fn: StepFn, init_state, memory, bos: int, eos: int, max_len,
-           *, select: Select = take_rows) -> list[Hypothesis]:
+           *, min_len: int = 0, select: Select = take_rows) -> list[Hypothesis]:
     """Each sentence's most likely next token, step by step, until eos or max_len. One Hypothesis per
-    sentence, in order. The model should be in eval mode."""
+    sentence, in order; `min_len` tokens at least before eos (see the module docstring). The model should be
+    in eval mode."""
     first = first_tensor(init_state)
     batch, device = first.shape[1], first.device
     limits = _limits(max_len, batch)
@@ -90,7 +107,7 @@ def greedy(step_fn: StepFn, init_state, memory, bos: int, eos: int, max_len,
     tokens, attention = torch.zeros(batch, 0, dtype=torch.long, device=device), None  # (N, t), (N, t, S)
     for t in range(int(limits.max()) if batch else 0):
         log_probs, state, weights = step_fn(y, state, memory)  # (N, V), (N, S)
-        best, y = log_probs.float().max(dim=-1)  # (N,), (N,)
+        best, y = _no_early_eos(log_probs, eos, t, min_len).max(dim=-1)  # (N,), (N,)
         scores = scores + best
         tokens = torch.cat([tokens, y.unsqueeze(1)], dim=1)  # (N, t+1)
         step_attention = weights.float().unsqueeze(1)  # (N, 1, S)
@@ -110,10 +127,10 @@ def greedy(step_fn: StepFn, init_state, memory, bos: int, eos: int, max_len,
 
 @torch.no_grad()
 def beam_search(step_fn: StepFn, init_state, memory, bos: int, eos: int, beam_size: int, max_len,
-                length_penalty: float = 0.0, *, select: Select = take_rows) -> list[Hypothesis]:
+                length_penalty: float = 0.0, *, min_len: int = 0, select: Select = take_rows) -> list[Hypothesis]:
     """The best of K-beam search per sentence (see the module docstring), batched: B sentences x K beams
-    run as B*K rows. One Hypothesis per sentence, in order; beam_size 1 is greedy. The model should be in
-    eval mode."""
+    run as B*K rows. One Hypothesis per sentence, in order; beam_size 1 is greedy; `min_len` tokens at least
+    before eos. The model should be in eval mode."""
     assert isinstance(beam_size, numbers.Integral) and beam_size >= 1, f"beam_size must be >= 1, got {beam_size!r}"
     K = int(beam_size)
     first = first_tensor(init_state)
@@ -138,7 +155,7 @@ def beam_search(step_fn: StepFn, init_state, memory, bos: int, eos: int, beam_si
             attention = weights.new_zeros(n * K, 0, weights.shape[-1], dtype=torch.float32)
         # every live hypothesis extended by every token, ranked within its sentence: (n, K*V) -> the best C.
         # C = 2K: each beam has one eos, so at most K of them end and K that go on always remain.
-        candidates = (alive.unsqueeze(2) + log_probs.float().view(n, K, V)).view(n, K * V)
+        candidates = (alive.unsqueeze(2) + _no_early_eos(log_probs, eos, t, min_len).view(n, K, V)).view(n, K * V)
         C = min(2 * K, K * V)
         scores, index = candidates.topk(C, dim=1)  # (n, C), best first
         token = index % V  # (n, C): the token each candidate appends

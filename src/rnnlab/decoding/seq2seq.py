@@ -38,12 +38,14 @@ def length_limits(sizes: Tensor, a: float, b: int) -> Tensor:
 def generate(model, inputs: dict[str, Tensor], *, bos: int, eos: int, beam_size: int = 1, max_len_a: float,
              max_len_b: int, length_penalty: float = 0.0) -> list[Hypothesis]:
     """One Hypothesis per input: greedy for beam_size 1, else beam search with the GNMT length penalty alpha.
-    Outputs stop at eos or at length_limits(sizes, max_len_a, max_len_b). The model should be in eval mode."""
+    Outputs stop at eos or at length_limits(sizes, max_len_a, max_len_b), and hold one token at least before
+    eos (min_len 1, as fairseq: an input is never answered by nothing, which a wide beam would otherwise find,
+    see rnnlab.decoding.search). The model should be in eval mode."""
     state, memory, sizes = model.start(inputs)
     limits = length_limits(sizes, max_len_a, max_len_b)
     if beam_size == 1:
-        return greedy(model.decoder.step, state, memory, bos, eos, limits)
-    return beam_search(model.decoder.step, state, memory, bos, eos, beam_size, limits, length_penalty)
+        return greedy(model.decoder.step, state, memory, bos, eos, limits, min_len=1)
+    return beam_search(model.decoder.step, state, memory, bos, eos, beam_size, limits, length_penalty, min_len=1)
 
 
 def strip_eos(tokens: list[int], eos: int) -> list[int]:

@@ -1,12 +1,16 @@
-"""What the line-based readers share: a file's lines, and one JSON object per line (JSONL)."""
+"""What the line-based readers share: a file's lines, one JSON object per line (JSONL), and the one check of a
+line of text input (a sentence to translate, an utterance to classify) that every verb reading text applies:
+`check_line` (length in characters and in the task's tokens, control characters, bytes that were not UTF-8),
+`numbered_lines` (a file's, stdin's or an upload's bytes -> checked lines) and `read_stream` (stdin's bytes)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Callable, Iterator, TextIO
 
+from rnnlab import limits
 from rnnlab.errors import DataError
-from rnnlab.files import read_text
+from rnnlab.files import decode_text, read_text
 
 
 def text_lines(path: Path) -> list[str]:
@@ -41,3 +45,60 @@ def json_objects(path: Path, shape: str, required: tuple[str, ...] = ()) -> Iter
         if missing:
             raise DataError(path, i, f"missing key(s) {', '.join(missing)}")
         yield i, obj
+
+
+def _control(text: str) -> tuple[int, str] | None:
+    """(column, character) of the first character a line of text never holds: a C0 or C1 control (but tab,
+    newline and carriage return: whitespace, which every tokeniser collapses), DEL, or a lone surrogate (a byte
+    that was not UTF-8, let through by Python's surrogateescape)."""
+    for col, ch in enumerate(text, start=1):
+        code = ord(ch)
+        if (code < 32 and ch not in "\t\n\r") or 127 <= code < 160 or 0xD800 <= code < 0xE000:
+            return col, ch
+    return None
+
+
+def check_line(text: str, name: str, line: int | None = None, *, count: Callable[[str], int] | None = None,
+               unit: str = "tokens") -> str:
+    """One line of text input, returned unchanged, or a DataError naming `name` (a file, "stdin", "TEXT 2") and
+    `line`: longer than limits.max_line_chars; holding a control character (a NUL: a binary file?) or a byte that
+    was not UTF-8; more than limits.max_input_tokens `unit` as `count` (the task's own tokeniser) counts them.
+    The length is checked first, so a huge line is refused before it is tokenised."""
+    cap = limits.current()
+    if len(text) > cap.max_line_chars:
+        raise DataError(name, line, f"line too long: {len(text)} characters {limits.hint('max_line_chars')}")
+    bad = _control(text)
+    if bad:
+        col, ch = bad
+        if 0xDC80 <= ord(ch) <= 0xDCFF:  # surrogateescape's stand-in for an undecodable byte
+            raise DataError(name, line, f"not valid UTF-8 (byte 0x{ord(ch) - 0xDC00:02x} at column {col}); "
+                                        "give the text as UTF-8")
+        what = "a NUL byte (is this a binary file?)" if ch == "\0" else f"control character U+{ord(ch):04X}"
+        raise DataError(name, line, f"{what} at column {col}: a line of text holds printable characters and spaces")
+    if count is not None and (n := count(text)) > cap.max_input_tokens:
+        raise DataError(name, line, f"input too long: {n} {unit} {limits.hint('max_input_tokens')}")
+    return text
+
+
+def numbered_lines(data: bytes, name: str, *, count: Callable[[str], int] | None = None,
+                   unit: str = "tokens") -> list[tuple[int, str]]:
+    """(1-based number, text) of every line of `data` (a file, stdin, an upload) decoded as UTF-8, blank lines
+    included (a caller keeping its output aligned with the input needs them); each non-blank line passes
+    `check_line` first. Bytes that are not UTF-8 are a DataError naming the line and the byte."""
+    lines = list(enumerate(split_lines(decode_text(data, name)), start=1))
+    for i, text in lines:
+        if text.strip():
+            check_line(text, name, i, count=count, unit=unit)
+    return lines
+
+
+def read_stream(stream: BinaryIO | TextIO, name: str = "stdin") -> bytes:
+    """All of a stream's bytes (stdin: its binary buffer, so undecodable bytes reach numbered_lines' check rather
+    than the terminal's decoder), refused past limits.max_file_bytes without reading further."""
+    cap = limits.current().max_file_bytes
+    data = getattr(stream, "buffer", stream).read(cap + 1)
+    if isinstance(data, str):  # a text stream without bytes beneath (io.StringIO): back to the bytes it stands for
+        data = data.encode("utf-8", "surrogateescape")
+    if len(data) > cap:
+        raise DataError(name, None, f"input too large: more than {cap} bytes {limits.hint('max_file_bytes')}")
+    return data

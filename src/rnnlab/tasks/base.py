@@ -289,12 +289,12 @@ class Task:
         """A file's bytes (an upload, a file named on the command line) -> [(name, input)], one per input it
         holds. Default (text kinds): UTF-8 text, one input per non-empty line, named NAME:LINE; a task whose
         file is one input (a recording, a series) or holds records overrides it. Bad bytes: DataError naming
-        `name` and the line."""
-        from rnnlab.files import decode_text
-        from rnnlab.readers.lines import split_lines
+        `name` and the line; so is a line past the limits (rnnlab.readers.lines.check_line: characters, control
+        characters, `input_length` against max_input_tokens)."""
+        from rnnlab.readers.lines import numbered_lines
 
-        lines = split_lines(decode_text(data, name))
-        return [(f"{name}:{i}", self.parse_input(line)) for i, line in enumerate(lines, 1) if line.strip()]
+        lines = numbered_lines(data, name, count=lambda text: self.input_length(self.parse_input(text)))
+        return [(f"{name}:{i}", self.parse_input(line)) for i, line in lines if line.strip()]
 
     def inputs_from_file(self, path: str) -> list[tuple[str, Any]]:
         """`rnnlab predict BUNDLE FILE`: the inputs a file holds, each named, read with `parse_bytes`."""
@@ -304,7 +304,7 @@ class Task:
 
         p = Path(path)
         if not p.is_file():
-            raise DataError(p, None, "no such file")
+            raise DataError(p, None, "is a directory: give a file" if p.is_dir() else "no such file")
         return self.parse_bytes(p.read_bytes(), str(path))
 
     def check_options(self, options: dict[str, Any], called: dict[str, str] | None = None) -> dict[str, Any]:

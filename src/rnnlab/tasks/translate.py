@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab import checks
+from rnnlab import checks, limits
 from rnnlab.decoding.search import Hypothesis
 from rnnlab.decoding.seq2seq import alternatives, generate, output_fields, strip_eos
 from rnnlab.errors import UserError
@@ -42,6 +42,7 @@ from rnnlab.metrics.translation import corpus_scores
 from rnnlab.modules.attention import ATTENTION_KINDS
 from rnnlab.modules.decoder import AttentionDecoder
 from rnnlab.modules.encoder_decoder import EncoderDecoder, TextEncoder
+from rnnlab.readers.lines import check_line
 from rnnlab.readers.parallel import SentencePair, read_parallel
 from rnnlab.readers.tokenize import (
     MODEL_TYPES,
@@ -335,6 +336,23 @@ class TranslateTask(Task):
     def input_length(self, input: str) -> int:
         return len(self.source.encode(str(input)))
 
+    def check_options(self, options: dict[str, Any], called: dict[str, str] | None = None) -> dict[str, Any]:
+        checked = super().check_options(options, called)
+        if "beam" in checked:
+            self.check_beam(checked["beam"], (called or {}).get("beam", "option beam"))
+        return checked
+
+    def check_beam(self, beam: int, called: str) -> int:
+        """A beam this bundle can search: at most limits.max_beam, and no wider than the target vocabulary (a
+        first step has no more than that many different hypotheses to keep)."""
+        vocab = len(self.target)
+        if beam > vocab:
+            raise UserError(f"{called}: a beam of {beam} is wider than this model's target vocabulary ({vocab} "
+                            f"pieces); use at most {min(vocab, limits.current().max_beam)}")
+        if beam > limits.current().max_beam:
+            raise UserError(f"{called}: a beam of {beam} is wider than max_beam {limits.hint('max_beam')}")
+        return beam
+
     def translate(self, model: nn.Module, inputs: list[str], beam: int | None = None,
                   attention: bool = False) -> list[dict[str, Any]]:
         """The prediction schema for each source text, decoded by beam search (beam 1: greedy; None: the
@@ -344,11 +362,14 @@ class TranslateTask(Task):
         inputs = list(inputs)
         if not inputs:
             return []
-        beam_size = self.model_config.beam if beam is None else checks.whole("beam", beam)
+        beam_size = self.check_beam(self.model_config.beam if beam is None else checks.whole("beam", beam),
+                                    "beam" if beam is not None else "model.beam")
         pieces, ids = [], []
-        for text in inputs:
+        for i, text in enumerate(inputs, start=1):
             if not isinstance(text, str):
                 raise UserError(f"expected text, got {type(text).__name__}")
+            # the verbs have checked their lines already (naming them); here for the server and the Python API
+            check_line(text, "text" if len(inputs) == 1 else f"input {i}", count=self.input_length, unit="pieces")
             p = self.source.encode(text)
             if not p:
                 raise UserError(f"nothing to translate in {text!r}")
