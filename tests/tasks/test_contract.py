@@ -142,7 +142,7 @@ INPUTS = {"speech": WAVS, "spoken_word": WAVS,
           "intent": ["what time is it", "zebra unknown words"], "intent_slots": ["play some jazz", "zebra"],
           "charlm": ["the cat", "zq"], "wordlm": ["the cat", "zebra"],
           "translate": ["the cat is jazz", "zebra Ümlaut"],
-          "log_anomaly": ["1 2 3 4 6", "x,1 2 77 zebra 6"], "api_calls": ["0,3,3,3,6", "1 4 99999 7"], "forecast": [
+          "log_anomaly": ["1 2 3 4 6", "x,1 2 77 880 6"], "api_calls": ["0,3,3,3,6", "1 4 99999 7"], "forecast": [
               "date,a,b\n" + "".join(f"2020-02-{1 + i // 24:02d} {i % 24:02d}:00:00,{i % 5 / 4},{2 + i % 7 / 6}\n"
                                       for i in range(60)),
               "date,note,a,b\n" + "".join(f"2020-02-{1 + i // 24:02d} {i % 24:02d}:00:00,zebra Ümlaut,{i % 3},1\n"

@@ -72,15 +72,15 @@ def test_top_g_is_the_rule(trained):
     assert task.verdict(scored)["top_g"] == 2  # the bundle's own g by default
 
 
-def test_unknown_tokens_never_raise_and_empty_input_does(trained):
+def test_unknown_ids_never_raise_but_words_and_empty_input_do(trained):
     predictor, _ = trained
-    (p,) = predictor.predict(["1 zebra 05 -3"])
-    assert p["tokens"] == ["1", "zebra", "5", "-3"] and p["unknown"] == [False, True, False, True]
+    (p,) = predictor.predict(["1 99 05 12345"])  # well-formed ids the model never saw: DeepLog's anomaly signal
+    assert p["tokens"] == ["1", "99", "5", "12345"] and p["unknown"] == [False, True, False, True]
     assert p["answer"]["label"] == "abnormal"
-    with pytest.raises(UserError, match="no events"):
-        predictor.predict(["   "])
-    with pytest.raises(UserError, match="no events"):
-        predictor.predict(["id,"])
+    for text, words in [("1 zebra 05", "event id 'zebra' is not an integer"), ("1 -3", "event id -3 is negative"),
+                        ("   ", "empty session"), ("id,", "empty session")]:
+        with pytest.raises(UserError, match=words):  # a word is no event: refused, never called "abnormal"
+            predictor.predict([text])
 
 
 def test_trace_has_one_state_per_event(trained):

@@ -4,7 +4,8 @@ where the model has one), with a forecast bundle.
 The CSV needs the bundle's time column and input columns (others are ignored) and at least the model's
 lookback rows. Prints one line per future step (time, then each column's value, `[lower, upper]` with an
 interval); `--json` prints the prediction schema instead; `--horizon H` keeps the first H steps (at most the
-model's); `--plot out.png` draws the history and the forecast (never over an existing file without --force).
+model's); `--plot out.png` draws the history and the forecast (any format matplotlib writes; the path is
+checked before anything is computed; never over an existing file without --force).
 A formatter over the task's predict and its declared option (horizon): `rnnlab predict BUNDLE FILE` computes the
 same forecast.
 """
@@ -27,17 +28,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rnnlab.bundle import load
     from rnnlab.cli.predict import require_task
-    from rnnlab.errors import UserError
+    from rnnlab.forecasting.plots import check_plot_path
 
-    plot = Path(args.plot) if args.plot else None
-    if plot is not None and plot.exists() and not args.force:
-        raise UserError(f"{plot} exists: choose another --plot file, or pass --force to overwrite it")
+    # the chart's file is checked first: a forecast computed and then lost to a bad --plot name helps nobody
+    plot = check_plot_path(args.plot, force=args.force) if args.plot else None
     predictor = load(args.bundle)
     require_task(predictor, "forecast", "forecast", "forecast")
+    # --horizon against the model's horizon and the limit max_horizon, before the CSV is read
     options = predictor.task.check_options({"horizon": args.horizon}, called={"horizon": "--horizon"})
-    model_horizon = predictor.task.data.horizon
-    if args.horizon is not None and args.horizon > model_horizon:
-        raise UserError(f"--horizon must be in 1 .. {model_horizon} (the model's horizon), got {args.horizon}")
     (name, series), = predictor.task.inputs_from_file(args.series)  # a CSV file is one input
     pred = predictor.predict([series], **options)[0]
     pred = {**pred, "text": name}

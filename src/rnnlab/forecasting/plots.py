@@ -17,6 +17,40 @@ class Panel:
     upper: Sequence[float] | None = None
 
 
+def check_plot_path(path: str | Path, *, force: bool = False, flag: str = "--plot") -> Path:
+    """Where a chart may be written, checked before anything is computed: a file name whose extension matplotlib
+    writes (as it says, not a list of ours), not a directory, in a folder that exists, and not over an existing
+    file without `force`. UserError naming `flag` and the path otherwise."""
+    import os
+    import shutil
+
+    import matplotlib
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from rnnlab.errors import UserError
+
+    path = Path(path)
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())  # e.g. pdf, png, svg (what savefig takes)
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a directory; give a file name such as {path / 'forecast.png'}")
+    ext = path.suffix[1:].lower()
+    if ext not in formats:
+        said = f"matplotlib cannot write .{ext} files" if ext else "no extension to say the format"
+        raise UserError(f"{flag} {path}: {said}; it writes {', '.join(formats)} (e.g. forecast.png)")
+    texsystem = matplotlib.rcParams["pgf.texsystem"]
+    if ext == "pgf" and shutil.which(texsystem) is None:  # matplotlib lists pgf, but writing it runs LaTeX
+        raise UserError(f"{flag} {path}: .pgf needs {texsystem}, which is not installed; choose .pdf or .png")
+    parent = path.parent
+    if not parent.is_dir():
+        why = "does not exist" if not parent.exists() else "is not a directory"
+        raise UserError(f"{flag} {path}: the folder {parent} {why}")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"{flag} {path}: the folder {parent} is not writable")
+    if path.exists() and not force:
+        raise UserError(f"{path} exists: choose another {flag} file, or pass --force to overwrite it")
+    return path
+
+
 def plot_panels(path: str | Path, panels: list[Panel], columns: int = 1, title: str = "") -> Path:
     """One subplot per panel, x = steps relative to the forecast's start (history negative)."""
     import matplotlib

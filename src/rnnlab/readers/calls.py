@@ -66,6 +66,8 @@ def _open_lines(path: Path) -> Iterator[tuple[int, str]]:
         raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
     except FileNotFoundError:
         raise DataError(path, None, "file not found") from None
+    except IsADirectoryError:
+        raise DataError(path, None, "is a directory: give a file of API-call sequences, one a line") from None
     except OSError as e:
         raise DataError(path, None, f"cannot read file: {e.strerror}") from None
     i = 0

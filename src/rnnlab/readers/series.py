@@ -18,7 +18,8 @@ forecast verb's input) return a `Series`: the times as given, the chosen columns
 
 Refused with one line naming the file and line (rnnlab.errors.DataError): a missing column, a row with the
 wrong number of fields, an empty or non-numeric value (missing values are not filled in silently: a
-forecaster trained on invented values forecasts them), a non-finite value, a time that does not parse,
+forecaster trained on invented values forecasts them), a non-finite value or one beyond the limit
+max_abs_value (rnnlab.limits: 1e308 is finite, but the scaler squares it), a time that does not parse,
 and a time that is not after the previous row's (sort the file by time; duplicates are refused too).
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnlab import limits
 from rnnlab.errors import DataError
 
 # tried in this order when time_format is "": ISO first, then day-first, then month-first
@@ -58,6 +60,8 @@ class Series:
 def read_series(path: str | Path, *, columns: str = "", time_column: str = "date", time_format: str = "") -> Series:
     """A CSV file as a Series (see the module docstring); DataError naming file and line on bad data."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(path, None, "is a directory: give a CSV file (a header line, then one row per time step)")
     if not path.is_file():
         raise DataError(path, None, "no such file")
     try:
@@ -99,6 +103,7 @@ def parse_series(text: str, name: str = "<input>", *, columns: str = "", time_co
     body = rows[1:]
     if not body:
         raise DataError(name, header_line, "no rows of values after the header")
+    largest = limits.current().max_abs_value  # 1e308 is finite, but its square (the scaler's variance) is not
     values = np.empty((len(body), len(wanted)), dtype=np.float64)
     times, lines = [], []
     for r, (line, row) in enumerate(body):
@@ -114,6 +119,9 @@ def parse_series(text: str, name: str = "<input>", *, columns: str = "", time_co
                 raise DataError(name, line, f"column {wanted[c]!r}: {cell!r} is not a number") from None
             if not math.isfinite(v):
                 raise DataError(name, line, f"column {wanted[c]!r}: {cell!r} is not a finite number")
+            if abs(v) > largest:
+                raise DataError(name, line, f"column {wanted[c]!r}: {cell} is beyond the largest magnitude a value "
+                                            f"may have {limits.hint('max_abs_value')}")
             values[r, c] = v
         times.append(row[t_index].strip() if t_index is not None else str(r))
         lines.append(line)

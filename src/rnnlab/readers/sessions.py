@@ -22,6 +22,7 @@ from rnnlab.files import decode_text
 from rnnlab.readers.lines import split_lines, text_lines
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+SHAPE = "`e1 e2 ...` or `session_id,e1 e2 ...` with integer event ids, e.g. `5 22 11 9`"  # for messages
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,10 @@ def parse_events(text: str) -> tuple[str | None, list[str]]:
 
 def read_sessions(path: Path) -> list[Session]:
     """Every session of `path`; DataError (file + line) on an empty session, a non-integer or negative id,
-    an empty session id before the comma, or text that is not UTF-8."""
+    an empty session id before the comma, or text that is not UTF-8; DataError naming the file when it is a
+    directory or holds no session at all."""
+    if Path(path).is_dir():
+        raise DataError(path, None, f"is a directory: give a file of sessions, one a line ({SHAPE})")
     return sessions_from_lines(text_lines(Path(path)), path)
 
 
@@ -52,23 +56,29 @@ def sessions_from_bytes(data: bytes, name: str) -> list[Session]:
 
 
 def sessions_from_lines(lines: list[str], path: Path | str) -> list[Session]:
-    """The sessions of a file's lines (see `read_sessions`); errors name `path` and the line."""
-    out = []
-    for i, raw in enumerate(lines, start=1):
-        sid, fields = parse_events(raw)
-        if sid is not None and not sid:
-            raise DataError(path, i, "empty session id before the comma (write `id,e1 e2 ...` or just `e1 e2 ...`)")
-        if not fields:
-            raise DataError(path, i, "empty session: every line must hold at least one event id "
-                                     "(a line is one session; remove the empty line)")
-        events = []
-        for f in fields:
-            # ASCII digits only: int() would also take "1_000" and other scripts' digits
-            if not _INTEGER.fullmatch(f):
-                raise DataError(path, i, f"event id {f!r} is not an integer (a line is `e1 e2 ...` or "
-                                         "`session_id,e1 e2 ...`, ids separated by spaces)")
-            if f.startswith("-"):
-                raise DataError(path, i, f"event id {f} is negative (event ids are integers >= 0)")
-            events.append(int(f))
-        out.append(Session(tuple(events), sid if sid is not None else str(i), i))
-    return out
+    """The sessions of a file's lines (see `read_sessions`); errors name `path` and the line. A file without
+    a line is refused too: `detect` on it would answer nothing and exit 0, as if every session were normal."""
+    if not lines:
+        raise DataError(path, None, f"no sessions: the file is empty (one session a line: {SHAPE})")
+    return [parse_session(raw, path, i) for i, raw in enumerate(lines, start=1)]
+
+
+def parse_session(text: str, path: Path | str, line: int) -> Session:
+    """One session written as a line (`e1 e2 ...` or `id,e1 e2 ...`): the one check every session passes, in a
+    file or typed to `predict`; DataError(path, line) naming the field that is not an event id."""
+    sid, fields = parse_events(text)
+    if sid is not None and not sid:
+        raise DataError(path, line, "empty session id before the comma (write `id,e1 e2 ...` or just `e1 e2 ...`)")
+    if not fields:
+        raise DataError(path, line, "empty session: every line must hold at least one event id "
+                                    "(a line is one session; remove the empty line)")
+    events = []
+    for f in fields:
+        # ASCII digits only: int() would also take "1_000" and other scripts' digits
+        if not _INTEGER.fullmatch(f):
+            raise DataError(path, line, f"event id {f[:60]!r} is not an integer (a session is {SHAPE}, "
+                                        "ids separated by spaces)")
+        if f.startswith("-"):
+            raise DataError(path, line, f"event id {f} is negative (event ids are integers >= 0)")
+        events.append(int(f))
+    return Session(tuple(events), sid if sid is not None else str(line), line)

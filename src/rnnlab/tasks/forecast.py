@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnlab import checks
+from rnnlab import checks, limits
 from rnnlab.errors import DataError, UserError
 from rnnlab.explain import eval_mode, trace_layers
 from rnnlab.files import decode_text
@@ -276,6 +276,21 @@ class ForecastTask(Task):
             raise UserError("expected CSV text: a header line and rows of values")
         return text
 
+    def check_options(self, options: dict[str, Any], called: dict[str, str] | None = None) -> dict[str, Any]:
+        """The base checks (kind, >= 1), then the horizon against the model's and the limit max_horizon."""
+        checked = super().check_options(options, called)
+        if "horizon" in checked:
+            self._check_horizon(checked["horizon"], (called or {}).get("horizon") or "option horizon")
+        return checked
+
+    def _check_horizon(self, horizon: int, called: str) -> None:
+        most = limits.current().max_horizon
+        if horizon > most:
+            raise UserError(f"{called} {horizon}: more steps than a forecast may be asked for "
+                            f"{limits.hint('max_horizon')}; this model forecasts {self.data.horizon}")
+        if not 1 <= horizon <= self.data.horizon:
+            raise UserError(f"{called} must be in 1 .. {self.data.horizon} (the model's horizon), got {horizon}")
+
     def input_length(self, input: str) -> int:
         """Rows the model reads: the last `lookback` rows of values (lines after the header), as API calls count
         the calls read; a long CSV costs what its window costs, so the server's token limit applies to any upload."""
@@ -306,6 +321,7 @@ class ForecastTask(Task):
             point, lower, upper = model.forecast(x)  # each (B, H, C_t), the data's units
             # the history as the network read it (float32 z-scores), back in the data's units
             history = model.scaling.inverse(model.scaling(x)[:, :, self.targets], self.targets)  # (B, L, C_t)
+        _refuse_non_finite([series for series, _ in read], point, history, lower, upper)
 
         def units(t: torch.Tensor) -> list[list[float]]:
             return [[_round(v) for v in row] for row in t.cpu().tolist()]
@@ -332,10 +348,14 @@ class ForecastTask(Task):
     def parse_bytes(self, data: bytes, name: str) -> list[tuple[str, str]]:
         """A CSV file is one input: the series whose future is asked for (errors name the file and its line)."""
         text = decode_text(data, name)
+        if not text.strip():
+            raise DataError(name, None, "the file is empty: expected a header line and rows of values")
         try:
             self._window(self.parse_input(text))  # read it now, so a bad line names the file, not "<input>"
         except DataError as e:
             raise DataError(name, e.line, e.problem) from None
+        except UserError as e:  # empty, too few rows: the file's problem, named as such
+            raise DataError(name, None, str(e)) from None
         return [(name, text)]
 
     def predict(self, model: nn.Module, inputs: list[str], *, horizon: int | None = None) -> list[dict[str, Any]]:
@@ -343,8 +363,8 @@ class ForecastTask(Task):
         the targets, data units), lower / upper (the 80 % interval, probabilistic heads)}; `horizon` keeps the
         first steps only (at most the model's)."""
         inputs = list(inputs)
-        if horizon is not None and not 1 <= horizon <= self.data.horizon:
-            raise UserError(f"horizon must be in 1 .. {self.data.horizon} (the model's horizon), got {horizon}")
+        if horizon is not None:
+            self._check_horizon(horizon, "horizon")
         preds = self._run(model, inputs) if inputs else []
         return preds if horizon is None else [_first_steps(p, horizon) for p in preds]
 
@@ -385,6 +405,20 @@ class ForecastTask(Task):
         self.scaler = Scaler.from_json(state["forecast.scaler"])
         if len(self.scaler.mean) != len(self.columns):
             raise ValueError("forecast.scaler: one mean and scale per column")
+
+
+def _refuse_non_finite(series: list[Series], *outputs: torch.Tensor | None) -> None:
+    """One line instead of a forecast holding NaN or inf (json.dumps would print them, and a reader would take
+    them for numbers): input values within max_abs_value but far outside the training data's range can still
+    overflow the float32 network. `outputs`: (B, ...) tensors, None for an absent interval."""
+    finite = torch.ones(len(series), dtype=torch.bool)
+    for out in outputs:
+        if out is not None:
+            finite &= torch.isfinite(out).flatten(1).all(1).cpu()  # (B,)
+    for ok, s in zip(finite.tolist(), series):
+        if not ok:
+            raise UserError(f"the forecast after {s.times[-1]} came out non-finite (NaN or inf) and is not given: "
+                            "the input's values overflow the model (are they in the training data's units?)")
 
 
 def _first_steps(pred: dict[str, Any], horizon: int) -> dict[str, Any]:

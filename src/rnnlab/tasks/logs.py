@@ -27,9 +27,11 @@ Two choices, and why:
   cannot see. Its rank and surprise count in the verdict and the score; `predict` reports them in
   `scores` (end_rank, end_surprise), and `steps` has one entry per event of the input.
 
-Unknown events (ids never seen in training, or tokens that are not ids at all in user input) never
-raise: they are read as <unk>, and as a true next event they are maximally surprising (rank beyond
-every event, surprise MAX_SURPRISE, the largest any event can have).
+Unknown events (well-formed ids never seen in training) never raise: they are read as <unk>, and as a
+true next event they are maximally surprising (rank beyond every event, surprise MAX_SURPRISE, the
+largest any event can have): an event the normal logs never held is DeepLog's first sign of an anomaly.
+A token that is not an event id at all (a word, a file path typed where a session was meant) is no such
+sign: it is refused (rnnlab.readers.sessions.parse_session), never scored as an "abnormal" session.
 
 Data (rnnlab.readers.sessions): one session per line, `e1 e2 ...` (DeepLog's HDFS files) or
 `id,e1 e2 ...` (loghub's OpenStack). Training and validation sessions are normal; the test split joins
@@ -49,14 +51,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab import checks
+from rnnlab import checks, limits
 from rnnlab.detectors.metrics import ABNORMAL, NORMAL, UNLABELLED, session_metrics
-from rnnlab.errors import UserError
+from rnnlab.errors import DataError, UserError
 from rnnlab.explain import eval_mode, trace_layers
 from rnnlab.files import decode_text
 from rnnlab.layers import RecurrentConfig, build_recurrent
 from rnnlab.readers.paths import resolve_path
-from rnnlab.readers.sessions import parse_events, read_sessions
+from rnnlab.readers.sessions import SHAPE, parse_events, parse_session, read_sessions
 from rnnlab.readers.splits import hold_out, hold_out_last
 from rnnlab.tasks.base import LossOutput, Option, Task, labels
 from rnnlab.vocab import Vocab
@@ -112,12 +114,6 @@ class NextEventModel(nn.Module):
         """windows (N, h) ids -> logits (N, V) over the event after each window."""
         out, _ = self.encoder(self.embed(windows))  # (N, h, H); every window is full (padded with <s>)
         return self.head(self.drop(out[:, -1]))  # (N, V)
-
-
-def event_token(field: str) -> str:
-    """A user's event field -> the vocabulary's token: "05" -> "5"; anything not an id stays as written
-    (it is then unknown, never an error, at prediction time)."""
-    return str(int(field)) if field.isascii() and field.isdigit() else field
 
 
 class LogAnomalyTask(Task):
@@ -318,12 +314,37 @@ class LogAnomalyTask(Task):
     # ---- user input -------------------------------------------------------------------------
 
     def _tokens(self, text: Any) -> list[str]:
+        """A session typed as text -> its events as the vocabulary's tokens ("05" -> "5"); UserError naming the
+        input and what a session looks like when it is not one (a word, a path: no event ids)."""
         if not isinstance(text, str):
-            raise UserError(f"expected a session as text (`e1 e2 ...` or `id,e1 e2 ...`), got {type(text).__name__}")
-        tokens = [event_token(f) for f in parse_events(text)[1]]
-        if not tokens:
-            raise UserError(f"no events in {text!r}: a session is event ids separated by spaces")
-        return tokens
+            raise UserError(f"expected a session as text ({SHAPE}), got {type(text).__name__}")
+        try:
+            session = parse_session(text, "", 1)
+        except DataError as e:
+            raise UserError(f"{text[:80]!r} is not a session: {e.problem}") from None
+        return [str(e) for e in session.events]
+
+    def parse_input(self, text: str) -> str:
+        """One session typed as text (`predict BUNDLE "5 22 11"`, the studio's box), checked as a file's line
+        is; kept as text so the prediction quotes it."""
+        self._tokens(text)
+        return text
+
+    def check_options(self, options: dict[str, Any], called: dict[str, str] | None = None) -> dict[str, Any]:
+        """The base checks, then top_g against the bundle's events and the limit max_top: a g beyond every event
+        the model can guess would call every known event normal without saying so."""
+        checked = super().check_options(options, called)
+        g = checked.get("top_g")
+        if g is not None:
+            name = (called or {}).get("top_g") or "option top_g"
+            guesses = len(self.events) - 3  # every event and </s>; never pad, unk or <s>
+            if g > limits.current().max_top:
+                raise UserError(f"{name} {g}: above the largest top-g a verb takes {limits.hint('max_top')}; "
+                                f"this bundle knows {guesses - 1} events, so g is at most {guesses}")
+            if g > guesses:
+                raise UserError(f"{name} {g}: this bundle knows {guesses - 1} events (and the end of a session), "
+                                f"so g must be in 1 .. {guesses}")
+        return checked
 
     def input_length(self, input: str) -> int:
         return len(parse_events(str(input))[1])
