@@ -21,6 +21,8 @@ from rnnlab.readers.speech import (
 )
 from tiny_speech import RATE, tone_wave
 
+TAKE = 240  # samples of each take (30 ms at 8 kHz, + its digit): above limits.min_audio_seconds
+
 SPEAKERS = ("ann", "bob", "cid")
 
 
@@ -32,7 +34,7 @@ def fsdd_folder(root: Path, *, wavs: bool = False) -> Path:
             for index in range(8):
                 path = root / f"{digit}_{speaker}_{index}.wav"
                 if wavs:
-                    sf.write(path, np.full(80 + digit, 0.01 * (1 + s), np.float32), RATE, subtype="FLOAT")
+                    sf.write(path, np.full(TAKE + digit, 0.01 * (1 + s), np.float32), RATE, subtype="FLOAT")
                 else:
                     path.write_bytes(b"")
     return root
@@ -77,11 +79,11 @@ def test_digit_strings_draw_from_their_own_recordings_fixed_by_the_seed(tmp_path
     cache: dict = {}
     wave = example_wave(train[0], RATE, cache)
     paths, gaps, _ = train[0].parts
-    assert len(wave) == sum(80 + int(p.name[0]) for p in paths) + sum(round(g * RATE) for g in gaps)
+    assert len(wave) == sum(TAKE + int(p.name[0]) for p in paths) + sum(round(g * RATE) for g in gaps)
     assert set(cache) == set(paths)  # each recording read once, then reused
     assert np.array_equal(wave, example_wave(train[0], RATE, cache))  # the room tone is the string's own
     silent = example_wave(train[0], RATE, cache, room_tone=False)
-    assert np.count_nonzero(silent) == sum(80 + int(p.name[0]) for p in paths)
+    assert np.count_nonzero(silent) == sum(TAKE + int(p.name[0]) for p in paths)
 
 
 def test_an4_reads_the_feature_files_and_holds_out_valid(tmp_path):

@@ -38,6 +38,11 @@ needs_an4 = pytest.mark.skipif(not (DATA / "an4" / "etc").is_dir(), reason=f"AN4
     ({}, {"deltas": 3}, "deltas"),
     ({"valid_fraction": 1.0}, {}, "valid_fraction"),
     ({}, {"eval_decoder": "viterbi"}, "eval_decoder"),
+    # a key the chosen format does not read: refused, not silently ignored
+    ({"format": "fsdd_strings", "train": "my.tsv"}, {}, "data.train = 'my.tsv' is set, but data.format = fsdd_strings"),
+    ({"format": "an4", "test": "t.tsv"}, {"features": "sphinx_mfcc"}, "data.test .*only data.format = manifest"),
+    ({"train": "a.tsv", "room_tone": False}, {}, "data.room_tone = False .* data.format = fsdd_strings"),
+    ({"format": "fsdd", "min_digits": 3}, {}, "data.min_digits"),
 ])
 def test_bad_settings_are_one_line_user_errors(data, model, words):
     with pytest.raises(UserError, match=words):
@@ -181,7 +186,7 @@ def test_a_bundle_saved_before_the_front_end_moved_into_the_model_loads_and_answ
         torch.testing.assert_close(torch.from_numpy(log_probs), torch.tensor(case["log_probs"]))
 
 
-def test_spoken_word_classifier_learns_the_tones_and_counts_unseen_classes_wrong(tmp_path):
+def test_spoken_word_classifier_learns_the_tones_and_refuses_unseen_classes(tmp_path):
     torch.set_num_threads(1)
     paths = write_speech_data(tmp_path, sentences=False)
     summary = train(speech_config(paths, tmp_path / "run", task="spoken_word", train={"epochs": 15}), echo=None)
@@ -189,34 +194,34 @@ def test_spoken_word_classifier_learns_the_tones_and_counts_unseen_classes_wrong
     predictor = rnnlab.load(tmp_path / "run" / "bundle")
     task = predictor.task
     assert task.classes == sorted(TONES)
-    # a test file whose word training never saw: encoded as -1, scored as an error
+    # a test file whose word training never saw: the model has no output for it, so it is refused, not scored
     wav = tmp_path / "x.wav"
     sf.write(wav, tone_wave(["a"], random.Random(1)), RATE)
-    feats = [task.encode(SpeechExample("x", "zebra", audio=wav)), task.encode(SpeechExample("y", "a", audio=wav))]
-    metrics = task.evaluate(predictor.model.eval(), [task.collate(feats)])
-    assert feats[0]["label"] == -1 and metrics["accuracy"] <= 0.5
+    with pytest.raises(UserError, match=r"x: label 'zebra' is not one the model knows .*'a', 'b', 'c'"):
+        task.encode(SpeechExample("x", "zebra", audio=wav))
+    assert task.encode(SpeechExample("y", "a", audio=wav))["label"] == 0
 
 
 def test_the_lexicon_and_the_word_lm_are_built_from_the_training_transcripts_only(tmp_path):
-    """Words that only validation or test transcripts have ("zebra", "quux") must not reach the lexicon or
-    the n-gram: an LM that had seen test sentences would make the with-LM figures a leak."""
+    """Words that only validation or test transcripts have ("cab", "bac": the training words' letters, which
+    the model's alphabet holds) must not reach the lexicon or the n-gram: an LM that had seen test sentences
+    would make the with-LM figures a leak."""
     torch.set_num_threads(1)
     paths = write_speech_data(tmp_path, n=12)
     train_rows = Path(paths["train"]).read_text().splitlines()[1:]
-    for split, extra in (("valid", "zebra"), ("test", "quux")):
+    for split, extra in (("valid", "cab"), ("test", "bac")):
         rows = [f"{row}\t{words} {extra}" for row, words in (r.split("\t") for r in train_rows[:4])]
         (tmp_path / f"{split}.tsv").write_text("path\ttranscript\n" + "\n".join(rows) + "\n")
     paths = {**paths, "valid": str(tmp_path / "valid.tsv"), "test": str(tmp_path / "test.tsv")}
     cfg = speech_config(paths, tmp_path / "run", data={"valid": paths["valid"]}, train={"epochs": 1})
     task, _ = prepare_task(cfg)
-    assert {e.transcript.split()[-1] for e in task.read("valid")} == {"zebra"}  # the words are in those splits
-    assert {e.transcript.split()[-1] for e in task.read("test")} == {"quux"}
+    assert {e.transcript.split()[-1] for e in task.read("valid")} == {"cab"}  # the words are in those splits
+    assert {e.transcript.split()[-1] for e in task.read("test")} == {"bac"}
     train(cfg, echo=None)
     for built in (task, rnnlab.load(tmp_path / "run" / "bundle").task):  # as fitted, and as the bundle keeps it
         assert built.words == ["a", "b", "c"] and built.lm.vocabulary() == ["a", "b", "c"]
         grams = [gram for table in built.lm.to_json()["counts"] for gram, _ in table]
-        assert grams and not any({"zebra", "quux"} & set(gram) for gram in grams)
-        assert not {"z", "q"} & set(built.symbols.itos)  # their letters are not even symbols
+        assert grams and not any({"cab", "bac"} & set(gram) for gram in grams)
 
 
 def test_a_manifest_row_whose_file_is_not_audio_is_named_by_line_and_file(tmp_path):

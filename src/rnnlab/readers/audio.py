@@ -9,7 +9,9 @@
 Audio is read with soundfile (libsndfile), so the formats are what libsndfile reads; channels are averaged
 because the models take one channel, and integer formats come back in [-1, 1]. Everything a user can get
 wrong (a missing file, something that is not audio, silence of zero length, NaN in a float WAV, a manifest
-row without its transcript) is a one-line DataError naming the file, and the line where there is one.
+row without its transcript) is a one-line DataError naming the file, and the line where there is one. So is a
+recording shorter than limits.min_audio_seconds (less than one analysis window) or longer than
+max_audio_seconds (`--limit` sets both), for every verb and upload alike.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from rnnlab import limits
 from rnnlab.errors import DataError, UserError
 from rnnlab.files import read_text
 from rnnlab.readers.lines import text_lines
@@ -50,16 +53,35 @@ def _short_reason(e: Exception) -> str:
     return " ".join(reason.split()).rstrip(".") or type(e).__name__
 
 
+def _check_duration(n: int, rate: int, name: str) -> None:
+    """Refuse a recording shorter than limits.min_audio_seconds (less than one analysis window: nothing to
+    recognise, and a model would answer it confidently all the same) or longer than max_audio_seconds."""
+    if n <= 0 or rate <= 0:
+        return  # zero frames: said below in its own words
+    seconds, lim = n / rate, limits.current()
+    if seconds < lim.min_audio_seconds:
+        raise DataError(name, None, f"recording too short: {n} sample{'s' if n != 1 else ''} at {rate} Hz "
+                                    f"({seconds:.4g} s), shorter than one analysis window "
+                                    f"(limit min_audio_seconds={lim.min_audio_seconds:g}; lower with --limit "
+                                    "min_audio_seconds=S)")
+    if seconds > lim.max_audio_seconds:
+        raise DataError(name, None, f"recording too long: {seconds:.1f} s, more than max_audio_seconds; split it "
+                                    f"into shorter recordings {limits.hint('max_audio_seconds')}")
+
+
 def _decode(source, name: str, sample_rate: int | None) -> Audio:
     """`source` (a path or a file object) -> Audio; the checks read_audio and audio_from_bytes share."""
     try:
-        data, rate = sf.read(source, dtype="float32", always_2d=True)  # (n, channels)
+        with sf.SoundFile(source) as f:
+            _check_duration(f.frames, f.samplerate, name)  # from the header: a 10-hour file is refused unread
+            data, rate = f.read(dtype="float32", always_2d=True), f.samplerate  # (n, channels)
     except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as e:
         # TypeError / ValueError: what soundfile raises for RAW files (no header to take the rate from)
         raise DataError(name, None, "not an audio file soundfile can read (WAV, FLAC, OGG): "
                                     f"{_short_reason(e)}") from None
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise DataError(name, None, "no samples (the file holds an audio header but zero frames)")
+    _check_duration(data.shape[0], rate, name)  # again on what was read: a header can miscount
     bad = ~np.isfinite(data)
     if bad.any():
         first = int(np.argmax(bad.any(axis=1)))
@@ -81,7 +103,14 @@ def read_audio(path: str | Path, sample_rate: int | None = None) -> Audio:
         raise DataError(path, None, "is a directory, not an audio file")
     if not path.exists():
         raise DataError(path, None, "file not found")
-    return _decode(str(path), str(path), sample_rate)
+    try:
+        return _decode(str(path), str(path), sample_rate)
+    except DataError as e:
+        if path.suffix.lower() not in (".tsv", ".csv") or not e.problem.startswith("not an audio file"):
+            raise
+        raise DataError(path, None, "a list, not a recording: give the audio files themselves; a manifest of "
+                                    "recordings and transcripts is scored by `rnnlab evaluate BUNDLE --data "
+                                    f"{path.name}`") from None
 
 
 def audio_from_bytes(data: bytes, name: str, sample_rate: int | None = None) -> Audio:
@@ -90,6 +119,11 @@ def audio_from_bytes(data: bytes, name: str, sample_rate: int | None = None) -> 
     _check_rate(sample_rate)
     if not data:
         raise DataError(name, None, "empty upload")
+    if data[:2] == b"--" and b"content-disposition: form-data" in data[:4096].lower():
+        # a form's bytes sent without its multipart Content-Type header: say what was meant, not "unreadable"
+        raise DataError(name, None, "a multipart form, not audio: send the file's bytes as the body (curl "
+                                    "--data-binary @a.wav \"http://HOST/upload?name=a.wav\"), or the form with its "
+                                    "Content-Type: multipart/form-data header (curl -F file=@a.wav)")
     return _decode(io.BytesIO(bytes(data)), name, sample_rate)
 
 

@@ -11,6 +11,7 @@
                     (Task.input_kind, Task.parse_bytes): a recording for speech, a CSV for a forecast, lines of
                     text or sessions; one input answers its trace (or prediction), several answer
                     {"items": [{"name", "prediction"}]}. The card's "input" is the task's input kind.
+                    A multipart form holding one file (`curl -F file=@a.wav`) is read the same (studio.multipart).
                     (/audio is the same endpoint under the name it had first.)
     GET  /docs      OpenAPI documentation (FastAPI's)
 
@@ -60,6 +61,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnnlab.config import to_dict
 from rnnlab.errors import UserError
+from rnnlab.studio import multipart
 from rnnlab.tasks.base import Task
 
 log = logging.getLogger("rnnlab.studio")
@@ -424,8 +426,14 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
         return _call(served.trace, body.text)
 
     async def upload(request: Request, name: str = "") -> dict[str, Any]:
-        name = _upload_name(name, "upload.wav" if served.audio else "upload")
         data = await request.body()  # BodyLimit has read it already, within max_audio_bytes
+        if multipart.is_form(request.headers.get("content-type", "")):  # curl -F file=@a.wav: the file in a form
+            try:
+                form_name, data = multipart.single_file(data, request.headers["content-type"])
+            except UserError as e:
+                raise ApiError(400, str(e)) from None
+            name = name or form_name
+        name = _upload_name(name, "upload.wav" if served.audio else "upload")
         if not data:
             raise ApiError(422, f"{name}: empty upload: send the file's bytes as the request body")
 
@@ -446,7 +454,9 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
     body = {"requestBody": {"required": True, "content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         "audio/wav": {"schema": {"type": "string", "format": "binary"}},
-        "text/plain": {"schema": {"type": "string", "format": "binary"}}}}}
+        "text/plain": {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string",
+                                                                                      "format": "binary"}}}}}}}
     app.post("/upload", summary="What the model makes of a file: a recording, a CSV series, lines of inputs",
              openapi_extra=body)(upload)
     app.post("/audio", summary="The same as /upload (its first name, when only recordings were uploaded)",

@@ -72,6 +72,7 @@ from rnnlab.vocab import Vocab
 DECODERS = ("greedy", "beam")
 BLANK = "<blank>"
 PREDICT_BATCH = 16  # utterances per forward pass in predict
+KNOWN_SHOWN = 10  # labels a refusal lists before "... (N in all)"
 SPECTROGRAM_MELS = 64  # rows of the spectrogram a trace carries for the studio
 TRACE_GATE_VALUES = 200_000  # a trace carries the gates only while steps x hidden x layers stays below this
 
@@ -100,6 +101,28 @@ class SpeechData:
     gap_max: float = 0.3
     string_seed: int = 0
     room_tone: bool = True  # fsdd_strings: gaps filled with noise at the recordings' background level, not zeros
+
+
+# The data.* keys that only some formats read (case, valid_fraction and split_seed every format reads). A key set
+# to other than its default under a format that ignores it is refused: `configs/digits.toml data.train=my.tsv`
+# would otherwise train on the built-in set and never say so. `root` is left out: a shipped config names its
+# recordings folder, and `configs/digits.toml data.format=manifest data.train=...` (the README's recipe) keeps it.
+FORMAT_KEYS = {"train": ("manifest",), "valid": ("manifest",), "test": ("manifest",),
+               "test_speaker": ("fsdd", "fsdd_strings"),
+               **{k: ("fsdd_strings",) for k in ("strings_train", "strings_valid", "strings_test", "min_digits",
+                                                 "max_digits", "gap_min", "gap_max", "string_seed", "room_tone")}}
+
+
+def check_format_keys(data: SpeechData) -> None:
+    """UserError for the first data.* key set (not at its default) that data.format does not read."""
+    default = SpeechData()
+    for key, formats in FORMAT_KEYS.items():
+        value = getattr(data, key)
+        if data.format not in formats and value != getattr(default, key):
+            readers = " or ".join(f"data.format = {f}" for f in formats)
+            raise UserError(f"data.{key} = {value!r} is set, but data.format = {data.format} does not read it "
+                            f"(only {readers} does): set data.format = {formats[0]} to use it, or leave "
+                            f"data.{key} out")
 
 
 @dataclass
@@ -160,6 +183,7 @@ class _AudioTask(Task):
         for key, allowed in (("format", FORMATS), ("case", datasets.CASES)):
             if getattr(data, key) not in allowed:
                 raise UserError(f"data.{key} must be one of {', '.join(allowed)}; got {getattr(data, key)!r}")
+        check_format_keys(data)
         for key, allowed in (("pool", POOLS), ("eval_decoder", DECODERS)):
             if getattr(model, key) not in allowed:
                 raise UserError(f"model.{key} must be one of {', '.join(allowed)}; got {getattr(model, key)!r}")
@@ -199,6 +223,10 @@ class _AudioTask(Task):
         return datasets.manifest_examples(resolve_path(path_text), self.data.case)
 
     def read(self, split: str) -> list[SpeechExample]:
+        """The split's examples; with a bundle's task (fitted), every transcript checked before any audio is read."""
+        return self._known(self._read_split(split))
+
+    def _read_split(self, split: str) -> list[SpeechExample]:
         if split not in self.splits():
             raise UserError(f"split {split!r} is not configured (this config has: {', '.join(self.splits())})")
         d = self.data
@@ -232,7 +260,18 @@ class _AudioTask(Task):
 
     def read_file(self, split: str, path: str) -> list[SpeechExample]:
         """`rnnlab evaluate --data FILE`: a manifest (path, transcript), whatever the training format."""
-        return self._manifest(path)
+        return self._known(self._manifest(path))
+
+    def check_transcript(self, ex: SpeechExample) -> None:
+        """UserError naming the example (manifest:line) when its transcript is not one the fitted model can be
+        scored on: a label it does not know (spoken_word), a symbol outside its alphabet (speech). Nothing before
+        fit: training reads its splits first and fits the labels on train."""
+        raise NotImplementedError
+
+    def _known(self, examples: list[SpeechExample]) -> list[SpeechExample]:
+        for ex in examples:
+            self.check_transcript(ex)
+        return examples
 
     # ---- features and the front end ---------------------------------------------------------
 
@@ -384,9 +423,17 @@ class SpokenWordTask(_AudioTask):
         self.fit_features(train_examples)
         self.classes = sorted({e.transcript for e in train_examples}, key=lambda c: (len(c), c))
 
+    def check_transcript(self, ex: SpeechExample) -> None:
+        if self.classes and ex.transcript not in self.classes:
+            # scoring it would give loss 0 and a confident "wrong": the model has no output for the label
+            known = ", ".join(repr(c) for c in self.classes[:KNOWN_SHOWN])
+            more = f", ... ({len(self.classes)} in all)" if len(self.classes) > KNOWN_SHOWN else ""
+            raise UserError(f"{ex.name}: label {ex.transcript!r} is not one the model knows (its labels, those of "
+                            f"its training data: {known}{more})")
+
     def encode(self, example: SpeechExample) -> dict[str, Any]:
-        label = self.classes.index(example.transcript) if example.transcript in self.classes else -1
-        return {"frames": self.encode_frames(example), "label": label}
+        self.check_transcript(example)  # before the recording is read
+        return {"frames": self.encode_frames(example), "label": self.classes.index(example.transcript)}
 
     def collate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         return {**self._frames_batch(features), "label": torch.tensor([f["label"] for f in features])}
@@ -397,24 +444,20 @@ class SpokenWordTask(_AudioTask):
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], carry: Any = None) -> LossOutput:
         logits = model(batch["frames"], batch["lengths"])  # (B, C); SpecAugment inside, while training
-        return LossOutput(F.cross_entropy(logits.float(), batch["label"], reduction="sum", ignore_index=-1),
-                          int((batch["label"] >= 0).sum()))
+        return LossOutput(F.cross_entropy(logits.float(), batch["label"], reduction="sum"), len(batch["label"]))
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
         gold, pred, loss_sum = [], [], 0.0
         for batch in batches:
             logits = model(batch["frames"], batch["lengths"]).float()
-            known = batch["label"] >= 0
-            loss_sum += F.cross_entropy(logits[known], batch["label"][known], reduction="sum").item()
+            loss_sum += F.cross_entropy(logits, batch["label"], reduction="sum").item()
             gold += batch["label"].tolist()
             pred += logits.argmax(-1).tolist()
-        n = len(gold)
-        # an example whose class training never saw (label -1) counts as wrong: its own row in the confusion
-        confusion = confusion_matrix(torch.tensor([g if g >= 0 else len(self.classes) for g in gold]),
-                                     torch.tensor(pred), len(self.classes) + 1)
-        return {"accuracy": accuracy(confusion) if n else 0.0, "macro_f1": macro_f1(confusion[:-1, :-1]) if n else 0.0,
-                "loss": loss_sum / max(1, sum(g >= 0 for g in gold)), "examples": float(n)}
+        n = len(gold)  # every label is one the model knows: check_transcript refused the others
+        confusion = confusion_matrix(torch.tensor(gold), torch.tensor(pred), len(self.classes))
+        return {"accuracy": accuracy(confusion) if n else 0.0, "macro_f1": macro_f1(confusion) if n else 0.0,
+                "loss": loss_sum / max(1, n), "examples": float(n)}
 
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[dict[str, Any]]:
         out = []
@@ -476,11 +519,23 @@ class SpeechTask(_AudioTask):
         self.lm = WordNgram.fit(sentences, order=self.model_config.lm_order) if self.model_config.lm_order else None
 
     def _targets(self, transcript: str) -> list[int]:
-        """Characters -> symbol ids; characters never seen in training have no symbol and are left out
-        (the reference text used for scoring keeps them)."""
+        """Characters -> symbol ids (a decoded text's; a reference's are checked by check_transcript first)."""
         return [self.symbols.stoi[c] for c in transcript if c in self.symbols.stoi]
 
+    def check_transcript(self, ex: SpeechExample) -> None:
+        if self.symbols is None:
+            return
+        # a character without a symbol could be neither emitted nor scored: left out, the reference would be
+        # another sentence (and a transcript of such characters alone no sentence at all)
+        outside = sorted({c for c in ex.transcript if c not in self.symbols.stoi})
+        if outside:
+            alphabet = "".join(s for s in self.symbols.itos if s != BLANK)
+            raise UserError(f"{ex.name}: transcript {ex.transcript[:80]!r} holds {', '.join(map(repr, outside))}, "
+                            f"outside the model's alphabet {alphabet!r} (the symbols of its training transcripts"
+                            f"{', after data.case = ' + self.data.case if self.data.case != 'keep' else ''})")
+
     def encode(self, example: SpeechExample) -> dict[str, Any]:
+        self.check_transcript(example)  # before the recording is read
         return {"frames": self.encode_frames(example), "targets": self._targets(example.transcript),
                 "transcript": example.transcript}
 
