@@ -71,7 +71,8 @@ def _emit(predictor, lines: list[tuple[str, str]], options: dict, as_json: bool)
         print(json.dumps(pred, ensure_ascii=False) if as_json else pred["answer"]["label"])
         if not pred["answer"]["label"].strip():
             empty += 1
-            sys.stderr.write(f"rnnlab translate: warning: {where}: no translation: the search's best output is "
-                             f"empty ({len(pred['sequence'])} pieces that read as nothing)\n")
+            said = (f"its output ({' '.join(pred['sequence'])}) reads as nothing" if pred["sequence"]
+                    else "the search ended without output")
+            sys.stderr.write(f"rnnlab translate: warning: {where}: no translation: {said}\n")
     sys.stdout.flush()
     return empty

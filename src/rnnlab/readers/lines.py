@@ -5,12 +5,13 @@ line of text input (a sentence to translate, an utterance to classify) that ever
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, TextIO
 
 from rnnlab import limits
 from rnnlab.errors import DataError
-from rnnlab.files import decode_text, read_text
+from rnnlab.files import read_text
 
 
 def text_lines(path: Path) -> list[str]:
@@ -47,15 +48,15 @@ def json_objects(path: Path, shape: str, required: tuple[str, ...] = ()) -> Iter
         yield i, obj
 
 
+# what a line of text never holds: a C0 or C1 control (but tab, newline and carriage return: whitespace, which every
+# tokeniser collapses), DEL, or a lone surrogate (a byte that was not UTF-8, let through by surrogateescape)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _control(text: str) -> tuple[int, str] | None:
-    """(column, character) of the first character a line of text never holds: a C0 or C1 control (but tab,
-    newline and carriage return: whitespace, which every tokeniser collapses), DEL, or a lone surrogate (a byte
-    that was not UTF-8, let through by Python's surrogateescape)."""
-    for col, ch in enumerate(text, start=1):
-        code = ord(ch)
-        if (code < 32 and ch not in "\t\n\r") or 127 <= code < 160 or 0xD800 <= code < 0xE000:
-            return col, ch
-    return None
+    """(1-based column, character) of the first character of `text` that a line of text never holds."""
+    found = _CONTROL.search(text)
+    return (found.start() + 1, found.group()) if found else None
 
 
 def check_line(text: str, name: str, line: int | None = None, *, count: Callable[[str], int] | None = None,
@@ -72,7 +73,7 @@ def check_line(text: str, name: str, line: int | None = None, *, count: Callable
         col, ch = bad
         if 0xDC80 <= ord(ch) <= 0xDCFF:  # surrogateescape's stand-in for an undecodable byte
             raise DataError(name, line, f"not valid UTF-8 (byte 0x{ord(ch) - 0xDC00:02x} at column {col}); "
-                                        "give the text as UTF-8")
+                                        "save the text as UTF-8")
         what = "a NUL byte (is this a binary file?)" if ch == "\0" else f"control character U+{ord(ch):04X}"
         raise DataError(name, line, f"{what} at column {col}: a line of text holds printable characters and spaces")
     if count is not None and (n := count(text)) > cap.max_input_tokens:
@@ -85,7 +86,9 @@ def numbered_lines(data: bytes, name: str, *, count: Callable[[str], int] | None
     """(1-based number, text) of every line of `data` (a file, stdin, an upload) decoded as UTF-8, blank lines
     included (a caller keeping its output aligned with the input needs them); each non-blank line passes
     `check_line` first. Bytes that are not UTF-8 are a DataError naming the line and the byte."""
-    lines = list(enumerate(split_lines(decode_text(data, name)), start=1))
+    # undecodable bytes kept as surrogateescape's stand-ins, so that check_line reports the first problem in line
+    # order: the byte that is not UTF-8, or the NUL that says "binary file", whichever comes first
+    lines = list(enumerate(split_lines(data.decode("utf-8-sig", errors="surrogateescape")), start=1))
     for i, text in lines:
         if text.strip():
             check_line(text, name, i, count=count, unit=unit)

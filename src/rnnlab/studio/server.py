@@ -61,6 +61,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnnlab.config import to_dict
 from rnnlab.errors import UserError
+from rnnlab.readers.lines import check_line
 from rnnlab.studio import multipart
 from rnnlab.tasks.base import Task
 
@@ -264,6 +265,8 @@ class Served:
                                 "(\\ud83d\\ude00 is one emoji)") from None
         if len(text) > limits.max_chars:
             raise ApiError(422, f"text too long: {len(text)} characters, the limit is {limits.max_chars}")
+        if self.input_kind == "text":  # the check of a line of text every verb makes (a UserError: 422)
+            check_line(text, "text", count=lambda t: self.task.input_length(self.task.parse_input(t)))
         value = self.task.parse_input(text)
         n = self.task.input_length(value)
         if n > limits.max_tokens:

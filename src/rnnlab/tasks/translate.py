@@ -369,7 +369,7 @@ class TranslateTask(Task):
             if not isinstance(text, str):
                 raise UserError(f"expected text, got {type(text).__name__}")
             # the verbs have checked their lines already (naming them); here for the server and the Python API
-            check_line(text, "text" if len(inputs) == 1 else f"input {i}", count=self.input_length, unit="pieces")
+            check_line(text, "text" if len(inputs) == 1 else f"input {i}", count=self.input_length)
             p = self.source.encode(text)
             if not p:
                 raise UserError(f"nothing to translate in {text!r}")
