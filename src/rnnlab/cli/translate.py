@@ -2,6 +2,10 @@
 
 Text arguments are translated together and printed one line each; with none, stdin is translated line by line
 (a progress bar on stderr; an empty line gives an empty line, so the output stays aligned with the input).
+Every line is read and checked before the first is translated (rnnlab.readers.lines: UTF-8, no control
+characters, max_line_chars and max_input_tokens), so a bad line 900 stops the run with one line naming it and
+nothing printed. A translation that comes out empty is printed as an empty line, named on stderr as a warning,
+and makes the exit status 1 (the search itself never ends on an immediate </s>: decoding.search's min_len).
 `--beam N` sets the beam (1 = greedy; default the bundle's model.beam); `--json` prints one object per
 input: the prediction schema plus the output pieces with </s> ("target_tokens"), the attention matrix
 (one row per output piece, one weight per source piece) and, per output piece, the pieces the decoder ranked
