@@ -35,7 +35,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from rnnlab.checkpoint import atomic_write_bytes, current_umask, fsync_dir
+from rnnlab.checkpoint import atomic_write_bytes, current_umask, fsync_dir, interrupts_held
 from rnnlab.config import RunConfig, config_from_dict, to_dict
 from rnnlab.errors import BundleError, UserError
 from rnnlab.tasks import Task
@@ -82,8 +82,9 @@ def save_bundle(path: str | Path, task: Task, model: torch.nn.Module, cfg: RunCo
                 command: str = "") -> Path:
     """Write a bundle directory at `path` (replacing one already there). Returns the path.
 
-    Files are written into a temporary sibling directory first, then swapped in, so a crash leaves
-    either the old bundle or the new one."""
+    Files are written into a temporary sibling directory first, then swapped in with interrupts held
+    (checkpoint.interrupts_held), so Ctrl-C or SIGTERM at any moment leaves either the old bundle or the new
+    one, and a crash (SIGKILL, power) at most puts the old one aside as `.NAME.old` between two renames."""
     path = Path(path)
     files: dict[str, bytes] = {}
     # private contiguous copies: safetensors rejects tensors sharing storage (tied embeddings)
@@ -107,21 +108,24 @@ def save_bundle(path: str | Path, task: Task, model: torch.nn.Module, cfg: RunCo
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    old = path.with_name(f".{path.name}.old")
     try:
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700: give the bundle the user's usual mode
         for name, data in files.items():
             atomic_write_bytes(tmp / name, data)
-        old = path.with_name(f".{path.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        if path.exists():
-            path.rename(old)
-        tmp.rename(path)
-        fsync_dir(path.parent)
-        if old.exists():
-            shutil.rmtree(old)
+        with interrupts_held():  # two renames: a Ctrl-C between them would leave no bundle at `path`
+            if old.exists():
+                shutil.rmtree(old)
+            if path.exists():
+                path.rename(old)
+            tmp.rename(path)
+            fsync_dir(path.parent)
+            if old.exists():
+                shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old.is_dir() and not path.exists():  # the new one could not be swapped in: the old one goes back
+            old.rename(path)
         raise
     return path
 

@@ -20,10 +20,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import struct
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -50,6 +53,29 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM held back until the block ends, then delivered to the handlers there were.
+
+    For a step made of several renames (a bundle directory swapped in, rnnlab.bundle.save_bundle): an
+    interrupt between two of them would leave neither the old state nor the new one. One write of one file
+    needs no such guard (atomic_write_bytes: a temporary file, then one os.replace). Python runs signal
+    handlers in the main thread only, so elsewhere this holds nothing back (and needs not)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _frame: caught.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        if caught:
+            signal.raise_signal(caught[0])  # now: KeyboardInterrupt, the CLI's SIGTERM exit, or the default
 
 
 def current_umask() -> int:

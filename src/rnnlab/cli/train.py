@@ -33,9 +33,50 @@ def split_items(items: list[str]) -> tuple[str | None, list[str]]:
     return None, items
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's stop, `timeout`, `kill`), raised where the process is as Ctrl-C raises
+    KeyboardInterrupt, so the clean-ups of unfinished writes run and the run stops as Ctrl-C stops it."""
+
+
+def _terminate(signum: int, frame) -> None:
+    raise Terminated()
+
+
 def run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    # Python's default for SIGTERM ends the process on the spot: files are safe (every write is atomic), but
+    # temporary files stay behind and nothing is said. Handled, it ends as Ctrl-C does, with exit 128 + 15.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    try:
+        return _run(args)
+    except Terminated:  # before or after training (reading the config, a dry run): nothing was written
+        sys.stderr.write("rnnlab train: terminated (SIGTERM)\n")
+        return 143
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def interrupted(error: KeyboardInterrupt, run_dir) -> int:
+    """One line on what an interrupted run left (the last complete checkpoint, or none), and the exit code
+    a shell gives a process that signal stopped: 130 (SIGINT), 143 (SIGTERM)."""
+    from rnnlab.training import CHECKPOINT
+
+    how, code = ("terminated (SIGTERM)", 143) if isinstance(error, Terminated) else ("interrupted", 130)
+    if (run_dir / CHECKPOINT).exists():
+        left = f"{run_dir} keeps its last complete checkpoint: continue with `rnnlab train --resume {run_dir}`"
+    else:
+        left = f"no checkpoint was written to {run_dir} yet: start the run again"
+    sys.stderr.write(f"rnnlab train: {how}; {left}\n")
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     from rnnlab.config import load_config, to_toml
-    from rnnlab.training import check_train_config, load_run_config, train
+    from rnnlab.training import check_train_config, load_run_config, run_dir_of, train
 
     config_path, overrides = split_items(args.items)
     if args.resume:
@@ -62,8 +103,11 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return dry_run(cfg)
     command = "rnnlab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
-    train(cfg, resume=bool(args.resume), overwrite=args.force, command=command,
-          echo=None if args.quiet else print)
+    try:
+        train(cfg, resume=bool(args.resume), overwrite=args.force, command=command,
+              echo=None if args.quiet else print)
+    except KeyboardInterrupt as e:
+        return interrupted(e, run_dir_of(cfg))
     return 0
 
 

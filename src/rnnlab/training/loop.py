@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import torch
 
-from rnnlab.checkpoint import rng_state, save_state
+from rnnlab.checkpoint import atomic_write_bytes, rng_state, save_state
 from rnnlab.config import RunConfig, to_dict
 from rnnlab.errors import UserError
 from rnnlab.precision import autocast as precision_autocast
@@ -25,6 +25,7 @@ from rnnlab.training.run_dir import (
     METRICS,
     RunLock,
     load_checkpoint,
+    remove_leftovers,
     restore,
     run_dir_of,
     truncate_metrics,
@@ -122,13 +123,15 @@ class Trainer:
         self.mode = metric_mode(self.task, self.metric)
         self.has_valid = len(self.feats.get("valid") or []) > 0
         self.resumed_carry = None
+        if ddp.main:
+            remove_leftovers(self.run_dir)
         if resume:
             self._resume()
         elif ddp.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             for name in (CHECKPOINT, BEST, METRICS):
                 (self.run_dir / name).unlink(missing_ok=True)
-            (self.run_dir / "config.json").write_text(json.dumps(to_dict(self.cfg), indent=2) + "\n")
+            atomic_write_bytes(self.run_dir / "config.json", (json.dumps(to_dict(self.cfg), indent=2) + "\n").encode())
         n_params = sum(p.numel() for p in self.model.parameters())
         self.say(f"task {self.cfg.task}: {len(self.feats['train'])} train examples"
                  + "".join(f", {len(v)} {k}" for k, v in self.feats.items() if k != "train")

@@ -6,11 +6,17 @@
     metrics.jsonl           one JSON line per epoch
     bundle/                 the trained model (rnnlab.bundle), written at the end
     .lock                   held while a run trains here (RunLock)
+
+Every file is written whole or not at all (checkpoint.atomic_write_bytes: a temporary `.NAME.*.tmp`, then
+one rename; the bundle a temporary directory swapped in), so an interrupt at any moment leaves the last
+complete checkpoint or none, and the last complete bundle or none. A process killed outright (SIGKILL,
+power) may leave those temporaries; the next run in the directory removes them (remove_leftovers).
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +62,18 @@ class RunLock:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
+
+
+def remove_leftovers(run_dir: Path) -> None:
+    """Temporaries of writes a killed process never finished (`.checkpoint.safetensors.x1y2.tmp`,
+    `.bundle.x1y2.tmp/`, `.bundle.old/`): nothing reads them, and only the run holding the lock writes here."""
+    names = (CHECKPOINT, BEST, METRICS, "config.json", "bundle")
+    for path in run_dir.glob(".*"):
+        ours = any(path.name.startswith(f".{name}.") and path.name.endswith(".tmp") for name in names)
+        if (ours or path.name == ".bundle.old") and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif ours:
+            path.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
