@@ -13,8 +13,10 @@ DataConfig and ModelConfig dataclasses) and `[train]` (TrainConfig, shared by al
     epochs = 20
 
 Overrides use the same dotted names: `train.lr=0.003 model.cell=gru`. Values are checked against
-the dataclass field types (int, float, bool, str); unknown keys and wrong types are UserErrors naming
-the key and the file. The resolved config is saved as JSON (`to_dict`) in the run directory and in
+the dataclass field types (int, float, bool, str; ints within 64 bits); unknown keys and wrong types are
+UserErrors naming the key, where it came from (the file, or the override) and the nearest valid key. An
+override of a key the chosen settings never read (`Task.ignored_keys`: data.subword_type under
+data.tokenizer = "word") is refused too, rather than silently doing nothing. The resolved config is saved as JSON (`to_dict`) in the run directory and in
 every bundle, and read back with `config_from_dict(..., migrate=True)`.
 
 Renamed keys: a task lists the config keys it has renamed in `Task.RENAMED` ({"model.word_dim":
