@@ -10,6 +10,7 @@ is not a translation task). Both build in a few seconds on one thread."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import time
 from dataclasses import dataclass
@@ -195,6 +196,21 @@ SERVER_CASES = [
     ("upload-too-many-pieces", "translate", WIDE, "/upload?name=a.txt", SPELLED, 422,
      "a.txt:1: input too long: 1080 tokens"),
     ("upload-blank", "translate", None, "/upload?name=a.txt", b"\n \n", 422, "no input in the file"),
+    # decode options are query parameters, checked as --option is (never silently ignored)
+    ("predict-beam-too-wide", "translate", None, "/predict?beam=40", {"text": "a dog"}, 422,
+     "query parameter beam: a beam of 40 is wider than this model's target vocabulary"),
+    ("predict-beam-zero", "translate", None, "/predict?beam=0", {"text": "a dog"}, 422,
+     "query parameter beam: must be >= 1, got 0"),
+    ("predict-beam-not-int", "translate", None, "/predict?beam=2.5", {"text": "a dog"}, 422,
+     "query parameter beam: expected int, got '2.5'"),
+    ("predict-unknown-option", "translate", None, "/predict?bean=3", {"text": "a dog"}, 422,
+     "takes no option bean (its options: beam, attention)"),
+    ("predict-option-on-intent", "intent", None, "/predict?beam=3", {"text": "a dog"}, 422,
+     "task 'intent' takes no option beam"),
+    ("trace-with-query", "intent", None, "/trace?beam=3", {"text": "a dog"}, 422,
+     "/trace takes no query parameters, got beam"),
+    ("upload-beam-too-wide", "translate", None, "/upload?name=a.txt&beam=40", b"a dog\n", 422,
+     "query parameter beam: a beam of 40 is wider"),
 ]
 
 
@@ -264,3 +280,23 @@ def test_good_lines_still_pass(bundles, monkeypatch, capsys):
     assert main(["translate", bundles["translate"]]) == 0
     lines = capsys.readouterr().out.split("\n")
     assert len(lines) == 4 and lines[0] and lines[1] == "" and lines[2] and lines[3] == ""
+
+
+def test_options_as_query_parameters_reach_the_search(bundles):
+    """/predict?beam=N answers what `predict --option beam=N` answers: the option is used, not dropped."""
+    predictor = rnnlab.load(bundles["translate"])
+    # a sentence the two widths translate differently on this under-trained model (else the test could not tell
+    # a used option from a dropped one)
+    texts = [" ".join(p) for p in itertools.permutations("red blue cat dog runs".split(), 3)]
+    greedy, wide = predictor.predict(texts, beam=1), predictor.predict(texts, beam=4)
+    text = next(t for t, g, w in zip(texts, greedy, wide) if g["answer"]["label"] != w["answer"]["label"])
+    expected = {b: predictor.predict([text], beam=b)[0]["answer"]["label"] for b in (1, 4)}
+    with served(bundles["translate"]) as client:
+        for beam, label in expected.items():
+            r = client.post(f"/predict?beam={beam}", json={"text": text})
+            assert r.status_code == 200, r.text
+            assert r.json()["answer"]["label"] == label
+        r = client.post("/upload?name=a.txt&beam=4", content=f"{text}\n{text}\n".encode(),
+                        headers={"Content-Type": "text/plain"})
+        assert r.status_code == 200, r.text
+        assert [i["prediction"]["answer"]["label"] for i in r.json()["items"]] == [expected[4]] * 2

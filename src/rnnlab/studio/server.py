@@ -4,12 +4,14 @@
     GET  /health    {"status": "ok", "task": ...}: the model is loaded and answering
     GET  /model     the model card: task, description, config, metrics, limits (nothing of the machine:
                     no paths, run_dir or training command; a data file is shown by its name)
-    POST /predict   {"text": "..."} -> the task's prediction for that input (Task.predict)
+    POST /predict   {"text": "..."} -> the task's prediction for that input (Task.predict); the task's decode
+                    options (the card's "options", Task.options) as query parameters: /predict?beam=5
     POST /trace     {"text": "..."} -> per-token hidden states, gates, predictions and influences
                     (Task.trace; the page draws this)
     POST /upload    a file's bytes as the body, `?name=FILE` -> what the task makes of a file of its input kind
                     (Task.input_kind, Task.parse_bytes): a recording for speech, a CSV for a forecast, lines of
-                    text or sessions; one input answers its trace (or prediction), several answer
+                    text or sessions; one input answers its trace (its prediction when decode options are given
+                    as query parameters, as for /predict), several answer
                     {"items": [{"name", "prediction"}]}. The card's "input" is the task's input kind.
                     A multipart form holding one file (`curl -F file=@a.wav`) is read the same (studio.multipart).
                     (/audio is the same endpoint under the name it had first.)
@@ -295,13 +297,22 @@ class Served:
     # Under no_grad, not inference_mode: tasks that report per-token influences (gradient x input)
     # switch autograd back on locally with torch.enable_grad(), which works inside no_grad but not
     # inside inference_mode (whose tensors can never join a graph).
-    def predict(self, value: Any) -> dict[str, Any]:
+    def predict(self, value: Any, **options: Any) -> dict[str, Any]:
         with self.lock, torch.no_grad():
-            return self.task.predict(self.model, [value])[0]
+            return self.task.predict(self.model, [value], **options)[0]
 
-    def predict_many(self, values: list[Any]) -> list[dict[str, Any]]:
+    def predict_many(self, values: list[Any], **options: Any) -> list[dict[str, Any]]:
         with self.lock, torch.no_grad():
-            return self.task.predict(self.model, values)
+            return self.task.predict(self.model, values, **options)
+
+    def options(self, query: dict[str, str], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The query parameters of a request as the task's decode options (`/predict?beam=5`), checked as the
+        CLI checks `--option`: an option the task does not take, or a bad value, is the client's fault (422)."""
+        try:
+            return self.task.check_options({k: v for k, v in query.items() if k not in skip},
+                                           called={k: f"query parameter {k}" for k in query})
+        except UserError as e:
+            raise ApiError(422, str(e)) from None
 
     def trace(self, value: Any) -> dict[str, Any]:
         with self.lock, torch.no_grad():
@@ -420,15 +431,21 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
     def model_card() -> dict[str, Any]:
         return {**served.card(), "limits": asdict(limits)}
 
-    @app.post("/predict", summary="The task's prediction for one input")
-    def predict(body: TextIn) -> dict[str, Any]:
-        return _call(served.predict, body.text)
+    @app.post("/predict", summary="The task's prediction for one input; the task's decode options (the card's "
+                                  "\"options\") as query parameters, e.g. /predict?beam=5")
+    def predict(body: TextIn, request: Request) -> dict[str, Any]:
+        options = served.options(dict(request.query_params))  # before the model runs
+        return _call(lambda value: served.predict(value, **options), body.text)
 
     @app.post("/trace", summary="Per-token hidden states, gates, predictions and influences")
-    def trace(body: TextIn) -> dict[str, Any]:
+    def trace(body: TextIn, request: Request) -> dict[str, Any]:
+        if request.query_params:  # a trace takes no options: say so rather than ignore them
+            raise ApiError(422, f"/trace takes no query parameters, got {', '.join(request.query_params)} "
+                                "(decode options go to /predict or /upload)")
         return _call(served.trace, body.text)
 
     async def upload(request: Request, name: str = "") -> dict[str, Any]:
+        options = served.options(dict(request.query_params), skip=("name",))  # before the body is decoded
         data = await request.body()  # BodyLimit has read it already, within max_audio_bytes
         if multipart.is_form(request.headers.get("content-type", "")):  # curl -F file=@a.wav: the file in a form
             try:
@@ -447,9 +464,12 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
                 raise
             except UserError as e:
                 raise ApiError(422, str(e)) from None
-            if len(items) == 1:  # one input (a recording, a series): what the page draws
-                return _call_value(served.trace if served.can_trace else served.predict, items[0][1])
-            predictions = _call_value(served.predict_many, [v for _, v in items])  # one batch, one lock
+            if len(items) == 1 and served.can_trace and not options:  # one input: what the page draws
+                return _call_value(served.trace, items[0][1])
+            if len(items) == 1:  # a prediction under the options asked for
+                return _call_value(lambda value: served.predict(value, **options), items[0][1])
+            predictions = _call_value(lambda values: served.predict_many(values, **options),
+                                      [v for _, v in items])  # one batch, one lock
             return {"items": [{"name": n, "prediction": p} for (n, _), p in zip(items, predictions)]}
 
         return await run_in_threadpool(work)
