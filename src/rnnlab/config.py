@@ -16,8 +16,9 @@ Overrides use the same dotted names: `train.lr=0.003 model.cell=gru`. Values are
 the dataclass field types (int, float, bool, str; ints within 64 bits); unknown keys and wrong types are
 UserErrors naming the key, where it came from (the file, or the override) and the nearest valid key. An
 override of a key the chosen settings never read (`Task.ignored_keys`: data.subword_type under
-data.tokenizer = "word") is refused too, rather than silently doing nothing. The resolved config is saved as JSON (`to_dict`) in the run directory and in
-every bundle, and read back with `config_from_dict(..., migrate=True)`.
+data.tokenizer = "word") is refused too, rather than silently doing nothing. The resolved config is saved
+as JSON (`to_dict`) in the run directory and in every bundle, and read back with
+`config_from_dict(..., migrate=True)`.
 
 Renamed keys: a task lists the config keys it has renamed in `Task.RENAMED` ({"model.word_dim":
 "model.embed_size"}). A saved config (a bundle's or a run directory's config.json) is migrated as it is
