@@ -175,6 +175,13 @@ CLI_CASES = [
     ("predict-calls-word", ["predict", "{calls}", "hello"], 1, ["API-call id 'hello' is not a non-negative integer"]),
     ("predict-calls-path-in-file", ["predict", "{calls}", "{d}/calls-words.txt"], 1,
      ["calls-words.txt:2:", "'calls.txt'"]),
+    # a file larger than max_file_bytes is refused before it is read (ok.csv is about 2 kB, one.txt 10 bytes)
+    ("forecast-file-too-large", ["forecast", "{fc}", "{d}/ok.csv", "--limit", "max_file_bytes=1000"], 1,
+     ["ok.csv: input file too large", "limit max_file_bytes=1000"]),
+    ("predict-sessions-file-too-large", ["predict", "{logs}", "{d}/one.txt", "--limit", "max_file_bytes=5"], 1,
+     ["one.txt: input file too large: 10 bytes", "max_file_bytes=5"]),
+    ("predict-calls-file-too-large", ["predict", "{calls}", "{d}/calls-words.txt", "--limit", "max_file_bytes=5"],
+     1, ["calls-words.txt: input file too large", "max_file_bytes=5"]),
 ]
 
 

@@ -298,14 +298,9 @@ class Task:
 
     def inputs_from_file(self, path: str) -> list[tuple[str, Any]]:
         """`rnnlab predict BUNDLE FILE`: the inputs a file holds, each named, read with `parse_bytes`."""
-        from pathlib import Path
+        from rnnlab.readers.paths import check_input_file
 
-        from rnnlab.errors import DataError
-
-        p = Path(path)
-        if not p.is_file():
-            raise DataError(p, None, "is a directory: give a file" if p.is_dir() else "no such file")
-        return self.parse_bytes(p.read_bytes(), str(path))
+        return self.parse_bytes(check_input_file(path).read_bytes(), str(path))
 
     def check_options(self, options: dict[str, Any], called: dict[str, str] | None = None) -> dict[str, Any]:
         """The options a caller gave, checked against `options` (None dropped: the bundle's own setting);

@@ -53,7 +53,7 @@ from rnnlab.readers.calls import (
     read_call_lines,
     read_calls_jsonl,
 )
-from rnnlab.readers.paths import resolve_path
+from rnnlab.readers.paths import check_input_file
 from rnnlab.readers.splits import split_indices
 from rnnlab.tasks.base import LossOutput, Task, labels
 from rnnlab.vocab import Vocab
@@ -370,7 +370,7 @@ class CallsTask(Task):
 
     def inputs_from_file(self, path: str) -> list[tuple[str, np.ndarray]]:
         """`rnnlab predict BUNDLE calls.txt`: one input per line of a calls file (or JSONL), named FILE:LINE."""
-        p = resolve_path(path)
+        p = check_input_file(path)
         if is_jsonl(p):
             return [(f"{path}:{e.line}", e.calls) for e in read_calls_jsonl(p, labelled=False)]
         return [(f"{path}:{line}", calls) for line, calls in read_call_lines(p)]
