@@ -216,3 +216,17 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next(paths, reference, tmp
     assert main(["train", *tiny_overrides(paths, run_dir, **{**SETTINGS, "epochs": 1}), *EXTRA, "--force"]) == 0
     assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith(".")) == [".lock"]
     assert (run_dir / "notes.tmp").read_text() == "not ours: kept"
+
+
+def test_a_swap_killed_between_its_renames_gets_the_previous_bundle_back(reference, tmp_path):
+    """SIGKILL between `bundle -> .bundle.old` and `.bundle.tmp -> bundle`: the next look at the run directory
+    puts the previous (complete) bundle back instead of deleting it."""
+    from rnnlab.training.run_dir import remove_leftovers
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference, run_dir)
+    (run_dir / "bundle").rename(run_dir / ".bundle.old")
+    (run_dir / ".bundle.ef56.tmp").mkdir()
+    remove_leftovers(run_dir)
+    assert rnnlab.load(run_dir / "bundle") is not None
+    assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith(".")) == [".lock"]  # the run's lock file

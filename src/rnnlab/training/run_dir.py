@@ -68,6 +68,9 @@ def remove_leftovers(run_dir: Path) -> None:
     """Temporaries of writes a killed process never finished (`.checkpoint.safetensors.x1y2.tmp`,
     `.bundle.x1y2.tmp/`, `.bundle.old/`): nothing reads them, and only the run holding the lock writes here."""
     names = (CHECKPOINT, BEST, METRICS, "config.json", "bundle")
+    old, bundle = run_dir / ".bundle.old", run_dir / "bundle"
+    if old.is_dir() and not bundle.exists():
+        old.rename(bundle)  # killed between the swap's two renames: the previous bundle goes back, not away
     for path in run_dir.glob(".*"):
         ours = any(path.name.startswith(f".{name}.") and path.name.endswith(".tmp") for name in names)
         if (ours or path.name == ".bundle.old") and path.is_dir():
