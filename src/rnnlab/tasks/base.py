@@ -156,6 +156,45 @@ class Option:
         return value
 
 
+# ---- what a task exports ----------------------------------------------------------------------
+# `rnnlab export` (rnnlab/export.py) knows a task's network only through these: which tensors go in and come out
+# (names, dtypes, axes), a module whose forward takes the inputs in order and returns the outputs in order, and
+# batches of real inputs (the task's own encoding of its vocabulary) to trace it with and check the export on.
+
+EXPORT_DYNAMIC_AXES = ("batch", "time")  # axis names whose size varies from call to call; any other is fixed
+
+
+@dataclass(frozen=True)
+class ExportTensor:
+    """One input or output of an exported graph."""
+
+    name: str
+    dtype: str  # "int64" | "float32"
+    axes: tuple[str, ...]  # one name per axis: ("batch", "time"), ("batch", "intents"); see EXPORT_DYNAMIC_AXES
+    help: str = ""
+
+
+@dataclass
+class ExportGraph:
+    """What a task exports: `module(*inputs)` -> tuple of outputs, both in the order declared here."""
+
+    module: torch.nn.Module
+    inputs: tuple[ExportTensor, ...]
+    outputs: tuple[ExportTensor, ...]
+
+
+def export_token_batch(vocab: Any, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """`export_example` for a model of token ids and lengths: {"tokens": (B, T) ids of `vocab`'s own tokens
+    (never its <pad>), padded; "lengths": (B,)}, the first sequence `length` long and the others ragged."""
+    g = torch.Generator().manual_seed(seed)
+    real = torch.tensor([i for i in range(len(vocab)) if i != vocab.pad_id], dtype=torch.long)
+    lengths = torch.randint(1, length + 1, (batch_size,), generator=g)
+    lengths[0] = length  # the batch is exactly `length` long
+    tokens = real[torch.randint(len(real), (batch_size, length), generator=g)]  # (B, T)
+    tokens[torch.arange(length)[None, :] >= lengths[:, None]] = vocab.pad_id
+    return {"tokens": tokens, "lengths": lengths}
+
+
 class Task:
     """Base class of all tasks. Subclasses set the class attributes and implement the methods below.
 
@@ -335,6 +374,18 @@ class Task:
            "prediction": {... as predict ...}}
         """
         raise UserError(f"task {self.name!r} does not support tracing")
+
+    # ---- export ---------------------------------------------------------------------------------
+
+    def export_graph(self, model: torch.nn.Module) -> ExportGraph:
+        """The part of `model` that runs as one forward pass, with its front end (normalisation, scaling), as
+        an ExportGraph; decoding (argmax, search, thresholds) stays outside it, as in `predict`."""
+        raise UserError(f"task {self.name!r} cannot be exported yet")
+
+    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+        """A batch of `batch_size` real inputs for `export_graph`'s inputs, by name: the first `length` steps
+        long, the others ragged (shorter, where the model takes lengths), drawn with `seed`."""
+        raise UserError(f"task {self.name!r} cannot be exported yet")
 
     # ---- bundles ----------------------------------------------------------------------------
 

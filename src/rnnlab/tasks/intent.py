@@ -35,7 +35,7 @@ from rnnlab.modules.classifier import IntentModel, IntentModelConfig
 from rnnlab.readers.intents import IntentExample, read_intents, tokenize
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.splits import hold_out
-from rnnlab.tasks.base import LossOutput, Task, labels
+from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Task, export_token_batch, labels
 from rnnlab.vocab import Vocab
 
 
@@ -208,6 +208,22 @@ class IntentTask(Task):
             x = model.embed(ids.to(device))  # (1, T, E)
             traced = model.encoder.trace(x, lengths=torch.tensor([len(pred["tokens"])]))
         return {**pred, "cell": self.cell, "layers": trace_layers(traced)}
+
+    # ---- export ---------------------------------------------------------------------------------
+
+    def export_graph(self, model: nn.Module) -> ExportGraph:
+        """Word ids and lengths in; the intents' logits at each true end and after every word out (softmax
+        them for `predict`'s probabilities). The ids are `vocab.words.json`'s, unknown words its <unk>."""
+        return ExportGraph(model, inputs=(
+            ExportTensor("tokens", "int64", ("batch", "time"), "word ids (vocab.words), padded with its <pad>"),
+            ExportTensor("lengths", "int64", ("batch",), "true length of each utterance, 1..time"),
+        ), outputs=(
+            ExportTensor("logits", "float32", ("batch", "intents"), "intent logits at each utterance's last word"),
+            ExportTensor("step_logits", "float32", ("batch", "time", "intents"), "intent logits after each word"),
+        ))
+
+    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+        return export_token_batch(self.words, batch_size, length, seed)
 
     # ---- bundles ----------------------------------------------------------------------------
 
