@@ -4,10 +4,13 @@ from __future__ import annotations
 import argparse
 import errno
 import ipaddress
+import os
 import socket
 import sys
 
 from rnnlab.errors import UserError
+
+MAX_DEFAULT_THREADS = 4  # the most torch threads `rnnlab serve` picks by itself (default_threads)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,11 +24,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "machine's name when serving on 0.0.0.0; repeatable. Answered by default: "
                              "127.0.0.1, localhost, [::1] and --host; anything else gets 400, so a web page "
                              "cannot reach the studio by DNS rebinding")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads per model call (default: 1). Model calls are serialised; "
-                             "one request is one short sequence, too small for intra-op threads to pay off "
-                             "(the demo model: 3 ms per /predict call on 1 thread, 15 ms on 2 on a busy "
-                             "2-core machine); raise it for large models")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads of each model call (default: fitted to the machine: one CPU "
+                             f"left to the server's own work, at most torch's default and {MAX_DEFAULT_THREADS}; "
+                             "1 on a 2-core machine)")
+    parser.add_argument("--max-batch", type=int, default=None,
+                        help="most /predict requests answered by one model call (default: 32; 1: no batching)")
+    parser.add_argument("--batch-wait-ms", type=float, default=None,
+                        help="how long a /predict request waits for others to join its batch, in milliseconds "
+                             "(default: 2; 0: take what is queued when the model is free)")
     parser.add_argument("--max-body-bytes", type=int, default=None, help="largest request body (default: 16384)")
     parser.add_argument("--max-chars", type=int, default=None, help="longest input text in characters (default: 2000)")
     parser.add_argument("--max-tokens", type=int, default=None,
@@ -35,6 +42,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-audio-seconds", type=float, default=None,
                         help="longest recording uploaded to /upload, in seconds (default: 60)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def default_threads() -> int:
+    """The torch intra-op threads `rnnlab serve` uses unless --threads is given.
+
+    One CPU is left to the server itself: parsing, limits and JSON encoding run in Python between model
+    calls (under the interpreter lock), and a model call running on every CPU would take it from them. At
+    most torch's own default (physical cores, or OMP_NUM_THREADS when set): hyper-threads add nothing to
+    matrix products. At most MAX_DEFAULT_THREADS: a model call is a batch of at most --max-batch short
+    sequences, and each recurrent step is a small (B, H) x (H, 4H) product that is a synchronisation point
+    of every thread, so splitting it more ways costs more than it saves (an estimate, not measured here:
+    raise --threads for large models on large machines). The CPUs counted are those this process may run on
+    (its affinity: a container's cpuset), not every CPU of the host."""
+    import torch
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus - 1, torch.get_num_threads(), MAX_DEFAULT_THREADS))
 
 
 def is_loopback(host: str) -> bool:
@@ -55,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import uvicorn
 
+    from rnnlab.studio.batching import Batching
     from rnnlab.studio.server import LOOPBACK_HOSTS, Limits, create_app, host_name
 
     if not 0 < args.port < 65536:
@@ -69,14 +97,23 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--max-body-bytes, --max-chars, --max-tokens and --max-audio-bytes must be at least 1")
     if not limits.max_audio_seconds > 0:
         raise UserError(f"--max-audio-seconds must be more than 0, got {limits.max_audio_seconds:g}")
-    if args.threads < 1:
-        raise UserError(f"--threads {args.threads}: give at least 1")
+    threads = default_threads() if args.threads is None else args.threads
+    if threads < 1:
+        raise UserError(f"--threads {threads}: give at least 1")
+    batch_defaults = Batching()
+    max_batch = batch_defaults.max_batch if args.max_batch is None else args.max_batch
+    wait_ms = batch_defaults.wait_ms if args.batch_wait_ms is None else args.batch_wait_ms
+    if max_batch < 1:
+        raise UserError(f"--max-batch {max_batch}: give at least 1 (1: no batching)")
+    if not 0 <= wait_ms <= 1000:
+        raise UserError(f"--batch-wait-ms {wait_ms:g}: give 0 to 1000 milliseconds")
+    batching = Batching(max_batch=max_batch, wait_ms=wait_ms)
     extra = [host_name(name) for name in args.allow_host]
     if "" in extra:
         raise UserError("--allow-host needs a host name, e.g. --allow-host studio.example.org")
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
     allowed = (*LOOPBACK_HOSTS, host_name(args.host), *extra)
-    app = create_app(args.bundle, limits, allowed)  # loads the bundle once (BundleError -> one line, exit 1)
+    app = create_app(args.bundle, limits, allowed, batching)  # loads the bundle once (BundleError -> one line, exit 1)
     # after loading (which can take a while: the port should still be free when uvicorn binds it) and
     # before the banner: a busy port is one line, not a banner that says "page http://..." then an error
     check_port(args.host, args.port)
@@ -86,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
                          "address it by a name it answers: add the machine's with --allow-host NAME)\n")
     print(f"rnnlab studio: {app.state.served.task.name} model from {args.bundle}\n"
           f"  page  http://{_url_host(args.host)}:{args.port}/\n"
-          f"  API   http://{_url_host(args.host)}:{args.port}/docs", flush=True)
+          f"  API   http://{_url_host(args.host)}:{args.port}/docs\n"
+          f"  {threads} torch thread{'s' if threads > 1 else ''}; /predict batched: up to {max_batch} requests, "
+          f"{wait_ms:g} ms wait", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 

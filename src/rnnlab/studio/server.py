@@ -34,15 +34,20 @@ Hosts: only requests whose Host header names this server are answered (400 other
 names by default, more with `allowed_hosts` (`rnnlab serve --allow-host`). Without this a web page
 could reach a loopback server through DNS rebinding (its own name re-pointed at 127.0.0.1).
 
-Concurrency: FastAPI runs these (sync) endpoints in its threadpool; model calls are serialised with
-one lock, so N waiting requests never run N copies of torch's thread pool at once on a small machine.
-`rnnlab serve --threads` sets the intra-op threads of each call (default 1: a request is one short
-sequence, too small for more threads to pay off). Parsing, limits and JSON encoding run outside the
-lock. (A single-worker FIFO queue instead of the lock was tried: on the 2-core machine it was no
-better in requests/s or p99, so the simpler lock stays.)
+Concurrency: /predict is batched dynamically (studio.batching, as Triton's and Ray Serve's dynamic
+batching): each request is parsed and checked on its own (a bad one answers its own 4xx and never joins
+a batch), then waits at most `Batching.wait_ms` for others with the same decode options, and up to
+`Batching.max_batch` of them are answered by ONE task.predict call on their list, each request getting its
+own answer (`rnnlab serve --batch-wait-ms --max-batch`). Every model call, batched or not, holds one lock,
+so calls never overlap and N waiting requests never run N copies of torch's thread pool at once.
+/trace is not batched: Task.trace takes one input (its per-step states and gates are one sequence's), so
+traces run one at a time under the same lock, as do /upload's calls (an upload of several inputs is one
+task.predict call already). `rnnlab serve --threads` sets torch's intra-op threads (default: fitted to the
+machine, see cli/serve.py). Parsing, limits and JSON encoding run outside the lock.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -65,6 +70,7 @@ from rnnlab.config import to_dict
 from rnnlab.errors import UserError
 from rnnlab.readers.lines import check_line
 from rnnlab.studio import multipart
+from rnnlab.studio.batching import Batcher, Batching
 from rnnlab.tasks.base import Task
 
 log = logging.getLogger("rnnlab.studio")
@@ -223,13 +229,14 @@ class BodyLimit:
 
 
 class Served:
-    """One loaded bundle: the task, its model, the card; model calls serialised by a lock."""
+    """One loaded bundle: the task, its model, the card; model calls serialised by a lock, /predict's batched."""
 
-    def __init__(self, predictor: Any):
+    def __init__(self, predictor: Any, batching: Batching = Batching()):
         self.predictor = predictor
         self.task, self.model = predictor.task, predictor.model
         self.model.eval()
         self.lock = threading.Lock()
+        self.batcher = Batcher(self._predict_batch, batching, self.lock)  # its calls hold self.lock
         # tracing is optional in the Task interface: the page falls back to /predict without it
         self.can_trace = type(self.task).trace is not Task.trace
         # what one input is (Task.input_kind): a recording, a CSV series, a line of text; what /upload reads
@@ -298,8 +305,13 @@ class Served:
     # switch autograd back on locally with torch.enable_grad(), which works inside no_grad but not
     # inside inference_mode (whose tensors can never join a graph).
     def predict(self, value: Any, **options: Any) -> dict[str, Any]:
-        with self.lock, torch.no_grad():
-            return self.task.predict(self.model, [value], **options)[0]
+        """One input's prediction, in a batch with whatever else is waiting (blocks this thread)."""
+        return self.batcher.submit(value, options).result()
+
+    def _predict_batch(self, values: list[Any], **options: Any) -> list[dict[str, Any]]:
+        # the batcher's worker thread, under self.lock; no_grad is per thread, so it is set here
+        with torch.no_grad():
+            return self.task.predict(self.model, values, **options)
 
     def predict_many(self, values: list[Any], **options: Any) -> list[dict[str, Any]]:
         with self.lock, torch.no_grad():
@@ -360,18 +372,26 @@ def _load(bundle: Any) -> Any:
 
 
 def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
-               allowed_hosts: tuple[str, ...] | list[str] = LOOPBACK_HOSTS) -> FastAPI:
+               allowed_hosts: tuple[str, ...] | list[str] = LOOPBACK_HOSTS,
+               batching: Batching | None = None) -> FastAPI:
     """The studio app for a bundle directory (loaded once, here) or an already loaded predictor.
 
     `allowed_hosts`: the names (and addresses) requests may carry in their Host header, any port; the
-    default is this machine's loopback names only (see HostCheck)."""
-    limits = limits or Limits()
-    served = Served(_load(bundle))
+    default is this machine's loopback names only (see HostCheck). `batching`: how /predict requests
+    are batched (default Batching(): up to 32 per call, 2 ms wait)."""
+    limits, batching = limits or Limits(), batching or Batching()
+    served = Served(_load(bundle), batching)
     task_name = served.task.name
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        served.batcher.close()  # what is queued is answered first
+
     app = FastAPI(title=f"rnnlab studio: {task_name}",
                   description="Predictions and step-by-step traces of one trained rnnlab model.",
-                  version=_version())
-    app.state.served, app.state.limits = served, limits
+                  version=_version(), lifespan=lifespan)
+    app.state.served, app.state.limits, app.state.batching = served, limits, batching
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes,
                        raw={path: limits.max_audio_bytes for path in UPLOAD_PATHS})
     app.add_middleware(HostCheck, allowed=tuple(allowed_hosts))  # added last: runs first
@@ -411,17 +431,20 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
     def _call_value(fn, value: Any, parse: bool = False):
         try:
             return fn(served.parse(value, limits) if parse else value)
-        except ApiError:
-            raise
-        except UserError as e:
-            raise ApiError(422, str(e)) from None
-        except Exception:
-            # handled here rather than by the Exception handler: Starlette re-raises after that one,
-            # which would print a traceback per request and fail TestClient calls
-            log.exception("model call failed")
-            raise ApiError(500, "internal error: the model call failed; the server log has the details") from None
+        except Exception as e:
+            raise _api_error(e) from None
 
-    # ---- endpoints (sync: FastAPI runs them in its threadpool; the lock serialises the model)
+    def _api_error(e: Exception) -> ApiError:
+        if isinstance(e, ApiError):
+            return e
+        if isinstance(e, UserError):
+            return ApiError(422, str(e))
+        # handled here rather than by the Exception handler: Starlette re-raises after that one,
+        # which would print a traceback per request and fail TestClient calls
+        log.error("model call failed", exc_info=e)
+        return ApiError(500, "internal error: the model call failed; the server log has the details")
+
+    # ---- endpoints (sync ones run in FastAPI's threadpool; the lock serialises the model)
 
     @app.get("/health", summary="Is the model loaded and answering?")
     def health() -> dict[str, Any]:
@@ -433,9 +456,15 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
 
     @app.post("/predict", summary="The task's prediction for one input; the task's decode options (the card's "
                                   "\"options\") as query parameters, e.g. /predict?beam=5")
-    def predict(body: TextIn, request: Request) -> dict[str, Any]:
-        options = served.options(dict(request.query_params))  # before the model runs
-        return _call(lambda value: served.predict(value, **options), body.text)
+    async def predict(body: TextIn, request: Request) -> dict[str, Any]:
+        # async: a request waiting for its batch holds no thread. Options and input are checked here, per
+        # request (a bad one answers its own 4xx and never joins a batch); then the batcher answers it.
+        options = served.options(dict(request.query_params))
+        value = _call(lambda value: value, body.text)
+        try:
+            return await served.batcher.answer(value, options)
+        except Exception as e:
+            raise _api_error(e) from None
 
     @app.post("/trace", summary="Per-token hidden states, gates, predictions and influences")
     def trace(body: TextIn, request: Request) -> dict[str, Any]:
