@@ -51,7 +51,7 @@ OPSET = 17
 RELATIVE_TOLERANCE = 1e-4
 TRACE_SIZE = (2, 7)  # (batch, length) of the example traced; every check differs from it in both
 CHECK_SIZES = ((1, 4), (3, 11), (4, 7), (5, 3))  # (batch, length): sizes 1 and 3+, lengths below and above 7
-_NUMPY = {"int64": np.int64, "float32": np.float32}
+_NUMPY = {"int64": np.int64, "float32": np.float32, "float64": np.float64}
 
 
 @dataclass
@@ -91,22 +91,19 @@ def to_onnx(graph: ExportGraph, example: dict[str, torch.Tensor], opset: int = O
     return buffer.getvalue()
 
 
-def verify(onnx_bytes: bytes, graph: ExportGraph, examples: list[dict[str, torch.Tensor]],
+def verify(onnx_bytes: bytes, graph: ExportGraph, examples: dict[tuple[int, int], dict[str, torch.Tensor]],
            tolerance: float = RELATIVE_TOLERANCE) -> list[Check]:
-    """Run the export in onnxruntime on each example and compare with the PyTorch module. Returns one Check
-    per example; raises ExportMismatch (one line) at the first output of another shape or further than
-    `tolerance` x its scale (max |PyTorch's value|, at least 1) from PyTorch's."""
+    """Run the export in onnxruntime on each example ({(batch size, length): inputs by name}, as
+    Task.export_example makes them) and compare with the PyTorch module. Returns one Check per example; raises
+    ExportMismatch (one line) at the first output of another shape or further than `tolerance` x its scale
+    (max |PyTorch's value|, at least 1) from PyTorch's."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 4  # fatal only: a failed run is reported below, in one line
     session = onnxruntime.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
     checks = []
-    for example in examples:
-        first = graph.inputs[0]
-        batch = int(example[first.name].shape[first.axes.index("batch")]) if "batch" in first.axes else 1
-        length = max((int(example[t.name].shape[t.axes.index("time")]) for t in graph.inputs if "time" in t.axes),
-                     default=0)
+    for (batch, length), example in examples.items():
         check = Check(batch, length)
         with torch.no_grad():
             expected = graph.module(*(example[t.name] for t in graph.inputs))
@@ -155,7 +152,8 @@ def export_bundle(bundle: str | Path, out: str | Path, *, format: str = "onnx", 
     except Exception as e:  # an op torch.onnx has no ONNX form for, a trace that fails: one line, nothing written
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise UserError(f"torch.onnx could not export the {task.name} model: {first[:300]}") from None
-    checks = verify(onnx_bytes, graph, [task.export_example(b, t, seed=i + 1) for i, (b, t) in enumerate(CHECK_SIZES)])
+    checks = verify(onnx_bytes, graph, {(b, t): task.export_example(b, t, seed=i + 1)
+                                        for i, (b, t) in enumerate(CHECK_SIZES)})
 
     import onnxruntime
 

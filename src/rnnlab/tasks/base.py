@@ -161,7 +161,9 @@ class Option:
 # (names, dtypes, axes), a module whose forward takes the inputs in order and returns the outputs in order, and
 # batches of real inputs (the task's own encoding of its vocabulary) to trace it with and check the export on.
 
-EXPORT_DYNAMIC_AXES = ("batch", "time")  # axis names whose size varies from call to call; any other is fixed
+# axis names whose size varies from call to call (any other is fixed): "chunks" of a cut sequence, the "steps" of a
+# recurrence that reads several frames per step (not the input's "time"), the "chars" of the longest word
+EXPORT_DYNAMIC_AXES = ("batch", "time", "chunks", "steps", "chars")
 
 
 @dataclass(frozen=True)

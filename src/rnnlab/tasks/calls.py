@@ -55,7 +55,7 @@ from rnnlab.readers.calls import (
 )
 from rnnlab.readers.paths import check_input_file
 from rnnlab.readers.splits import split_indices
-from rnnlab.tasks.base import LossOutput, Task, labels
+from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Task, labels
 from rnnlab.vocab import Vocab
 
 STRATEGIES = ("head", "tail", "head_tail", "chunks")
@@ -179,6 +179,17 @@ class CallsModel(nn.Module):
         else:
             pooled = (max_pool if self.chunk_pool == "max" else mean_pool)(states, n_chunks)  # (B, H)
         return self.core.head(self.core.drop(pooled))  # (B, C)
+
+
+class _WithoutRuns(nn.Module):
+    """A CallsModel without the run feature, called as exported: (tokens, lengths) -> logits."""
+
+    def __init__(self, model: CallsModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.model(tokens, lengths)
 
 
 # ---- the task -------------------------------------------------------------------------------------
@@ -449,6 +460,30 @@ class CallsTask(Task):
                 for gate in layer["gates"]:
                     layer["gates"][gate] = layer["gates"][gate] + extra["gates"][gate]
         return {**pred, "cell": self.cell, "layers": layers}
+
+    # ---- export ---------------------------------------------------------------------------------
+
+    def export_graph(self, model: nn.Module) -> ExportGraph:
+        """A batch of cut sequences in (`collate`'s tensors: chunks of vocabulary ids, their lengths, and the log
+        run lengths when model.run_feature is on), the families' logits out. Cutting (data.strategy) and mapping
+        raw API ids to vocab.calls ids stay outside the graph, as in `predict`."""
+        runs = model.run_embed is not None
+        inputs = (ExportTensor("tokens", "int64", ("batch", "chunks", "time"), "call ids (vocab.calls) per chunk"),
+                  ExportTensor("lengths", "int64", ("batch", "chunks"), "each chunk's length, 0 = no chunk; "
+                                                                         "real chunks first"))
+        if runs:
+            inputs += (ExportTensor("runs", "float32", ("batch", "chunks", "time"), "log(1 + run length) per call"),)
+        return ExportGraph(model if runs else _WithoutRuns(model), inputs=inputs, outputs=(
+            ExportTensor("logits", "float32", ("batch", "families"), "family logits (vocab.families)"),))
+
+    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+        """Sequences of known API calls (with repeats, so that runs are cut), the first `length` calls long."""
+        rng = np.random.default_rng(seed)
+        known = np.array([int(t) for t in self.calls.itos if t.isdigit()], dtype=np.int64)
+        sizes = [length] + list(rng.integers(1, length + 1, batch_size - 1))
+        features = [self._features(np.repeat(rng.choice(known, n), rng.integers(1, 3, n))[:n]) for n in sizes]
+        batch = self.collate(features)
+        return {k: batch[k] for k in ("tokens", "lengths", "runs")}
 
     # ---- bundles ----------------------------------------------------------------------------
 

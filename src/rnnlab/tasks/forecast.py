@@ -56,7 +56,7 @@ from rnnlab.forecasting.scaling import TRANSFORMS, Scaler, SeriesScaling, transf
 from rnnlab.forecasting.windows import borders_by_fraction, borders_by_rows, gather, window_starts
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.series import Series, future_times, parse_series, read_series, split_names
-from rnnlab.tasks.base import LossOutput, Option, Task
+from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Option, Task
 
 ARCHS = ("segrnn", "rnn", "nlinear", "dlinear")
 NORMS = ("revin", "last", "none")
@@ -384,6 +384,25 @@ class ForecastTask(Task):
                 seq = core.segments(seq)[self.targets[0]: self.targets[0] + 1]  # (1, L/w, D): one channel
             traced = core.rnn.trace(seq)
         return {**pred, "cell": self.cell, "layers": trace_layers(traced)}
+
+    # ---- export ---------------------------------------------------------------------------------
+
+    def export_graph(self, model: nn.Module) -> ExportGraph:
+        """The last data.lookback raw rows in (the data's units, after data.transform), the forecast out in the
+        same units: the scaling fitted on train is the model's front end, inside the graph. The lookback is
+        fixed (the segment model cuts it into segments; the linear ones have one weight per row)."""
+        return ExportGraph(model, inputs=(
+            ExportTensor("x", "float64", ("batch", "lookback", "columns"), "raw rows, columns as forecast.columns"),
+        ), outputs=(ExportTensor("forecast", "float64", ("batch", "horizon", "targets", "outputs"),
+                                 "per step and target column: the value (and a Gaussian's sigma)"),))
+
+    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+        """`batch_size` windows of rows around the training statistics (the series itself is not in a bundle);
+        `length` does not apply: every window is data.lookback rows."""
+        g = torch.Generator().manual_seed(seed)
+        mean, scale = torch.from_numpy(self.scaler.mean), torch.from_numpy(self.scaler.scale)  # (C,) float64
+        z = torch.randn(batch_size, self.data.lookback, len(mean), generator=g, dtype=torch.float64)
+        return {"x": mean + scale * z.cumsum(1) / (1 + torch.arange(self.data.lookback)[None, :, None]) ** 0.5}
 
     # ---- bundles ----------------------------------------------------------------------------
 

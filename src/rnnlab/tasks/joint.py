@@ -60,7 +60,7 @@ from rnnlab.modules.pooling import AttentionPool, length_mask, max_pool
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.utterances import Utterance, read_utterances
 from rnnlab.state import hidden
-from rnnlab.tasks.base import LossOutput, Task, labels
+from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Task, labels
 from rnnlab.vocab import Vocab
 
 
@@ -148,6 +148,18 @@ class JointModel(nn.Module):
 
     def decode_slots(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
         return decode_tags(self.crf, emissions, lengths)
+
+
+class _JointOutputs(nn.Module):
+    """A JointModel (or ensemble) called as exported: (words, chars, lengths) -> (intent, steps, slots)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor):
+        out = self.model(words, chars, lengths)
+        return out["intent"], out["steps"], out["slots"]
 
 
 class JointEnsemble(nn.Module):
@@ -406,6 +418,32 @@ class JointTask(Task):
                 layers += [{**item, "layer": i} for item in trace_layers(traced)]
                 x = traced["output"]  # (1, T, 2H): the next layer's input
         return {**pred, "cell": core.cfg.cell, "layers": layers}
+
+    # ---- export ---------------------------------------------------------------------------------
+
+    def export_graph(self, model: nn.Module) -> ExportGraph:
+        """Word ids, their characters' ids and lengths in; the intent logits, the intent after each word and the
+        slot tags' scores per word out (an ensemble's members averaged inside, as `predict` averages them). The
+        tags' decoding (argmax, or the CRF's Viterbi path over these emissions) stays outside the graph."""
+        return ExportGraph(_JointOutputs(model), inputs=(
+            ExportTensor("words", "int64", ("batch", "time"), "word ids (vocab.words), padded with 0"),
+            ExportTensor("chars", "int64", ("batch", "time", "chars"), "character ids per word (vocab.chars)"),
+            ExportTensor("lengths", "int64", ("batch",), "words per sentence, 1..time"),
+        ), outputs=(
+            ExportTensor("intent", "float32", ("batch", "intents"), "intent scores (vocab.intents)"),
+            ExportTensor("steps", "float32", ("batch", "time", "intents"), "intent scores after each word"),
+            ExportTensor("slots", "float32", ("batch", "time", "tags"), "slot tag scores per word (vocab.tags)"),
+        ))
+
+    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+        """Sentences of training words (and unknown ones), the first `length` words, encoded as `collate` does."""
+        g = torch.Generator().manual_seed(seed)
+        words = self.words.itos
+        sizes = torch.randint(1, length + 1, (batch_size,), generator=g).tolist()
+        sizes[0] = length
+        picks = [torch.randint(len(words), (n,), generator=g).tolist() for n in sizes]
+        batch = self.collate([self._tokens([words[i] for i in p]) for p in picks])
+        return {k: batch[k] for k in ("words", "chars", "lengths")}
 
     # ---- bundles ----------------------------------------------------------------------------
 

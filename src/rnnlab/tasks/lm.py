@@ -56,7 +56,7 @@ from rnnlab.metrics.language import bits, perplexity
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.text import read_corpus, word_stream
 from rnnlab.state import detach, hidden, map_state
-from rnnlab.tasks.base import LossOutput, Task, labels
+from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Task, labels
 from rnnlab.vocab import Vocab
 
 IGNORE = -100  # target id of padded positions (F.cross_entropy's ignore_index)
@@ -166,6 +166,19 @@ def stream_batches(n_windows: int, batch_size: int) -> list[list[int]]:
         return []
     m = math.ceil(n_windows / batch_size)
     return [[b * m + t for b in range(batch_size) if b * m + t < n_windows] for t in range(m)]
+
+
+class _Stateful(nn.Module):
+    """A LanguageModel called as exported: (ids, h_0[, c_0]) -> (logits, h_n[, c_n]), state parts flat."""
+
+    def __init__(self, model: LanguageModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor, *state: torch.Tensor):
+        family = self.model.rnn.family
+        logits, final = self.model(ids, family.state_from_parts(state))
+        return (logits, *family.state_parts(final))
 
 
 class LanguageModelTask(Task):
@@ -386,6 +399,32 @@ class LanguageModelTask(Task):
                      "method": "gradient x input (log-probability of the answer)",
                      "target": pred["answer"]["label"]}
         return {**pred, "cell": self.cell, "influence": influence, "layers": trace_layers(traced)}
+
+    # ---- export ---------------------------------------------------------------------------------
+
+    def export_graph(self, model: nn.Module) -> ExportGraph:
+        """Ids and the state carried from the text before in, the next token's logits at every step and the
+        state after the last out: generation feeds one token (time = 1) and the state back, as `generate` does.
+        Sampling (temperature, top-k) stays outside the graph."""
+        names = [n for n in model.rnn.family.state_names]  # ["h"] or ["h", "c"]
+        state = tuple(ExportTensor(f"{n}_0", "float32", ("layers", "batch", "units"), f"initial {n} (zeros to start)")
+                      for n in names)
+        return ExportGraph(_Stateful(model), inputs=(
+            ExportTensor("ids", "int64", ("batch", "time"), "token ids (the vocabulary file)"), *state,
+        ), outputs=(ExportTensor("logits", "float32", ("batch", "time", "vocab"), "next-token logits after each id"),
+                    *(ExportTensor(f"{n}_n", "float32", ("layers", "batch", "units"), f"{n} after the last id")
+                      for n in names)))
+
+    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+        """Rows of `length` tokens (a language model reads full rows; no lengths) and a carried state."""
+        g = torch.Generator().manual_seed(seed)
+        cfg = self.model_config
+        ids = torch.randint(len(self.vocab), (batch_size, length), generator=g)
+        size = (cfg.num_layers, batch_size, cfg.hidden_size)
+        out = {"ids": ids, "h_0": torch.rand(size, generator=g) * 2 - 1}  # in tanh's range, as a carried h is
+        if self.cell == "lstm":
+            out["c_0"] = torch.rand(size, generator=g) * 4 - 2
+        return out
 
     # ---- bundles ----------------------------------------------------------------------------
 

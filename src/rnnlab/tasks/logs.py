@@ -60,7 +60,7 @@ from rnnlab.layers import RecurrentConfig, build_recurrent
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.sessions import SHAPE, parse_events, parse_session, read_sessions
 from rnnlab.readers.splits import hold_out, hold_out_last
-from rnnlab.tasks.base import LossOutput, Option, Task, labels
+from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Option, Task, labels
 from rnnlab.vocab import Vocab
 
 START, END = "<s>", "</s>"
@@ -404,6 +404,23 @@ class LogAnomalyTask(Task):
             traced = model.encoder.trace(model.embed(windows.to(device)))  # per step: (n, h, H)
         last = {k: v[:, -1:].transpose(0, 1) for k, v in traced.items() if v.dim() == 3 and k.startswith("l")}
         return {**pred, "cell": self.cell, "layers": trace_layers(last)}  # each (1, n, H): one step per event
+
+    # ---- export ---------------------------------------------------------------------------------
+
+    def export_graph(self, model: nn.Module) -> ExportGraph:
+        """Windows of h = model.window event ids in (`_windows`: a session of n events gives n + 1, left-padded
+        with <s>), the next event's logits out; ranks, surprise and the top-g verdict stay outside the graph."""
+        return ExportGraph(model, inputs=(
+            ExportTensor("windows", "int64", ("batch", "window"),
+                         "h event ids (vocab.events) before each position, left-padded with <s>"),
+        ), outputs=(ExportTensor("logits", "float32", ("batch", "events"), "logits of the next event, </s> included"),))
+
+    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+        """The first `batch_size` windows of a session of max(length, batch_size) known events."""
+        g = torch.Generator().manual_seed(seed)
+        known = [i for i, t in enumerate(self.events.itos) if t not in (START, END, self.events.pad, self.events.unk)]
+        ids = torch.tensor(known)[torch.randint(len(known), (max(length, batch_size),), generator=g)]
+        return {"windows": self._windows(ids.tolist())[0][:batch_size]}
 
     # ---- bundles ----------------------------------------------------------------------------
 

@@ -66,7 +66,7 @@ from rnnlab.readers import speech as datasets
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.speech import FORMATS, SpeechExample
 from rnnlab.readers.splits import hold_out
-from rnnlab.tasks.base import LossOutput, Option, Task, labels
+from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Option, Task, labels
 from rnnlab.vocab import Vocab
 
 DECODERS = ("greedy", "beam")
@@ -395,6 +395,22 @@ class _AudioTask(Task):
                 "frame_seconds": round(self.features.frame_seconds * self.model_config.subsample, 6),
                 "steps": n_steps}
 
+    # ---- export ---------------------------------------------------------------------------------
+
+    FRAMES = ExportTensor("frames", "float32", ("batch", "time", "features"),
+                          "raw feature frames (data.features, as the task computes them from audio), zero-padded")
+    LENGTHS = ExportTensor("lengths", "int64", ("batch",), "frames per recording, 1..time")
+
+    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+        """Frames drawn around the training statistics (the normaliser's), ragged, zero-padded as `collate` pads
+        them: the graph starts at the frames; the feature extraction from audio stays outside it."""
+        g = torch.Generator().manual_seed(seed)
+        mean, std = torch.from_numpy(self.normalizer.mean), torch.from_numpy(self.normalizer.std)  # (F,)
+        sizes = torch.randint(1, length + 1, (batch_size,), generator=g)
+        sizes[0] = length
+        frames = [(mean + std * torch.randn(int(n), len(mean), generator=g)).numpy() for n in sizes]
+        return self._frames_batch([{"frames": f} for f in frames])
+
     # ---- bundles ----------------------------------------------------------------------------
 
     def _state_normalizer(self, state: dict[str, Any]) -> None:
@@ -437,6 +453,11 @@ class SpokenWordTask(_AudioTask):
 
     def collate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         return {**self._frames_batch(features), "label": torch.tensor([f["label"] for f in features])}
+
+    def export_graph(self, model: nn.Module) -> ExportGraph:
+        """Frames in, the words' logits out (the front end's normalisation and frame stacking inside)."""
+        return ExportGraph(model, inputs=(self.FRAMES, self.LENGTHS), outputs=(
+            ExportTensor("logits", "float32", ("batch", "classes"), "logits of the words (classes.json)"),))
 
     def build_model(self) -> WordClassifier:
         m = self.model_config
@@ -546,6 +567,13 @@ class SpeechTask(_AudioTask):
         for b, f in enumerate(features):
             targets[b, : len(f["targets"])] = torch.tensor(f["targets"], dtype=torch.long)
         return {**batch, "targets": targets, "target_lengths": target_lengths}
+
+    def export_graph(self, model: nn.Module) -> ExportGraph:
+        """Frames in; CTC log-probabilities per recurrent step (blank = id 0) and the steps per recording out.
+        Greedy or beam decoding (with the lexicon and the n-gram LM) stays outside the graph."""
+        return ExportGraph(model, inputs=(self.FRAMES, self.LENGTHS), outputs=(
+            ExportTensor("log_probs", "float32", ("batch", "steps", "symbols"), "CTC log-probabilities per step"),
+            ExportTensor("step_lengths", "int64", ("batch",), "recurrent steps per recording (frames / subsample)")))
 
     def build_model(self) -> CTCModel:
         return CTCModel(self.encoder(), len(self.symbols), dropout=self.model_config.dropout)
