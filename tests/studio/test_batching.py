@@ -90,6 +90,18 @@ def test_only_identical_options_share_a_call():
     batcher.close()
 
 
+def test_a_full_batch_does_not_wait_behind_an_older_one_of_other_options():
+    run = Recorder()
+    batcher = Batcher(run, Batching(max_batch=2, wait_ms=1000))
+    alone = batcher.submit(1)
+    full = [batcher.submit(2, {"top_g": 1}), batcher.submit(3, {"top_g": 1})]
+    assert [f.result(0.8) for f in full] == [4, 6]  # before the older request's window has ended
+    assert not alone.done()
+    assert alone.result(10) == 2
+    assert run.calls == [([2, 3], {"top_g": 1}), ([1], {})]
+    batcher.close()
+
+
 def test_one_bad_input_fails_alone():
     run = Recorder()
     batcher = Batcher(run, Batching(max_batch=3, wait_ms=2000))

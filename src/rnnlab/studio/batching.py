@@ -103,9 +103,12 @@ class Batcher:
     # ---- the worker
 
     def _next_batch(self) -> tuple[dict[str, Any], list[_Waiting]] | None:
-        """Block until a batch is due: the group of the oldest waiting request, once it is full or that
-        request has waited the window (or at once when closing). None: closed and nothing left."""
-        wait_s = self.settings.wait_ms / 1000
+        """Block until a batch is due, and take it: the group (one set of options) of the oldest waiting
+        request once that request has waited the window, else any full group (a full batch gains nothing by
+        waiting), else wait for the first of these; everything at once when closing. None: closed and
+        nothing left. Taking the overdue oldest group first means no set of options waits for ever behind
+        full batches of another."""
+        wait_s, most = self.settings.wait_ms / 1000, self.settings.max_batch
         with self._cond:
             while True:
                 if not self._groups:
@@ -114,19 +117,21 @@ class Batcher:
                     self._cond.wait()
                     continue
                 key = min(self._groups, key=lambda k: self._groups[k][1][0].arrived)
-                options, queue = self._groups[key]
-                due = queue[0].arrived + wait_s - time.monotonic()
-                if len(queue) >= self.settings.max_batch or due <= 0 or self._closing:
-                    batch = queue[:self.settings.max_batch]
-                    del queue[:len(batch)]
-                    if not queue:
-                        del self._groups[key]
-                    # a request whose client left (its future cancelled) is not run; the rest can no longer be
-                    batch = [w for w in batch if w.future.set_running_or_notify_cancel()]
-                    if batch:
-                        return options, batch
+                due = self._groups[key][1][0].arrived + wait_s - time.monotonic()
+                if due > 0 and not self._closing:
+                    key = next((k for k, (_, queue) in self._groups.items() if len(queue) >= most), None)
+                if key is None:
+                    self._cond.wait(due)
                     continue
-                self._cond.wait(due)
+                options, queue = self._groups[key]
+                batch = queue[:most]
+                del queue[:len(batch)]
+                if not queue:
+                    del self._groups[key]
+                # a request whose client left (its future cancelled) is not run; the rest can no longer be
+                batch = [w for w in batch if w.future.set_running_or_notify_cancel()]
+                if batch:
+                    return options, batch
 
     def _work(self) -> None:
         while (due := self._next_batch()) is not None:
