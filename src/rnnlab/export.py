@@ -1,6 +1,7 @@
 """`rnnlab export BUNDLE OUT`: a bundle's network as ONNX, checked in onnxruntime before it is written.
 
-    OUT/model.onnx     the task's ExportGraph (Task.export_graph): its front end inside, batch and time axes free
+    OUT/model.onnx     the task's ExportGraph (Task.export_graph): its front end inside, batch and time axes free;
+                       an encoder-decoder gives two, encoder.onnx and decoder_step.onnx, that a search loop drives
     OUT/export.json    inputs and outputs (names, dtypes, shapes, which axes vary), opset, exporter, the files
                        below, and how far onnxruntime's outputs were from PyTorch's on each check
     OUT/<name>.json    the bundle's task state (vocabularies, tokenizers), copied as they are
@@ -51,7 +52,7 @@ OPSET = 17
 RELATIVE_TOLERANCE = 1e-4
 TRACE_SIZE = (2, 7)  # (batch, length) of the example traced; every check differs from it in both
 CHECK_SIZES = ((1, 4), (3, 11), (4, 7), (5, 3))  # (batch, length): sizes 1 and 3+, lengths below and above 7
-_NUMPY = {"int64": np.int64, "float32": np.float32, "float64": np.float64}
+_NUMPY = {"int64": np.int64, "float32": np.float32, "float64": np.float64, "bool": np.bool_}
 
 
 @dataclass
@@ -118,6 +119,9 @@ def verify(onnx_bytes: bytes, graph: ExportGraph, examples: dict[tuple[int, int]
                                  "the export is wrong") from None
         for spec, want, have in zip(graph.outputs, expected, got):
             want = want.detach().float().numpy()
+            if have.dtype != _NUMPY[spec.dtype]:
+                raise ExportMismatch(f"onnxruntime's {spec.name} is {have.dtype}, declared {spec.dtype}: "
+                                     "the export is wrong")
             if want.shape != have.shape:
                 raise ExportMismatch(f"onnxruntime's {spec.name} has shape {have.shape}, PyTorch's {want.shape} "
                                      f"{where}: the export is wrong")
@@ -145,38 +149,45 @@ def export_bundle(bundle: str | Path, out: str | Path, *, format: str = "onnx", 
         if (out / "config.json").is_file():  # `export B B --force` would delete the bundle it reads
             raise UserError(f"{out} is a bundle, not an export; not replaced")
     predictor = load(bundle)
-    task = predictor.task
-    graph = prepare(task.export_graph(predictor.model))
-    try:
-        onnx_bytes = to_onnx(graph, task.export_example(*TRACE_SIZE, seed=0))
-    except Exception as e:  # an op torch.onnx has no ONNX form for, a trace that fails: one line, nothing written
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"torch.onnx could not export the {task.name} model: {first[:300]}") from None
-    checks = verify(onnx_bytes, graph, {(b, t): task.export_example(b, t, seed=i + 1)
-                                        for i, (b, t) in enumerate(CHECK_SIZES)})
+    task, model = predictor.task, predictor.model
+    graphs = task.export_graph(model)
+    graphs = {k: prepare(g) for k, g in (graphs.items() if isinstance(graphs, dict) else [("model", graphs)])}
+    traced = task.export_example(model, *TRACE_SIZE, seed=0)
+    examples = {(b, t): task.export_example(model, b, t, seed=i + 1) for i, (b, t) in enumerate(CHECK_SIZES)}
+    written, described, checks = {}, {}, []
+    for name, graph in graphs.items():
+        try:
+            onnx_bytes = to_onnx(graph, traced)
+        except Exception as e:  # an op torch.onnx has no ONNX form for, a trace that fails: one line, nothing written
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise UserError(f"torch.onnx could not export the {task.name} model ({name}): {first[:300]}") from None
+        checks += [(name, c) for c in verify(onnx_bytes, graph, examples)]
+        fixed = _fixed_sizes(graph, traced)
+        written[f"{name}.onnx"] = onnx_bytes
+        described[name] = {"file": f"{name}.onnx", "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
+                           "inputs": [_describe(t, fixed) for t in graph.inputs],
+                           "outputs": [_describe(t, fixed) for t in graph.outputs]}
 
     import onnxruntime
 
     state_files = sorted(p.name for p in Path(bundle).iterdir()
                          if p.suffix == ".json" and p.stem not in RESERVED and p.is_file())
-    fixed = _fixed_sizes(graph, task.export_example(*TRACE_SIZE, seed=0))
-    worst = max(c.max_abs_diff[n] / c.scale[n] for c in checks for n in c.max_abs_diff)
+    worst = max(c.max_abs_diff[n] / c.scale[n] for _, c in checks for n in c.max_abs_diff)
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "task": task.name,
-        "model": "model.onnx", "model_sha256": hashlib.sha256(onnx_bytes).hexdigest(),
         "opset": OPSET, "exporter": f"torch.onnx.export (TorchScript, dynamo=False), torch {torch.__version__}",
-        "inputs": [_describe(t, fixed) for t in graph.inputs],
-        "outputs": [_describe(t, fixed) for t in graph.outputs],
-        "files": state_files,  # the bundle's vocabularies / tokenizers, copied beside model.onnx
+        "graphs": described,  # one ("model"), or those a loop drives ("encoder", "decoder_step")
+        "files": state_files,  # the bundle's vocabularies / tokenizers, copied beside the graphs
         "verified": {
             "runtime": f"onnxruntime {onnxruntime.__version__} (CPUExecutionProvider)",
             "tolerance": f"max |onnxruntime - torch| <= {RELATIVE_TOLERANCE:g} x max(1, max |torch|), per output",
             "relative_tolerance": RELATIVE_TOLERANCE, "max_relative_diff": worst,
-            "checks": [{"batch": c.batch, "length": c.length, "max_abs_diff": c.max_abs_diff} for c in checks],
+            "checks": [{"graph": name, "batch": c.batch, "length": c.length, "max_abs_diff": c.max_abs_diff}
+                       for name, c in checks],
         },
         "bundle": str(bundle),
     }
-    files = {"model.onnx": onnx_bytes, "export.json": (json.dumps(meta, indent=2) + "\n").encode()}
+    files = {**written, "export.json": (json.dumps(meta, indent=2) + "\n").encode()}
     for name in state_files:
         files[name] = (Path(bundle) / name).read_bytes()
     _write_dir(out, files)

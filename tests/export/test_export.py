@@ -2,6 +2,7 @@
 known traps are tested for every cell and direction, and an export that does not match PyTorch is refused."""
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -49,10 +50,10 @@ def intent_bundle(tmp_path_factory) -> Path:
     return _train(tiny_overrides(write_tiny_data(root / "data"), root / "run", epochs=2) + ["model.cell=gru"])
 
 
-def _onnx_outputs(out: Path, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+def _onnx_outputs(out: Path, feed: dict[str, np.ndarray], graph: str = "model") -> list[np.ndarray]:
     """Run an export as a user would: onnxruntime and export.json only, no rnnlab."""
-    meta = json.loads((out / "export.json").read_text())
-    session = onnxruntime.InferenceSession(str(out / meta["model"]), providers=["CPUExecutionProvider"])
+    meta = json.loads((out / "export.json").read_text())["graphs"][graph]
+    session = onnxruntime.InferenceSession(str(out / meta["file"]), providers=["CPUExecutionProvider"])
     return session.run([o["name"] for o in meta["outputs"]], feed)
 
 
@@ -65,9 +66,10 @@ def test_intent_export_round_trips_through_onnxruntime(intent_bundle, tmp_path):
                                                      "vocab.words.json"]
     assert json.loads((out / "export.json").read_text()) == json.loads(json.dumps(meta))
     assert meta["task"] == "intent" and meta["opset"] >= 17
-    assert [(i["name"], i["dtype"], i["shape"]) for i in meta["inputs"]] == [
+    assert list(meta["graphs"]) == ["model"] and meta["graphs"]["model"]["file"] == "model.onnx"
+    assert [(i["name"], i["dtype"], i["shape"]) for i in meta["graphs"]["model"]["inputs"]] == [
         ("tokens", "int64", ["batch", "time"]), ("lengths", "int64", ["batch"])]
-    assert [(o["name"], o["shape"], o["dynamic_axes"]) for o in meta["outputs"]] == [
+    assert [(o["name"], o["shape"], o["dynamic_axes"]) for o in meta["graphs"]["model"]["outputs"]] == [
         ("logits", ["batch", 3], [0]), ("step_logits", ["batch", "time", 3], [0, 1])]
     checks = meta["verified"]["checks"]
     assert {c["batch"] for c in checks} >= {1, 3} and len({c["length"] for c in checks}) >= 2
@@ -116,25 +118,31 @@ def test_every_task_exports_and_round_trips_through_onnxruntime(name, toy_data, 
     meta = export_bundle(bundle, out)
     assert meta["task"] == name and 0 <= meta["verified"]["max_relative_diff"] <= RELATIVE_TOLERANCE
     state = sorted(p.name for p in bundle.iterdir() if p.suffix == ".json" and p.stem not in ("config", "metrics"))
-    assert sorted(p.name for p in out.iterdir()) == sorted(["export.json", "model.onnx", *state]) and state
+    graph_files = [g["file"] for g in meta["graphs"].values()]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["export.json", *graph_files, *state]) and state
     assert meta["files"] == state
     # the written model, run from export.json alone, against a freshly loaded bundle: batch sizes 1 and 3,
     # two lengths, ragged where the model takes lengths
-    task = load(bundle).task
-    graph = prepare(task.export_graph(load(bundle).model))
-    for batch, length in ((1, 5), (3, 9)):
-        example = task.export_example(batch, length, seed=batch)
-        feed = {i["name"]: example[i["name"]].numpy() for i in meta["inputs"]}
-        assert [str(v.dtype) for v in feed.values()] == [i["dtype"] for i in meta["inputs"]]
-        got = _onnx_outputs(out, feed)
+    predictor = load(bundle)
+    task, model = predictor.task, predictor.model
+    graphs = task.export_graph(model)
+    graphs = {k: prepare(g) for k, g in (graphs.items() if isinstance(graphs, dict) else [("model", graphs)])}
+    assert list(meta["graphs"]) == list(graphs)
+    for (batch, length), (name, graph) in itertools.product(((1, 5), (3, 9)), graphs.items()):
+        spec = meta["graphs"][name]
+        example = task.export_example(model, batch, length, seed=batch)
+        feed = {i["name"]: example[i["name"]].numpy() for i in spec["inputs"]}
+        assert [str(v.dtype) for v in feed.values()] == [i["dtype"] for i in spec["inputs"]]
+        got = _onnx_outputs(out, feed, name)
         with torch.no_grad():
-            want = graph.module(*(example[i["name"]] for i in meta["inputs"]))
+            want = graph.module(*(example[i["name"]] for i in spec["inputs"]))
         want = want if isinstance(want, tuple) else (want,)
-        for spec, g, w in zip(meta["outputs"], got, want):
-            assert str(g.dtype) == spec["dtype"] and g.ndim == len(spec["shape"])
-            assert all(isinstance(d, str) or g.shape[i] == d for i, d in enumerate(spec["shape"]))
+        for output, g, w in zip(spec["outputs"], got, want):
+            assert str(g.dtype) == output["dtype"] and g.ndim == len(output["shape"])
+            assert all(isinstance(d, str) or g.shape[i] == d for i, d in enumerate(output["shape"]))
             scale = max(1.0, float(w.abs().max()))
-            np.testing.assert_allclose(g, w.numpy(), atol=RELATIVE_TOLERANCE * scale, rtol=0, err_msg=spec["name"])
+            np.testing.assert_allclose(g, w.float().numpy(), atol=RELATIVE_TOLERANCE * scale, rtol=0,
+                                       err_msg=output["name"])
 
 
 # ---- the exporters' traps, for every cell and direction ---------------------------------------------------------

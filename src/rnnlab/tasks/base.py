@@ -379,14 +379,18 @@ class Task:
 
     # ---- export ---------------------------------------------------------------------------------
 
-    def export_graph(self, model: torch.nn.Module) -> ExportGraph:
+    def export_graph(self, model: torch.nn.Module) -> ExportGraph | dict[str, ExportGraph]:
         """The part of `model` that runs as one forward pass, with its front end (normalisation, scaling), as
-        an ExportGraph; decoding (argmax, search, thresholds) stays outside it, as in `predict`."""
+        an ExportGraph; decoding (argmax, search, thresholds) stays outside it, as in `predict`. A model that a
+        loop drives (an encoder-decoder) gives its graphs by name ({"encoder": ..., "decoder_step": ...}),
+        input names unique across them."""
         raise UserError(f"task {self.name!r} cannot be exported yet")
 
-    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
-        """A batch of `batch_size` real inputs for `export_graph`'s inputs, by name: the first `length` steps
-        long, the others ragged (shorter, where the model takes lengths), drawn with `seed`."""
+    def export_example(self, model: torch.nn.Module, batch_size: int, length: int,
+                       seed: int = 0) -> dict[str, torch.Tensor]:
+        """A batch of `batch_size` real inputs for `export_graph`'s inputs (of every graph), by name: the first
+        `length` steps long, the others ragged (shorter, where the model takes lengths), drawn with `seed`.
+        `model` gives what only it can (a decoder step's inputs are the encoder's outputs)."""
         raise UserError(f"task {self.name!r} cannot be exported yet")
 
     # ---- bundles ----------------------------------------------------------------------------

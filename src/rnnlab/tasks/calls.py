@@ -476,7 +476,7 @@ class CallsTask(Task):
         return ExportGraph(model if runs else _WithoutRuns(model), inputs=inputs, outputs=(
             ExportTensor("logits", "float32", ("batch", "families"), "family logits (vocab.families)"),))
 
-    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    def export_example(self, model: nn.Module, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
         """Sequences of known API calls (with repeats, so that runs are cut), the first `length` calls long."""
         rng = np.random.default_rng(seed)
         known = np.array([int(t) for t in self.calls.itos if t.isdigit()], dtype=np.int64)

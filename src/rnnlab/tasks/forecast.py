@@ -396,7 +396,7 @@ class ForecastTask(Task):
         ), outputs=(ExportTensor("forecast", "float64", ("batch", "horizon", "targets", "outputs"),
                                  "per step and target column: the value (and a Gaussian's sigma)"),))
 
-    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    def export_example(self, model: nn.Module, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
         """`batch_size` windows of rows around the training statistics (the series itself is not in a bundle);
         `length` does not apply: every window is data.lookback rows."""
         g = torch.Generator().manual_seed(seed)

@@ -222,7 +222,7 @@ class IntentTask(Task):
             ExportTensor("step_logits", "float32", ("batch", "time", "intents"), "intent logits after each word"),
         ))
 
-    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    def export_example(self, model: nn.Module, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
         return export_token_batch(self.words, batch_size, length, seed)
 
     # ---- bundles ----------------------------------------------------------------------------

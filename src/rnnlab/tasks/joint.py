@@ -435,7 +435,7 @@ class JointTask(Task):
             ExportTensor("slots", "float32", ("batch", "time", "tags"), "slot tag scores per word (vocab.tags)"),
         ))
 
-    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    def export_example(self, model: nn.Module, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
         """Sentences of training words (and unknown ones), the first `length` words, encoded as `collate` does."""
         g = torch.Generator().manual_seed(seed)
         words = self.words.itos

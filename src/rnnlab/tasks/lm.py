@@ -415,7 +415,7 @@ class LanguageModelTask(Task):
                     *(ExportTensor(f"{n}_n", "float32", ("layers", "batch", "units"), f"{n} after the last id")
                       for n in names)))
 
-    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    def export_example(self, model: nn.Module, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
         """Rows of `length` tokens (a language model reads full rows; no lengths) and a carried state."""
         g = torch.Generator().manual_seed(seed)
         cfg = self.model_config

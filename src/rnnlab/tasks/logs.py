@@ -415,7 +415,7 @@ class LogAnomalyTask(Task):
                          "h event ids (vocab.events) before each position, left-padded with <s>"),
         ), outputs=(ExportTensor("logits", "float32", ("batch", "events"), "logits of the next event, </s> included"),))
 
-    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    def export_example(self, model: nn.Module, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
         """The first `batch_size` windows of a session of max(length, batch_size) known events."""
         g = torch.Generator().manual_seed(seed)
         known = [i for i, t in enumerate(self.events.itos) if t not in (START, END, self.events.pad, self.events.unk)]

@@ -401,7 +401,7 @@ class _AudioTask(Task):
                           "raw feature frames (data.features, as the task computes them from audio), zero-padded")
     LENGTHS = ExportTensor("lengths", "int64", ("batch",), "frames per recording, 1..time")
 
-    def export_example(self, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    def export_example(self, model: nn.Module, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
         """Frames drawn around the training statistics (the normaliser's), ragged, zero-padded as `collate` pads
         them: the graph starts at the frames; the feature extraction from audio stays outside it."""
         g = torch.Generator().manual_seed(seed)
