@@ -40,7 +40,7 @@ from rnnlab.errors import UserError
 from rnnlab.explain import eval_mode, trace_layers
 from rnnlab.metrics.translation import corpus_scores
 from rnnlab.modules.attention import ATTENTION_KINDS
-from rnnlab.modules.decoder import AttentionDecoder
+from rnnlab.modules.decoder import AttentionDecoder, DecoderState, Memory
 from rnnlab.modules.encoder_decoder import EncoderDecoder, TextEncoder
 from rnnlab.readers.lines import check_line
 from rnnlab.readers.parallel import SentencePair, read_parallel
@@ -51,7 +51,15 @@ from rnnlab.readers.tokenize import (
     WordTokenizer,
     tokenizer_from_json,
 )
-from rnnlab.tasks.base import LossOutput, Option, Task, bucket_batches
+from rnnlab.tasks.base import (
+    ExportGraph,
+    ExportTensor,
+    LossOutput,
+    Option,
+    Task,
+    bucket_batches,
+    export_token_batch,
+)
 
 SPLITS = ("train", "valid", "test")
 
@@ -98,6 +106,46 @@ class TranslateModelConfig:
 
 
 ALTERNATIVES = 5  # pieces shown per output piece in a trace (`alternatives`): what else the decoder considered
+
+
+def _state_names(model: "TranslateModel") -> list[str]:
+    return list(model.decoder.rnn.family.state_names)  # ["h"] or ["h", "c"]
+
+
+def _has_projected(model: "TranslateModel") -> bool:
+    """Does the decoder's attention precompute a key projection (additive), a memory part to carry?"""
+    return model.decoder.attention.project_keys(torch.zeros(1, 1, model.decoder.memory_size)) is not None
+
+
+class _Start(nn.Module):
+    """The encoder graph: (source, source_lengths) -> (keys, mask[, projected], h_0[, c_0], feed_0)."""
+
+    def __init__(self, model: "TranslateModel", parts: list[str], projected: bool):
+        super().__init__()
+        self.model, self.projected = model, projected
+
+    def forward(self, source: torch.Tensor, source_lengths: torch.Tensor):
+        state, memory, _ = self.model.start({"source": source, "source_lengths": source_lengths})
+        family = self.model.decoder.rnn.family
+        extra = (memory.projected,) if self.projected else ()
+        return (memory.keys, memory.mask, *extra, *family.state_parts(state[0]), state[1])
+
+
+class _Step(nn.Module):
+    """The decoder step graph: (y_prev, h[, c], feed, keys, mask[, projected]) -> (log_probs, h[, c], feed,
+    attention): AttentionDecoder.step with its state and memory as flat tensors."""
+
+    def __init__(self, model: "TranslateModel", parts: list[str], projected: bool):
+        super().__init__()
+        self.model, self.arity, self.projected = model, len(parts), projected
+
+    def forward(self, y_prev: torch.Tensor, *tensors: torch.Tensor):
+        family = self.model.decoder.rnn.family
+        rnn = family.state_from_parts(tensors[: self.arity])
+        feed, keys, mask = tensors[self.arity: self.arity + 3]
+        memory = Memory(keys, mask, tensors[self.arity + 3] if self.projected else None)
+        log_probs, state, weights = self.model.decoder.step(y_prev, DecoderState(rnn, feed), memory)
+        return (log_probs, *family.state_parts(state[0]), state[1], weights)
 
 
 class TranslateModel(EncoderDecoder):
@@ -409,6 +457,52 @@ class TranslateTask(Task):
         with torch.no_grad(), eval_mode(model):
             traced = model.encoder.trace(batch)
         return {**pred, "cell": self.cell, "layers": trace_layers(traced)}
+
+    # ---- export ---------------------------------------------------------------------------------
+
+    def export_graph(self, model: nn.Module) -> dict[str, ExportGraph]:
+        """Two graphs that a search loop drives, as decoding.search drives `start` and `decoder.step`: "encoder"
+        (source ids (tokenizer.source) -> the memory, its mask and the decoder's first state) and "decoder_step"
+        (the previous target id, the state and the memory -> log p of the next target id (tokenizer.target),
+        the next state, the attention). Start from y_prev = <s> (id 2), stop at </s> (id 3)."""
+        parts = _state_names(model)
+        projected = _has_projected(model)
+        memory = (ExportTensor("keys", "float32", ("batch", "time", "memory"), "encoder outputs, zero past ends"),
+                  ExportTensor("mask", "bool", ("batch", "time"), "True at real source positions"))
+        if projected:
+            memory += (ExportTensor("projected", "float32", ("batch", "time", "attention"),
+                                    "additive attention's key projection, once per source"),)
+        state = tuple(ExportTensor(n, "float32", ("layers", "batch", "units"), f"decoder {n}") for n in parts)
+        feed = ExportTensor("feed", "float32", ("one", "batch", "units"), "the input-feed vector h~ of the last step")
+        encoder = ExportGraph(_Start(model, parts, projected), inputs=(
+            ExportTensor("source", "int64", ("batch", "time"), "source piece ids (tokenizer.source), padded with 0"),
+            ExportTensor("source_lengths", "int64", ("batch",), "pieces per source, 1..time"),
+        ), outputs=(*memory, *(dataclasses.replace(t, name=f"{t.name}_0") for t in (*state, feed))))
+        step = ExportGraph(_Step(model, parts, projected), inputs=(
+            ExportTensor("y_prev", "int64", ("batch",), "the previous target id (<s> = 2 at the start)"),
+            *state, feed, *memory,
+        ), outputs=(ExportTensor("log_probs", "float32", ("batch", "vocab"), "log p of the next target id"),
+                    *(dataclasses.replace(t, name=f"{t.name}_next") for t in (*state, feed)),
+                    ExportTensor("attention", "float32", ("batch", "time"), "attention over the source")))
+        return {"encoder": encoder, "decoder_step": step}
+
+    def export_example(self, model: nn.Module, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
+        """Sources of the source tokenizer's pieces (ragged), and the decoder's inputs one step into decoding
+        them (a previous target piece, the state after it, the memory): what a search loop would feed."""
+        source = export_token_batch(self.source, batch_size, length, seed)
+        example = {"source": source["tokens"], "source_lengths": source["lengths"]}
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            state, memory, _ = model.start(example)
+            first = torch.randint(4, len(self.target), (batch_size,), generator=g)
+            _, state, _ = model.decoder.step(first, state, memory)  # a state with a real input-feed vector
+        family = model.decoder.rnn.family
+        example.update(zip(_state_names(model), family.state_parts(state[0])))
+        example.update(y_prev=torch.randint(4, len(self.target), (batch_size,), generator=g), feed=state[1],
+                       keys=memory.keys, mask=memory.mask)
+        if memory.projected is not None:
+            example["projected"] = memory.projected
+        return example
 
     # ---- bundles ----------------------------------------------------------------------------
 
