@@ -278,3 +278,41 @@ def test_a_task_without_export_says_so_in_one_line():
 
     with pytest.raises(UserError, match="cannot be exported yet"):
         Task(None, None).export_graph(nn.Linear(1, 1))
+
+
+def test_a_greedy_search_loop_over_the_translate_graphs_gives_torchs_translation(toy_data, tmp_path):
+    """The two graphs driven as a search loop drives them (state and feed passed back each step) pick the same
+    pieces as torch's own greedy search over the bundle."""
+    from rnnlab.decoding.seq2seq import generate
+
+    bundle = _train(["task=translate", *toy_data["translate"](tmp_path), f"run_dir={tmp_path / 'run'}",
+                     "train.epochs=2", "train.batch_size=4"])
+    out = tmp_path / "export"
+    meta = export_bundle(bundle, out)
+    predictor = load(bundle)
+    task, model = predictor.task, predictor.model
+    sessions = {name: onnxruntime.InferenceSession(str(out / g["file"]), providers=["CPUExecutionProvider"])
+                for name, g in meta["graphs"].items()}
+    step_inputs = [i["name"] for i in meta["graphs"]["decoder_step"]["inputs"]]
+    example = task.export_example(model, 3, 6, seed=5)  # three ragged sources
+    source, lengths = example["source"].numpy(), example["source_lengths"].numpy()
+    start = dict(zip([o["name"] for o in meta["graphs"]["encoder"]["outputs"]],
+                     sessions["encoder"].run(None, {"source": source, "source_lengths": lengths})))
+    carried = {k[:-2]: v for k, v in start.items() if k.endswith("_0")}  # h, (c), feed
+    y = np.full(3, 2, dtype=np.int64)  # <s>
+    picked = []
+    for _ in range(8):
+        feed = {"y_prev": y, **carried, **{k: start[k] for k in ("keys", "mask", "projected") if k in step_inputs}}
+        outs = dict(zip([o["name"] for o in meta["graphs"]["decoder_step"]["outputs"]],
+                        sessions["decoder_step"].run(None, {k: feed[k] for k in step_inputs})))
+        if not picked:  # search's min_len 1: never </s> (id 3) first
+            outs["log_probs"][:, 3] = -np.inf
+        y = outs["log_probs"].argmax(-1)
+        carried = {k[:-5]: v for k, v in outs.items() if k.endswith("_next")}
+        picked.append(y)
+    picked = np.stack(picked, 1)  # (B, 8)
+    with torch.no_grad():
+        want = generate(model, {"source": example["source"], "source_lengths": example["source_lengths"]},
+                        bos=2, eos=3, max_len_a=0.0, max_len_b=8)
+    assert [row[: len(hyp.tokens)].tolist() for row, hyp in zip(picked, want)] == [h.tokens for h in want]
+    assert all(h.tokens for h in want)
