@@ -316,3 +316,16 @@ def test_a_greedy_search_loop_over_the_translate_graphs_gives_torchs_translation
                         bos=2, eos=3, max_len_a=0.0, max_len_b=8)
     assert [row[: len(hyp.tokens)].tolist() for row, hyp in zip(picked, want)] == [h.tokens for h in want]
     assert all(h.tokens for h in want)
+
+
+def test_the_docs_onnxruntime_example_runs_as_written(intent_bundle, tmp_path, capsys):
+    """docs/export.md's Python block, run on an export of the tiny intent bundle: the bundle's own answers."""
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "export.md").read_text()
+    code = re.search(r"```python\n(.*?)```", doc, re.S).group(1)
+    out = tmp_path / "export"
+    export_bundle(intent_bundle, out)
+    exec(compile(code, "docs/export.md", "exec"), {"EXPORT": str(out)})
+    answers = [p["answer"]["label"] for p in load(intent_bundle).predict(["what time is it", "play some jazz"])]
+    assert capsys.readouterr().out.strip() == str(answers)
