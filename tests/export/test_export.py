@@ -329,3 +329,38 @@ def test_the_docs_onnxruntime_example_runs_as_written(intent_bundle, tmp_path, c
     exec(compile(code, "docs/export.md", "exec"), {"EXPORT": str(out)})
     answers = [p["answer"]["label"] for p in load(intent_bundle).predict(["what time is it", "play some jazz"])]
     assert capsys.readouterr().out.strip() == str(answers)
+
+
+VARIANTS = [  # the models' other branches: ensembles, CRF, chunks, attention kinds, heads, frame stacking
+    ("intent_slots", ["model.members=2", "model.crf=true", "model.attention_pool=true", "model.cell=lstm",
+                      "model.num_layers=2"]),
+    ("api_calls", ["data.strategy=chunks", "data.chunk_size=4", "data.max_chunks=3", "model.chunk_pool=attention",
+                   "model.run_feature=true", "data.max_run=1"]),
+    ("forecast", ["model.arch=rnn", "model.head=gaussian", "model.norm=revin"]),
+    ("translate", ["model.attention=additive", "model.cell=lstm", "model.num_layers=2"]),
+    ("translate", ["model.attention=dot", "model.cell=rnn_relu"]),
+    ("speech", ["model.subsample=2", "model.cell=gru"]),
+    ("spoken_word", ["model.pool=attention", "model.cell=lstm"]),
+    ("wordlm", ["model.cell=lstm", "model.num_layers=2"]),
+    ("intent", ["model.cell=rnn_relu", "model.num_layers=2", "model.engine=glass"]),
+]
+
+
+@pytest.mark.parametrize("name,overrides", VARIANTS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(VARIANTS)])
+def test_other_model_variants_verify(name, overrides, toy_data, tmp_path):
+    """Untrained but fitted models (weights as built) of each variant: every graph verifies in onnxruntime."""
+    from rnnlab.training import prepare_task, seed_everything
+
+    cfg = load_config(None, [f"task={name}", *toy_data[name](tmp_path), f"run_dir={tmp_path / 'run'}",
+                             "train.progress=false", *overrides])
+    seed_everything(0)
+    task, _ = prepare_task(cfg)
+    model = task.build_model().eval()
+    graphs = task.export_graph(model)
+    for graph in (graphs.values() if isinstance(graphs, dict) else [graphs]):
+        prepare(graph)
+        onnx_bytes = to_onnx(graph, task.export_example(model, *TRACE_SIZE, seed=0))
+        checks = verify(onnx_bytes, graph, {(b, t): task.export_example(model, b, t, seed=i + 1)
+                                            for i, (b, t) in enumerate(CHECK_SIZES)})
+        assert len(checks) == len(CHECK_SIZES)
+        assert all(d <= RELATIVE_TOLERANCE * c.scale[k] for c in checks for k, d in c.max_abs_diff.items())
