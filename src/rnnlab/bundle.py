@@ -145,6 +145,7 @@ class Predictor:
     metrics: dict[str, Any]
     card: str
     path: Path
+    runtime: str = "torch"  # "onnx": an export directory's graphs in onnxruntime (rnnlab.runtime.load_export)
 
     def predict(self, inputs: list[Any] | str, **options: Any) -> list[dict[str, Any]]:
         """The task's predictions under its decode `options` (Task.options; checked here, None = the bundle's)."""
@@ -154,9 +155,24 @@ class Predictor:
         options = self.task.check_options(options)
         if not inputs:  # nothing to predict: no answers (a task would build an empty batch and fail)
             return []
+        return self.run(inputs, **options)
+
+    def run(self, inputs: list[Any], **options: Any) -> list[dict[str, Any]]:
+        """`predict` without the checks (the server checks options once per request, then batches): the
+        task's predict on the PyTorch model, or its predict_graphs on the export's onnxruntime graphs."""
+        if self.runtime == "onnx":
+            return self.task.predict_graphs(self.model.graphs, inputs, **options)
         return self.task.predict(self.model, inputs, **options)
 
+    @property
+    def can_trace(self) -> bool:
+        """Tracing reads the glass engine's states and gates: PyTorch only, and only tasks that implement it."""
+        return self.runtime == "torch" and type(self.task).trace is not Task.trace
+
     def trace(self, input: Any) -> dict[str, Any]:
+        if self.runtime != "torch":
+            raise UserError(f"{self.path}: tracing needs the PyTorch model (the glass engine's states and gates); "
+                            "an export runs its graphs only: trace with the bundle")
         return self.task.trace(self.model, input)
 
     @property
@@ -216,8 +232,14 @@ def _read_file(root: Path, file: Path) -> bytes:
 
 
 def load(path: str | Path) -> Predictor:
-    """Load a bundle directory (see the module docstring). Raises BundleError naming the bad file."""
+    """Load a bundle directory (see the module docstring). Raises BundleError naming the bad file. An export
+    directory (`rnnlab export`) is refused with a line saying what runs it (rnnlab.runtime.load_predictor)."""
     path = Path(path)
+    from rnnlab.runtime import is_export
+
+    if is_export(path):
+        raise BundleError(path, "an export directory (ONNX graphs, no PyTorch weights): `rnnlab predict` and "
+                                "`rnnlab serve` run it (--runtime onnx); this needs the bundle it was exported from")
     if not path.is_dir():
         raise BundleError(path, "not a bundle directory (not found)" if not path.exists() else "not a directory")
     cfg_path = path / "config.json"

@@ -5,6 +5,10 @@
     OUT/export.json    inputs and outputs (names, dtypes, shapes, which axes vary), opset, exporter, the files
                        below, and how far onnxruntime's outputs were from PyTorch's on each check
     OUT/<name>.json    the bundle's task state (vocabularies, tokenizers), copied as they are
+    OUT/README.md      the export's model card: its graphs, and how to run them with rnnlab or onnxruntime alone
+
+export.json also records the bundle's run config and metrics: `rnnlab predict OUT` and `rnnlab serve OUT`
+(--runtime onnx, rnnlab.runtime) rebuild the task from it and run the graphs in onnxruntime, no weights read.
 
 Verified, not assumed: the export is run in onnxruntime on batches of real inputs (Task.export_example) at
 several batch sizes and lengths, ragged, none of them the traced example's size, and compared with the PyTorch
@@ -38,6 +42,7 @@ import torch
 
 from rnnlab.bundle import RESERVED, load
 from rnnlab.checkpoint import atomic_write_bytes, fsync_dir
+from rnnlab.config import to_dict
 from rnnlab.errors import UserError
 from rnnlab.layers import Recurrent
 from rnnlab.tasks.base import EXPORT_DYNAMIC_AXES, ExportGraph, ExportTensor
@@ -186,12 +191,55 @@ def export_bundle(bundle: str | Path, out: str | Path, *, format: str = "onnx", 
                        for name, c in checks],
         },
         "bundle": str(bundle),
+        # what `rnnlab predict OUT` / `rnnlab serve OUT` (rnnlab.runtime.load_export) rebuild the task from
+        "config": {k: v for k, v in to_dict(predictor.config).items() if k != "run_dir"},
+        "metrics": predictor.metrics,
     }
-    files = {**written, "export.json": (json.dumps(meta, indent=2) + "\n").encode()}
+    files = {**written, "export.json": (json.dumps(meta, indent=2) + "\n").encode(),
+             "README.md": export_card(meta).encode()}
     for name in state_files:
         files[name] = (Path(bundle) / name).read_bytes()
     _write_dir(out, files)
     return meta
+
+
+# the export's model card's plain-onnxruntime block: run as written, in the export directory, by the export tests
+PLAIN_ONNXRUNTIME = """\
+import json
+
+import onnxruntime
+
+meta = json.load(open("export.json"))
+sessions = {name: onnxruntime.InferenceSession(graph["file"]) for name, graph in meta["graphs"].items()}
+for name, session in sessions.items():
+    print(name, [(i.name, i.type, i.shape) for i in session.get_inputs()],
+          "->", [(o.name, o.type, o.shape) for o in session.get_outputs()])
+"""
+
+
+def export_card(meta: dict[str, Any]) -> str:
+    """The export's README.md: what the graphs take and give, how to run them with rnnlab and without it."""
+    task = meta["task"]
+    lines = [f"# rnnlab export: {task}", "",
+             f"ONNX opset {meta['opset']}, written by {meta['exporter']}; checked in {meta['verified']['runtime']} "
+             f"before it was written: {meta['verified']['tolerance']} (worst seen: "
+             f"{meta['verified']['max_relative_diff']:.2g}).", "", "## Graphs", ""]
+    for name, graph in meta["graphs"].items():
+        lines += [f"`{graph['file']}` ({name})", "", "| | name | dtype | shape | what |", "|---|---|---|---|---|"]
+        for side in ("inputs", "outputs"):
+            for t in graph[side]:
+                lines.append(f"| {side[:-1]} | `{t['name']}` | {t['dtype']} | {t['shape']} | {t['help']} |")
+        lines.append("")
+    lines += ["Named axes (batch, time, ...) vary from call to call; numbers are fixed. The vocabularies and "
+              "tokenizers: " + (", ".join(f"`{f}`" for f in meta["files"]) or "none") + ".", "",
+              "## With rnnlab", "", "```",
+              "rnnlab predict THIS_DIRECTORY --runtime onnx INPUT...   # the bundle's answers, from these graphs",
+              "rnnlab serve THIS_DIRECTORY --runtime onnx              # the studio's API, batched",
+              "```", "", "## With onnxruntime alone", "",
+              "Run in this directory: loads every graph and prints what it takes and gives "
+              "(docs/export.md has a complete example that encodes text and decodes the answer).", "",
+              "```python", PLAIN_ONNXRUNTIME.rstrip(), "```", ""]
+    return "\n".join(lines)
 
 
 def _fixed_sizes(graph: ExportGraph, example: dict[str, torch.Tensor]) -> dict[str, int]:

@@ -29,6 +29,7 @@ from rnnlab.export import (
     verify,
 )
 from rnnlab.layers import Recurrent
+from rnnlab.runtime import load_predictor, torch_graphs
 from rnnlab.tasks.base import ExportGraph, ExportTensor
 from rnnlab.training import train
 
@@ -62,7 +63,7 @@ def _onnx_outputs(out: Path, feed: dict[str, np.ndarray], graph: str = "model") 
 def test_intent_export_round_trips_through_onnxruntime(intent_bundle, tmp_path):
     out = tmp_path / "export"
     meta = export_bundle(intent_bundle, out)
-    assert sorted(p.name for p in out.iterdir()) == ["export.json", "model.onnx", "vocab.intents.json",
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "export.json", "model.onnx", "vocab.intents.json",
                                                      "vocab.words.json"]
     assert json.loads((out / "export.json").read_text()) == json.loads(json.dumps(meta))
     assert meta["task"] == "intent" and meta["opset"] >= 17
@@ -100,6 +101,37 @@ def test_intent_export_round_trips_through_onnxruntime(intent_bundle, tmp_path):
 
 EXPORTED = ["intent", "intent_slots", "api_calls", "log_anomaly", "forecast", "charlm", "wordlm", "spoken_word",
             "speech", "translate"]
+RUNS_FROM_EXPORT = {"intent"}  # tasks whose predict_graphs runs an export (rnnlab predict OUT --runtime onnx)
+
+
+def _parse(task, raw: str, folder: Path) -> list:
+    """One of the contract tests' INPUTS as predict takes it: a text, a file's inputs, or a CSV's text as a file."""
+    from rnnlab.tasks.base import FILE_KINDS
+
+    if task.input_kind not in FILE_KINDS:
+        return [task.parse_input(raw)]
+    if Path(raw).is_file():
+        return [x for _, x in task.inputs_from_file(raw)]
+    return [x for _, x in task.parse_bytes(raw.encode(), str(folder / "input.csv"))]
+
+
+def assert_same_predictions(got: list, want: list, tolerance: float = 1e-3, where: str = "") -> None:
+    """onnxruntime's predictions against PyTorch's: the same keys (less what only PyTorch gives: `influence`), the
+    same labels and texts, numbers within `tolerance` (probabilities and scores after a softmax, a search or a
+    threshold: the graphs' own 1e-4 grows a little through them)."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict), where
+        assert set(got) == set(want) - {"influence"}, (where, sorted(set(got) ^ set(want)))
+        for k in got:
+            assert_same_predictions(got[k], want[k], tolerance, f"{where}.{k}")
+    elif isinstance(want, (list, tuple)):
+        assert isinstance(got, (list, tuple)) and len(got) == len(want), where
+        for i, (g, w) in enumerate(zip(got, want)):
+            assert_same_predictions(g, w, tolerance, f"{where}[{i}]")
+    elif isinstance(want, float) and not isinstance(want, bool):
+        assert isinstance(got, (int, float)) and abs(got - want) <= tolerance * max(1.0, abs(want)), (where, got, want)
+    else:
+        assert got == want, (where, got, want)
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +142,15 @@ def toy_data():
     return TOY_DATA
 
 
+@pytest.fixture(scope="module")
+def toy_inputs(toy_data):
+    from test_contract import INPUTS  # inputs of every task's kind, unknown words included
+
+    return INPUTS
+
+
 @pytest.mark.parametrize("name", EXPORTED)
-def test_every_task_exports_and_round_trips_through_onnxruntime(name, toy_data, tmp_path):
+def test_every_task_exports_and_round_trips_through_onnxruntime(name, toy_data, toy_inputs, tmp_path):
     bundle = _train([f"task={name}", *toy_data[name](tmp_path), f"run_dir={tmp_path / 'run'}", "train.epochs=1",
                      "train.batch_size=4"])
     out = tmp_path / "export"
@@ -119,7 +158,7 @@ def test_every_task_exports_and_round_trips_through_onnxruntime(name, toy_data, 
     assert meta["task"] == name and 0 <= meta["verified"]["max_relative_diff"] <= RELATIVE_TOLERANCE
     state = sorted(p.name for p in bundle.iterdir() if p.suffix == ".json" and p.stem not in ("config", "metrics"))
     graph_files = [g["file"] for g in meta["graphs"].values()]
-    assert sorted(p.name for p in out.iterdir()) == sorted(["export.json", *graph_files, *state]) and state
+    assert sorted(p.name for p in out.iterdir()) == sorted(["README.md", "export.json", *graph_files, *state]) and state
     assert meta["files"] == state
     # the written model, run from export.json alone, against a freshly loaded bundle: batch sizes 1 and 3,
     # two lengths, ragged where the model takes lengths
@@ -144,6 +183,19 @@ def test_every_task_exports_and_round_trips_through_onnxruntime(name, toy_data, 
             scale = max(1.0, float(w.abs().max()))
             np.testing.assert_allclose(g.astype(np.float64), w.numpy(), atol=RELATIVE_TOLERANCE * scale, rtol=0,
                                        err_msg=output["name"])
+
+    # `rnnlab predict OUT` (--runtime onnx): the export's graphs in onnxruntime give the bundle's answers
+    inputs = [x for raw in toy_inputs[meta['task']] for x in _parse(task, raw, tmp_path)]
+    served = load_predictor(out)
+    assert served.runtime == "onnx" and served.task.name == meta["task"]
+    if meta["task"] not in RUNS_FROM_EXPORT:  # said in one line, not a traceback nor a wrong answer
+        with pytest.raises(UserError, match="cannot predict from an export yet"):
+            served.predict(inputs)
+        return
+    for batch in (inputs[:1], inputs):
+        assert_same_predictions(served.predict(batch), predictor.predict(batch))
+    # the same code on the PyTorch graphs (runtime.torch_graphs): the graphs, not the decoding, differ
+    assert_same_predictions(task.predict_graphs(torch_graphs(task, model), inputs), predictor.predict(inputs))
 
 
 # ---- the exporters' traps, for every cell and direction ---------------------------------------------------------

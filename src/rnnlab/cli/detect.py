@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from rnnlab.cli.predict import _allow_flags_after_texts, require_task
+from rnnlab.cli.predict import _allow_flags_after_texts, add_runtime_argument, require_task
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,13 +23,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="abnormal when a true next event is outside the top G guesses (default: the bundle's)")
     p.add_argument("--json", action="store_true", help="one JSON object per session: each event's rank and surprise")
     _allow_flags_after_texts(p)
+    add_runtime_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnlab.bundle import load
     from rnnlab.readers.sessions import parse_events
+    from rnnlab.runtime import load_predictor
 
-    predictor = load(args.bundle)
+    predictor = load_predictor(args.bundle, args.runtime)
     require_task(predictor, "log_anomaly", "log anomaly", "detect")
     task = predictor.task
     # the verdicts only: each event's guesses (rankings) would cost a label list per event of every session

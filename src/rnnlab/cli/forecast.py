@@ -15,6 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+from rnnlab.cli.predict import add_runtime_argument
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="a forecast bundle directory (e.g. runs/ett/bundle)")
@@ -23,16 +25,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", default=None, metavar="PNG", help="draw the history and the forecast into this file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --plot file")
     p.add_argument("--json", action="store_true", help="print the prediction as JSON (the schema's forecast field)")
+    add_runtime_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnlab.bundle import load
     from rnnlab.cli.predict import require_task
     from rnnlab.forecasting.plots import check_plot_path
+    from rnnlab.runtime import load_predictor
 
     # the chart's file is checked first: a forecast computed and then lost to a bad --plot name helps nobody
     plot = check_plot_path(args.plot, force=args.force) if args.plot else None
-    predictor = load(args.bundle)
+    predictor = load_predictor(args.bundle, args.runtime)
     require_task(predictor, "forecast", "forecast", "forecast")
     # --horizon against the model's horizon and the limit max_horizon, before the CSV is read
     options = predictor.task.check_options({"horizon": args.horizon}, called={"horizon": "--horizon"})

@@ -21,7 +21,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per input, with per-token outputs")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="a decode option of the task (repeatable; the bundle's card lists them), e.g. beam=5")
+    add_runtime_argument(p)
     _allow_flags_after_texts(p)
+
+
+def add_runtime_argument(p: argparse.ArgumentParser) -> None:
+    """`--runtime torch|onnx`: what runs the model (rnnlab.runtime.load_predictor): the bundle's PyTorch model,
+    or the onnxruntime graphs of an export directory (`rnnlab export BUNDLE OUT`). Default: what BUNDLE is."""
+    p.add_argument("--runtime", choices=("torch", "onnx"), default=None,
+                   help="torch: a bundle's PyTorch model; onnx: an export directory's graphs in onnxruntime "
+                        "(rnnlab export BUNDLE OUT; then give OUT as BUNDLE). Default: what the directory is")
 
 
 def _allow_flags_after_texts(p: argparse.ArgumentParser) -> None:
@@ -120,10 +129,10 @@ def _typed_input(task, item: str, from_stdin: bool):
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnlab.bundle import load
     from rnnlab.errors import UserError
+    from rnnlab.runtime import load_predictor
 
-    predictor = load(args.bundle)
+    predictor = load_predictor(args.bundle, args.runtime)
     options = predictor.task.check_options(parse_options(args.option))  # before any input is read
     texts = [t for _, t in input_texts(predictor.task, args.texts)]
     if not texts:

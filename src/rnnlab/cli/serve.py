@@ -14,7 +14,11 @@ MAX_DEFAULT_THREADS = 4  # the most torch threads `rnnlab serve` picks by itself
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bundle", metavar="BUNDLE", help="a model bundle directory (from rnnlab train or rnnlab demo)")
+    parser.add_argument("bundle", metavar="BUNDLE", help="a model bundle directory (from rnnlab train or rnnlab demo), "
+                        "or an export directory (rnnlab export BUNDLE OUT) to serve with --runtime onnx")
+    parser.add_argument("--runtime", choices=("torch", "onnx"), default=None,
+                        help="torch: the bundle's PyTorch model; onnx: an export directory's graphs in onnxruntime "
+                             "(no /trace). Default: what the directory is")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 exposes it "
                              "to the network: there is no authentication)")
@@ -113,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--allow-host needs a host name, e.g. --allow-host studio.example.org")
     torch.set_num_threads(threads)
     allowed = (*LOOPBACK_HOSTS, host_name(args.host), *extra)
-    app = create_app(args.bundle, limits, allowed, batching)  # loads the bundle once (BundleError -> one line, exit 1)
+    # loads the bundle (or the export) once: a BundleError is one line, exit 1
+    app = create_app(args.bundle, limits, allowed, batching, runtime=args.runtime)
     # after loading (which can take a while: the port should still be free when uvicorn binds it) and
     # before the banner: a busy port is one line, not a banner that says "page http://..." then an error
     check_port(args.host, args.port)

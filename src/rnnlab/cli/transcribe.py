@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rnnlab.cli.predict import _allow_flags_after_texts
+from rnnlab.cli.predict import _allow_flags_after_texts, add_runtime_argument
 
 TASKS = ("speech", "spoken_word")
 
@@ -31,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="one JSON object per file: transcript, word timings, posteriors per step (speech); "
                         "word, probability and ranking (spoken_word)")
     _allow_flags_after_texts(p)
+    add_runtime_argument(p)
 
 
 def require_audio_task(predictor) -> None:
@@ -55,10 +56,10 @@ def _word_json(path: str, pred: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnlab.bundle import load
     from rnnlab.errors import UserError
+    from rnnlab.runtime import load_predictor
 
-    predictor = load(args.bundle)
+    predictor = load_predictor(args.bundle, args.runtime)
     require_audio_task(predictor)
     task = predictor.task
     speech = task.name == "speech"

@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 
-from rnnlab.cli.predict import _allow_flags_after_texts, input_texts, require_task
+from rnnlab.cli.predict import _allow_flags_after_texts, add_runtime_argument, input_texts, require_task
 
 CHUNK = 32  # stdin lines translated per batch
 
@@ -30,13 +30,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="one JSON object per input: pieces, scores, attention, alternatives")
     _allow_flags_after_texts(p)
+    add_runtime_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnlab.bundle import load
     from rnnlab.errors import UserError
+    from rnnlab.runtime import load_predictor
 
-    predictor = load(args.bundle)
+    predictor = load_predictor(args.bundle, args.runtime)
     require_task(predictor, "translate", "translation", "translate")
     options = predictor.task.check_options({"beam": args.beam, "attention": args.json}, called={"beam": "--beam"})
     # every input is read and checked before the first sentence is translated (stdin is read whole)

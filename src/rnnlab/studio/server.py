@@ -238,7 +238,7 @@ class Served:
         self.lock = threading.Lock()
         self.batcher = Batcher(self._predict_batch, batching, self.lock)  # its calls hold self.lock
         # tracing is optional in the Task interface: the page falls back to /predict without it
-        self.can_trace = type(self.task).trace is not Task.trace
+        self.can_trace = getattr(predictor, "can_trace", type(self.task).trace is not Task.trace)
         # what one input is (Task.input_kind): a recording, a CSV series, a line of text; what /upload reads
         self.input_kind = self.task.input_kind
         self.audio = self.input_kind == "audio"
@@ -254,7 +254,7 @@ class Served:
         doc = (type(self.task).__doc__ or "").strip()
         return {"task": self.task.name, "description": doc.splitlines()[0] if doc else "",
                 "summary": _summary(self.task, config, p.metrics), "can_trace": self.can_trace,
-                "input": self.input_kind,
+                "runtime": getattr(p, "runtime", "torch"), "input": self.input_kind,
                 "options": [{"name": o.name, "type": o.kind.__name__, "help": o.help} for o in self.task.options],
                 "config": public, "metrics": p.metrics}
 
@@ -311,11 +311,16 @@ class Served:
     def _predict_batch(self, values: list[Any], **options: Any) -> list[dict[str, Any]]:
         # the batcher's worker thread, under self.lock; no_grad is per thread, so it is set here
         with torch.no_grad():
-            return self.task.predict(self.model, values, **options)
+            return self._run(values, **options)
 
     def predict_many(self, values: list[Any], **options: Any) -> list[dict[str, Any]]:
         with self.lock, torch.no_grad():
-            return self.task.predict(self.model, values, **options)
+            return self._run(values, **options)
+
+    def _run(self, values: list[Any], **options: Any) -> list[dict[str, Any]]:
+        """The task's predict, by the predictor's runtime (Predictor.run: PyTorch, or an export's graphs)."""
+        run = getattr(self.predictor, "run", None)
+        return run(values, **options) if run else self.task.predict(self.model, values, **options)
 
     def options(self, query: dict[str, str], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
         """The query parameters of a request as the task's decode options (`/predict?beam=5`), checked as the
@@ -328,7 +333,8 @@ class Served:
 
     def trace(self, value: Any) -> dict[str, Any]:
         with self.lock, torch.no_grad():
-            return self.task.trace(self.model, value)
+            trace = getattr(self.predictor, "trace", None)
+            return trace(value) if trace else self.task.trace(self.model, value)
 
 
 def _summary(task: Any, config: dict[str, Any], metrics: dict[str, Any]) -> str:
@@ -360,11 +366,11 @@ def _without_paths(value: Any) -> Any:
     return value
 
 
-def _load(bundle: Any) -> Any:
+def _load(bundle: Any, runtime: str | None = None) -> Any:
     if isinstance(bundle, (str, os.PathLike)):
-        from rnnlab.bundle import load
+        from rnnlab.runtime import load_predictor
 
-        return load(bundle)
+        return load_predictor(bundle, runtime)  # a bundle (torch) or an export directory (onnx)
     return bundle
 
 
@@ -373,14 +379,14 @@ def _load(bundle: Any) -> Any:
 
 def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
                allowed_hosts: tuple[str, ...] | list[str] = LOOPBACK_HOSTS,
-               batching: Batching | None = None) -> FastAPI:
+               batching: Batching | None = None, runtime: str | None = None) -> FastAPI:
     """The studio app for a bundle directory (loaded once, here) or an already loaded predictor.
 
     `allowed_hosts`: the names (and addresses) requests may carry in their Host header, any port; the
     default is this machine's loopback names only (see HostCheck). `batching`: how /predict requests
     are batched (default Batching(): up to 32 per call, 2 ms wait)."""
     limits, batching = limits or Limits(), batching or Batching()
-    served = Served(_load(bundle), batching)
+    served = Served(_load(bundle, runtime), batching)
     task_name = served.task.name
 
     @contextlib.asynccontextmanager

@@ -361,6 +361,13 @@ class Task:
         bundle's setting). Unknown words never raise; empty input raises UserError."""
         raise NotImplementedError
 
+    def predict_graphs(self, graphs: dict[str, Any], inputs: list[Any], **options: Any) -> list[dict[str, Any]]:
+        """`predict` from the task's export graphs alone (rnnlab.runtime): `graphs[name](*inputs)` -> tuple of
+        outputs, as `export_graph` declares them, run by onnxruntime (an export directory) or by PyTorch
+        (runtime.torch_graphs). The same answers as `predict`; what needs the PyTorch model itself (gradient x
+        input influences, the glass engine's gates) is left out. Default: the task cannot run from an export."""
+        raise UserError(f"task {self.name!r} cannot predict from an export yet: run the bundle (--runtime torch)")
+
     def format_prediction(self, prediction: dict[str, Any]) -> str:
         """One readable line for the terminal (`rnnlab predict` without --json), from the schema alone."""
         return format_prediction(prediction)

@@ -155,6 +155,26 @@ class IntentTask(Task):
 
     def _explain(self, model: nn.Module, texts: list[str]) -> list[dict[str, Any]]:
         """Per-step guesses, final decision and gradient x input influences for each text."""
+        token_lists, batch = self._batch(texts, next(model.parameters()).device)
+        with eval_mode(model):
+            (final, steps), influence = gradient_x_input(  # influence (B, T)
+                model.embed(batch["tokens"]),  # (B, T, E)
+                lambda emb: model(batch["tokens"], batch["lengths"], embedded=emb),
+                lambda out: predicted_log_odds(out[0].float()).sum())
+        return self._predictions(texts, token_lists, final, steps, influence)
+
+    def predict_graphs(self, graphs: dict[str, Any], inputs: list[str]) -> list[dict[str, Any]]:
+        """`predict` from the export graph ("model": tokens, lengths -> logits, step_logits): the same intents and
+        rankings; no `influence` (gradient x input needs the PyTorch model)."""
+        inputs = list(inputs)
+        if not inputs:
+            return []
+        token_lists, batch = self._batch(inputs, torch.device("cpu"))
+        final, steps = graphs["model"](batch["tokens"], batch["lengths"])
+        return self._predictions(inputs, token_lists, final, steps, None)
+
+    def _batch(self, texts: list[str], device: torch.device) -> tuple[list[list[str]], dict[str, torch.Tensor]]:
+        """The texts' tokens, and the padded batch of their ids (tokens (B, T), lengths (B,))."""
         token_lists = []
         for text in texts:
             if not isinstance(text, str):
@@ -165,26 +185,29 @@ class IntentTask(Task):
             if not tokens:
                 raise UserError(f"no words to classify in {text!r}")
             token_lists.append(tokens)
-        device = next(model.parameters()).device
         batch = {k: v.to(device) for k, v in self.collate([{"ids": self.words.encode(t)} for t in token_lists]).items()}
-        with eval_mode(model):
-            (final, steps), influence = gradient_x_input(  # influence (B, T)
-                model.embed(batch["tokens"]),  # (B, T, E)
-                lambda emb: model(batch["tokens"], batch["lengths"], embedded=emb),
-                lambda out: predicted_log_odds(out[0].float()).sum())
+        return token_lists, batch
+
+    def _predictions(self, texts: list[str], token_lists: list[list[str]], final: torch.Tensor, steps: torch.Tensor,
+                     influence: torch.Tensor | None) -> list[dict[str, Any]]:
+        """The schema's dicts from the logits at each end (B, C) and after each token (B, T, C); influence (B, T)
+        or None (an export's graphs give none)."""
         probs, step_probs = final.detach().float().softmax(-1), steps.detach().float().softmax(-1)
         names = self.intents.itos
         out = []
         for b, tokens in enumerate(token_lists):
             ranking = labels(names, probs[b])
-            out.append({
+            pred = {
                 "task": self.name, "text": texts[b], "tokens": tokens,
                 "unknown": [tok not in self.words for tok in tokens],
                 "answer": ranking[0], "answer_kind": "intent", "ranking": ranking,
                 "steps": [{"token": tok, "ranking": labels(names, step_probs[b, t])} for t, tok in enumerate(tokens)],
-                "influence": {"scores": [float(v) for v in influence[b, : len(tokens)].tolist()],
-                              "method": "gradient x input (log-odds of the answer)", "target": ranking[0]["label"]},
-            })
+            }
+            if influence is not None:
+                pred["influence"] = {"scores": [float(v) for v in influence[b, : len(tokens)].tolist()],
+                                     "method": "gradient x input (log-odds of the answer)",
+                                     "target": ranking[0]["label"]}
+            out.append(pred)
         return out
 
     def input_length(self, input: str) -> int:
