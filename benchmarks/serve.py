@@ -1,9 +1,15 @@
 """Load benchmark of `rnnlab serve`: N concurrent clients POST /predict on loopback for D seconds.
 
-    python benchmarks/serve.py [--bundle runs/demo/bundle [--bundle OTHER ...]] [--clients 32] [--seconds 20]
-                               [--threads N] [--max-batch 32] [--batch-wait-ms 2]
+    python benchmarks/serve.py [--bundle runs/demo/bundle [--bundle OTHER ...]] [--runtime torch onnx]
+                               [--clients 32] [--seconds 20] [--threads N] [--max-batch 32] [--batch-wait-ms 2]
 
-For each bundle in turn, starts `rnnlab serve BUNDLE` in a subprocess on a free loopback port (so the
+The bundles: by default the demo model and a SNIPS-sized one (configs/snips.toml's joint intent + slots model,
+2x200 BiLSTM with character CNN and CRF, trained for one epoch only: serving costs what the published model
+costs, its accuracy is not the point here; skipped without $RNNLAB_DATA/snips), each trained first if missing.
+Each is served by each runtime: `torch` serves the bundle, `onnx` its export (`rnnlab export BUNDLE
+RUN_DIR/onnx --force`, verified in onnxruntime as it is written; `rnnlab serve RUN_DIR/onnx`).
+
+For each bundle and runtime in turn, starts `rnnlab serve` in a subprocess on a free loopback port (so the
 server and the load generator do not share one interpreter lock) with the batching settings given
 (absent: the server's defaults, recorded), waits for /health, then runs `clients` asyncio clients
 (httpx, one connection each), each sending its next request as soon as the previous one is answered
@@ -42,6 +48,10 @@ import benchcommon  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_BUNDLE = ROOT / "runs" / "demo" / "bundle"
+SNIPS_BUNDLE = ROOT / "runs" / "serve-snips" / "bundle"
+# the SNIPS-sized bundle: the shipped recipe's model, one epoch (see the docstring)
+SNIPS_TRAIN = ["train", "configs/snips.toml", "train.epochs=1", "run_dir=runs/serve-snips"]
+RUNTIMES = ("torch", "onnx")
 P99_MS, REQUESTS_PER_S, RSS_GROWTH = 100.0, 400.0, 0.10  # the targets of issue 27 (see the docstring)
 CLI = "from rnnlab.cli import main; raise SystemExit(main())"  # `rnnlab ...` with this interpreter
 SENTENCES = [
@@ -164,13 +174,30 @@ def memory_figures(samples: list[tuple[float, float]], seconds: float) -> dict:
 
 
 def ensure_bundle(path: Path) -> None:
-    """Train the demo bundle if it is not there yet (`rnnlab demo --out RUN_DIR` writes RUN_DIR/bundle)."""
+    """Train the demo bundle (`rnnlab demo --out RUN_DIR` writes RUN_DIR/bundle) or the SNIPS-sized one
+    (SNIPS_TRAIN) if it is not there yet."""
     if (path / "config.json").is_file():
         return
-    if path != DEMO_BUNDLE:
+    if path not in (DEMO_BUNDLE, SNIPS_BUNDLE):
         raise SystemExit(f"{path}: no bundle there (train one, or omit --bundle to use the demo model)")
-    print(f"no bundle at {path}: training the demo model with `rnnlab demo` first", flush=True)
-    subprocess.run([sys.executable, "-c", CLI, "demo", "--out", str(path.parent)], check=True, cwd=ROOT)
+    command = ["demo", "--out", str(path.parent)] if path == DEMO_BUNDLE else SNIPS_TRAIN
+    print(f"no bundle at {path}: training it first with `rnnlab {' '.join(command)}`", flush=True)
+    subprocess.run([sys.executable, "-c", CLI, *command], check=True, cwd=ROOT)
+
+
+def export_of(bundle: Path) -> Path:
+    """The bundle's export (`rnnlab export BUNDLE RUN_DIR/onnx --force`), written anew for the run (the export
+    checks itself in onnxruntime against the bundle before it is written)."""
+    out = bundle.parent / "onnx"
+    subprocess.run([sys.executable, "-c", CLI, "export", str(bundle), str(out), "--force"], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
+    return out
+
+
+def default_bundles() -> list[Path]:
+    """The demo model, and the SNIPS-sized model where the SNIPS data is (RNNLAB_DATA)."""
+    data = os.environ.get("RNNLAB_DATA", "")
+    return [DEMO_BUNDLE] + ([SNIPS_BUNDLE] if data and (Path(data) / "snips" / "train").is_dir() else [])
 
 
 def run_name(bundle: Path) -> str:
@@ -181,12 +208,13 @@ def run_name(bundle: Path) -> str:
         return bundle.parent.name if bundle.name == "bundle" else bundle.name
 
 
-def bench_bundle(bundle: Path, args: argparse.Namespace, server_flags: list[str]) -> dict:
-    """Serve one bundle, load it, stop it: the `runs` item of this bundle."""
+def bench_bundle(bundle: Path, args: argparse.Namespace, server_flags: list[str], runtime: str = "torch") -> dict:
+    """Serve one bundle (runtime torch) or its export (runtime onnx), load it, stop it: the `runs` item."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server_cmd = [sys.executable, "-c", CLI, "serve", str(bundle), "--port", str(port), *server_flags,
-                  "--log-level", "warning"]
+    served = bundle if runtime == "torch" else export_of(bundle)
+    server_cmd = [sys.executable, "-c", CLI, "serve", str(served), "--runtime", runtime, "--port", str(port),
+                  *server_flags, "--log-level", "warning"]
     # the server's output to a file, not a pipe nobody reads while it runs (a full pipe would stall it)
     with tempfile.TemporaryFile("w+") as log, \
             subprocess.Popen(server_cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True) as server:
@@ -204,7 +232,8 @@ def bench_bundle(bundle: Path, args: argparse.Namespace, server_flags: list[str]
                 if time.time() > deadline:
                     raise SystemExit("server did not come up within 120 s")
                 time.sleep(0.2)
-            print(f"{run_name(bundle)}: server up on {base}; {args.clients} clients for {args.seconds:g} s ...",
+            print(f"{run_name(bundle)} [{runtime}]: server up on {base}; {args.clients} clients for "
+                  f"{args.seconds:g} s ...",
                   flush=True)
             cpu_before = cpu_seconds(server.pid)
             lat, errors, elapsed, memory = asyncio.run(load(base, args.clients, args.seconds, server.pid))
@@ -235,9 +264,16 @@ def bench_bundle(bundle: Path, args: argparse.Namespace, server_flags: list[str]
         "memory": memory_figures(memory, args.seconds),
     }
     bundle_config = json.loads((bundle / "config.json").read_text())
-    return {"name": run_name(bundle),
-            "server_command": " ".join(["rnnlab", "serve", run_name(bundle), "--port", "PORT", *server_flags]),
-            "task": bundle_config.get("task"), "model": bundle_config.get("model"), "figures": figures}
+    served_name = run_name(bundle) if runtime == "torch" else str(Path(run_name(bundle)).parent / "onnx")
+    return {"name": f"{run_name(bundle)} [{runtime}]", "bundle": run_name(bundle), "runtime": runtime,
+            "server_command": " ".join(["rnnlab", "serve", served_name, "--runtime", runtime, "--port", "PORT",
+                                        *server_flags]),
+            "trained_by": "rnnlab " + (" ".join(SNIPS_TRAIN) if bundle == SNIPS_BUNDLE else
+                                       bundle_config.get("command") or "(not recorded)"),
+            "task": bundle_config.get("task"), "model": bundle_config.get("model"),
+            "parameters": json.loads((bundle / "metrics.json").read_text()).get("parameters")
+            if (bundle / "metrics.json").is_file() else None,
+            "figures": figures}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bundle", action="append", default=None,
                     help="a bundle to serve, repeatable (each in turn, its own server); default: the demo model "
                          "(trained if missing)")
+    ap.add_argument("--runtime", nargs="+", choices=RUNTIMES, default=list(RUNTIMES),
+                    help="serve each bundle with these runtimes, in turn (default: torch and onnx)")
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--threads", type=int, default=None,
@@ -258,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     from rnnlab.cli.serve import default_threads
     from rnnlab.studio.batching import Batching
 
-    bundles = [Path(b).resolve() for b in (args.bundle or [str(DEMO_BUNDLE)])]
+    bundles = [Path(b).resolve() for b in args.bundle] if args.bundle else default_bundles()
     for bundle in bundles:
         ensure_bundle(bundle)
     # what the server will run with: the flags given, else its defaults (the same machine and environment)
@@ -268,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     server_flags = ["--threads", str(threads), "--max-batch", str(batching.max_batch),
                     "--batch-wait-ms", f"{batching.wait_ms:g}"]
     load_before = os.getloadavg()
-    runs = [bench_bundle(bundle, args, server_flags) for bundle in bundles]
+    runs = [bench_bundle(bundle, args, server_flags, runtime) for bundle in bundles for runtime in args.runtime]
     load_after = os.getloadavg()
 
     import torch
@@ -286,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "rnnlab": rnnlab.__version__,
                      "httpx": httpx.__version__},
         "settings": {"endpoint": "POST /predict", "clients": args.clients, "duration_s": args.seconds,
-                     "max_batch": batching.max_batch, "batch_wait_ms": batching.wait_ms,
+                     "max_batch": batching.max_batch, "batch_wait_ms": batching.wait_ms, "runtimes": args.runtime,
                      "sentences": len(SENTENCES)},
         "runs": runs,
     }

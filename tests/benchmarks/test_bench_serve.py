@@ -43,16 +43,23 @@ def test_short_run_writes_figures_and_targets(tiny_bundle, tmp_path):
     result = json.loads(out.read_text())
     assert result["settings"]["max_batch"] == 4 and result["settings"]["batch_wait_ms"] == 1.0
     assert result["machine"]["server_torch_threads"] == 1
-    (run,) = result["runs"]
-    assert run["task"] == "intent" and run["server_command"].endswith("--threads 1 --max-batch 4 --batch-wait-ms 1")
-    f = run["figures"]
-    assert f["errors"] == 0 and f["requests_ok"] > 0 and f["server_alive_after"] is True
-    assert 0 < f["latency_ms"]["p50"] <= f["latency_ms"]["p99"] <= f["latency_ms"]["max"]
-    names = [t["name"].split(": ")[1] for t in result["targets"]]
-    assert names == ["latency_p99_ms", "requests_per_s", "errors", "server_alive_after", "rss_growth_fraction"]
-    by_name = {t["name"].split(": ")[1]: t for t in result["targets"]}
-    assert (by_name["latency_p99_ms"]["target"], by_name["requests_per_s"]["target"]) == (100.0, 400.0)
-    assert by_name["errors"]["met"] and by_name["latency_p99_ms"]["value"] == f["latency_ms"]["p99"]
+    runs = result["runs"]  # the bundle, then its export in onnxruntime (written beside the bundle, verified)
+    assert [r["runtime"] for r in runs] == ["torch", "onnx"] and result["settings"]["runtimes"] == ["torch", "onnx"]
+    assert (tiny_bundle.parent / "onnx" / "export.json").is_file()
+    assert runs[1]["server_command"].startswith("rnnlab serve ") and " --runtime onnx " in runs[1]["server_command"]
+    assert len(result["targets"]) == 5 * len(runs)
+    for run in runs:
+        assert run["task"] == "intent" and run["server_command"].endswith("--threads 1 --max-batch 4 --batch-wait-ms 1")
+        assert run["name"] == f"{run['bundle']} [{run['runtime']}]" and run["parameters"] > 0
+        f = run["figures"]
+        assert f["errors"] == 0 and f["requests_ok"] > 0 and f["server_alive_after"] is True
+        assert 0 < f["latency_ms"]["p50"] <= f["latency_ms"]["p99"] <= f["latency_ms"]["max"]
+        mine = [t for t in result["targets"] if t["name"].startswith(run["name"] + ": ")]
+        names = [t["name"].split(": ")[1] for t in mine]
+        assert names == ["latency_p99_ms", "requests_per_s", "errors", "server_alive_after", "rss_growth_fraction"]
+        by_name = {t["name"].split(": ")[1]: t for t in mine}
+        assert (by_name["latency_p99_ms"]["target"], by_name["requests_per_s"]["target"]) == (100.0, 400.0)
+        assert by_name["errors"]["met"] and by_name["latency_p99_ms"]["value"] == f["latency_ms"]["p99"]
 
 
 def test_memory_figures_and_unmeasured_runs():
