@@ -24,6 +24,7 @@ from rnnlab.training import train
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests' tiny_* data helpers
 sys.path.insert(0, str(Path(__file__).resolve().parent / "export"))
 from test_export import assert_same_predictions  # noqa: E402
+
 from tiny_intent import tiny_overrides, write_tiny_data  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -48,7 +49,8 @@ def test_an_export_loads_into_onnxruntime_with_the_bundles_answers(exported):
     onnx, torch_ = load_predictor(out), load_predictor(bundle)
     assert (onnx.runtime, torch_.runtime) == ("onnx", "torch")
     assert isinstance(onnx.model, OnnxModel) and list(onnx.model.graphs) == ["model"]
-    assert onnx.config == dataclasses.replace(torch_.config, run_dir="") and onnx.metrics == torch_.metrics and onnx.metrics
+    assert onnx.config == dataclasses.replace(torch_.config, run_dir="")
+    assert onnx.metrics == torch_.metrics and onnx.metrics
     got, want = onnx.predict(TEXTS), torch_.predict(TEXTS)
     assert_same_predictions(got, want)
     assert all("influence" in p for p in want) and not any("influence" in p for p in got)

@@ -170,10 +170,14 @@ class Predictor:
         return self.runtime == "torch" and type(self.task).trace is not Task.trace
 
     def trace(self, input: Any) -> dict[str, Any]:
+        return self.trace_many([input])[0]
+
+    def trace_many(self, inputs: list[Any]) -> list[dict[str, Any]]:
+        """`trace` of each input, batched where the task can (Task.trace_many)."""
         if self.runtime != "torch":
             raise UserError(f"{self.path}: tracing needs the PyTorch model (the glass engine's states and gates); "
                             "an export runs its graphs only: trace with the bundle")
-        return self.task.trace(self.model, input)
+        return self.task.trace_many(self.model, list(inputs))
 
     @property
     def recurrent(self) -> dict[str, torch.nn.Module]:

@@ -253,6 +253,7 @@ def test_task_user_error_is_422_and_crash_is_500(intent_bundle, monkeypatch):
 
     monkeypatch.setattr(predictor.task, "predict", refuse)
     monkeypatch.setattr(predictor.task, "trace", crash)
+    monkeypatch.setattr(predictor.task, "trace_many", crash)  # /trace's batched call
     with local(create_app(predictor)) as c:
         r = c.post("/predict", json={"text": "what"})
         assert r.status_code == 422 and r.json() == {"error": "no words to classify"}

@@ -1,4 +1,4 @@
-"""Dynamic batching of /predict (rnnlab.studio.batching): the batcher's window, size, options and errors on a
+"""Dynamic batching of /predict and /trace (rnnlab.studio.batching): the batcher's window, size, options and errors on a
 fake model; then the server's batched answers against the unbatched ones, for intent and log_anomaly bundles
 with ragged inputs; one bad request among good ones; and `rnnlab serve`'s batching and threads flags."""
 from __future__ import annotations
@@ -280,11 +280,36 @@ def test_an_input_the_model_refuses_fails_alone(intent_bundle, monkeypatch):
 
 
 def test_trace_answers_beside_batches(intent_bundle):
-    """/trace is not batched (Task.trace takes one input) but shares the model lock with the batches."""
+    """/trace and /predict requests arriving together: each batched with its own kind, under one model lock."""
     app = create_app(intent_bundle, batching=Batching(max_batch=8, wait_ms=20))
     responses = post_all(app, [("/trace" if i % 2 else "/predict", {"text": t}) for i, t in enumerate(INTENT_TEXTS)])
     assert [r.status_code for r in responses] == [200] * len(INTENT_TEXTS)
     assert all("layers" in r.json() for r in responses[1::2])
+    app.state.served.batcher.close()
+
+
+@pytest.mark.parametrize("which", ["intent_bundle", "gru_bundle"])
+def test_traces_are_batched_into_one_pass_and_equal_unbatched(which, request, monkeypatch):
+    """Ragged traces in one glass-engine pass (Task.trace_many): each sequence's states and gates are the ones
+    it gets alone, cut to its own steps; a bad request gets its 4xx and never joins the batch."""
+    predictor = rnnlab.load(request.getfixturevalue(which))
+    want = [predictor.trace(t) for t in INTENT_TEXTS]
+    sizes = []
+    inner = predictor.task.trace_many
+
+    def trace_many(model, inputs):
+        sizes.append(len(inputs))
+        return inner(model, inputs)
+
+    monkeypatch.setattr(predictor.task, "trace_many", trace_many)
+    app = create_app(predictor, batching=Batching(max_batch=len(INTENT_TEXTS), wait_ms=5000))
+    responses = post_all(app, [("/trace", {"text": t}) for t in INTENT_TEXTS] + [("/trace", {"text": " "})])
+    assert [r.status_code for r in responses] == [200] * len(INTENT_TEXTS) + [422]
+    assert sizes == [len(INTENT_TEXTS)]
+    for r, w in zip(responses, want):
+        got = r.json()
+        assert [len(layer["h"]) for layer in got["layers"]] == [len(w["tokens"])] * len(w["layers"])
+        close(got, w)
     app.state.served.batcher.close()
 
 

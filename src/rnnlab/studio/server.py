@@ -40,10 +40,12 @@ a batch), then waits at most `Batching.wait_ms` for others with the same decode 
 `Batching.max_batch` of them are answered by ONE task.predict call on their list, each request getting its
 own answer (`rnnlab serve --batch-wait-ms --max-batch`). Every model call, batched or not, holds one lock,
 so calls never overlap and N waiting requests never run N copies of torch's thread pool at once.
-/trace is not batched: Task.trace takes one input (its per-step states and gates are one sequence's), so
-traces run one at a time under the same lock, as do /upload's calls (an upload of several inputs is one
-task.predict call already). `rnnlab serve --threads` sets torch's intra-op threads (default: fitted to the
-machine, see cli/serve.py). Parsing, limits and JSON encoding run outside the lock.
+/trace is batched the same way, by a second batcher under the same lock: Task.trace_many answers the waiting
+traces from one pass where the task can read a padded batch (intent: the glass engine with each sequence's
+length, each cut to its own steps), one at a time otherwise. /upload's calls run under the lock unbatched (an
+upload of several inputs is one task.predict call already). `rnnlab serve --threads` sets torch's intra-op
+threads, and onnxruntime's for an export (default: fitted to the machine, see cli/serve.py). Parsing, limits
+and JSON encoding run outside the lock.
 """
 from __future__ import annotations
 
@@ -237,6 +239,7 @@ class Served:
         self.model.eval()
         self.lock = threading.Lock()
         self.batcher = Batcher(self._predict_batch, batching, self.lock)  # its calls hold self.lock
+        self.trace_batcher = Batcher(self._trace_batch, batching, self.lock)  # /trace's, under the same lock
         # tracing is optional in the Task interface: the page falls back to /predict without it
         self.can_trace = getattr(predictor, "can_trace", type(self.task).trace is not Task.trace)
         # what one input is (Task.input_kind): a recording, a CSV series, a line of text; what /upload reads
@@ -332,9 +335,22 @@ class Served:
             raise ApiError(422, str(e)) from None
 
     def trace(self, value: Any) -> dict[str, Any]:
-        with self.lock, torch.no_grad():
-            trace = getattr(self.predictor, "trace", None)
-            return trace(value) if trace else self.task.trace(self.model, value)
+        """One input's trace, in a batch with the other traces waiting (blocks this thread)."""
+        return self.trace_batcher.submit(value).result()
+
+    def check_trace(self) -> None:
+        """Before a trace is queued: one 422 line where there is no trace to give (a task without one, an export)."""
+        if not self.can_trace:
+            if getattr(self.predictor, "runtime", "torch") != "torch":
+                raise ApiError(422, "tracing needs the PyTorch model (the glass engine's states and gates); this "
+                                    "server runs an export's graphs: serve the bundle to trace")
+            raise ApiError(422, f"task {self.task.name!r} does not support tracing")
+
+    def _trace_batch(self, values: list[Any]) -> list[dict[str, Any]]:
+        # the trace batcher's worker thread, under self.lock; no_grad is per thread, so it is set here
+        with torch.no_grad():
+            many = getattr(self.predictor, "trace_many", None)
+            return many(values) if many else [self.task.trace(self.model, v) for v in values]
 
 
 def _summary(task: Any, config: dict[str, Any], metrics: dict[str, Any]) -> str:
@@ -393,6 +409,7 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
     async def lifespan(app: FastAPI):
         yield
         served.batcher.close()  # what is queued is answered first
+        served.trace_batcher.close()
 
     app = FastAPI(title=f"rnnlab studio: {task_name}",
                   description="Predictions and step-by-step traces of one trained rnnlab model.",
@@ -473,11 +490,17 @@ def create_app(bundle: str | os.PathLike | Any, limits: Limits | None = None,
             raise _api_error(e) from None
 
     @app.post("/trace", summary="Per-token hidden states, gates, predictions and influences")
-    def trace(body: TextIn, request: Request) -> dict[str, Any]:
+    async def trace(body: TextIn, request: Request) -> dict[str, Any]:
+        # batched as /predict is (Task.trace_many: one pass over the padded batch where the task can)
         if request.query_params:  # a trace takes no options: say so rather than ignore them
             raise ApiError(422, f"/trace takes no query parameters, got {', '.join(request.query_params)} "
                                 "(decode options go to /predict or /upload)")
-        return _call(served.trace, body.text)
+        served.check_trace()
+        value = _call(lambda value: value, body.text)
+        try:
+            return await served.trace_batcher.answer(value)
+        except Exception as e:
+            raise _api_error(e) from None
 
     async def upload(request: Request, name: str = "") -> dict[str, Any]:
         options = served.options(dict(request.query_params), skip=("name",))  # before the body is decoded

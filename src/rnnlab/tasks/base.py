@@ -384,6 +384,11 @@ class Task:
         """
         raise UserError(f"task {self.name!r} does not support tracing")
 
+    def trace_many(self, model: torch.nn.Module, inputs: list[Any]) -> list[dict[str, Any]]:
+        """`trace` of each input (the server batches /trace requests into one call). Default: one at a time; a
+        task whose trace can read a padded batch overrides it with one pass (intent)."""
+        return [self.trace(model, x) for x in inputs]
+
     # ---- export ---------------------------------------------------------------------------------
 
     def export_graph(self, model: torch.nn.Module) -> ExportGraph | dict[str, ExportGraph]:

@@ -224,13 +224,24 @@ class IntentTask(Task):
         """`predict`'s output plus, from the glass engine, every layer's hidden state per step and, for
         LSTM/GRU, each gate (and the LSTM cell state c) per step: {"layers": [{"layer", "direction",
         "h": (T, H) nested list, "c": ..., "gates": {name: (T, H)}}]}."""
-        pred = self._explain(model, [input])[0]
-        ids = torch.tensor([self.words.encode(pred["tokens"])], dtype=torch.long)
+        return self.trace_many(model, [input])[0]
+
+    def trace_many(self, model: nn.Module, inputs: list[str]) -> list[dict[str, Any]]:
+        """`trace` of each input, from one batched pass (the server's /trace batches): the glass engine reads
+        the padded batch with its lengths, so each sequence's states and gates are its own (each direction
+        starts at its own end); each one's steps are cut to its length."""
+        preds = self._explain(model, list(inputs))
         device = next(model.parameters()).device
+        batch = self.collate([{"ids": self.words.encode(p["tokens"])} for p in preds])
         with torch.no_grad(), eval_mode(model):
-            x = model.embed(ids.to(device))  # (1, T, E)
-            traced = model.encoder.trace(x, lengths=torch.tensor([len(pred["tokens"])]))
-        return {**pred, "cell": self.cell, "layers": trace_layers(traced)}
+            x = model.embed(batch["tokens"].to(device))  # (B, T, E)
+            traced = model.encoder.trace(x, lengths=batch["lengths"])  # per-step values (B, T, H)
+        out = []
+        for b, pred in enumerate(preds):
+            n = len(pred["tokens"])
+            mine = {k: v[b:b + 1, :n] for k, v in traced.items() if k.startswith("l")}  # (1, n, H) each
+            out.append({**pred, "cell": self.cell, "layers": trace_layers(mine)})
+        return out
 
     # ---- export ---------------------------------------------------------------------------------
 
