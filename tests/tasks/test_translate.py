@@ -204,3 +204,109 @@ def test_tsv_and_jsonl_splits(tmp_path):
     trained = sorted(i for b in task.batches(feats["train"], 4, shuffle=True) for i in b)
     assert trained == [i for i, f in enumerate(feats["train"]) if len(f["src"]) <= 3 and len(f["tgt"]) <= 3]
     assert sorted(i for b in task.batches(feats["valid"], 4, shuffle=False) for i in b) == list(range(12))
+
+
+# ---- an export (rnnlab export BUNDLE OUT) translates as its bundle does -------------------------------------------
+
+def _same(got, want, where: str = "") -> None:
+    """onnxruntime's prediction against PyTorch's: the same keys, pieces, texts and token ids; numbers within 1e-4
+    (the graphs' float error through a softmax and a search's sums)."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), (where, sorted(set(got) ^ set(want)))
+        for k in want:
+            _same(got[k], want[k], f"{where}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for i, (g, w) in enumerate(zip(got, want)):
+            _same(g, w, f"{where}[{i}]")
+    elif isinstance(want, float):
+        assert isinstance(got, float) and abs(got - want) <= 1e-4 * max(1.0, abs(want)), (where, got, want)
+    else:
+        assert got == want, (where, got, want)
+
+
+def _export(bundle: Path, folder: Path) -> Path:
+    from rnnlab.export import export_bundle
+
+    export_bundle(bundle, folder / "export")
+    return folder / "export"
+
+
+@pytest.fixture(scope="module")
+def exported(bundle, tmp_path_factory):
+    return _export(bundle, tmp_path_factory.mktemp("translate_export"))
+
+
+@pytest.fixture(scope="module")
+def undertrained(tmp_path_factory):
+    """An LSTM (h and c), two layers, additive attention (the memory's key projection travels with it), trained
+    for 15 epochs (of 30): unsure enough that beam 4 and greedy part ways, exported."""
+    torch.set_num_threads(1)
+    folder = tmp_path_factory.mktemp("translate_lstm")
+    cfg = toy_config(folder, cell="lstm", num_layers=2, attention="additive", hidden_size=16, embed_size=16)
+    cfg["train"]["epochs"] = 15
+    train(config_from_dict(cfg), echo=None, command="tests/tasks/test_translate.py")
+    bundle = folder / "run" / "bundle"
+    return bundle, _export(bundle, folder)
+
+
+SOURCES = [s for s, _ in toy_pairs(12, seed=2)] + ["zebra red", "a a a a a a", "big", "the cat sees the dog runs"]
+
+
+@pytest.mark.parametrize("model", ["gru", "lstm_additive"])
+def test_an_export_translates_as_its_bundle_greedy_and_beam(model, bundle, exported, undertrained):
+    """`predict` on the bundle (PyTorch) and on its export (onnxruntime's graphs through the same search), beam 1
+    and 4, with and without the attention matrix and the alternatives; then with a length penalty and a max
+    length that cuts outputs short. The same code on the PyTorch graphs (runtime.torch_graphs) too."""
+    import dataclasses
+
+    from rnnlab.runtime import load_predictor, torch_graphs
+
+    if model != "gru":
+        bundle, exported = undertrained
+    want_predictor, served = rnnlab.load(bundle), load_predictor(exported)
+    assert served.runtime == "onnx" and served.task.name == "translate"
+    task, graphs = want_predictor.task, torch_graphs(want_predictor.task, want_predictor.model)
+    cfg = task.model_config
+    for config in (cfg, dataclasses.replace(cfg, length_penalty=1.0, max_len_a=0.5, max_len_b=1)):
+        want_predictor.task.model_config = served.task.model_config = config
+        for beam in (1, 4):
+            for attention in (False, True):
+                want = want_predictor.predict(SOURCES, beam=beam, attention=attention)
+                got = served.predict(SOURCES, beam=beam, attention=attention)
+                _same(got, want, f"beam {beam} attention {attention}")
+                _same(task.predict_graphs(graphs, SOURCES, beam=beam, attention=attention), want)
+                if attention:
+                    assert all(len(p["alternatives"]) == len(p["target_tokens"]) for p in got)
+        if config is not cfg:  # the limit cut some outputs short: they end without </s>
+            assert any(p["target_tokens"][-1] != "</s>" for p in got)
+    if model != "gru":  # an unsure model: beam search found something greedy did not
+        greedy = [p["answer"]["label"] for p in served.predict(SOURCES, beam=1)]
+        assert greedy != [p["answer"]["label"] for p in served.predict(SOURCES, beam=4)]
+    # the options are checked as for the bundle
+    with pytest.raises(UserError, match="wider than this model's target vocabulary"):
+        served.predict(SOURCES[:1], beam=1000)
+    with pytest.raises(UserError, match="nothing to translate"):
+        served.predict(["   "])
+
+
+def test_translate_and_predict_cli_on_an_export(bundle, exported, capsys):
+    """`rnnlab translate EXPORT_DIR --beam 4` prints the bundle's translations; --json their pieces, attention and
+    alternatives; `rnnlab predict EXPORT_DIR --option beam=4` as `rnnlab predict BUNDLE`."""
+    texts = ["a dog cat", "small big runs dog", "zebra red"]
+    for args in (["--beam", "4"], ["--beam", "1"], []):
+        assert main(["translate", str(bundle), *args, *texts]) == 0
+        want = capsys.readouterr().out
+        assert want.startswith("CAT DOG A\nDOG RUNS BIG SMALL\n")
+        assert main(["translate", str(exported), *args, *texts]) == 0
+        assert capsys.readouterr().out == want, args
+    assert main(["translate", str(exported), "--beam", "4", "--runtime", "onnx", "--json", *texts]) == 0
+    got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert main(["translate", str(bundle), "--beam", "4", "--json", *texts]) == 0
+    _same(got, [json.loads(line) for line in capsys.readouterr().out.splitlines()])
+    assert got[0]["target_tokens"] == ["CAT", "DOG", "A", "</s>"] and len(got[0]["alternatives"]) == 4
+    assert main(["predict", str(bundle), "--option", "beam=4", "--json", *texts]) == 0
+    want = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert main(["predict", str(exported), "--option", "beam=4", "--json", *texts]) == 0
+    _same([json.loads(line) for line in capsys.readouterr().out.splitlines()], want)
+    assert [p["answer"]["label"] for p in want[:2]] == ["CAT DOG A", "DOG RUNS BIG SMALL"]

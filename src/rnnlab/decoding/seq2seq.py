@@ -4,8 +4,14 @@ wanted the caller passes `pieces` (ids -> the vocabulary's pieces) and `detokeni
 
     length_limits(sizes, a, b)          output length limits a * size + b (eos included), size = source pieces,
                                         image regions: whatever the encoder's memory holds per input
-    generate(model, inputs, ...)        model.start(inputs), then greedy (beam_size 1) or beam search over
-                                        model.decoder.step (rnnlab.decoding.search) -> one Hypothesis per input
+    search(step_fn, state, memory, sizes, ...)
+                                        greedy (beam_size 1) or beam search (rnnlab.decoding.search) over any step
+                                        function from a start -> one Hypothesis per input: the seam where the
+                                        step is plugged (a PyTorch decoder's, or an exported decoder-step graph's)
+    generate(model, inputs, ...)        search over model.decoder.step from model.start(inputs)
+    teacher_forced(step_fn, state, memory, targets_in)
+                                        log-probs (N, T, V) of a teacher-forced pass run step by step: the
+                                        `forward` of `alternatives` for a model that is only a step function
     strip_eos(tokens, eos)              the output without its closing eos
     output_fields(hyp, ...)             answer (text, probability), sequence, scores, and on request the output
                                         pieces and attention rows: the part of a prediction every generator shares
@@ -23,7 +29,8 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from .search import Hypothesis, beam_search, greedy
+from ..state import take_rows
+from .search import Hypothesis, Select, StepFn, beam_search, greedy
 
 Pieces = Callable[[list[int]], list[str]]  # ids -> the vocabulary's pieces
 Detokenize = Callable[[list[str]], str]  # pieces -> text
@@ -35,17 +42,40 @@ def length_limits(sizes: Tensor, a: float, b: int) -> Tensor:
 
 
 @torch.no_grad()
-def generate(model, inputs: dict[str, Tensor], *, bos: int, eos: int, beam_size: int = 1, max_len_a: float,
-             max_len_b: int, length_penalty: float = 0.0) -> list[Hypothesis]:
-    """One Hypothesis per input: greedy for beam_size 1, else beam search with the GNMT length penalty alpha.
-    Outputs stop at eos or at length_limits(sizes, max_len_a, max_len_b), and hold one token at least before
-    eos (min_len 1, as fairseq: an input is never answered by nothing, which a wide beam would otherwise find,
-    see rnnlab.decoding.search). The model should be in eval mode."""
-    state, memory, sizes = model.start(inputs)
+def search(step_fn: StepFn, state: Any, memory: Any, sizes: Tensor, *, bos: int, eos: int, beam_size: int = 1,
+           max_len_a: float, max_len_b: int, length_penalty: float = 0.0,
+           select: Select = take_rows) -> list[Hypothesis]:
+    """One Hypothesis per input: greedy for beam_size 1, else beam search with the GNMT length penalty alpha, over
+    `step_fn` from (state, memory) as a start gives them (rnnlab.decoding.search's contract: the batch on dim 1 of
+    the state's tensors, `select` reordering state and memory). Outputs stop at eos or at
+    length_limits(sizes, max_len_a, max_len_b), and hold one token at least before eos (min_len 1, as fairseq: an
+    input is never answered by nothing, which a wide beam would otherwise find, see rnnlab.decoding.search)."""
     limits = length_limits(sizes, max_len_a, max_len_b)
     if beam_size == 1:
-        return greedy(model.decoder.step, state, memory, bos, eos, limits, min_len=1)
-    return beam_search(model.decoder.step, state, memory, bos, eos, beam_size, limits, length_penalty, min_len=1)
+        return greedy(step_fn, state, memory, bos, eos, limits, min_len=1, select=select)
+    return beam_search(step_fn, state, memory, bos, eos, beam_size, limits, length_penalty, min_len=1, select=select)
+
+
+@torch.no_grad()
+def generate(model, inputs: dict[str, Tensor], *, bos: int, eos: int, beam_size: int = 1, max_len_a: float,
+             max_len_b: int, length_penalty: float = 0.0) -> list[Hypothesis]:
+    """`search` over model.decoder.step from model.start(inputs). The model should be in eval mode."""
+    state, memory, sizes = model.start(inputs)
+    return search(model.decoder.step, state, memory, sizes, bos=bos, eos=eos, beam_size=beam_size,
+                  max_len_a=max_len_a, max_len_b=max_len_b, length_penalty=length_penalty)
+
+
+@torch.no_grad()
+def teacher_forced(step_fn: StepFn, state: Any, memory: Any, targets_in: Tensor) -> Tensor:
+    """targets_in (N, T) long (bos, y_1 .. y_{T-1}, padded) -> log-probs (N, T, V), row t scoring y_t: `step_fn`
+    fed the given previous token at every step, from a start's (state, memory) of N rows. The search's own calls,
+    so a token's log-prob here is the one the search scored; `alternatives`' forward for a model that has only a
+    step (an exported decoder-step graph). Steps past an output's end read padding, and their rows mean nothing."""
+    steps = []
+    for y_prev in targets_in.unbind(1):  # T tensors (N,)
+        log_probs, state, _ = step_fn(y_prev, state, memory)
+        steps.append(log_probs.float())
+    return torch.stack(steps, dim=1)
 
 
 def strip_eos(tokens: list[int], eos: int) -> list[int]:

@@ -8,7 +8,9 @@ bidirectional encoder, write its translation piece by piece with an attentional 
 The pieces are the shared ones: rnnlab.modules.encoder_decoder (TextEncoder, the encoder contract and
 EncoderDecoder over modules.decoder's AttentionDecoder) and rnnlab.decoding.seq2seq (length limits, greedy / beam
 search, the output's fields, the teacher-forced alternatives). This file holds the configs, the data, and the
-text: tokenisers, detokenising, the metrics.
+text: tokenisers, detokenising, the metrics. `predict` (the PyTorch model) and `predict_graphs` (the export's
+"encoder" and "decoder_step" graphs, in onnxruntime) share the tokenising, the search and the formatting: only
+the start and the step the search is given differ.
 
 Training is teacher forcing: the decoder reads <s> y_1 .. y_{T-1} and is scored on y_1 .. y_T </s>; the loss is
 the summed token cross-entropy (count = target tokens, </s> included), label smoothing optional.
@@ -34,9 +36,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab import checks, limits
-from rnnlab.decoding.search import Hypothesis
-from rnnlab.decoding.seq2seq import alternatives, generate, output_fields, strip_eos
-from rnnlab.errors import UserError
+from rnnlab.cells import FAMILIES
+from rnnlab.decoding.search import Hypothesis, StepFn
+from rnnlab.decoding.seq2seq import alternatives, output_fields, search, strip_eos, teacher_forced
+from rnnlab.errors import BundleError, UserError
 from rnnlab.explain import eval_mode, trace_layers
 from rnnlab.metrics.translation import corpus_scores
 from rnnlab.modules.attention import ATTENTION_KINDS
@@ -201,6 +204,18 @@ def _bytes_text(data: torch.Tensor, lengths: torch.Tensor) -> list[str]:
     return [bytes(data[b, : int(n)].tolist()).decode("utf-8") for b, n in enumerate(lengths.tolist())]
 
 
+def _graph_step(graph: Any) -> StepFn:
+    """The export's decoder_step graph ((y_prev, h[, c], feed, keys, mask[, projected]) -> (log_probs, h[, c], feed,
+    attention)) as a search step function: step(y_prev, state (h[, c], feed), Memory) -> (log_probs, state, weights)."""
+
+    def step(y_prev: torch.Tensor, state: tuple[torch.Tensor, ...], memory: Memory):
+        extra = () if memory.projected is None else (memory.projected,)
+        log_probs, *state, weights = graph(y_prev, *state, memory.keys, memory.mask, *extra)
+        return log_probs, tuple(state), weights
+
+    return step
+
+
 class TranslateTask(Task):
     """Sequence to sequence with attention: a bidirectional encoder, an attentional decoder, greedy / beam search."""
 
@@ -350,10 +365,18 @@ class TranslateTask(Task):
         return LossOutput(total, int((gold != self.target.pad_id).sum()))
 
     def _generate(self, model: TranslateModel, inputs: dict[str, torch.Tensor], beam_size: int) -> list[Hypothesis]:
-        """One Hypothesis per source: decoding.seq2seq.generate with this config's limits and length penalty."""
+        """One Hypothesis per source: the model's start, then `_search` over its decoder's step."""
+        state, memory, sizes = model.start(inputs)
+        return self._search(model.decoder.step, state, memory, sizes, beam_size)
+
+    def _search(self, step: StepFn, state: Any, memory: Memory, sizes: torch.Tensor,
+                beam_size: int) -> list[Hypothesis]:
+        """decoding.seq2seq.search with this config's limits and length penalty, over any decoder step: the
+        PyTorch decoder's (`_generate`) or the export's decoder_step graph (`predict_graphs`)."""
         cfg = self.model_config
-        return generate(model, inputs, bos=self.target.bos_id, eos=self.target.eos_id, beam_size=beam_size,
-                        max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b, length_penalty=cfg.length_penalty)
+        return search(step, state, memory, sizes, bos=self.target.bos_id, eos=self.target.eos_id,
+                      beam_size=beam_size, max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b,
+                      length_penalty=cfg.length_penalty)
 
     def _text(self, ids: list[int]) -> str:
         """Output ids (eos stripped) -> the translation's text."""
@@ -410,8 +433,51 @@ class TranslateTask(Task):
         inputs = list(inputs)
         if not inputs:
             return []
-        beam_size = self.check_beam(self.model_config.beam if beam is None else checks.whole("beam", beam),
-                                    "beam" if beam is not None else "model.beam")
+        beam_size = self._beam_size(beam)
+        pieces, ids = self._sources(inputs)
+        device = next(model.parameters()).device
+        batch = _inputs(self.collate([{"src": i} for i in ids]), device)
+        with torch.no_grad(), eval_mode(model):
+            hyps = self._generate(model, batch, beam_size)
+            alts = self._alternatives(lambda targets_in: model(batch, targets_in.to(device)), hyps) \
+                if attention else None
+        return self._predictions(inputs, pieces, ids, hyps, attention, alts)
+
+    def predict(self, model: nn.Module, inputs: list[str], *, beam: int | None = None,
+                attention: bool = False) -> list[dict[str, Any]]:
+        """For each source text: `tokens` the source pieces (`unknown` those read as <unk>), `sequence` the
+        output pieces, `answer` the detokenised translation with exp(mean log-prob per output piece) as its
+        probability, `scores.log_prob` the sum. Beam search of width `beam` (default model.beam); `attention`
+        adds the attention matrix and the alternatives (see `translate`)."""
+        return self.translate(model, inputs, beam=beam, attention=attention)
+
+    def predict_graphs(self, graphs: dict[str, Any], inputs: list[str], *, beam: int | None = None,
+                       attention: bool = False) -> list[dict[str, Any]]:
+        """`predict` from the export's graphs (rnnlab.runtime): "encoder" starts the search, "decoder_step" is its
+        step (the state and memory as the graphs' flat tensors, reordered by rows as the PyTorch decoder's are),
+        and the alternatives come from the same step run teacher-forced. The same answers as `predict`, every
+        option included: the tokenising, the search and the formatting are the same code."""
+        inputs = list(inputs)
+        if not inputs:
+            return []
+        beam_size = self._beam_size(beam)
+        pieces, ids = self._sources(inputs)
+        batch = self.collate([{"src": i} for i in ids])
+        state, memory = self._graph_start(graphs["encoder"], batch)
+        step = _graph_step(graphs["decoder_step"])
+        with torch.no_grad():
+            hyps = self._search(step, state, memory, memory.mask.sum(1), beam_size)
+            alts = self._alternatives(lambda targets_in: teacher_forced(step, state, memory, targets_in), hyps) \
+                if attention else None
+        return self._predictions(inputs, pieces, ids, hyps, attention, alts)
+
+    def _beam_size(self, beam: int | None) -> int:
+        """The beam to search with: `beam`, or the config's model.beam for None, checked (check_beam)."""
+        return self.check_beam(self.model_config.beam if beam is None else checks.whole("beam", beam),
+                               "beam" if beam is not None else "model.beam")
+
+    def _sources(self, inputs: list[str]) -> tuple[list[list[str]], list[list[int]]]:
+        """Each text checked and tokenised: its source pieces and their ids (<unk> for an unseen piece)."""
         pieces, ids = [], []
         for i, text in enumerate(inputs, start=1):
             if not isinstance(text, str):
@@ -423,30 +489,36 @@ class TranslateTask(Task):
                 raise UserError(f"nothing to translate in {text!r}")
             pieces.append(p)
             ids.append(self.source.ids(text))  # one id per piece (<unk> for an unseen one)
-        device = next(model.parameters()).device
-        batch = _inputs(self.collate([{"src": i} for i in ids]), device)
-        with torch.no_grad(), eval_mode(model):
-            hyps = self._generate(model, batch, beam_size)
+        return pieces, ids
+
+    def _alternatives(self, forward: Any, hyps: list[Hypothesis]) -> list[list[list[dict[str, Any]]]]:
+        """Per output piece of each hypothesis, the ALTERNATIVES pieces ranked highest at its step, from
+        `forward(targets_in) -> logits or log-probs (N, T, V)` (decoding.seq2seq.alternatives)."""
+        return alternatives(forward, [h.tokens for h in hyps], bos=self.target.bos_id, pad=self.target.pad_id,
+                            pieces=self.target.pieces, k=ALTERNATIVES)
+
+    def _predictions(self, inputs: list[str], pieces: list[list[str]], ids: list[list[int]], hyps: list[Hypothesis],
+                     attention: bool, alts: list | None) -> list[dict[str, Any]]:
+        """The schema's dicts from the sources and their hypotheses (and, with attention, their alternatives)."""
         out = [{"task": self.name, "text": text, "tokens": p, "unknown": [k == self.source.unk_id for k in i],
                 **output_fields(hyp, eos=self.target.eos_id, pieces=self.target.pieces, detokenize=self.target.decode,
                                 answer_kind="translation", source_size=len(p), attention=attention)}
                for text, p, i, hyp in zip(inputs, pieces, ids, hyps)]
-        if attention:
-            with eval_mode(model):
-                alts = alternatives(lambda targets_in: model(batch, targets_in.to(device)), [h.tokens for h in hyps],
-                                    bos=self.target.bos_id, pad=self.target.pad_id, pieces=self.target.pieces,
-                                    k=ALTERNATIVES)
-            for pred, alt in zip(out, alts):
-                pred["alternatives"] = alt
+        for pred, alt in zip(out, alts or []):
+            pred["alternatives"] = alt
         return out
 
-    def predict(self, model: nn.Module, inputs: list[str], *, beam: int | None = None,
-                attention: bool = False) -> list[dict[str, Any]]:
-        """For each source text: `tokens` the source pieces (`unknown` those read as <unk>), `sequence` the
-        output pieces, `answer` the detokenised translation with exp(mean log-prob per output piece) as its
-        probability, `scores.log_prob` the sum. Beam search of width `beam` (default model.beam); `attention`
-        adds the attention matrix and the alternatives (see `translate`)."""
-        return self.translate(model, inputs, beam=beam, attention=attention)
+    def _graph_start(self, encoder: Any, batch: dict[str, torch.Tensor]) -> tuple[tuple[torch.Tensor, ...], Memory]:
+        """The encoder graph's outputs (keys, mask[, projected], h_0[, c_0], feed_0) as the search's start: the
+        decoder's state as a tuple of tensors (h[, c], feed; batch on dim 1, as a DecoderState's) and a Memory."""
+        out = encoder(batch["source"], batch["source_lengths"])
+        parts = FAMILIES[self.cell].state_arity + 1  # h[, c] and feed
+        projected = len(out) - 2 - parts  # additive attention's key projection, or none
+        if projected not in (0, 1):
+            raise BundleError("graph encoder", f"it gives {len(out)} outputs; a {self.cell} decoder's start is "
+                                               f"keys, mask[, projected] and {parts} state tensors")
+        memory = Memory(out[0], out[1].bool(), out[2] if projected else None)
+        return tuple(out[2 + projected:]), memory
 
     def trace(self, model: nn.Module, input: str) -> dict[str, Any]:
         """`predict`'s output plus the attention matrix (target x source, "target_tokens" naming its rows) and the
