@@ -117,7 +117,7 @@ def _parse(task, raw: str, folder: Path) -> list:
 
     if task.input_kind not in FILE_KINDS:
         return [task.parse_input(raw)]
-    if Path(raw).is_file():
+    if "\n" not in raw and Path(raw).is_file():  # a CSV's text is no path (and too long a name to stat)
         return [x for _, x in task.inputs_from_file(raw)]
     return [x for _, x in task.parse_bytes(raw.encode(), str(folder / "input.csv"))]
 

@@ -1,6 +1,8 @@
 """The forecast task: learns a sine better than repeat-last, scores every test window, intervals, its errors;
 the model scales raw rows itself, with the numbers of scaling outside it, and older bundles still load."""
+import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +13,19 @@ from safetensors.torch import load_file
 import rnnlab
 from rnnlab.config import config_from_dict
 from rnnlab.errors import DataError, UserError
+from rnnlab.export import export_bundle
 from rnnlab.forecasting.baselines import ErrorSums
 from rnnlab.forecasting.models import point_and_interval
 from rnnlab.forecasting.scaling import Scaler, transform_series
 from rnnlab.readers.series import parse_series
+from rnnlab.runtime import load_predictor, torch_graphs
 from rnnlab.tasks.base import check_prediction
 from rnnlab.tasks.forecast import ForecastData, ForecastModelConfig, ForecastTask, _round
 from rnnlab.training import prepare_task, train
 from tiny_series import series_config, sine_rows, write_series
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "export"))
+from test_export import assert_same_predictions  # noqa: E402
 
 BEFORE_SCALING = Path(__file__).resolve().parent.parent / "data" / "forecast_before_scaling"
 
@@ -250,3 +257,27 @@ def test_the_saved_weights_carry_the_statistics_and_take_raw_rows(trained):
         y = model(raw)[0, :, :, 0]  # (H, C_t) the data's units, nothing else needed
     steps = p.predict([text])[0]["forecast"]["steps"]
     assert [[_round(v) for v in row] for row in y.tolist()] == steps
+
+
+@pytest.mark.parametrize("head", ["gaussian", "quantile"])
+def test_the_export_forecasts_as_the_bundle_under_a_shorter_horizon(tmp_path, head):
+    """`rnnlab predict OUT` (predict_graphs on the export's graph in onnxruntime) against the bundle: the interval
+    is taken on the z-scores in both (the graph's units mapped back); a horizon shortens both alike, and one
+    beyond the graph's fixed output is refused by both with the same line."""
+    cfg = series_config(write_series(tmp_path / "d"), tmp_path / "run", head=head, hidden_size=8, cell="lstm")
+    train(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1)), echo=None)
+    bundle = tmp_path / "run" / "bundle"
+    export_bundle(bundle, tmp_path / "export")
+    predictor, served = rnnlab.load(bundle), load_predictor(tmp_path / "export")
+    assert served.runtime == "onnx"
+    texts = ["date,a,b\n" + "\n".join(sine_rows(n, start_hour=h)) + "\n" for n, h in ((60, 1000), (48, 7))]
+    graphs = torch_graphs(predictor.task, predictor.model)
+    for horizon in (5, None):
+        want = predictor.predict(texts, horizon=horizon)
+        assert len(want[0]["forecast"]["steps"]) == (horizon or 12) and "lower" in want[0]["forecast"]
+        # float32 kernels (onnxruntime's, or the float32 that runtime.TorchGraph hands back) round differently
+        assert_same_predictions(served.predict(texts, horizon=horizon), want, tolerance=1e-5)
+        assert_same_predictions(predictor.task.predict_graphs(graphs, texts, horizon=horizon), want, tolerance=1e-5)
+    for run in (predictor, served):
+        with pytest.raises(UserError, match=r"horizon must be in 1 \.\. 12 \(the model's horizon\), got 13"):
+            run.predict(texts, horizon=13)

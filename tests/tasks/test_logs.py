@@ -1,15 +1,22 @@
 """The log anomaly task: it learns a small grammar of normal sessions, flags what breaks it (top-g rule and
 scores), and reports recall at a false-positive rate; windows, unknown events and the end of a session."""
 import random
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from rnnlab.config import load_config
 from rnnlab.errors import UserError
+from rnnlab.export import export_bundle
+from rnnlab.runtime import load_predictor, torch_graphs
 from rnnlab.tasks.base import check_prediction
 from rnnlab.tasks.logs import MAX_SURPRISE, LogAnomalyTask, LogData, LogModelConfig
 from rnnlab.training import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "export"))
+from test_export import assert_same_predictions  # noqa: E402
 
 
 def grammar_session(rng: random.Random) -> str:
@@ -146,3 +153,21 @@ def test_the_schema_checks_a_steps_rank_and_score(step, ok):
     else:
         with pytest.raises(ValueError, match="steps\\[0\\]"):
             check_prediction(p)
+
+
+def test_the_export_gives_the_bundles_verdicts_under_every_option(trained, tmp_path):
+    """`rnnlab predict OUT` (predict_graphs on the export's graph in onnxruntime) against the bundle, with top_g and
+    rankings other than the bundle's: the same verdicts, ranks and guesses, surprises within float32 rounding."""
+    predictor, _ = trained
+    export_bundle(predictor.path, tmp_path / "export")
+    served = load_predictor(tmp_path / "export")
+    assert served.runtime == "onnx"
+    sessions = ["1 2 3 4 3 5 6 7", "1 2 3 9 6 7", "1 2 6 7", "x,1 2 3 4", "1 2 3 5 6 7"]
+    graphs = torch_graphs(predictor.task, predictor.model)
+    for options in ({"top_g": 1}, {"top_g": 3, "rankings": False}, {}):
+        want = predictor.predict(sessions, **options)
+        assert_same_predictions(served.predict(sessions, **options), want, tolerance=1e-5)
+        assert_same_predictions(predictor.task.predict_graphs(graphs, sessions, **options), want, tolerance=1e-5)
+    # g = 1 calls the 4-or-5 coin toss after 3 abnormal, in both
+    assert [p["answer"]["label"] for p in served.predict(sessions[:1], top_g=1)] == ["abnormal"]
+    assert "ranking" not in served.predict(sessions[:1], rankings=False)[0]["steps"][0]

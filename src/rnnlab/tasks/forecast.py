@@ -31,6 +31,7 @@ the times its most common time step gives.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -56,10 +57,13 @@ from rnnlab.forecasting.scaling import TRANSFORMS, Scaler, SeriesScaling, transf
 from rnnlab.forecasting.windows import borders_by_fraction, borders_by_rows, gather, window_starts
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.series import Series, future_times, parse_series, read_series, split_names
+from rnnlab.runtime import Graph
 from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Option, Task
 
 ARCHS = ("segrnn", "rnn", "nlinear", "dlinear")
 NORMS = ("revin", "last", "none")
+# the network as `_run` calls it: raw rows x (B, L, C) float64 -> the forecast in z-scores (B, H, C_t, K) float32
+Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -311,20 +315,24 @@ class ForecastTask(Task):
                             + f"; the input has {len(values)}")
         return series, values[-d.lookback:]
 
-    def _run(self, model: nn.Module, texts: list[str]) -> list[dict[str, Any]]:
-        """Predictions (the schema): the model reads the raw rows and answers in the data's units."""
+    def _run(self, forward: Forward, texts: list[str]) -> list[dict[str, Any]]:
+        """Predictions (the schema) of the texts, the network run by `forward` (`_model_forward`, `_graph_forward`):
+        raw rows in, z-scores out; the interval, the data's units and the formatting are the same code for both."""
         d = self.data
         read = [self._window(text) for text in texts]
         x = torch.from_numpy(np.stack([window for _, window in read]))  # (B, L, C) float64, the data's units
-        with torch.no_grad(), eval_mode(model):
-            x = x.to(next(model.parameters()).device)
-            point, lower, upper = model.forecast(x)  # each (B, H, C_t), the data's units
-            # the history as the network read it (float32 z-scores), back in the data's units
-            history = model.scaling.inverse(model.scaling(x)[:, :, self.targets], self.targets)  # (B, L, C_t)
+        z = forward(x)  # (B, H, C_t, K) float32 z-scores, on the CPU
+        # the interval taken on the float32 z-scores, as evaluate scores it, then mapped back (Forecaster.forecast);
+        # the task's statistics are the model's (SeriesScaling.from_scaler: the same float64 numbers)
+        scaling = SeriesScaling.from_scaler(self.scaler)
+        point, lower, upper = (None if t is None else scaling.inverse(t, self.targets)
+                               for t in point_and_interval(z, self.model_config.head))  # each (B, H, C_t) float64
+        # the history as the network read it (float32 z-scores), back in the data's units
+        history = scaling.inverse(scaling(x)[:, :, self.targets], self.targets)  # (B, L, C_t)
         _refuse_non_finite([series for series, _ in read], point, history, lower, upper)
 
         def units(t: torch.Tensor) -> list[list[float]]:
-            return [[_round(v) for v in row] for row in t.cpu().tolist()]
+            return [[_round(v) for v in row] for row in t.tolist()]
 
         names = [self.columns[i] for i in self.targets]
         out = []
@@ -338,6 +346,33 @@ class ForecastTask(Task):
             out.append({"task": self.name, "text": text, "tokens": self._tokens(hist_times), "forecast": forecast,
                         "scores": {"lookback": float(d.lookback), "horizon": float(d.horizon)}})
         return out
+
+    def _model_forward(self, model: nn.Module) -> Forward:
+        """The PyTorch model as `_run`'s forward: raw rows (B, L, C) -> its z-scores (B, H, C_t, K) float32, as
+        the model gives them (scaled by its own front end; not mapped to the data's units and back)."""
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad(), eval_mode(model):
+                x = x.to(next(model.parameters()).device)
+                return model(model.scaling(x), scaled=True).float().cpu()
+
+        return forward
+
+    def _graph_forward(self, graph: Graph) -> Forward:
+        """The export's graph as `_run`'s forward. The graph answers in the data's units (B, H, C_t, K) (float64;
+        float32 from runtime.TorchGraph): its last step, SeriesScaling.inverse, is undone with the same
+        statistics, so the interval is taken on the z-scores as predict takes it (a Gaussian's sigma was scaled
+        and not shifted, so it is only divided)."""
+        mean = torch.from_numpy(self.scaler.mean[self.targets])  # (C_t,) float64
+        scale = torch.from_numpy(self.scaler.scale[self.targets])  # (C_t,) float64 > 0
+        sigma = 1 if self.model_config.head == "gaussian" else None  # which of the K outputs is a spread
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            (y,) = graph(x)  # (B, H, C_t, K) the data's units
+            y = y.double()
+            return torch.stack([(y[..., j] if j == sigma else y[..., j] - mean) / scale
+                                for j in range(y.shape[-1])], dim=-1).float()  # (B, H, C_t, K) z-scores
+
+        return forward
 
     def _tokens(self, times: list[str]) -> list[str]:
         """What the recurrent layer read, one per step: segments (segrnn: their first row's time) or rows."""
@@ -362,10 +397,22 @@ class ForecastTask(Task):
         """For each CSV text: `forecast` = {columns, history_times, history (L rows), times, steps (H rows of
         the targets, data units), lower / upper (the 80 % interval, probabilistic heads)}; `horizon` keeps the
         first steps only (at most the model's)."""
+        return self._predict(self._model_forward(model), inputs, horizon)
+
+    def predict_graphs(self, graphs: dict[str, Graph], inputs: list[str], *,
+                       horizon: int | None = None) -> list[dict[str, Any]]:
+        """`predict` from the export graph ("model": raw rows x -> the forecast in the data's units): the same
+        forecasts, intervals and history, `horizon` included (the graph forecasts the model's horizon, which a
+        horizon may only shorten: longer is refused by both, in one line). Nothing of predict's needs the
+        PyTorch model, so nothing is left out."""
+        return self._predict(self._graph_forward(graphs["model"]), inputs, horizon)
+
+    def _predict(self, forward: Forward, inputs: list[str], horizon: int | None) -> list[dict[str, Any]]:
+        """`predict` with the network run by `forward` (see `_run`)."""
         inputs = list(inputs)
         if horizon is not None:
             self._check_horizon(horizon, "horizon")
-        preds = self._run(model, inputs) if inputs else []
+        preds = self._run(forward, inputs) if inputs else []
         return preds if horizon is None else [_first_steps(p, horizon) for p in preds]
 
     def trace(self, model: nn.Module, input: str) -> dict[str, Any]:
@@ -374,7 +421,7 @@ class ForecastTask(Task):
         arch = self.model_config.arch
         if arch not in ("segrnn", "rnn"):
             raise UserError(f"model.arch {arch!r} has no recurrent layer to trace")
-        pred = self._run(model, [input])[0]
+        pred = self._run(self._model_forward(model), [input])[0]
         _, window = self._window(input)
         x = torch.from_numpy(window)[None].to(next(model.parameters()).device)  # (1, L, C), the data's units
         with torch.no_grad(), eval_mode(model):

@@ -43,6 +43,7 @@ rnnlab.detectors.metrics.session_metrics, as the detectors' baselines are measur
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -60,6 +61,7 @@ from rnnlab.layers import RecurrentConfig, build_recurrent
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.sessions import SHAPE, parse_events, parse_session, read_sessions
 from rnnlab.readers.splits import hold_out, hold_out_last
+from rnnlab.runtime import Graph
 from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Option, Task, labels
 from rnnlab.vocab import Vocab
 
@@ -67,6 +69,10 @@ START, END = "<s>", "</s>"
 MIN_PROBABILITY = 1e-12  # probabilities are floored here, so no surprise is infinite
 MAX_SURPRISE = -math.log(MIN_PROBABILITY)  # ~27.6 nats: the surprise of an unknown event
 WINDOWS_PER_CHUNK = 8192  # windows scored per forward pass at detection time (bounded memory)
+
+
+# the network as `_score` calls it: windows (N, h) event ids -> logits of the next event (N, V)
+Logits = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -267,7 +273,11 @@ class LogAnomalyTask(Task):
         """Per session: per event (rank, surprise), the end's (rank, surprise) and, with top_k > 0, the
         top_k next events after each event (probabilities (n, V) are kept only then). Batched in chunks
         of about WINDOWS_PER_CHUNK windows, so memory stays bounded for any number of sessions."""
-        device = next(model.parameters()).device
+        return self._score(_model_logits(model), token_lists, top_k=top_k)
+
+    def _score(self, logits_of: Logits, token_lists: list[list[str]], *, top_k: int = 0) -> list[dict[str, Any]]:
+        """`score_sessions` with the network run by `logits_of` (`_model_logits`, or an export's graph in
+        `predict_graphs`): windows (N, h) -> the next event's logits (N, V)."""
         results: list[dict[str, Any]] = []
         chunk: list[list[int]] = []
 
@@ -275,8 +285,7 @@ class LogAnomalyTask(Task):
             if not chunk:
                 return
             batch = self.collate([{"ids": ids} for ids in chunk])
-            with eval_mode(model), torch.no_grad():
-                logits = model(batch["windows"].to(device)).float().cpu()  # (N, V)
+            logits = logits_of(batch["windows"]).float().cpu()  # (N, V)
             rank, surprise = self._rank_surprise(logits, batch["targets"])
             probs = logits.softmax(-1) if top_k else None
             start = 0
@@ -365,13 +374,25 @@ class LogAnomalyTask(Task):
         model's guesses, its surprise (`score`, -log p in nats) and the top-g guesses after it (`ranking`);
         `scores`: the session score (max surprise), worst rank, mean surprise and the end's rank/surprise.
         rankings=False leaves the guesses out of `steps` (ranks and surprises stay): a big file costs less."""
+        return self._predict(_model_logits(model), inputs, top_g, rankings)
+
+    def predict_graphs(self, graphs: dict[str, Graph], inputs: list[str], *, top_g: int | None = None,
+                       rankings: bool = True) -> list[dict[str, Any]]:
+        """`predict` from the export graph ("model": windows -> the next event's logits): the same verdicts, ranks,
+        surprises and rankings under every option; nothing of predict's needs the PyTorch model."""
+        graph = graphs["model"]
+        return self._predict(lambda windows: graph(windows)[0], inputs, top_g, rankings)
+
+    def _predict(self, logits_of: Logits, inputs: list[str], top_g: int | None,
+                 rankings: bool) -> list[dict[str, Any]]:
+        """`predict` with the network run by `logits_of` (see `_score`): the verdicts and their formatting."""
         inputs = list(inputs)
         token_lists = [self._tokens(t) for t in inputs]
         g = self.model_config.top_g if top_g is None else top_g
         names = list(self.events.itos)
         never = [self.events.stoi[t] for t in (self.events.pad, self.events.unk, START)]  # never a next event
         out = []
-        scored_all = self.score_sessions(model, token_lists, top_k=g if rankings else 0)
+        scored_all = self._score(logits_of, token_lists, top_k=g if rankings else 0)
         for text, tokens, scored in zip(inputs, token_lists, scored_all):
             v = self.verdict(scored, g)
             if rankings:
@@ -435,3 +456,13 @@ class LogAnomalyTask(Task):
             raise ValueError(f"vocab.events needs pad, unk, {START} and {END}")
         self.events = events
 
+
+def _model_logits(model: nn.Module) -> Logits:
+    """The PyTorch model as a `Logits`: in eval mode, without gradients, on its own device."""
+    device = next(model.parameters()).device
+
+    def logits_of(windows: torch.Tensor) -> torch.Tensor:
+        with eval_mode(model), torch.no_grad():
+            return model(windows.to(device))  # (N, V)
+
+    return logits_of
