@@ -33,7 +33,7 @@ Graph = Callable[..., tuple[torch.Tensor, ...]]
 
 
 class TorchGraph:
-    """One ExportGraph's module, called as an export graph is: tensors in, a tuple of float32/int64 tensors out."""
+    """One ExportGraph's module, called as an export graph is: tensors in, a tuple of tensors out."""
 
     def __init__(self, graph: Any):
         self.graph = graph
@@ -42,7 +42,9 @@ class TorchGraph:
         with torch.no_grad():
             out = self.graph.module(*inputs)
         out = out if isinstance(out, (tuple, list)) else (out,)
-        return tuple(o.detach().float() if o.is_floating_point() else o for o in out)
+        # half-precision outputs (a bf16 model) widened as an export's float32 would be; float64 (a forecast in
+        # data units) and float32 kept as they are
+        return tuple(o.detach().float() if o.dtype in (torch.bfloat16, torch.float16) else o.detach() for o in out)
 
 
 class OnnxGraph:
