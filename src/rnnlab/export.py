@@ -94,7 +94,23 @@ def to_onnx(graph: ExportGraph, example: dict[str, torch.Tensor], opset: int = O
         torch.onnx.export(graph.module, args, buffer, dynamo=False, opset_version=opset,
                           input_names=[t.name for t in graph.inputs], output_names=[t.name for t in graph.outputs],
                           dynamic_axes={k: v for k, v in dynamic.items() if v}, do_constant_folding=True)
-    return buffer.getvalue()
+    return _name_outputs(buffer.getvalue(), [t.name for t in graph.outputs])
+
+
+def _name_outputs(onnx_bytes: bytes, names: list[str]) -> bytes:
+    """The graph with its outputs named as declared. The exporter drops the name of an output that is a constant
+    of the weights (a CRF's transition scores, folded into an initializer): such an output gets it back through
+    an Identity node."""
+    import onnx
+
+    model = onnx.load_from_string(onnx_bytes)
+    if [o.name for o in model.graph.output] == names:
+        return onnx_bytes
+    for output, name in zip(model.graph.output, names):
+        if output.name != name:
+            model.graph.node.append(onnx.helper.make_node("Identity", [output.name], [name]))
+            output.name = name
+    return model.SerializeToString()
 
 
 def verify(onnx_bytes: bytes, graph: ExportGraph, examples: dict[tuple[int, int], dict[str, torch.Tensor]],
