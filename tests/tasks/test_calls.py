@@ -143,3 +143,36 @@ def test_predict_in_batches_gives_the_same_answers(tmp_path):
     inputs = [",".join(str(10 * (i % 3) + j % 4) for j in range(5 + i % 7)) for i in range(70)]  # > one batch
     together = task.predict(model, inputs)
     assert len(together) == 70 and together[65] == task.predict(model, inputs[65:66])[0]
+
+
+def test_predict_from_the_export_graph_gives_the_same_answers(tmp_path, one_thread):
+    """predict_graphs on the graph (chunks, attention over them, the run feature as a third input), by PyTorch and
+    by onnxruntime, batches of PREDICT_BATCH included: predict's answers."""
+    from dataclasses import asdict
+
+    from rnnlab.export import TRACE_SIZE, prepare, to_onnx
+    from rnnlab.runtime import OnnxGraph, torch_graphs
+
+    paths = write_calls_data(tmp_path / "d", per_family=4)
+    cfg = calls_config(paths, tmp_path / "run", data={"strategy": "chunks", "chunk_size": 4, "max_chunks": 3,
+                                                      "max_run": 1},
+                       model={"run_feature": True, "chunk_pool": "attention"})
+    seed_everything(0)
+    task, _ = prepare_task(cfg)
+    model = task.build_model().eval()
+    inputs = [",".join(str(10 * (i % 3) + j % 4) for j in range(5 + i % 17)) for i in range(70)] + [LONG[:5000]]
+    want = task.predict(model, inputs)
+    graph = prepare(task.export_graph(model))
+    assert [t.name for t in graph.inputs] == ["tokens", "lengths", "runs"]
+    onnx = OnnxGraph(to_onnx(graph, task.export_example(model, *TRACE_SIZE)), [asdict(t) for t in graph.inputs],
+                     [asdict(t) for t in graph.outputs])
+    for graphs in (torch_graphs(task, model), {"model": onnx}):
+        got = task.predict_graphs(graphs, inputs)
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert [x["label"] for x in g["ranking"]] == [x["label"] for x in w["ranking"]]
+            assert [x["probability"] for x in g["ranking"]] == pytest.approx([x["probability"] for x in w["ranking"]],
+                                                                            abs=1e-5)
+            assert {k: v for k, v in g.items() if k not in ("ranking", "answer", "steps")} == {
+                k: v for k, v in w.items() if k not in ("ranking", "answer", "steps")}
+            assert [s["token"] for s in g["steps"]] == [s["token"] for s in w["steps"]]

@@ -218,3 +218,68 @@ def test_a_bundle_saved_with_the_old_config_names_loads_and_scores_the_same(bund
         assert main(["evaluate", str(bundle), "--split", "test", "--json"]) == 0
         scores.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
     assert scores[0] == scores[1] and scores[0]["slot_f1"] > 0.5
+
+
+def _same(got, want, where=""):
+    """Predictions from an export's graphs against the bundle's: equal, numbers within 1e-4."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), (where, set(got) ^ set(want))
+        for k in want:
+            _same(got[k], want[k], f"{where}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for i, (g, w) in enumerate(zip(got, want)):
+            _same(g, w, f"{where}[{i}]")
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, abs=1e-4), where
+    else:
+        assert got == want, where
+
+
+@pytest.mark.parametrize("members", [1, 2], ids=["crf", "crf_ensemble"])
+def test_a_crf_bundle_predicts_the_same_from_its_export(tmp_path, members, one_thread):
+    """`rnnlab export` of a CRF model writes the CRF's scores as graph outputs; `rnnlab predict OUT` (onnxruntime)
+    runs the Viterbi search under them: the bundle's tags, spans and intents (an ensemble: its mean CRF)."""
+    from rnnlab.errors import UserError
+    from rnnlab.export import export_bundle
+    from rnnlab.runtime import load_predictor, torch_graphs
+
+    lines = ["text,intent,tags"]
+    artists, songs, cities = ["adele", "queen", "abba"], ["hello world", "blue sky song", "rain"], ["new york", "paris"]
+    for i in range(24):
+        song, artist, city = songs[i % 3], artists[i % 3], cities[i % 2]
+        if i % 2:
+            lines.append(f"play {song} by {artist},PlayMusic,O B-song{' I-song' * (len(song.split()) - 1)} O "
+                         f"B-artist")
+        else:
+            lines.append(f"weather in {city} today,GetWeather,O O B-city{' I-city' * (len(city.split()) - 1)} O")
+    (tmp_path / "slots.csv").write_text("\n".join(lines) + "\n")
+    data = [f"data.{s}={tmp_path / 'slots.csv'}" for s in ("train", "valid", "test")]
+    run = tmp_path / "run"
+    assert main(["train", "task=intent_slots", f"run_dir={run}", *data, *MODEL, "model.crf=true",
+                 f"model.members={members}", "model.num_layers=1", *TRAIN[1:], "train.epochs=4", "--quiet"]) == 0
+    out = tmp_path / "export"
+    meta = export_bundle(run / "bundle", out)
+    k = len(json.loads((out / "vocab.tags.json").read_text())["tokens"])
+    assert [(o["name"], o["shape"]) for o in meta["graphs"]["model"]["outputs"]][3:] == [
+        ("transitions", [k, k]), ("start", [k]), ("end", [k])]
+
+    bundle, served = load(run / "bundle"), load_predictor(out)
+    assert served.runtime == "onnx"
+    _, _, _, transitions, start, end = served.model.graphs["model"](*(
+        served.task.export_example(None, 1, 3).values()))
+    want = [w.detach() for w in bundle.model.crf_scores()]
+    for got, w in zip((transitions, start, end), want):  # trained scores, BIO constraints' penalties included
+        torch.testing.assert_close(got, w, atol=1e-5, rtol=0)
+    assert float(want[0].abs().max()) >= 10000 and float(want[0].max()) != 0.0
+    texts = ["play rain by queen", "weather in new york today", "play hello world by zzyzx", "weather in paris",
+             "blue sky song", "play"]
+    for batch in (texts[:1], texts):
+        _same(served.predict(batch), bundle.predict(batch))
+    _same(bundle.task.predict_graphs(torch_graphs(bundle.task, bundle.model), texts), bundle.predict(texts))
+    assert any(p["spans"] for p in bundle.predict(texts))
+
+    # a CRF model's graph written before the scores were an output: told to export again, not decoded wrongly
+    old = served.model.graphs["model"]
+    with pytest.raises(UserError, match="export the bundle again"):
+        served.task.predict_graphs({"model": lambda *x: old(*x)[:3]}, texts)

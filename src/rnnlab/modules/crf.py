@@ -89,24 +89,37 @@ class CRF(nn.Module):
         with torch.autocast(emissions.device.type, enabled=False):
             return self.log_partition(emissions, lengths) - self.path_score(emissions, tags, lengths)
 
+    def scores(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The scores a path is decoded under: transitions (K, K) [from, to], start (K,), end (K,), the BIO
+        constraints' penalties added (what an export's graph gives for `viterbi` outside it)."""
+        return self._params()
+
     @torch.no_grad()
     def decode(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
         """Viterbi: the highest-scoring path of each sequence, as lists of tag ids (length = lengths[b])."""
-        emissions = emissions.float()
-        trans, start, end = self._params()
-        b, t_max, k = emissions.shape
-        mask = length_mask(lengths, t_max)
-        score = start + emissions[:, 0]  # (B, K): best path score ending in each tag
-        keep = torch.arange(k, device=emissions.device).expand(b, k)  # padded steps point to themselves
-        backpointers = []
-        for t in range(1, t_max):
-            best, arg = (score.unsqueeze(2) + trans).max(dim=1)  # (B, K_to): best previous tag for each
-            score = torch.where(mask[:, t:t + 1], best + emissions[:, t], score)
-            backpointers.append(torch.where(mask[:, t:t + 1], arg, keep))
-        tag = (score + end).argmax(dim=1)  # (B,) best last tag (carried unchanged through padding)
-        path = [tag]
-        for bp in reversed(backpointers):
-            tag = bp.gather(1, tag.unsqueeze(1)).squeeze(1)
-            path.append(tag)
-        path = torch.stack(path[::-1], dim=1).tolist()  # (B, T)
-        return [p[:n] for p, n in zip(path, lengths.tolist())]
+        return viterbi(emissions, lengths, *self._params())
+
+
+@torch.no_grad()
+def viterbi(emissions: torch.Tensor, lengths: torch.Tensor, transitions: torch.Tensor, start: torch.Tensor,
+            end: torch.Tensor) -> list[list[int]]:
+    """The highest-scoring path of each sequence under these scores (CRF.scores: constraints included), as lists
+    of tag ids (length = lengths[b]): emissions (B, T, K), lengths (B,), transitions (K, K), start, end (K,)."""
+    emissions = emissions.float()
+    trans, start, end = transitions.float(), start.float(), end.float()
+    b, t_max, k = emissions.shape
+    mask = length_mask(lengths, t_max)
+    score = start + emissions[:, 0]  # (B, K): best path score ending in each tag
+    keep = torch.arange(k, device=emissions.device).expand(b, k)  # padded steps point to themselves
+    backpointers = []
+    for t in range(1, t_max):
+        best, arg = (score.unsqueeze(2) + trans).max(dim=1)  # (B, K_to): best previous tag for each
+        score = torch.where(mask[:, t:t + 1], best + emissions[:, t], score)
+        backpointers.append(torch.where(mask[:, t:t + 1], arg, keep))
+    tag = (score + end).argmax(dim=1)  # (B,) best last tag (carried unchanged through padding)
+    path = [tag]
+    for bp in reversed(backpointers):
+        tag = bp.gather(1, tag.unsqueeze(1)).squeeze(1)
+        path.append(tag)
+    path = torch.stack(path[::-1], dim=1).tolist()  # (B, T)
+    return [p[:n] for p, n in zip(path, lengths.tolist())]

@@ -416,17 +416,32 @@ class CallsTask(Task):
         where the studio draws it), and in `tokens` the calls the model read (after cutting runs and the
         strategy: at most max_calls or max_chunks x chunk_size), named by the API index if the bundle has
         one; `unknown` marks calls unseen in training."""
+        device = next(model.parameters()).device
+
+        def logits(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with torch.no_grad(), eval_mode(model):
+                return model(batch["tokens"], batch["lengths"], batch["runs"])
+
+        return self._predict(inputs, logits)
+
+    def predict_graphs(self, graphs: dict[str, Any], inputs: list[Any]) -> list[dict[str, Any]]:
+        """`predict` from the export graph ("model": tokens, lengths[, runs] -> logits): the same answers."""
+        runs = bool(self.model_config.run_feature)  # the graph takes the log run lengths only when the model reads them
+        return self._predict(inputs, lambda batch: graphs["model"](
+            batch["tokens"], batch["lengths"], *((batch["runs"],) if runs else ()))[0])
+
+    def _predict(self, inputs: list[Any], logits: Any) -> list[dict[str, Any]]:
+        """`predict`'s answers, with `logits(batch)` -> (B, C) the network on `collate`'s batch (PyTorch's model or
+        an export's graph): the inputs cut and encoded, PREDICT_BATCH at a time, and the answers decoded."""
         inputs = list(inputs)
         if len(inputs) > PREDICT_BATCH:  # a whole calls file: batches of bounded size, memory stays bounded
             return [p for i in range(0, len(inputs), PREDICT_BATCH)
-                    for p in self.predict(model, inputs[i:i + PREDICT_BATCH])]
+                    for p in self._predict(inputs[i:i + PREDICT_BATCH], logits)]
         if not inputs:
             return []
         feats = [self._features(self._as_calls(x)) for x in inputs]
-        device = next(model.parameters()).device
-        batch = {k: v.to(device) for k, v in self.collate(feats).items()}
-        with torch.no_grad(), eval_mode(model):
-            probs = model(batch["tokens"], batch["lengths"], batch["runs"]).float().softmax(-1)  # (B, C)
+        probs = logits(self.collate(feats)).float().softmax(-1)  # (B, C)
         out = []
         for b, (x, f) in enumerate(zip(inputs, feats)):
             raw = [c for chunk in f["raw"] for c in chunk]

@@ -54,7 +54,7 @@ from rnnlab.explain import eval_mode, trace_layers
 from rnnlab.layers import RecurrentConfig, build_recurrent
 from rnnlab.metrics.tagging import chunk_f1, chunks
 from rnnlab.modules import unwrap
-from rnnlab.modules.crf import CRF, bio_constraints
+from rnnlab.modules.crf import CRF, bio_constraints, viterbi
 from rnnlab.modules.embedding import CharCNN, WordDropout
 from rnnlab.modules.pooling import AttentionPool, length_mask, max_pool
 from rnnlab.readers.paths import resolve_path
@@ -94,10 +94,12 @@ class JointModelConfig:
     members: int = 1  # > 1: a deep ensemble of this many independently initialised models (JointEnsemble)
 
 
-def decode_tags(crf: CRF | None, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
-    """Tag ids per sentence: Viterbi under the CRF, or each token's best tag without one."""
+def decode_tags(crf: CRF | tuple[torch.Tensor, ...] | None, emissions: torch.Tensor,
+                lengths: torch.Tensor) -> list[list[int]]:
+    """Tag ids per sentence: Viterbi under the CRF (or its scores, CRF.scores(), as an export's graph gives them),
+    or each token's best tag without one."""
     if crf is not None:
-        return crf.decode(emissions, lengths)
+        return viterbi(emissions, lengths, *(crf.scores() if isinstance(crf, CRF) else crf))
     return [row[:n] for row, n in zip(emissions.argmax(-1).tolist(), lengths.tolist())]
 
 
@@ -146,12 +148,17 @@ class JointModel(nn.Module):
                 "steps": self.causal_head(self.drop(causal)),  # (B, T, I)
                 "slots": self.slot_head(x)}  # (B, T, K)
 
+    def crf_scores(self) -> tuple[torch.Tensor, ...] | None:
+        """The CRF's transitions (K, K), start and end (K,) scores, constraints included (CRF.scores); None without."""
+        return None if self.crf is None else self.crf.scores()
+
     def decode_slots(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
-        return decode_tags(self.crf, emissions, lengths)
+        return decode_tags(self.crf_scores(), emissions, lengths)
 
 
 class _JointOutputs(nn.Module):
-    """A JointModel (or ensemble) called as exported: (words, chars, lengths) -> (intent, steps, slots)."""
+    """A JointModel (or ensemble) called as exported: (words, chars, lengths) -> (intent, steps, slots), and with a
+    CRF its scores (transitions, start, end: the same in every call, for the Viterbi search outside the graph)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -159,7 +166,8 @@ class _JointOutputs(nn.Module):
 
     def forward(self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor):
         out = self.model(words, chars, lengths)
-        return out["intent"], out["steps"], out["slots"]
+        crf = self.model.crf_scores() or ()  # detached: a score may be a parameter itself (end)
+        return out["intent"], out["steps"], out["slots"], *(score.detach() for score in crf)
 
 
 class JointEnsemble(nn.Module):
@@ -206,8 +214,18 @@ class JointEnsemble(nn.Module):
                 getattr(mean, name).copy_(torch.stack([getattr(m.crf, name) for m in self.members]).mean(0))
         return mean
 
+    def crf_scores(self) -> tuple[torch.Tensor, ...] | None:
+        """`crf`'s scores (CRF.scores), computed from the members' parameters as `crf` computes them (so that an
+        export's graph holds them, not a copy made at trace time); None without a CRF."""
+        first = self.members[0].crf
+        if first is None:
+            return None
+        trans, start, end = (torch.stack([getattr(m.crf, name) for m in self.members]).mean(0)
+                             for name in ("transitions", "start", "end"))
+        return trans + first.transition_mask, start + first.start_mask, end
+
     def decode_slots(self, emissions: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
-        return decode_tags(self.crf, emissions, lengths)
+        return decode_tags(self.crf_scores(), emissions, lengths)
 
 
 class JointTask(Task):
@@ -374,19 +392,45 @@ class JointTask(Task):
     @torch.no_grad()
     def predict(self, model, inputs: list[str]) -> list[dict[str, Any]]:
         core = unwrap(model)
-        texts = [str(t) for t in inputs]
+        texts, tokens, batch = self._batch(inputs)
         if not texts:
             return []  # no inputs, no batch to build
+        with eval_mode(core):
+            out = core(batch["words"], batch["chars"], batch["lengths"])
+        return self._predictions(texts, tokens, batch["lengths"], out["intent"], out["steps"], out["slots"],
+                                 core.crf_scores())
+
+    def predict_graphs(self, graphs: dict[str, Any], inputs: list[str]) -> list[dict[str, Any]]:
+        """`predict` from the export graph ("model": words, chars, lengths -> intent, steps, slots, and with a CRF
+        its transitions, start and end scores, which the Viterbi search here reads): the same answers."""
+        texts, tokens, batch = self._batch(inputs)
+        if not texts:
+            return []
+        intent, steps, slots, *crf = graphs["model"](batch["words"], batch["chars"], batch["lengths"])
+        if self.model_config.crf and not crf:
+            raise UserError("this export's graph gives no CRF scores for the slots' Viterbi search (it was written "
+                            "by an older rnnlab): export the bundle again")
+        return self._predictions(texts, tokens, batch["lengths"], intent, steps, slots, tuple(crf) or None)
+
+    def _batch(self, inputs: list[str]) -> tuple[list[str], list[list[str]], dict[str, torch.Tensor] | None]:
+        """The texts, their whitespace tokens and their collated batch (None for no texts)."""
+        texts = [str(t) for t in inputs]
+        if not texts:
+            return [], [], None
         for t in texts:
             if not t.split():
                 raise UserError("empty input: give a sentence to predict")
         tokens = [t.split() for t in texts]
-        batch = self.collate([self._tokens(ts) for ts in tokens])
-        with eval_mode(core):
-            out = core(batch["words"], batch["chars"], batch["lengths"])
-        probs = out["intent"].float().softmax(-1)  # (B, I)
-        steps = out["steps"].float().softmax(-1)  # (B, T, I)
-        paths = core.decode_slots(out["slots"], batch["lengths"])
+        return texts, tokens, self.collate([self._tokens(ts) for ts in tokens])
+
+    def _predictions(self, texts: list[str], tokens: list[list[str]], lengths: torch.Tensor, intent: torch.Tensor,
+                     steps: torch.Tensor, slots: torch.Tensor,
+                     crf: tuple[torch.Tensor, ...] | None) -> list[dict[str, Any]]:
+        """The schema's dicts from the network's outputs (intent (B, I), steps (B, T, I), slot scores (B, T, K))
+        and the CRF's scores (CRF.scores; None: each token's best tag)."""
+        probs = intent.float().softmax(-1)  # (B, I)
+        steps = steps.float().softmax(-1)  # (B, T, I)
+        paths = decode_tags(crf, slots, lengths)
         names, results = self.intents.itos, []
         for i, (text, toks, path) in enumerate(zip(texts, tokens, paths)):
             tags = self.tags.decode(path)
@@ -423,8 +467,9 @@ class JointTask(Task):
 
     def export_graph(self, model: nn.Module) -> ExportGraph:
         """Word ids, their characters' ids and lengths in; the intent logits, the intent after each word and the
-        slot tags' scores per word out (an ensemble's members averaged inside, as `predict` averages them). The
-        tags' decoding (argmax, or the CRF's Viterbi path over these emissions) stays outside the graph."""
+        slot tags' scores per word out (an ensemble's members averaged inside, as `predict` averages them), and
+        with a CRF its transition, start and end scores. The tags' decoding (argmax, or the CRF's Viterbi path
+        over these emissions under those scores) stays outside the graph."""
         return ExportGraph(_JointOutputs(model), inputs=(
             ExportTensor("words", "int64", ("batch", "time"), "word ids (vocab.words), padded with 0"),
             ExportTensor("chars", "int64", ("batch", "time", "chars"), "character ids per word (vocab.chars)"),
@@ -433,7 +478,16 @@ class JointTask(Task):
             ExportTensor("intent", "float32", ("batch", "intents"), "intent scores (vocab.intents)"),
             ExportTensor("steps", "float32", ("batch", "time", "intents"), "intent scores after each word"),
             ExportTensor("slots", "float32", ("batch", "time", "tags"), "slot tag scores per word (vocab.tags)"),
+            *(self._crf_outputs() if self.model_config.crf else ()),
         ))
+
+    @staticmethod
+    def _crf_outputs() -> tuple[ExportTensor, ...]:
+        """The CRF's scores, as CRF.scores() gives them (the same in every call; constraints' penalties included)."""
+        return (ExportTensor("transitions", "float32", ("tags", "tags"),
+                             "CRF score of tag j after tag i [i, j], for the Viterbi search over the slot scores"),
+                ExportTensor("start", "float32", ("tags",), "CRF score of each tag first"),
+                ExportTensor("end", "float32", ("tags",), "CRF score of each tag last"))
 
     def export_example(self, model: nn.Module, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
         """Sentences of training words (and unknown ones), the first `length` words, encoded as `collate` does."""

@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab import checks
+from rnnlab.cells import FAMILIES
 from rnnlab.errors import DataError, UserError
 from rnnlab.explain import eval_mode, gradient_x_input, trace_layers
 from rnnlab.layers import RecurrentConfig, build_recurrent
@@ -370,12 +371,27 @@ class LanguageModelTask(Task):
         """For each text, the prediction schema (rnnlab.tasks.base.Prediction): the most likely next token
         as `answer`, the 10 most likely in `ranking`, and after each token its 5 most likely successors
         (`steps`). Generation: see rnnlab.generate."""
+        return self._predict(inputs, lambda ids: self._steps(model, ids)[0])
+
+    def predict_graphs(self, graphs: dict[str, Any], inputs: list[str]) -> list[dict[str, Any]]:
+        """`predict` from the export graph ("model": ids and the state before them -> next-token logits, state
+        after): each text read from the zero state, as `predict` reads it; the same answers."""
+        cfg = self.model_config
+        zeros = [torch.zeros(cfg.num_layers, 1, cfg.hidden_size) for _ in FAMILIES[self.cell].state_names]
+
+        def probs(ids: list[int]) -> torch.Tensor:
+            logits = graphs["model"](torch.tensor([ids], dtype=torch.long), *zeros)[0]  # (1, T, V)
+            return logits.float().log_softmax(-1).exp()[0]  # (T, V), as `_steps` computes them
+
+        return self._predict(inputs, probs)
+
+    def _predict(self, inputs: list[str], probs: Any) -> list[dict[str, Any]]:
+        """`predict`'s answers, with `probs(ids)` -> (T, V) the next token's probabilities after each of one text's
+        ids (PyTorch's model or an export's graph)."""
         out = []
         for text in inputs:
             ids = self.encode_text(text)
-            probs, _ = self._steps(model, ids)
-            tokens = self.vocab.decode(ids)
-            out.append(self._prediction(text, ids, tokens, probs))
+            out.append(self._prediction(text, ids, self.vocab.decode(ids), probs(ids)))
         return out
 
     def _prediction(self, text: str, ids: list[int], tokens: list[str], probs: torch.Tensor) -> dict[str, Any]:
