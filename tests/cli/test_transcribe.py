@@ -1,10 +1,12 @@
 """`rnnlab transcribe`: tiny speech (CTC) and spoken_word bundles trained here on tone 'speech' (tests/tiny_speech.py),
-a line per file, --json, --beam, one-line errors for unreadable files and other tasks' bundles, resampling."""
+a line per file, --json, --beam, one-line errors for unreadable files and other tasks' bundles, resampling; and
+the same answers from the bundles' exports (`rnnlab export BUNDLE OUT`, in onnxruntime), every decode option too."""
 from __future__ import annotations
 
 import csv
 import json
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,9 @@ from rnnlab.config import config_from_dict
 from rnnlab.metrics.speech import cer
 from rnnlab.training import prepare_task, train
 from tiny_speech import RATE, speech_config, tone_wave, write_speech_data
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "export"))
+from test_export import assert_same_predictions  # noqa: E402
 
 
 def _test_rows(data: Path) -> list[tuple[str, str]]:
@@ -201,3 +206,70 @@ def test_predict_reads_a_wav_too(speech, spoken_word, capsys):
     assert main(["predict", str(bundle), "--json", path]) == 0
     pred = json.loads(capsys.readouterr().out)
     assert pred["task"] == "spoken_word" and pred["text"] == path and pred["answer_kind"] == "word"
+
+
+# ---- an export directory (rnnlab export BUNDLE OUT): its graphs in onnxruntime, the bundle's decoding ------------
+
+def _export(bundle: Path, out: Path) -> Path:
+    from rnnlab.export import export_bundle
+
+    export_bundle(bundle, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def speech_export(speech, tmp_path_factory) -> Path:
+    return _export(speech[1], tmp_path_factory.mktemp("transcribe-export") / "speech")
+
+
+@pytest.fixture(scope="module")
+def spoken_word_export(spoken_word, tmp_path_factory) -> Path:
+    return _export(spoken_word[1], tmp_path_factory.mktemp("transcribe-export") / "spoken_word")
+
+
+def _json_lines(capsys, argv: list[str]) -> list[dict]:
+    assert main(argv) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+@pytest.mark.parametrize("beam", [None, "1", "3"])
+def test_an_export_transcribes_as_its_bundle(speech, speech_export, capsys, beam):
+    """`rnnlab transcribe OUT` (onnxruntime) against `rnnlab transcribe BUNDLE` (PyTorch): the same transcripts,
+    word timings, greedy transcript and posteriors, under the bundle's beam (4), greedy (--beam 1) and --beam 3."""
+    data, bundle = speech
+    files = [p for p, _ in _test_rows(data)]
+    flags = [] if beam is None else ["--beam", beam]
+    want = _json_lines(capsys, ["transcribe", str(bundle), "--json", *files, *flags])
+    got = _json_lines(capsys, ["transcribe", str(speech_export), "--runtime", "onnx", "--json", *files, *flags])
+    assert_same_predictions(got, want)
+    assert {o["decoder"] for o in got} == {"greedy" if beam == "1" else "beam"}  # the option reached the decoder
+    # the lines a user reads: identical
+    assert main(["transcribe", str(bundle), *files, *flags]) == 0
+    lines = capsys.readouterr().out
+    assert main(["transcribe", str(speech_export), *files, *flags]) == 0
+    assert capsys.readouterr().out == lines
+
+
+def test_predict_on_an_export_takes_every_decode_option(speech, speech_export, capsys):
+    """`rnnlab predict OUT a.wav --option ...`: the beam, the LM's weight and the word bonus reach the export's
+    decoding as they reach the bundle's; the whole prediction is the bundle's (nothing of it needs PyTorch)."""
+    data, bundle = speech
+    files = [p for p, _ in _test_rows(data)]
+    for options in (["beam=3", "lm_weight=2.5", "word_bonus=-0.5"], ["beam=2", "lm_weight=0", "word_bonus=3"]):
+        flags = [f for o in options for f in ("--option", o)]
+        want = _json_lines(capsys, ["predict", str(bundle), "--json", *files, *flags])
+        got = _json_lines(capsys, ["predict", str(speech_export), "--json", *files, *flags])
+        assert_same_predictions(got, want)
+        assert set(got[0]) == set(want[0]) and got[0]["audio"]["decoder"] == "beam"
+
+
+def test_a_spoken_word_export_hears_the_bundles_words(spoken_word, spoken_word_export, capsys):
+    data, bundle = spoken_word
+    files = [p for p, _ in _test_rows(data)]
+    want = _json_lines(capsys, ["transcribe", str(bundle), "--json", *files])
+    got = _json_lines(capsys, ["transcribe", str(spoken_word_export), "--json", *files])
+    assert_same_predictions(got, want)
+    want = _json_lines(capsys, ["predict", str(bundle), "--json", *files])
+    got = _json_lines(capsys, ["predict", str(spoken_word_export), "--runtime", "onnx", "--json", *files])
+    assert_same_predictions(got, want)
+    assert all(p["answer_kind"] == "word" and "influence" not in p for p in got)

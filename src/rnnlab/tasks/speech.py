@@ -44,6 +44,7 @@ Data (`data.format`):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -66,6 +67,7 @@ from rnnlab.readers import speech as datasets
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.speech import FORMATS, SpeechExample
 from rnnlab.readers.splits import hold_out
+from rnnlab.runtime import Graph
 from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Option, Task, labels
 from rnnlab.vocab import Vocab
 
@@ -75,6 +77,9 @@ PREDICT_BATCH = 16  # utterances per forward pass in predict
 KNOWN_SHOWN = 10  # labels a refusal lists before "... (N in all)"
 SPECTROGRAM_MELS = 64  # rows of the spectrogram a trace carries for the studio
 TRACE_GATE_VALUES = 200_000  # a trace carries the gates only while steps x hidden x layers stays below this
+# the network as predict runs it: frames (B, T, F), lengths (B,) -> export_graph's outputs (a PyTorch model through
+# _AudioTask._model_forward, or an export's graph)
+Forward = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]]
 
 
 # ---- configuration --------------------------------------------------------------------------------
@@ -357,13 +362,27 @@ class _AudioTask(Task):
         audios = [self._audio(x) for x in inputs]
         return audios, [frames(a.samples, self.features) for a in audios]
 
-    def _batches(self, model: nn.Module, inputs: list[Any]):
-        """(audio, batch on the model's device) per PREDICT_BATCH inputs, for predict."""
-        audios, feats = self._input_frames(inputs)
+    def _model_forward(self, model: nn.Module) -> Forward:
+        """The PyTorch model called as its export graph is (`_run`'s forward): frames (B, T, F), lengths (B,) ->
+        the graph's outputs as a tuple of CPU tensors, floats as float32, in eval mode and without gradients."""
         device = next(model.parameters()).device
+
+        def forward(x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            with eval_mode(model), torch.no_grad():
+                out = model(x.to(device), lengths.to(device))
+            out = out if isinstance(out, (tuple, list)) else (out,)
+            return tuple((o.float() if o.is_floating_point() else o).cpu() for o in out)
+
+        return forward
+
+    def _run(self, forward: Forward, inputs: list[Any]) -> Iterator[tuple[list[Any], torch.Tensor, tuple]]:
+        """(audios, frames per recording (B,), the network's outputs) per PREDICT_BATCH inputs: the features are
+        computed here from the audio, as training examples' are; the network (`export_graph`'s module) is run by
+        `forward` (the PyTorch model: `_model_forward`; an export's graph: `graphs["model"]`)."""
+        audios, feats = self._input_frames(inputs)
         for start in range(0, len(feats), PREDICT_BATCH):
             batch = self._frames_batch([{"frames": f} for f in feats[start:start + PREDICT_BATCH]])
-            yield audios[start:start + PREDICT_BATCH], {k: v.to(device) for k, v in batch.items()}
+            yield audios[start:start + PREDICT_BATCH], batch["lengths"], forward(batch["frames"], batch["lengths"])
 
     def step_tokens(self, n_steps: int) -> list[str]:
         """What the model read, one per step: a slice of audio, named by the second it starts at."""
@@ -481,11 +500,21 @@ class SpokenWordTask(_AudioTask):
                 "loss": loss_sum / max(1, n), "examples": float(n)}
 
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[dict[str, Any]]:
+        """For each recording: the word heard as `answer`, every word in `ranking`, the steps read (`tokens`) and
+        the recording's length (`audio`)."""
+        return self._predict(self._model_forward(model), inputs)
+
+    def predict_graphs(self, graphs: dict[str, Graph], inputs: list[Any]) -> list[dict[str, Any]]:
+        """`predict` from the export graph ("model": frames, lengths -> logits): the same words and rankings;
+        nothing of predict's needs the PyTorch model, so nothing is left out."""
+        return self._predict(graphs["model"], inputs)
+
+    def _predict(self, forward: Forward, inputs: list[Any]) -> list[dict[str, Any]]:
+        """`predict` with the network run by `forward` (see `_run`): the softmax, ranking and formatting."""
         out = []
-        for audios, batch in self._batches(model, inputs):
-            with eval_mode(model), torch.no_grad():
-                probs = model(batch["frames"], batch["lengths"]).float().softmax(-1).cpu()
-            for audio, p, n in zip(audios, probs, batch["lengths"].tolist()):
+        for audios, frame_lengths, (logits,) in self._run(forward, list(inputs)):
+            probs = logits.float().softmax(-1)
+            for audio, p, n in zip(audios, probs, frame_lengths.tolist()):
                 ranking = labels(self.classes, p)
                 steps = math.ceil(n / self.model_config.subsample)
                 out.append({"task": self.name, "text": audio.name, "tokens": self.step_tokens(steps),
@@ -641,16 +670,31 @@ class SpeechTask(_AudioTask):
 
     def predict(self, model: nn.Module, inputs: list[Any], *, beam: int | None = None, lm_weight: float | None = None,
                 word_bonus: float | None = None) -> list[dict[str, Any]]:
+        """For each recording: its transcript's words as `sequence` (greedy when beam is 1, else the prefix beam
+        search with the lexicon and the word LM), the steps read (`tokens`), and in `audio` the posteriors, the
+        best path, greedy's transcript and the words' timings."""
+        return self._predict(self._model_forward(model), inputs, beam=beam, lm_weight=lm_weight,
+                             word_bonus=word_bonus)
+
+    def predict_graphs(self, graphs: dict[str, Graph], inputs: list[Any], *, beam: int | None = None,
+                       lm_weight: float | None = None, word_bonus: float | None = None) -> list[dict[str, Any]]:
+        """`predict` from the export graph ("model": frames, lengths -> CTC log-probabilities, step lengths),
+        decoded by the same greedy / beam search under every option; nothing of predict's needs the PyTorch
+        model, so nothing is left out."""
+        return self._predict(graphs["model"], inputs, beam=beam, lm_weight=lm_weight, word_bonus=word_bonus)
+
+    def _predict(self, forward: Forward, inputs: list[Any], *, beam: int | None, lm_weight: float | None,
+                 word_bonus: float | None) -> list[dict[str, Any]]:
+        """`predict` with the network run by `forward` (see `_run`): the decoding and the formatting."""
         options = self.decoder_options(beam=beam, lm_weight=lm_weight, word_bonus=word_bonus)
         out = []
-        for audios, batch in self._batches(model, inputs):
-            with eval_mode(model), torch.no_grad():
-                lp, lengths = model(batch["frames"], batch["lengths"])
-            for audio, x, n in zip(audios, lp.cpu(), lengths.tolist()):
-                text = self.decode(x[:n].numpy(), options)
+        for audios, _, (lp, lengths) in self._run(forward, list(inputs)):
+            for audio, x, n in zip(audios, lp.float(), lengths.tolist()):
+                x = x[:n].numpy()  # (T', V)
+                text = self.decode(x, options)
                 out.append({"task": self.name, "text": audio.name, "tokens": self.step_tokens(n),
                             "sequence": text.split(), "answer_kind": "transcript",
-                            "audio": self._ctc_info(audio, x[:n].numpy(), text, options)})
+                            "audio": self._ctc_info(audio, x, text, options)})
         return out
 
     def _ctc_info(self, audio, x: np.ndarray, text: str, options: dict[str, Any]) -> dict[str, Any]:
