@@ -22,9 +22,7 @@ from rnnlab.studio.server import create_app
 from rnnlab.training import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests' tiny_* data helpers
-sys.path.insert(0, str(Path(__file__).resolve().parent / "export"))
-from test_export import assert_same_predictions  # noqa: E402
-
+from same_predictions import assert_same_predictions  # noqa: E402
 from tiny_intent import tiny_overrides, write_tiny_data  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +17,8 @@ from rnnlab.cli import main
 from rnnlab.config import config_from_dict
 from rnnlab.metrics.speech import cer
 from rnnlab.training import prepare_task, train
+from same_predictions import assert_same_predictions  # noqa: E402
 from tiny_speech import RATE, speech_config, tone_wave, write_speech_data
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "export"))
-from test_export import assert_same_predictions  # noqa: E402
 
 
 def _test_rows(data: Path) -> list[tuple[str, str]]:

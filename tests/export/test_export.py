@@ -34,6 +34,7 @@ from rnnlab.tasks.base import ExportGraph, ExportTensor
 from rnnlab.training import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' tiny_* data helpers
+from same_predictions import assert_same_predictions  # noqa: E402
 from tiny_intent import tiny_overrides, write_tiny_data  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -120,25 +121,6 @@ def _parse(task, raw: str, folder: Path) -> list:
     if "\n" not in raw and Path(raw).is_file():  # a CSV's text is no path (and too long a name to stat)
         return [x for _, x in task.inputs_from_file(raw)]
     return [x for _, x in task.parse_bytes(raw.encode(), str(folder / "input.csv"))]
-
-
-def assert_same_predictions(got: list, want: list, tolerance: float = 1e-3, where: str = "") -> None:
-    """onnxruntime's predictions against PyTorch's: the same keys (less what only PyTorch gives: `influence`), the
-    same labels and texts, numbers within `tolerance` (probabilities and scores after a softmax, a search or a
-    threshold: the graphs' own 1e-4 grows a little through them)."""
-    if isinstance(want, dict):
-        assert isinstance(got, dict), where
-        assert set(got) == set(want) - {"influence"}, (where, sorted(set(got) ^ set(want)))
-        for k in got:
-            assert_same_predictions(got[k], want[k], tolerance, f"{where}.{k}")
-    elif isinstance(want, (list, tuple)):
-        assert isinstance(got, (list, tuple)) and len(got) == len(want), where
-        for i, (g, w) in enumerate(zip(got, want)):
-            assert_same_predictions(g, w, tolerance, f"{where}[{i}]")
-    elif isinstance(want, float) and not isinstance(want, bool):
-        assert isinstance(got, (int, float)) and abs(got - want) <= tolerance * max(1.0, abs(want)), (where, got, want)
-    else:
-        assert got == want, (where, got, want)
 
 
 @pytest.fixture(scope="module")

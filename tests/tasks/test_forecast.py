@@ -2,7 +2,6 @@
 the model scales raw rows itself, with the numbers of scaling outside it, and older bundles still load."""
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +21,8 @@ from rnnlab.runtime import load_predictor, torch_graphs
 from rnnlab.tasks.base import check_prediction
 from rnnlab.tasks.forecast import ForecastData, ForecastModelConfig, ForecastTask, _round
 from rnnlab.training import prepare_task, train
+from same_predictions import assert_same_predictions  # noqa: E402
 from tiny_series import series_config, sine_rows, write_series
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "export"))
-from test_export import assert_same_predictions  # noqa: E402
 
 BEFORE_SCALING = Path(__file__).resolve().parent.parent / "data" / "forecast_before_scaling"
 

@@ -10,6 +10,7 @@ from rnnlab.bundle import load
 from rnnlab.cli import main
 from rnnlab.readers.utterances import read_csv
 from rnnlab.tasks.joint import JointData, JointModelConfig, JointTask
+from same_predictions import assert_same_predictions
 
 TINY = Path(__file__).resolve().parent.parent / "data" / "slots_tiny.csv"
 MODEL = ["model.embed_size=16", "model.char_dim=8", "model.char_filters=16", "model.hidden_size=24",
@@ -220,22 +221,6 @@ def test_a_bundle_saved_with_the_old_config_names_loads_and_scores_the_same(bund
     assert scores[0] == scores[1] and scores[0]["slot_f1"] > 0.5
 
 
-def _same(got, want, where=""):
-    """Predictions from an export's graphs against the bundle's: equal, numbers within 1e-4."""
-    if isinstance(want, dict):
-        assert isinstance(got, dict) and set(got) == set(want), (where, set(got) ^ set(want))
-        for k in want:
-            _same(got[k], want[k], f"{where}.{k}")
-    elif isinstance(want, list):
-        assert isinstance(got, list) and len(got) == len(want), where
-        for i, (g, w) in enumerate(zip(got, want)):
-            _same(g, w, f"{where}[{i}]")
-    elif isinstance(want, float):
-        assert got == pytest.approx(want, abs=1e-4), where
-    else:
-        assert got == want, where
-
-
 @pytest.mark.parametrize("members", [1, 2], ids=["crf", "crf_ensemble"])
 def test_a_crf_bundle_predicts_the_same_from_its_export(tmp_path, members, one_thread):
     """`rnnlab export` of a CRF model writes the CRF's scores as graph outputs; `rnnlab predict OUT` (onnxruntime)
@@ -275,8 +260,9 @@ def test_a_crf_bundle_predicts_the_same_from_its_export(tmp_path, members, one_t
     texts = ["play rain by queen", "weather in new york today", "play hello world by zzyzx", "weather in paris",
              "blue sky song", "play"]
     for batch in (texts[:1], texts):
-        _same(served.predict(batch), bundle.predict(batch))
-    _same(bundle.task.predict_graphs(torch_graphs(bundle.task, bundle.model), texts), bundle.predict(texts))
+        assert_same_predictions(served.predict(batch), bundle.predict(batch), tolerance=1e-4)
+    assert_same_predictions(bundle.task.predict_graphs(torch_graphs(bundle.task, bundle.model), texts),
+                            bundle.predict(texts), tolerance=1e-4)
     assert any(p["spans"] for p in bundle.predict(texts))
 
     # a CRF model's graph written before the scores were an output: told to export again, not decoded wrongly

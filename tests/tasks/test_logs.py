@@ -1,8 +1,6 @@
 """The log anomaly task: it learns a small grammar of normal sessions, flags what breaks it (top-g rule and
 scores), and reports recall at a false-positive rate; windows, unknown events and the end of a session."""
 import random
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,9 +12,7 @@ from rnnlab.runtime import load_predictor, torch_graphs
 from rnnlab.tasks.base import check_prediction
 from rnnlab.tasks.logs import MAX_SURPRISE, LogAnomalyTask, LogData, LogModelConfig
 from rnnlab.training import train
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "export"))
-from test_export import assert_same_predictions  # noqa: E402
+from same_predictions import assert_same_predictions  # noqa: E402
 
 
 def grammar_session(rng: random.Random) -> str:

@@ -19,6 +19,7 @@ from rnnlab.decoding.seq2seq import length_limits, strip_eos
 from rnnlab.errors import UserError
 from rnnlab.tasks.base import check_prediction
 from rnnlab.training import prepare_task, train
+from same_predictions import assert_same_predictions
 from tiny_translate import toy_config, toy_pairs, write_pairs
 
 
@@ -208,23 +209,6 @@ def test_tsv_and_jsonl_splits(tmp_path):
 
 # ---- an export (rnnlab export BUNDLE OUT) translates as its bundle does -------------------------------------------
 
-def _same(got, want, where: str = "") -> None:
-    """onnxruntime's prediction against PyTorch's: the same keys, pieces, texts and token ids; numbers within 1e-4
-    (the graphs' float error through a softmax and a search's sums)."""
-    if isinstance(want, dict):
-        assert isinstance(got, dict) and set(got) == set(want), (where, sorted(set(got) ^ set(want)))
-        for k in want:
-            _same(got[k], want[k], f"{where}.{k}")
-    elif isinstance(want, list):
-        assert isinstance(got, list) and len(got) == len(want), where
-        for i, (g, w) in enumerate(zip(got, want)):
-            _same(g, w, f"{where}[{i}]")
-    elif isinstance(want, float):
-        assert isinstance(got, float) and abs(got - want) <= 1e-4 * max(1.0, abs(want)), (where, got, want)
-    else:
-        assert got == want, (where, got, want)
-
-
 def _export(bundle: Path, folder: Path) -> Path:
     from rnnlab.export import export_bundle
 
@@ -274,8 +258,9 @@ def test_an_export_translates_as_its_bundle_greedy_and_beam(model, bundle, expor
             for attention in (False, True):
                 want = want_predictor.predict(SOURCES, beam=beam, attention=attention)
                 got = served.predict(SOURCES, beam=beam, attention=attention)
-                _same(got, want, f"beam {beam} attention {attention}")
-                _same(task.predict_graphs(graphs, SOURCES, beam=beam, attention=attention), want)
+                assert_same_predictions(got, want, 1e-4, f"beam {beam} attention {attention}")
+                assert_same_predictions(task.predict_graphs(graphs, SOURCES, beam=beam, attention=attention), want,
+                                        tolerance=1e-4)
                 if attention:
                     assert all(len(p["alternatives"]) == len(p["target_tokens"]) for p in got)
         if config is not cfg:  # the limit cut some outputs short: they end without </s>
@@ -303,10 +288,10 @@ def test_translate_and_predict_cli_on_an_export(bundle, exported, capsys):
     assert main(["translate", str(exported), "--beam", "4", "--runtime", "onnx", "--json", *texts]) == 0
     got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert main(["translate", str(bundle), "--beam", "4", "--json", *texts]) == 0
-    _same(got, [json.loads(line) for line in capsys.readouterr().out.splitlines()])
+    assert_same_predictions(got, [json.loads(line) for line in capsys.readouterr().out.splitlines()], tolerance=1e-4)
     assert got[0]["target_tokens"] == ["CAT", "DOG", "A", "</s>"] and len(got[0]["alternatives"]) == 4
     assert main(["predict", str(bundle), "--option", "beam=4", "--json", *texts]) == 0
     want = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert main(["predict", str(exported), "--option", "beam=4", "--json", *texts]) == 0
-    _same([json.loads(line) for line in capsys.readouterr().out.splitlines()], want)
+    assert_same_predictions([json.loads(line) for line in capsys.readouterr().out.splitlines()], want, tolerance=1e-4)
     assert [p["answer"]["label"] for p in want[:2]] == ["CAT DOG A", "DOG RUNS BIG SMALL"]
