@@ -533,11 +533,17 @@ def main(argv: list[str] | None = None) -> int:
                  **({"quantile_row": command} if long and long["quantile_row"] else {}),
                  **({"cells": command} if cells else {})}
         old = json.loads(ett_json.read_text()) if ett_json.exists() else {}
+        ran = set(parts)
         informer, long, cells = keep_earlier(informer, long, cells, old, parts)
+        # the machine each part ran on: this one for the parts run now, the JSON's record for the parts kept
+        # (a JSON from before this record: its top-level machine, the machine of the run that wrote it)
+        here = lmbench.machine()
+        part_machines = {part: here if part in ran else (old.get("part_machines") or {}).get(part, old.get("machine"))
+                         for part in parts}
         plots = sorted(set(bench.plots) | {p for p in old.get("plots", []) if (ROOT / p).exists()})
         targets = _targets(informer, long, cells)
         result = {"benchmark": "ett", "command": command, "parts": parts, "quick": args.quick,
-                  "machine": lmbench.machine(),
+                  "machine": here, "part_machines": part_machines,
                   "data": "ETTh1 (zhouhaoyi/ETDataset), rows 0-8640 train, 8640-11520 valid, 11520-14400 test",
                   "scoring": "MSE / MAE on the z-scored data (training rows' statistics), every test window "
                              "(none dropped); mse_drop_last: batches of 32, the last partial one dropped, as the "
