@@ -103,7 +103,7 @@ def test_windows_are_left_padded_with_the_start_symbol():
     assert targets.tolist() == [one, two, e]
 
 
-@pytest.mark.parametrize("key, value, words", [("window", 0, "model.window"), ("top_g", 0, "model.top_g"),
+@pytest.mark.parametrize("key, value, words", [("window", -1, "model.window"), ("top_g", 0, "model.top_g"),
                                                ("cell", "foo", "model.cell")])
 def test_bad_model_config_is_one_line(key, value, words):
     with pytest.raises(UserError, match=words):

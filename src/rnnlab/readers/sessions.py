@@ -82,3 +82,53 @@ def parse_session(text: str, path: Path | str, line: int) -> Session:
             raise DataError(path, line, f"event id {f} is negative (event ids are integers >= 0)")
         events.append(int(f))
     return Session(tuple(events), sid if sid is not None else str(line), line)
+
+
+# ---- traces: one session per file (ADFA-LD) --------------------------------------------------------
+# ADFA-LD (Creech & Hu 2013) keeps each process trace in its own file, its system-call numbers separated by
+# spaces (possibly over several lines), and groups attack runs one directory per run:
+#
+#     Training_Data_Master/UTD-0001.txt          a directory of trace files
+#     Attack_Data_Master/Adduser_1/UAD-....txt   a directory of directories of trace files
+#
+# A trace is named by its path relative to the directory given ("Adduser_1/UAD-Adduser-1-2783.txt"), so the
+# attack run (and its type) stays readable in every verdict.
+
+TRACE_SHAPE = "a file of integer call numbers separated by spaces or newlines, e.g. `6 6 63 6 42`"
+
+
+def read_traces(path: Path) -> list[Session]:
+    """A trace file (one session) or a directory of them, read one level of subdirectories deep, in sorted order;
+    hidden files (".name") are skipped. DataError naming the file and line of a call that is not an integer
+    >= 0, the file of an empty trace, and the directory when it holds no trace at all."""
+    path = Path(path)
+    if not path.is_dir():
+        return [_trace(path, path.name)]
+    files = sorted(f for f in path.iterdir() if not f.name.startswith("."))
+    found = [f for f in files if f.is_file()]
+    for sub in (f for f in files if f.is_dir()):
+        found += sorted(g for g in sub.iterdir() if g.is_file() and not g.name.startswith("."))
+    if not found:
+        raise DataError(path, None, f"no trace files in this directory (one trace a file: {TRACE_SHAPE})")
+    return [_trace(f, f.relative_to(path).as_posix()) for f in found]
+
+
+def trace_from_bytes(data: bytes, name: str) -> Session:
+    """One trace from a file's bytes (an upload) called `name` in the errors and as the session id."""
+    return _trace_lines(split_lines(decode_text(data, name)), name, name)
+
+
+def _trace(path: Path, name: str) -> Session:
+    return _trace_lines(text_lines(path), path, name)
+
+
+def _trace_lines(lines: list[str], path: Path | str, name: str) -> Session:
+    events: list[int] = []
+    for number, text in enumerate(lines, start=1):
+        for f in text.split():
+            if not _INTEGER.fullmatch(f) or f.startswith("-"):
+                raise DataError(path, number, f"call {f[:60]!r} is not an integer >= 0 (a trace is {TRACE_SHAPE})")
+            events.append(int(f))
+    if not events:
+        raise DataError(path, None, f"empty trace: no call numbers (a trace is {TRACE_SHAPE})")
+    return Session(tuple(events), name, 1)

@@ -12,6 +12,7 @@ The data flow, and which side calls what:
     build_model()        -> torch.nn.Module (sizes come from the config and the fitted vocabularies)
     loss(model, batch, carry) -> LossOutput(total, count, carry)  summed loss, not the mean (see below)
     evaluate(model, batches) -> {metric: float}           e.g. {"accuracy": 0.97, "loss": 0.1}
+    calibrate(model, batches) -> {name: float}            after training, on valid: a threshold (optional)
     input_length(input)      -> int                       length in model units (the server's token limit)
     predict(model, inputs)   -> list of JSON-able dicts   raw user input in, decoded output out
     trace(model, input)      -> JSON-able dict            per-token states/gates/influences (optional)
@@ -313,6 +314,12 @@ class Task:
     def evaluate(self, model: torch.nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
         """Metrics over all batches of a split (model in eval mode). Must include `self.metric`."""
         raise NotImplementedError
+
+    def calibrate(self, model: torch.nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
+        """After training, with the best weights: set what only the trained model can give (a detector's threshold
+        at a false-positive rate), from the batches of held-out TRAINING data (the valid split, never test), as
+        state for the bundle; returns what it set, for the run's summary. Default: nothing to set, {}."""
+        return {}
 
     # ---- user input -------------------------------------------------------------------------
 

@@ -33,16 +33,36 @@ largest any event can have): an event the normal logs never held is DeepLog's fi
 A token that is not an event id at all (a word, a file path typed where a session was meant) is no such
 sign: it is refused (rnnlab.readers.sessions.parse_session), never scored as an "abnormal" session.
 
-Data (rnnlab.readers.sessions): one session per line, `e1 e2 ...` (DeepLog's HDFS files) or
+Length-robust scores and a threshold (system-call traces, ADFA-LD: Kim et al. 2016). The largest surprise grows
+with a session's length (a trace of 400 calls almost always holds one unusual call), so on traces of very unequal
+length it ranks long normal traces above short attacks. `model.score` picks the session score: "max" (DeepLog's,
+the default), "mean" (the mean per-event surprise: the per-event negative log-likelihood) or "qNN" (the NN-th
+percentile of the per-event surprises). With `model.verdict = "threshold"` a session is abnormal when its score is
+above a threshold set after training at the false-positive rate `model.fpr` on the validation sessions: normal
+TRAINING sessions held out of training (never the test split), recorded in the bundle and in the run's summary.
+
+Rare events as <unk> (`model.min_count` > 1): events seen fewer than min_count times in training are read as
+<unk>, so the model learns how likely "some rare event" is; an event never seen at detection time is then
+scored as that learned <unk>, not as an automatic alarm (min_count = 1 keeps DeepLog's rule above).
+
+The whole session in one pass (`model.window = 0`): instead of windows of h events, the model reads [<s>] + the
+session once, its state carried from the first event to the last, and predicts every next event (and </s>)
+from everything before it: n steps per session instead of n * h, and no horizon to the context.
+
+    session (B, T) ids, <s> first -> embed (B, T, E) -> Recurrent (B, T, H) -> head (B, T, V)
+
+Data (rnnlab.readers.sessions): with `data.format = "lines"` one session per line, `e1 e2 ...` (DeepLog's HDFS files) or
 `id,e1 e2 ...` (loghub's OpenStack). Training and validation sessions are normal; the test split joins
 `test_normal`, `test_abnormal` and, with `normal_holdout`, the last part of the train file (never
 trained on: HDFS comes without normal test sessions, so these measure the false-positive rate), cut by
 rnnlab.readers.splits. `evaluate` measures the sessions' verdicts and scores with
-rnnlab.detectors.metrics.session_metrics, as the detectors' baselines are measured.
+rnnlab.detectors.metrics.session_metrics, as the detectors' baselines are measured. With `data.format = "traces"`
+each file is one session and a path names a file or a directory of them (ADFA-LD's layout, read_traces).
 """
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -54,12 +74,13 @@ from torch import nn
 
 from rnnlab import checks, limits
 from rnnlab.detectors.metrics import ABNORMAL, NORMAL, UNLABELLED, session_metrics
+from rnnlab.detectors.thresholds import threshold_at_fpr
 from rnnlab.errors import DataError, UserError
 from rnnlab.explain import eval_mode, trace_layers
 from rnnlab.files import decode_text
 from rnnlab.layers import RecurrentConfig, build_recurrent
 from rnnlab.readers.paths import resolve_path
-from rnnlab.readers.sessions import SHAPE, parse_events, parse_session, read_sessions
+from rnnlab.readers.sessions import SHAPE, parse_events, parse_session, read_sessions, read_traces, trace_from_bytes
 from rnnlab.readers.splits import hold_out, hold_out_last
 from rnnlab.runtime import Graph
 from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Option, Task, labels
@@ -69,6 +90,8 @@ START, END = "<s>", "</s>"
 MIN_PROBABILITY = 1e-12  # probabilities are floored here, so no surprise is infinite
 MAX_SURPRISE = -math.log(MIN_PROBABILITY)  # ~27.6 nats: the surprise of an unknown event
 WINDOWS_PER_CHUNK = 8192  # windows scored per forward pass at detection time (bounded memory)
+FORMATS = ("lines", "traces")
+VERDICTS = ("top_g", "threshold")
 
 
 # the network as `_score` calls it: windows (N, h) event ids -> logits of the next event (N, V)
@@ -85,6 +108,7 @@ class LogData:
     normal_holdout: float = 0.0  # the LAST fraction of the train file's sessions: never trained on, tested as normal
     test_normal: str = ""
     test_abnormal: str = ""
+    format: str = "lines"  # "lines": one session a line (HDFS, OpenStack); "traces": one a file, a directory of them
 
 
 @dataclass
@@ -94,9 +118,13 @@ class LogModelConfig:
     hidden_size: int = 64
     num_layers: int = 2
     dropout: float = 0.0  # between layers (num_layers >= 2) and before the head
-    window: int = 10  # h: the next event is predicted from the h events before it
-    top_g: int = 9  # g: a true next event outside the top g makes the session abnormal
+    window: int = 10  # h: the next event is predicted from the h events before it; 0 = the whole session, state carried
+    top_g: int = 9  # g: a true next event outside the top g makes the session abnormal (verdict "top_g")
     engine: str = "fused"  # "fused" (torch kernels) | "glass" (step-by-step cells); same weights
+    min_count: int = 1  # events seen fewer times in training are <unk> (learned); 1 = an unknown event is an alarm
+    score: str = "max"  # the session score: "max" | "mean" | "qNN" (NN-th percentile) of the per-event surprises
+    verdict: str = "top_g"  # "top_g" (DeepLog's rule) | "threshold" (score above a threshold set at `fpr`)
+    fpr: float = 0.01  # verdict "threshold": the false-positive rate on held-out normal (valid) sessions
 
 
 @dataclass
@@ -106,20 +134,42 @@ class LogSession:
     label: int  # NORMAL, ABNORMAL, or UNLABELLED (a file given to `evaluate --data`)
 
 
+def quantile_of(score: str) -> float | None:
+    """"q95" -> 0.95; "max" and "mean" -> None. ValueError on anything else."""
+    if score in ("max", "mean"):
+        return None
+    match = re.fullmatch(r"q([0-9]{1,2}(?:\.[0-9]+)?)", score)
+    if not match or not 0 < float(match[1]) < 100:
+        raise ValueError(score)
+    return float(match[1]) / 100
+
+
+def session_score(surprises: list[float], score: str) -> float:
+    """A session's score from its per-event surprises (n + 1: every event and </s>), by `model.score`."""
+    q = quantile_of(score)
+    if q is not None:
+        return float(np.quantile(np.asarray(surprises, dtype=np.float64), q))
+    return float(max(surprises) if score == "max" else sum(surprises) / len(surprises))
+
+
 class NextEventModel(nn.Module):
-    """Embedding -> Recurrent over a window of h events -> linear head on the last step: the next event."""
+    """Embedding -> Recurrent over a window of h events -> linear head on the last step: the next event.
+    With window = 0 the same layers read whole sessions and the head predicts after every step."""
 
     def __init__(self, vocab_size: int, cfg: LogModelConfig, pad_id: int):
         super().__init__()
+        self.whole = cfg.window == 0
         self.embed = nn.Embedding(vocab_size, cfg.embed_size, padding_idx=pad_id)
         self.encoder = build_recurrent(RecurrentConfig.of(cfg), cfg.embed_size)
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden_size, vocab_size)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        """windows (N, h) ids -> logits (N, V) over the event after each window."""
+        """windows (N, h) ids -> logits (N, V) over the event after each window; whole sessions (B, T) ids
+        (<s> first, padded at the end) -> logits (B, T, V) over the event after each position."""
         out, _ = self.encoder(self.embed(windows))  # (N, h, H); every window is full (padded with <s>)
-        return self.head(self.drop(out[:, -1]))  # (N, V)
+        # whole sessions: left to right, so the padding after a session never reaches its own positions
+        return self.head(self.drop(out if self.whole else out[:, -1]))  # (B, T, V) or (N, V)
 
 
 class LogAnomalyTask(Task):
@@ -137,17 +187,35 @@ class LogAnomalyTask(Task):
 
     @classmethod
     def ignored_keys(cls, data: LogData, model: LogModelConfig) -> dict[str, str]:
-        return {"data.valid_fraction": "data.valid names the validation file"} if data.valid else {}
+        out = {"data.valid_fraction": "data.valid names the validation file"} if data.valid else {}
+        if model.verdict == "top_g":
+            out["model.fpr"] = 'model.verdict = "top_g" sets no threshold (model.verdict = "threshold" does)'
+        return out
 
     def __init__(self, data: LogData, model: LogModelConfig):
         super().__init__(data, model)
         self.cell = checks.cell("model.cell", model.cell)
-        checks.model_keys(model, sizes=("embed_size", "hidden_size", "num_layers", "window", "top_g"),
+        checks.model_keys(model, sizes=("embed_size", "hidden_size", "num_layers", "top_g", "min_count"),
                           rates=("dropout",))
         for key in ("valid_fraction", "normal_holdout"):
             if not 0.0 <= getattr(data, key) < 1.0:
                 raise UserError(f"data.{key} must be in [0, 1), got {getattr(data, key)}")
+        if not isinstance(model.window, int) or isinstance(model.window, bool) or model.window < 0:
+            raise UserError(f"model.window must be an integer >= 0 (0 = the whole session), got {model.window!r}")
+        checks.one_of("data.format", data.format, FORMATS)
+        checks.one_of("model.verdict", model.verdict, VERDICTS)
+        try:
+            quantile_of(model.score)
+        except ValueError:
+            raise UserError(f"model.score must be max, mean or qNN (a percentile, e.g. q95), "
+                            f"got {model.score!r}") from None
+        if not 0.0 < model.fpr < 1.0:
+            raise UserError(f"model.fpr must be in (0, 1), got {model.fpr}")
+        if model.verdict == "threshold" and not (data.valid or data.valid_fraction > 0):
+            raise UserError('model.verdict = "threshold" sets its threshold on held-out normal sessions: '
+                            "set data.valid_fraction > 0 (or data.valid)")
         self.events: Vocab | None = None
+        self.threshold: float | None = None  # verdict "threshold": set by `calibrate` after training
 
     # ---- data -------------------------------------------------------------------------------
 
@@ -160,12 +228,14 @@ class LogAnomalyTask(Task):
         return out
 
     def _read_file(self, path_text: str, label: int) -> list[LogSession]:
-        return [LogSession([str(e) for e in s.events], s.id, label) for s in read_sessions(resolve_path(path_text))]
+        read = read_traces if self.data.format == "traces" else read_sessions
+        return [LogSession([str(e) for e in s.events], s.id, label) for s in read(resolve_path(path_text))]
 
     def _train_parts(self) -> tuple[list[LogSession], list[LogSession], list[LogSession]]:
         """(train, valid, normal holdout) from the train file."""
         if not self.data.train:
-            raise UserError("data.train is not set: a file of normal sessions, one per line")
+            raise UserError("data.train is not set: a file of normal sessions, one per line (or, with "
+                            'data.format = "traces", a directory of trace files)')
         sessions, held_out = hold_out_last(self._read_file(self.data.train, NORMAL), self.data.normal_holdout)
         # seed 0, independent of the training seed: the validation set never moves
         train, valid = hold_out(sessions, 0.0 if self.data.valid else self.data.valid_fraction, seed=0)
@@ -194,7 +264,9 @@ class LogAnomalyTask(Task):
         return self._read_file(path, UNLABELLED)
 
     def fit(self, train_examples: list[LogSession]) -> None:
-        self.events = Vocab.build((s.tokens for s in train_examples), specials=(START, END))
+        # min_count > 1: rare events become <unk> in training, so <unk> is learned (module docstring)
+        self.events = Vocab.build((s.tokens for s in train_examples), min_count=self.model_config.min_count,
+                                  specials=(START, END))
 
     def encode(self, example: LogSession) -> dict[str, Any]:
         return {"ids": self.events.encode(example.tokens), "label": example.label}
@@ -211,16 +283,36 @@ class LogAnomalyTask(Task):
         return windows, targets
 
     def collate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        """All windows of all sessions of the batch, flattened: every tensor's dim 0 is a window (N)."""
+        """All windows of all sessions of the batch, flattened: every tensor's dim 0 is a window (N). With
+        window = 0, "tokens" (B, T) = [<s>] + each session, padded at the end, and "mask" (B, T) its real positions
+        instead of windows: tokens[mask] lists the N positions in the order of targets, session and label."""
         windows, targets, session, label = [], [], [], []
         for b, f in enumerate(features):
-            w, t = self._windows(f["ids"])
-            windows.append(w)
+            if self.model_config.window:
+                w, t = self._windows(f["ids"])
+                windows.append(w)
+            else:
+                t = torch.tensor(list(f["ids"]) + [self.events.stoi[END]], dtype=torch.long)  # (n + 1,)
             targets.append(t)
             session.append(torch.full((len(t),), b, dtype=torch.long))
             label.append(torch.full((len(t),), f.get("label", UNLABELLED), dtype=torch.long))
-        return {"windows": torch.cat(windows), "targets": torch.cat(targets),  # (N, h), (N,)
-                "session": torch.cat(session), "label": torch.cat(label)}  # (N,) index in the batch, its label
+        out = {"targets": torch.cat(targets),  # (N,)
+               "session": torch.cat(session), "label": torch.cat(label)}  # (N,) index in the batch, its label
+        if self.model_config.window:
+            return {"windows": torch.cat(windows), **out}  # (N, h)
+        longest = max(len(t) for t in targets)
+        tokens = torch.full((len(features), longest), self.events.pad_id, dtype=torch.long)  # (B, T)
+        for b, f in enumerate(features):
+            tokens[b, : len(f["ids"]) + 1] = torch.tensor([self.events.stoi[START]] + list(f["ids"]))
+        return {"tokens": tokens, "mask": tokens != self.events.pad_id, **out}
+
+    def _logits(self, logits_of: Logits, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The next event's logits (N, V) at every position of a collated batch, in the order of its targets:
+        one call of `logits_of` (the model, or an export's graph) on its windows or whole sessions."""
+        if self.model_config.window:
+            return logits_of(batch["windows"])  # (N, V)
+        out = logits_of(batch["tokens"])  # (B, T, V)
+        return out[batch["mask"].to(out.device)]  # (N, V): row-major, session by session
 
     # ---- model ------------------------------------------------------------------------------
 
@@ -229,7 +321,7 @@ class LogAnomalyTask(Task):
         return NextEventModel(len(self.events), cfg, self.events.pad_id)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], carry: Any = None) -> LossOutput:
-        logits = model(batch["windows"])  # (N, V)
+        logits = self._logits(model, batch)  # (N, V)
         total = F.cross_entropy(logits.float(), batch["targets"], reduction="sum")
         return LossOutput(total, int(batch["targets"].shape[0]))
 
@@ -240,6 +332,8 @@ class LogAnomalyTask(Task):
         true = logp.gather(1, targets[:, None])  # (N, 1)
         rank = (logp > true).sum(-1) + 1  # (N,)
         surprise = (-true[:, 0]).clamp(max=MAX_SURPRISE)
+        if self.model_config.min_count > 1:  # <unk> was learned: it is scored as the model predicted it
+            return rank, surprise
         unknown = targets == self.events.unk_id
         rank = torch.where(unknown, torch.full_like(rank, len(self.events) + 1), rank)
         surprise = torch.where(unknown, torch.full_like(surprise, MAX_SURPRISE), surprise)
@@ -253,7 +347,7 @@ class LogAnomalyTask(Task):
         scores: list[float] = []
         session_labels: list[int] = []
         for batch in batches:
-            logits = model(batch["windows"])
+            logits = self._logits(model, batch)
             loss_sum += F.cross_entropy(logits.float(), batch["targets"], reduction="sum").item()
             rank, surprise = self._rank_surprise(logits, batch["targets"])
             n_windows += int(rank.numel())
@@ -261,11 +355,34 @@ class LogAnomalyTask(Task):
             for b in torch.unique(batch["session"]).tolist():
                 at = batch["session"] == b
                 flagged.append(bool((rank[at] > g).any()))
-                scores.append(float(surprise[at].max()))
+                scores.append(session_score(surprise[at].tolist(), self.model_config.score))
                 session_labels.append(int(batch["label"][at][0]))
         out = {"loss": loss_sum / max(n_windows, 1), "top_g_accuracy": n_hit / max(n_windows, 1),
-               "sessions": float(len(scores)), "flagged_rate": float(np.mean(flagged)) if flagged else 0.0}
-        return {**out, **session_metrics(np.array(flagged), np.array(scores), np.array(session_labels))}
+               "sessions": float(len(scores))}
+        verdicts: np.ndarray | None = np.array(flagged)
+        if self.model_config.verdict == "threshold":
+            # before `calibrate` (the epochs' validation) there is no threshold yet: no verdicts, scores only
+            verdicts = None if self.threshold is None else np.array(scores) > self.threshold
+            if self.threshold is not None:
+                out["threshold"] = self.threshold
+        if verdicts is not None:
+            out["flagged_rate"] = float(np.mean(verdicts)) if len(verdicts) else 0.0
+        return {**out, **session_metrics(verdicts, np.array(scores), np.array(session_labels))}
+
+    @torch.no_grad()
+    def calibrate(self, model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
+        """Verdict "threshold": the threshold at false-positive rate model.fpr on these normal held-out sessions'
+        scores (the trainer passes the validation split, never test), kept for the bundle; what it set."""
+        if self.model_config.verdict != "threshold":
+            return {}
+        scores = []
+        for batch in batches:
+            _, surprise = self._rank_surprise(self._logits(model, batch), batch["targets"])
+            for b in torch.unique(batch["session"]).tolist():
+                scores.append(session_score(surprise[batch["session"] == b].tolist(), self.model_config.score))
+        self.threshold = threshold_at_fpr(scores, self.model_config.fpr)
+        return {"threshold": self.threshold, "fpr_target": self.model_config.fpr, "sessions": float(len(scores)),
+                "fpr_on_held_out": float(np.mean(np.array(scores) > self.threshold))}
 
     # ---- detection --------------------------------------------------------------------------
 
@@ -285,7 +402,7 @@ class LogAnomalyTask(Task):
             if not chunk:
                 return
             batch = self.collate([{"ids": ids} for ids in chunk])
-            logits = logits_of(batch["windows"]).float().cpu()  # (N, V)
+            logits = self._logits(lambda x: logits_of(x).float().cpu(), batch)  # (N, V)
             rank, surprise = self._rank_surprise(logits, batch["targets"])
             probs = logits.softmax(-1) if top_k else None
             start = 0
@@ -311,12 +428,21 @@ class LogAnomalyTask(Task):
         return results
 
     def verdict(self, scored: dict[str, Any], top_g: int | None = None) -> dict[str, Any]:
-        """A session's verdict by the top-g rule and its scores, from one `score_sessions` item."""
+        """A session's verdict (the top-g rule, or its score above the bundle's threshold) and its scores, from
+        one `score_sessions` item."""
         g = self.model_config.top_g if top_g is None else top_g
         ranks = scored["rank"] + [scored["end_rank"]]
         surprises = scored["surprise"] + [scored["end_surprise"]]
         worst = max(surprises)
-        return {"abnormal": max(ranks) > g, "score": worst, "worst_rank": max(ranks), "top_g": g,
+        score = session_score(surprises, self.model_config.score)
+        if self.model_config.verdict == "threshold":
+            if self.threshold is None:
+                raise UserError('this bundle has model.verdict = "threshold" but no threshold: it was trained '
+                                "without held-out normal sessions to set one on")
+            abnormal = score > self.threshold
+        else:
+            abnormal = max(ranks) > g
+        return {"abnormal": abnormal, "score": score, "max_surprise": worst, "worst_rank": max(ranks), "top_g": g,
                 "least_likely_probability": math.exp(-worst), "mean_surprise": sum(surprises) / len(surprises),
                 "end_rank": scored["end_rank"], "end_surprise": scored["end_surprise"]}
 
@@ -358,9 +484,21 @@ class LogAnomalyTask(Task):
     def input_length(self, input: str) -> int:
         return len(parse_events(str(input))[1])
 
+    def inputs_from_file(self, path: str) -> list[tuple[str, str]]:
+        """data.format "traces": a trace file, or a directory of them as training reads it -> [(its name, "name,e1 e2
+        ...")]; a file of sessions otherwise (`parse_bytes`)."""
+        if self.data.format != "traces" or not resolve_path(path).is_dir():
+            return super().inputs_from_file(path)
+        return [(s.id, _as_line(s.id, s.events)) for s in read_traces(resolve_path(path))]
+
     def parse_bytes(self, data: bytes, name: str) -> list[tuple[str, str]]:
-        """A file of sessions (checked line by line as training files are) -> [(NAME:LINE, the line)]."""
+        """A file of sessions (checked line by line as training files are) -> [(NAME:LINE, the line)]; with
+        data.format "traces" the whole file is one session -> [(NAME, "NAME,e1 e2 ...")]."""
         from rnnlab.readers.lines import split_lines
+
+        if self.data.format == "traces":
+            trace = trace_from_bytes(data, name)
+            return [(name, _as_line(name, trace.events))]
         from rnnlab.readers.sessions import sessions_from_lines
 
         lines = split_lines(decode_text(data, name))
@@ -391,6 +529,8 @@ class LogAnomalyTask(Task):
         g = self.model_config.top_g if top_g is None else top_g
         names = list(self.events.itos)
         never = [self.events.stoi[t] for t in (self.events.pad, self.events.unk, START)]  # never a next event
+        by_threshold = self.model_config.verdict == "threshold"
+        threshold = {"threshold": round(self.threshold, 6)} if by_threshold and self.threshold is not None else {}
         out = []
         scored_all = self._score(logits_of, token_lists, top_k=g if rankings else 0)
         for text, tokens, scored in zip(inputs, token_lists, scored_all):
@@ -402,12 +542,15 @@ class LogAnomalyTask(Task):
                 "task": self.name, "text": text, "tokens": tokens,
                 "unknown": [t not in self.events for t in tokens],
                 "answer": {"label": "abnormal" if v["abnormal"] else "normal",
-                           "probability": round(min(1.0, max(0.0, v["least_likely_probability"])), 6)},
-                "answer_kind": "session (top-g rule; % = least likely event's p)",
+                           "probability": round(min(1.0, max(0.0, math.exp(-v["score"]) if by_threshold
+                                                                  else v["least_likely_probability"])), 6)},
+                "answer_kind": (f"session ({self.model_config.score} surprise above the threshold; % = exp(-score))"
+                                if by_threshold else "session (top-g rule; % = least likely event's p)"),
                 "steps": [{"token": tok, "rank": int(r), "score": round(float(s), 6),
                            **({"ranking": labels(names, nxt[i], g)} if rankings else {})}
                           for i, (tok, r, s) in enumerate(zip(tokens, scored["rank"], scored["surprise"]))],
-                "scores": {"max_surprise": round(v["score"], 6), "worst_rank": float(v["worst_rank"]),
+                "scores": {"score": round(v["score"], 6), **threshold,
+                           "max_surprise": round(v["max_surprise"], 6), "worst_rank": float(v["worst_rank"]),
                            "mean_surprise": round(v["mean_surprise"], 6), "end_rank": float(v["end_rank"]),
                            "end_surprise": round(v["end_surprise"], 6), "top_g": float(g)},
             })
@@ -418,9 +561,16 @@ class LogAnomalyTask(Task):
         engine: for event t the state at the end of the window that ends with it, which is exactly the
         state the model predicts event t + 1 from."""
         pred = self.predict(model, [input])[0]
-        windows, _ = self._windows(self.events.encode(pred["tokens"]))
-        windows = windows[1:]  # (n, h): window t + 1 ends with event t
+        ids = self.events.encode(pred["tokens"])
         device = next(model.parameters()).device
+        if not self.model_config.window:  # the whole session: the state after <s> + events 1 .. t, at step t
+            tokens = torch.tensor([[self.events.stoi[START]] + ids])  # (1, n + 1)
+            with torch.no_grad(), eval_mode(model):
+                traced = model.encoder.trace(model.embed(tokens.to(device)))  # per step: (1, n + 1, H)
+            last = {k: v[:, 1:] for k, v in traced.items() if v.dim() == 3 and k.startswith("l")}
+            return {**pred, "cell": self.cell, "layers": trace_layers(last)}  # each (1, n, H)
+        windows, _ = self._windows(ids)
+        windows = windows[1:]  # (n, h): window t + 1 ends with event t
         with torch.no_grad(), eval_mode(model):
             traced = model.encoder.trace(model.embed(windows.to(device)))  # per step: (n, h, H)
         last = {k: v[:, -1:].transpose(0, 1) for k, v in traced.items() if v.dim() == 3 and k.startswith("l")}
@@ -430,7 +580,13 @@ class LogAnomalyTask(Task):
 
     def export_graph(self, model: nn.Module) -> ExportGraph:
         """Windows of h = model.window event ids in (`_windows`: a session of n events gives n + 1, left-padded
-        with <s>), the next event's logits out; ranks, surprise and the top-g verdict stay outside the graph."""
+        with <s>), the next event's logits out; ranks, surprise and the top-g verdict stay outside the graph. With
+        window = 0: whole sessions in ([<s>] + events, padded at the end), the logits after every position out."""
+        if not self.model_config.window:
+            return ExportGraph(model, inputs=(
+                ExportTensor("tokens", "int64", ("batch", "time"), "<s> then each session's event ids (vocab.events)"),
+            ), outputs=(ExportTensor("logits", "float32", ("batch", "time", "events"),
+                                     "logits of the event after each position, </s> included"),))
         return ExportGraph(model, inputs=(
             ExportTensor("windows", "int64", ("batch", "window"),
                          "h event ids (vocab.events) before each position, left-padded with <s>"),
@@ -440,13 +596,17 @@ class LogAnomalyTask(Task):
         """The first `batch_size` windows of a session of max(length, batch_size) known events."""
         g = torch.Generator().manual_seed(seed)
         known = [i for i, t in enumerate(self.events.itos) if t not in (START, END, self.events.pad, self.events.unk)]
+        if not self.model_config.window:  # whole sessions: <s> then `length` known events, one row per session
+            ids = torch.tensor(known)[torch.randint(len(known), (batch_size, length), generator=g)]  # (B, length)
+            return {"tokens": torch.cat([torch.full((batch_size, 1), self.events.stoi[START]), ids], 1)}
         ids = torch.tensor(known)[torch.randint(len(known), (max(length, batch_size),), generator=g)]
         return {"windows": self._windows(ids.tolist())[0][:batch_size]}
 
     # ---- bundles ----------------------------------------------------------------------------
 
     def state_to_json(self) -> dict[str, Any]:
-        return {"vocab.events": self.events.to_json()}
+        threshold = {} if self.threshold is None else {"threshold": self.threshold}  # verdict "threshold" only
+        return {"vocab.events": self.events.to_json(), **threshold}
 
     def state_from_json(self, state: dict[str, Any]) -> None:
         if "vocab.events" not in state:
@@ -455,6 +615,15 @@ class LogAnomalyTask(Task):
         if events.pad_id is None or events.unk_id is None or START not in events or END not in events:
             raise ValueError(f"vocab.events needs pad, unk, {START} and {END}")
         self.events = events
+        threshold = state.get("threshold")
+        if threshold is not None and not (isinstance(threshold, (int, float)) and math.isfinite(threshold)):
+            raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+        self.threshold = None if threshold is None else float(threshold)
+
+
+def _as_line(name: str, events: Iterable[int]) -> str:
+    """A trace as predict's input, `name,e1 e2 ...`: its name stays its session id (a comma in it would end the id)."""
+    return f"{name.replace(',', '_')},{' '.join(map(str, events))}"
 
 
 def _model_logits(model: nn.Module) -> Logits:

@@ -56,6 +56,16 @@ def evaluate(task: Task, model: torch.nn.Module, features: list[dict], batch_siz
         return task.evaluate(model, (_to(task.collate([features[i] for i in b]), device) for b in batches))
 
 
+def calibrate(task: Task, model: torch.nn.Module, features: list[dict], batch_size: int, device: torch.device,
+              precision: str = "fp32") -> dict[str, float]:
+    """`task.calibrate` over one split (the valid one), in eval mode, as `evaluate` runs."""
+    from rnnlab.explain import eval_mode
+
+    batches = task.batches(features, batch_size, shuffle=False)
+    with eval_mode(model), torch.no_grad(), precision_autocast(resolve_precision(precision, device), device):
+        return task.calibrate(model, (_to(task.collate([features[i] for i in b]), device) for b in batches))
+
+
 def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, command: str = "",
           echo: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Train `cfg` in its run directory; returns the final summary (also in the bundle's metrics.json).
@@ -294,6 +304,13 @@ class Trainer:
                                    "train_time_s": round(run.train_time_s, 3),
                                    "parameters": sum(p.numel() for p in self.model.parameters()),
                                    "world_size": ddp.world, "replica_spread": spread, "precision": self.precision_note}
+        if self.feats.get("valid"):
+            # a threshold set on held-out training data with the final weights, before test is ever scored
+            calibration = calibrate(self.task, self.model, self.feats["valid"], tc.eval_batch_size, self.device,
+                                    tc.precision)
+            if calibration:
+                summary["calibration"] = calibration
+                self.say("calibration: " + "  ".join(f"{k} {v:.4g}" for k, v in calibration.items()))
         for split in ("valid", "test"):
             if self.feats.get(split):
                 summary[split] = evaluate(self.task, self.model, self.feats[split], tc.eval_batch_size, self.device,
