@@ -65,6 +65,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any, Iterable
 
 import numpy as np
@@ -493,12 +494,13 @@ class LogAnomalyTask(Task):
 
     def parse_bytes(self, data: bytes, name: str) -> list[tuple[str, str]]:
         """A file of sessions (checked line by line as training files are) -> [(NAME:LINE, the line)]; with
-        data.format "traces" the whole file is one session -> [(NAME, "NAME,e1 e2 ...")]."""
+        data.format "traces" the whole file is one session, named by the file as training names it ->
+        [(NAME, "BASENAME,e1 e2 ...")]."""
         from rnnlab.readers.lines import split_lines
 
         if self.data.format == "traces":
             trace = trace_from_bytes(data, name)
-            return [(name, _as_line(name, trace.events))]
+            return [(name, _as_line(PurePath(name).name, trace.events))]
         from rnnlab.readers.sessions import sessions_from_lines
 
         lines = split_lines(decode_text(data, name))
