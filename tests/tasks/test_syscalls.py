@@ -62,7 +62,7 @@ def _overrides(tmp, run: str, *more: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def trained(data):
-    """configs/adfa.toml on the toy traces: whole traces (window 0), mean surprise, threshold at 5 % FPR, min_count 2."""
+    """configs/adfa.toml on toy traces: whole traces (window 0), mean surprise, threshold at 5 % FPR, min_count 2."""
     torch.set_num_threads(1)
     cfg = load_config("configs/adfa.toml", _overrides(data, "run", "model.min_count=2"))
     summary = train(cfg, overwrite=True, echo=None)
