@@ -198,3 +198,15 @@ def test_a_threshold_needs_held_out_normal_sessions_and_top_g_takes_no_fpr():
         LogAnomalyTask(cfg.data, cfg.model)
     with pytest.raises(UserError, match="model.fpr"):
         load_config("configs/hdfs.toml", ["model.fpr=0.05"])
+
+
+def test_traces_of_any_lengths_come_back_in_order(trained):
+    """Whole traces are run shortest first (less padding); the answers still follow the inputs, one by one."""
+    predictor, _ = trained
+    rng = random.Random(9)
+    traces = [normal_trace(rng, n) for n in (30, 1, 12, 3)] + ["3 3 3 3 3 3 6"]
+    together = predictor.predict(traces, rankings=False)
+    assert [p["text"] for p in together] == traces
+    for trace, p in zip(traces, together):
+        alone = predictor.predict([trace], rankings=False)[0]
+        assert p["scores"]["score"] == pytest.approx(alone["scores"]["score"], abs=1e-5)

@@ -395,38 +395,42 @@ class LogAnomalyTask(Task):
 
     def _score(self, logits_of: Logits, token_lists: list[list[str]], *, top_k: int = 0) -> list[dict[str, Any]]:
         """`score_sessions` with the network run by `logits_of` (`_model_logits`, or an export's graph in
-        `predict_graphs`): windows (N, h) -> the next event's logits (N, V)."""
-        results: list[dict[str, Any]] = []
-        chunk: list[list[int]] = []
+        `predict_graphs`): windows (N, h) -> the next event's logits (N, V). Whole sessions (window = 0) are run
+        in order of length, so a chunk pads its sessions to about their own length (traces differ 50-fold)."""
+        results: list[dict[str, Any] | None] = [None] * len(token_lists)
+        chunk: list[tuple[int, list[int]]] = []  # (position in token_lists, ids)
 
         def flush() -> None:
             if not chunk:
                 return
-            batch = self.collate([{"ids": ids} for ids in chunk])
+            batch = self.collate([{"ids": ids} for _, ids in chunk])
             logits = self._logits(lambda x: logits_of(x).float().cpu(), batch)  # (N, V)
             rank, surprise = self._rank_surprise(logits, batch["targets"])
             probs = logits.softmax(-1) if top_k else None
             start = 0
-            for ids in chunk:
+            for at, ids in chunk:
                 n = len(ids)
                 part = slice(start, start + n + 1)
                 item = {"rank": rank[part][:n].tolist(), "surprise": surprise[part][:n].tolist(),
                         "end_rank": int(rank[part][n]), "end_surprise": float(surprise[part][n])}
                 if probs is not None:
                     item["next"] = probs[start + 1: start + n + 1]  # (n, V): after reading each event
-                results.append(item)
+                results[at] = item
                 start += n + 1
             chunk.clear()
 
         size = 0
-        for tokens in token_lists:
-            chunk.append(self.events.encode(tokens))
-            size += len(tokens) + 1
+        order = range(len(token_lists))
+        if not self.model_config.window:
+            order = sorted(order, key=lambda i: len(token_lists[i]))
+        for i in order:
+            chunk.append((i, self.events.encode(token_lists[i])))
+            size += len(token_lists[i]) + 1
             if size >= WINDOWS_PER_CHUNK:
                 flush()
                 size = 0
         flush()
-        return results
+        return results  # type: ignore[return-value]: every position is filled
 
     def verdict(self, scored: dict[str, Any], top_g: int | None = None) -> dict[str, Any]:
         """A session's verdict (the top-g rule, or its score above the bundle's threshold) and its scores, from
