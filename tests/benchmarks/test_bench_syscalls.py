@@ -161,12 +161,9 @@ def test_toy_run_writes_its_json_and_separates_the_attacks(bench, toy, tmp_path)
     # stide: the toy's normal traces are one cycle, so every held-out window was seen and every attack has new ones
     stide = result["detectors"]["stide"]["at_heldout_fpr_0.01"]
     assert stide["threshold"] == 0.0 and stide["recall"] == 1.0 and stide["test_fpr"] == 0.0
-    assert len(result["verdicts"]) == 6
-    for row in result["detectors"].values():
-        by_setting = row["oracle"]["test_roc_auc_by_setting"]
-        assert len(by_setting) == len(row["selection"])
-        assert row["oracle"]["roc_auc"] == max(s["roc_auc"] for s in by_setting) >= row["roc_auc"]
-        assert {**row["setting"], "roc_auc": row["roc_auc"]} in by_setting  # the chosen one, scored the same way
+    assert len(result["verdicts"]) == 5  # one line per detector and the best baseline
+    for row in result["detectors"].values():  # test is scored once, for the chosen setting only
+        assert "oracle" not in row
 
 
 def test_network_row_on_toy_traces(bench, toy, tmp_path):
