@@ -210,3 +210,17 @@ def test_traces_of_any_lengths_come_back_in_order(trained):
     for trace, p in zip(traces, together):
         alone = predictor.predict([trace], rankings=False)[0]
         assert p["scores"]["score"] == pytest.approx(alone["scores"]["score"], abs=1e-5)
+
+
+def test_evaluate_scores_the_test_split_and_a_directory_at_the_recorded_threshold(trained, data, capsys):
+    """`rnnlab evaluate BUNDLE`: the labelled test (normal + attack directories) at the bundle's threshold, ROC AUC
+    beside it; `--data DIR` reads a directory of traces, unlabelled (how many flagged, no rates)."""
+    predictor, summary = trained
+    assert main(["evaluate", str(predictor.path), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["threshold"] == pytest.approx(predictor.task.threshold)
+    for key in ("roc_auc", "recall", "fpr"):
+        assert got[key] == pytest.approx(summary["test"][key], abs=1e-6)
+    assert main(["evaluate", str(predictor.path), "--data", str(data / "Attack_Data_Master"), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["sessions"] == 4 and got["flagged_rate"] >= 0.75 and "recall" not in got and "roc_auc" not in got
