@@ -10,6 +10,9 @@ without its id is named by its 1-based line number. Every line must hold at leas
 line is a DataError, not a skipped line, because in these files a line IS a session (DeepLog's HDFS
 files have no empty line) and silently dropping one would shift every later line number away from the
 session the user means. Errors name the file and the line.
+
+Traces (`read_traces`, ADFA-LD's layout): one session a FILE, its ids over any number of lines, a directory of
+such files (or of directories of them) read as sessions named by their paths; see the section at the end.
 """
 from __future__ import annotations
 
