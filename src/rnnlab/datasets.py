@@ -133,6 +133,16 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
                       f"{GH}/wuyifan18/DeepLog/master/data/hdfs_train"),
              FileSpec("hdfs_test_abnormal", 765642, "a1e6c2706bd4df4b068f4b5a06dc1425bfd8d90e68905998d51825dedc563dd0",
                       f"{GH}/wuyifan18/DeepLog/master/data/hdfs_test_abnormal"))),
+    Dataset("adfa-ld", "ADFA-LD Linux system-call traces: Training 833 normal, Validation 4,372 normal, Attack 746 "
+            "in 6 types (60 runs)",
+            "UNSW Canberra ADFA IDS datasets (Creech & Hu 2013), as mirrored in public repositories",
+            "research use; cite Creech & Hu, IEEE WCNC 2013",
+            "Training_Data_Master/*.txt, Validation_Data_Master/*.txt, Attack_Data_Master/<Type>_<run>/*.txt "
+            "(one trace a file, syscall numbers space-separated), ADFA-LD+Syscall+List.txt",
+            (FileSpec("ADFA-LD+Syscall+List.txt", 27107,
+                      "d186e067a5016e382fb45500a75287769610c5b0e3675d35095db870ce3f28c6"),),
+            counts=(("Training_Data_Master/*.txt", 833), ("Validation_Data_Master/*.txt", 4372),
+                    ("Attack_Data_Master/*/*.txt", 746))),
     Dataset("malapi", "Mal-API-2019 subset: 808 Windows API-call sequences, 8 malware families",
             "github ocatak/malware_api_class other/data/100_calls.zip (re-compressed as gzip)", "MIT",
             "100_calls.txt.gz, 100_types.txt, ApiIndex.txt",
