@@ -169,14 +169,20 @@ class Predictor:
         """Tracing reads the glass engine's states and gates: PyTorch only, and only tasks that implement it."""
         return self.runtime == "torch" and type(self.task).trace is not Task.trace
 
+    def check_trace(self) -> None:
+        """One UserError line where there is no trace to give (`can_trace` false), saying why; nothing otherwise."""
+        if self.runtime != "torch":
+            raise UserError("tracing needs the PyTorch model (the glass engine's states and gates); an export runs "
+                            "its graphs only: trace with the bundle")
+        if not self.can_trace:
+            raise UserError(f"task {self.task.name!r} does not support tracing")
+
     def trace(self, input: Any) -> dict[str, Any]:
         return self.trace_many([input])[0]
 
     def trace_many(self, inputs: list[Any]) -> list[dict[str, Any]]:
         """`trace` of each input, batched where the task can (Task.trace_many)."""
-        if self.runtime != "torch":
-            raise UserError(f"{self.path}: tracing needs the PyTorch model (the glass engine's states and gates); "
-                            "an export runs its graphs only: trace with the bundle")
+        self.check_trace()
         return self.task.trace_many(self.model, list(inputs))
 
     @property
@@ -235,6 +241,24 @@ def _read_file(root: Path, file: Path) -> bytes:
     return data
 
 
+def saved_task(run_raw: dict[str, Any], cfg_path: Path, state: dict[str, Any], path: Path) -> tuple[RunConfig, Task]:
+    """The run config and the fitted task of a saved model (a bundle, or an export: rnnlab.runtime.load_export), from
+    its config (read at `cfg_path`; a config saved before a key was renamed still loads) and its state files by
+    name; BundleError naming the config or the directory `path` when either is invalid."""
+    try:
+        cfg = config_from_dict(run_raw, str(cfg_path), migrate=True)
+    except UserError as e:
+        raise BundleError(cfg_path, f"invalid config ({e})") from None
+    from rnnlab.tasks import get_task_class
+
+    task = get_task_class(cfg.task)(cfg.data, cfg.model)
+    try:
+        task.state_from_json(state)
+    except (ValueError, KeyError, TypeError) as e:
+        raise BundleError(path, f"task state files are invalid: {e}") from None
+    return cfg, task
+
+
 def load(path: str | Path) -> Predictor:
     """Load a bundle directory (see the module docstring). Raises BundleError naming the bad file. An export
     directory (`rnnlab export`) is refused with a line saying what runs it (rnnlab.runtime.load_predictor)."""
@@ -272,21 +296,9 @@ def load(path: str | Path) -> Predictor:
         contents[name] = data
 
     run_raw = {k: raw[k] for k in ("task", "run_dir", "data", "model", "train") if k in raw}
-    try:
-        cfg = config_from_dict(run_raw, str(cfg_path), migrate=True)  # saved before a key was renamed: still loads
-    except UserError as e:
-        raise BundleError(cfg_path, f"invalid config ({e})") from None
-    from rnnlab.tasks import get_task_class
-
-    task = get_task_class(cfg.task)(cfg.data, cfg.model)
-    state = {}
-    for name, data in contents.items():
-        if name.endswith(".json") and name[:-5] not in RESERVED:
-            state[name[:-5]] = _read_json(path / name, data)
-    try:
-        task.state_from_json(state)
-    except (ValueError, KeyError, TypeError) as e:
-        raise BundleError(path, f"task state files are invalid: {e}") from None
+    state = {name[:-5]: _read_json(path / name, data) for name, data in contents.items()
+             if name.endswith(".json") and name[:-5] not in RESERVED}
+    cfg, task = saved_task(run_raw, cfg_path, state, path)
     model = task.build_model()
     try:
         weights = st_load(contents["model.safetensors"])

@@ -33,18 +33,23 @@ Graph = Callable[..., tuple[torch.Tensor, ...]]
 
 
 class TorchGraph:
-    """One ExportGraph's module, called as an export graph is: tensors in, a tuple of tensors out."""
+    """One ExportGraph's module, called as an export graph is: tensors in (moved to the module's device), a tuple
+    of CPU tensors out, in eval mode and without gradients (the mode the module was in is restored after)."""
 
     def __init__(self, graph: Any):
         self.graph = graph
 
     def __call__(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        with torch.no_grad():
-            out = self.graph.module(*inputs)
+        from rnnlab.explain import eval_mode
+
+        module = self.graph.module
+        device = next(module.parameters()).device
+        with eval_mode(module), torch.no_grad():
+            out = module(*(x.to(device) for x in inputs))
         out = out if isinstance(out, (tuple, list)) else (out,)
         # half-precision outputs (a bf16 model) widened as an export's float32 would be; float64 (a forecast in
         # data units) and float32 kept as they are
-        return tuple(o.detach().float() if o.dtype in (torch.bfloat16, torch.float16) else o.detach() for o in out)
+        return tuple((o.float() if o.dtype in (torch.bfloat16, torch.float16) else o).detach().cpu() for o in out)
 
 
 class OnnxGraph:
@@ -92,8 +97,6 @@ def torch_graphs(task: Any, model: torch.nn.Module) -> dict[str, Graph]:
     the task's model is driven by a loop)."""
     graphs = task.export_graph(model)
     graphs = graphs if isinstance(graphs, dict) else {"model": graphs}
-    for g in graphs.values():
-        g.module.eval()
     return {name: TorchGraph(g) for name, g in graphs.items()}
 
 
@@ -106,10 +109,8 @@ def is_export(path: str | Path) -> bool:
 def load_export(path: str | Path, threads: int | None = None) -> Any:
     """A Predictor over the export directory `path`, its graphs in onnxruntime (see the module docstring).
     Raises BundleError naming the file that is missing, altered or not an export's."""
-    from rnnlab.bundle import Predictor, _read_file, _read_json
-    from rnnlab.config import config_from_dict
+    from rnnlab.bundle import Predictor, _read_file, _read_json, saved_task
     from rnnlab.export import FORMAT, FORMAT_VERSION
-    from rnnlab.tasks import get_task_class
 
     path = Path(path)
     meta_path = path / "export.json"
@@ -126,21 +127,13 @@ def load_export(path: str | Path, threads: int | None = None) -> Any:
     if not isinstance(meta.get("config"), dict):
         raise BundleError(meta_path, "no run config: the export was written by an older rnnlab; export the "
                                      "bundle again to run it with --runtime onnx")
-    try:
-        cfg = config_from_dict(meta["config"], str(meta_path), migrate=True)
-    except UserError as e:
-        raise BundleError(meta_path, f"invalid config ({e})") from None
-    task = get_task_class(cfg.task)(cfg.data, cfg.model)
     state = {}
     for name in meta.get("files") or []:
         if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith(".") \
                 or not name.endswith(".json"):
             raise BundleError(meta_path, f"invalid file name {name!r} in files")
         state[name[:-5]] = _read_json(path / name, _read_file(path, path / name))
-    try:
-        task.state_from_json(state)
-    except (ValueError, KeyError, TypeError) as e:
-        raise BundleError(path, f"task state files are invalid: {e}") from None
+    cfg, task = saved_task(meta["config"], meta_path, state, path)
     graphs = {}
     for name, g in (meta.get("graphs") or {}).items():
         file = path / str(g.get("file", ""))

@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 
+from rnnlab.cli.predict import add_runtime_argument
 from rnnlab.errors import UserError
 
 MAX_DEFAULT_THREADS = 4  # the most torch threads `rnnlab serve` picks by itself (default_threads)
@@ -17,9 +18,7 @@ MAX_DEFAULT_THREADS = 4  # the most torch threads `rnnlab serve` picks by itself
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", metavar="BUNDLE", help="a model bundle directory (from rnnlab train or rnnlab demo), "
                         "or an export directory (rnnlab export BUNDLE OUT) to serve with --runtime onnx")
-    parser.add_argument("--runtime", choices=("torch", "onnx"), default=None,
-                        help="torch: the bundle's PyTorch model; onnx: an export directory's graphs in onnxruntime "
-                             "(no /trace). Default: what the directory is")
+    add_runtime_argument(parser)  # onnx: an export directory, served without /trace
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 exposes it "
                              "to the network: there is no authentication)")

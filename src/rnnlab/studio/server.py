@@ -74,7 +74,6 @@ from rnnlab.errors import UserError
 from rnnlab.readers.lines import check_line
 from rnnlab.studio import multipart
 from rnnlab.studio.batching import Batcher, Batching
-from rnnlab.tasks.base import Task
 
 log = logging.getLogger("rnnlab.studio")
 UPLOAD_PATHS = ("/upload", "/audio")  # one endpoint; /audio is its first name
@@ -251,7 +250,7 @@ class Served:
         self.batcher = Batcher(self._predict_batch, batching, self.lock)  # its calls hold self.lock
         self.trace_batcher = Batcher(self._trace_batch, batching, self.lock)  # /trace's, under the same lock
         # tracing is optional in the Task interface: the page falls back to /predict without it
-        self.can_trace = getattr(predictor, "can_trace", type(self.task).trace is not Task.trace)
+        self.can_trace = predictor.can_trace
         # what one input is (Task.input_kind): a recording, a CSV series, a line of text; what /upload reads
         self.input_kind = self.task.input_kind
         self.audio = self.input_kind == "audio"
@@ -267,7 +266,7 @@ class Served:
         doc = (type(self.task).__doc__ or "").strip()
         return {"task": self.task.name, "description": doc.splitlines()[0] if doc else "",
                 "summary": _summary(self.task, config, p.metrics), "can_trace": self.can_trace,
-                "runtime": getattr(p, "runtime", "torch"), "input": self.input_kind,
+                "runtime": p.runtime, "input": self.input_kind,
                 "options": [{"name": o.name, "type": o.kind.__name__, "help": o.help} for o in self.task.options],
                 "config": public, "metrics": p.metrics}
 
@@ -324,16 +323,11 @@ class Served:
     def _predict_batch(self, values: list[Any], **options: Any) -> list[dict[str, Any]]:
         # the batcher's worker thread, under self.lock; no_grad is per thread, so it is set here
         with torch.no_grad():
-            return self._run(values, **options)
+            return self.predictor.run(values, **options)  # PyTorch, or an export's graphs
 
     def predict_many(self, values: list[Any], **options: Any) -> list[dict[str, Any]]:
         with self.lock, torch.no_grad():
-            return self._run(values, **options)
-
-    def _run(self, values: list[Any], **options: Any) -> list[dict[str, Any]]:
-        """The task's predict, by the predictor's runtime (Predictor.run: PyTorch, or an export's graphs)."""
-        run = getattr(self.predictor, "run", None)
-        return run(values, **options) if run else self.task.predict(self.model, values, **options)
+            return self.predictor.run(values, **options)
 
     def options(self, query: dict[str, str], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
         """The query parameters of a request as the task's decode options (`/predict?beam=5`), checked as the
@@ -350,17 +344,15 @@ class Served:
 
     def check_trace(self) -> None:
         """Before a trace is queued: one 422 line where there is no trace to give (a task without one, an export)."""
-        if not self.can_trace:
-            if getattr(self.predictor, "runtime", "torch") != "torch":
-                raise ApiError(422, "tracing needs the PyTorch model (the glass engine's states and gates); this "
-                                    "server runs an export's graphs: serve the bundle to trace")
-            raise ApiError(422, f"task {self.task.name!r} does not support tracing")
+        try:
+            self.predictor.check_trace()
+        except UserError as e:
+            raise ApiError(422, str(e)) from None
 
     def _trace_batch(self, values: list[Any]) -> list[dict[str, Any]]:
         # the trace batcher's worker thread, under self.lock; no_grad is per thread, so it is set here
         with torch.no_grad():
-            many = getattr(self.predictor, "trace_many", None)
-            return many(values) if many else [self.task.trace(self.model, v) for v in values]
+            return self.predictor.trace_many(values)
 
 
 def _summary(task: Any, config: dict[str, Any], metrics: dict[str, Any]) -> str:

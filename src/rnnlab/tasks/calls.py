@@ -55,6 +55,7 @@ from rnnlab.readers.calls import (
 )
 from rnnlab.readers.paths import check_input_file
 from rnnlab.readers.splits import split_indices
+from rnnlab.runtime import torch_graphs
 from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Task, labels
 from rnnlab.vocab import Vocab
 
@@ -416,17 +417,11 @@ class CallsTask(Task):
         where the studio draws it), and in `tokens` the calls the model read (after cutting runs and the
         strategy: at most max_calls or max_chunks x chunk_size), named by the API index if the bundle has
         one; `unknown` marks calls unseen in training."""
-        device = next(model.parameters()).device
-
-        def logits(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-            batch = {k: v.to(device) for k, v in batch.items()}
-            with torch.no_grad(), eval_mode(model):
-                return model(batch["tokens"], batch["lengths"], batch["runs"])
-
-        return self._predict(inputs, logits)
+        return self.predict_graphs(torch_graphs(self, model), inputs)
 
     def predict_graphs(self, graphs: dict[str, Any], inputs: list[Any]) -> list[dict[str, Any]]:
-        """`predict` from the export graph ("model": tokens, lengths[, runs] -> logits): the same answers."""
+        """`predict` from the export graph ("model": tokens, lengths[, runs] -> logits), PyTorch's
+        (runtime.torch_graphs) or an export's in onnxruntime: the same answers."""
         runs = bool(self.model_config.run_feature)  # the graph takes the log run lengths only when the model reads them
         return self._predict(inputs, lambda batch: graphs["model"](
             batch["tokens"], batch["lengths"], *((batch["runs"],) if runs else ()))[0])

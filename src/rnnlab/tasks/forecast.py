@@ -358,10 +358,9 @@ class ForecastTask(Task):
         return forward
 
     def _graph_forward(self, graph: Graph) -> Forward:
-        """The export's graph as `_run`'s forward. The graph answers in the data's units (B, H, C_t, K) (float64;
-        float32 from runtime.TorchGraph): its last step, SeriesScaling.inverse, is undone with the same
-        statistics, so the interval is taken on the z-scores as predict takes it (a Gaussian's sigma was scaled
-        and not shifted, so it is only divided)."""
+        """The export's graph as `_run`'s forward. The graph answers in the data's units (B, H, C_t, K) (float64):
+        its last step, SeriesScaling.inverse, is undone with the same statistics, so the interval is taken on the
+        z-scores as predict takes it (a Gaussian's sigma was scaled and not shifted, so it is only divided)."""
         mean = torch.from_numpy(self.scaler.mean[self.targets])  # (C_t,) float64
         scale = torch.from_numpy(self.scaler.scale[self.targets])  # (C_t,) float64 > 0
         sigma = 1 if self.model_config.head == "gaussian" else None  # which of the K outputs is a spread

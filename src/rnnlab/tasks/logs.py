@@ -83,7 +83,7 @@ from rnnlab.layers import RecurrentConfig, build_recurrent
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.sessions import SHAPE, parse_events, parse_session, read_sessions, read_traces, trace_from_bytes
 from rnnlab.readers.splits import hold_out, hold_out_last
-from rnnlab.runtime import Graph
+from rnnlab.runtime import Graph, torch_graphs
 from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Option, Task, labels
 from rnnlab.vocab import Vocab
 
@@ -391,12 +391,13 @@ class LogAnomalyTask(Task):
         """Per session: per event (rank, surprise), the end's (rank, surprise) and, with top_k > 0, the
         top_k next events after each event (probabilities (n, V) are kept only then). Batched in chunks
         of about WINDOWS_PER_CHUNK windows, so memory stays bounded for any number of sessions."""
-        return self._score(_model_logits(model), token_lists, top_k=top_k)
+        return self._score(_graph_logits(torch_graphs(self, model)["model"]), token_lists, top_k=top_k)
 
     def _score(self, logits_of: Logits, token_lists: list[list[str]], *, top_k: int = 0) -> list[dict[str, Any]]:
-        """`score_sessions` with the network run by `logits_of` (`_model_logits`, or an export's graph in
-        `predict_graphs`): windows (N, h) -> the next event's logits (N, V). Whole sessions (window = 0) are run
-        in order of length, so a chunk pads its sessions to about their own length (traces differ 50-fold)."""
+        """`score_sessions` with the network run by `logits_of` (the model's export graph, PyTorch's or
+        onnxruntime's, `_graph_logits`; float32 on the CPU): windows (N, h) -> the next event's logits (N, V).
+        Whole sessions (window = 0) are run in order of length, so a chunk pads its sessions to about their own
+        length (traces differ 50-fold)."""
         results: list[dict[str, Any] | None] = [None] * len(token_lists)
         chunk: list[tuple[int, list[int]]] = []  # (position in token_lists, ids)
 
@@ -404,7 +405,7 @@ class LogAnomalyTask(Task):
             if not chunk:
                 return
             batch = self.collate([{"ids": ids} for _, ids in chunk])
-            logits = self._logits(lambda x: logits_of(x).float().cpu(), batch)  # (N, V)
+            logits = self._logits(logits_of, batch)  # (N, V)
             rank, surprise = self._rank_surprise(logits, batch["targets"])
             probs = logits.softmax(-1) if top_k else None
             start = 0
@@ -518,14 +519,13 @@ class LogAnomalyTask(Task):
         model's guesses, its surprise (`score`, -log p in nats) and the top-g guesses after it (`ranking`);
         `scores`: the session score (max surprise), worst rank, mean surprise and the end's rank/surprise.
         rankings=False leaves the guesses out of `steps` (ranks and surprises stay): a big file costs less."""
-        return self._predict(_model_logits(model), inputs, top_g, rankings)
+        return self.predict_graphs(torch_graphs(self, model), inputs, top_g=top_g, rankings=rankings)
 
     def predict_graphs(self, graphs: dict[str, Graph], inputs: list[str], *, top_g: int | None = None,
                        rankings: bool = True) -> list[dict[str, Any]]:
         """`predict` from the export graph ("model": windows -> the next event's logits): the same verdicts, ranks,
         surprises and rankings under every option; nothing of predict's needs the PyTorch model."""
-        graph = graphs["model"]
-        return self._predict(lambda windows: graph(windows)[0], inputs, top_g, rankings)
+        return self._predict(_graph_logits(graphs["model"]), inputs, top_g, rankings)
 
     def _predict(self, logits_of: Logits, inputs: list[str], top_g: int | None,
                  rankings: bool) -> list[dict[str, Any]]:
@@ -632,12 +632,7 @@ def _as_line(name: str, events: Iterable[int]) -> str:
     return f"{name.replace(',', '_')},{' '.join(map(str, events))}"
 
 
-def _model_logits(model: nn.Module) -> Logits:
-    """The PyTorch model as a `Logits`: in eval mode, without gradients, on its own device."""
-    device = next(model.parameters()).device
-
-    def logits_of(windows: torch.Tensor) -> torch.Tensor:
-        with eval_mode(model), torch.no_grad():
-            return model(windows.to(device))  # (N, V)
-
-    return logits_of
+def _graph_logits(graph: Graph) -> Logits:
+    """An export graph ("model": its one output, the next event's logits) as a `Logits`: the PyTorch model's
+    (runtime.torch_graphs: eval mode, no gradients, its device) or an export's in onnxruntime."""
+    return lambda windows: graph(windows)[0]

@@ -67,7 +67,7 @@ from rnnlab.readers import speech as datasets
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.speech import FORMATS, SpeechExample
 from rnnlab.readers.splits import hold_out
-from rnnlab.runtime import Graph
+from rnnlab.runtime import Graph, torch_graphs
 from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Option, Task, labels
 from rnnlab.vocab import Vocab
 
@@ -77,8 +77,8 @@ PREDICT_BATCH = 16  # utterances per forward pass in predict
 KNOWN_SHOWN = 10  # labels a refusal lists before "... (N in all)"
 SPECTROGRAM_MELS = 64  # rows of the spectrogram a trace carries for the studio
 TRACE_GATE_VALUES = 200_000  # a trace carries the gates only while steps x hidden x layers stays below this
-# the network as predict runs it: frames (B, T, F), lengths (B,) -> export_graph's outputs (a PyTorch model through
-# _AudioTask._model_forward, or an export's graph)
+# the network as predict runs it: frames (B, T, F), lengths (B,) -> export_graph's outputs (the PyTorch model's graph,
+# runtime.torch_graphs, or an export's)
 Forward = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]]
 
 
@@ -362,23 +362,10 @@ class _AudioTask(Task):
         audios = [self._audio(x) for x in inputs]
         return audios, [frames(a.samples, self.features) for a in audios]
 
-    def _model_forward(self, model: nn.Module) -> Forward:
-        """The PyTorch model called as its export graph is (`_run`'s forward): frames (B, T, F), lengths (B,) ->
-        the graph's outputs as a tuple of CPU tensors, floats as float32, in eval mode and without gradients."""
-        device = next(model.parameters()).device
-
-        def forward(x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            with eval_mode(model), torch.no_grad():
-                out = model(x.to(device), lengths.to(device))
-            out = out if isinstance(out, (tuple, list)) else (out,)
-            return tuple((o.float() if o.is_floating_point() else o).cpu() for o in out)
-
-        return forward
-
     def _run(self, forward: Forward, inputs: list[Any]) -> Iterator[tuple[list[Any], torch.Tensor, tuple]]:
         """(audios, frames per recording (B,), the network's outputs) per PREDICT_BATCH inputs: the features are
         computed here from the audio, as training examples' are; the network (`export_graph`'s module) is run by
-        `forward` (the PyTorch model: `_model_forward`; an export's graph: `graphs["model"]`)."""
+        `forward` (graphs["model"]: the PyTorch model's, runtime.torch_graphs, or an export's)."""
         audios, feats = self._input_frames(inputs)
         for start in range(0, len(feats), PREDICT_BATCH):
             batch = self._frames_batch([{"frames": f} for f in feats[start:start + PREDICT_BATCH]])
@@ -502,7 +489,7 @@ class SpokenWordTask(_AudioTask):
     def predict(self, model: nn.Module, inputs: list[Any]) -> list[dict[str, Any]]:
         """For each recording: the word heard as `answer`, every word in `ranking`, the steps read (`tokens`) and
         the recording's length (`audio`)."""
-        return self._predict(self._model_forward(model), inputs)
+        return self.predict_graphs(torch_graphs(self, model), inputs)
 
     def predict_graphs(self, graphs: dict[str, Graph], inputs: list[Any]) -> list[dict[str, Any]]:
         """`predict` from the export graph ("model": frames, lengths -> logits): the same words and rankings;
@@ -673,8 +660,8 @@ class SpeechTask(_AudioTask):
         """For each recording: its transcript's words as `sequence` (greedy when beam is 1, else the prefix beam
         search with the lexicon and the word LM), the steps read (`tokens`), and in `audio` the posteriors, the
         best path, greedy's transcript and the words' timings."""
-        return self._predict(self._model_forward(model), inputs, beam=beam, lm_weight=lm_weight,
-                             word_bonus=word_bonus)
+        return self.predict_graphs(torch_graphs(self, model), inputs, beam=beam, lm_weight=lm_weight,
+                                   word_bonus=word_bonus)
 
     def predict_graphs(self, graphs: dict[str, Graph], inputs: list[Any], *, beam: int | None = None,
                        lm_weight: float | None = None, word_bonus: float | None = None) -> list[dict[str, Any]]:
