@@ -1,4 +1,5 @@
-# make install  — create .venv and install rnnlab with its test dependencies (torch pinned, CPU build)
+# make install  — create .venv and install rnnlab with its test dependencies (torch pinned, CPU build), and
+#                 build the native engine's C++ for this CPU
 # make demo     — install, then train the demo intent model and replay "what time is it?"
 # make test     — install, then lint (ruff) and run the whole test suite once per precision this CPU runs
 #                 natively (fp32 everywhere, bf16 too where native), so a bf16-only difference shows up
@@ -6,10 +7,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NATIVE := $(VENV)/.native-engine
 
 .PHONY: install demo test clean
 
-install: $(STAMP)
+install: $(STAMP) $(NATIVE)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +19,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $(STAMP)
+
+# the native engine's C++ (rnnlab/engines/native.cpp), compiled for this CPU; where it cannot be built the
+# command says why in one line and the fused engine stands in (installation does not fail)
+$(NATIVE): $(STAMP) src/rnnlab/engines/native.cpp
+	$(PY) -m rnnlab.engines.native
+	touch $(NATIVE)
 
 demo: install
 	$(VENV)/bin/rnnlab demo

@@ -1,4 +1,5 @@
-"""Recurrent: glass == fused == torch.nn (outputs, final states, gradients), traces, interop, autocast."""
+"""Recurrent: every engine (fused, glass, native) == torch.nn (outputs, final states, gradients), traces, interop,
+autocast."""
 import pytest
 import torch
 from hypothesis import given, settings
@@ -8,11 +9,13 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch.testing import assert_close
 
 from rnnlab import Recurrent
+from rnnlab.engines import ENGINES
 from rnnlab.precision import cpu_capability, cpu_model, cpu_native_bf16
 
 MODES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 T, B, I, H = 6, 4, 3, 5
 RAGGED = [6, 2, 5, 1]  # unsorted on purpose: packing must sort and unsort
+ENGINE_NAMES = list(ENGINES)  # every engine of the table: fused, glass, native
 TOL = {torch.float32: {"atol": 1e-5, "rtol": 1e-5}, torch.float64: {"atol": 1e-10, "rtol": 1e-10}}
 
 
@@ -78,7 +81,7 @@ def test_glass_fused_and_torch_agree(mode, num_layers, bidirectional, batch_firs
     reference.load_state_dict(layer.state_dict())  # same names: loads strictly
     ref_values, ref_grads = outputs_and_grads(lambda: run_torch(reference, x, state, lengths, batch_first),
                                               x, state, list(reference.parameters()))
-    for engine in ["fused", "glass"]:
+    for engine in ENGINE_NAMES:
         layer.engine = engine
         values, grads = outputs_and_grads(lambda: layer(x, state, lengths=lengths), x, state,
                                           list(layer.parameters()))
@@ -89,7 +92,7 @@ def test_glass_fused_and_torch_agree(mode, num_layers, bidirectional, batch_firs
             assert_close(a, b, **TOL[dtype], msg=lambda m, engine=engine: f"{engine} gradient: {m}")
 
 
-@pytest.mark.parametrize("engine", ["fused", "glass"])
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
 @pytest.mark.parametrize("mode", MODES)
 def test_ragged_sequences_are_each_run_alone(mode, engine):
     """Each sequence of a padded batch gets exactly what it gets alone: zeros past its end, its own
@@ -126,7 +129,7 @@ def test_glass_layer_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda x: layer(x, lengths=[4, 2])[0], (x,))
 
 
-@pytest.mark.parametrize("engine", ["fused", "glass"])
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
 @pytest.mark.parametrize("mode", MODES)
 def test_unbatched_input_is_a_batch_of_one(mode, engine):
     layer, x, _ = make_case(mode, 2, True, False, torch.float64, given_state=False)
@@ -216,7 +219,7 @@ def test_state_dict_round_trip_with_torch(mode):
     ours = Recurrent(mode, I, H, 2, bidirectional=True)
     ours.load_state_dict(theirs.state_dict())  # strict: every name matches
     x = torch.randn(T, B, I)
-    for engine in ["fused", "glass"]:
+    for engine in ENGINE_NAMES:
         ours.engine = engine
         assert_close(ours(x)[0], theirs(x)[0], **TOL[torch.float32])
     back = torch_module(mode, num_layers=2, bidirectional=True)
@@ -247,7 +250,7 @@ def test_from_torch_and_to_torch_share_parameters(mode):
     x = torch.randn(B, T, I)
     with torch.no_grad():
         theirs.weight_hh_l1_reverse.mul_(0.5)  # an in-place change shows through all three
-    for engine in ["fused", "glass"]:
+    for engine in ENGINE_NAMES:
         ours.engine = engine
         assert_close(ours(x)[0], theirs(x)[0], **TOL[torch.float32])
         assert_close(back(x)[0], theirs(x)[0], **TOL[torch.float32])
@@ -279,7 +282,7 @@ def test_bad_arguments_are_refused():
         Recurrent("transformer", I, H)
     layer = Recurrent("lstm", I, H)
     x = torch.randn(T, B, I)
-    for engine in ["fused", "glass"]:
+    for engine in ENGINE_NAMES:
         layer.engine = engine
         with pytest.raises(ValueError, match="lengths"):
             layer(x, lengths=[T + 1] * B)
@@ -301,13 +304,13 @@ def test_dropout_between_layers(mode):
         setattr(top, name + "_l0", getattr(layer, name + "_l1"))
     x = torch.randn(T, B, I)
     expected = top(torch.zeros(T, B, H))[0]
-    for engine in ["fused", "glass"]:
+    for engine in ENGINE_NAMES:
         layer.engine = engine
         assert_close(layer(x)[0], expected, **TOL[torch.float32])
     layer.eval()  # no dropout in eval: both engines agree with torch.nn and differ from the above
     reference = torch_module(mode, num_layers=2).eval()
     reference.load_state_dict(layer.state_dict())
-    for engine in ["fused", "glass"]:
+    for engine in ENGINE_NAMES:
         layer.engine = engine
         assert_close(layer(x)[0], reference(x)[0], **TOL[torch.float32])
     assert (layer(x)[0] - expected).abs().max() > 1e-4
@@ -319,10 +322,10 @@ def test_dropout_between_layers(mode):
 
 
 @pytest.mark.parametrize("ragged", [False, True], ids=["full", "ragged"])
-@pytest.mark.parametrize("engine", ["fused", "glass"])
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
 @pytest.mark.parametrize("mode", MODES)
 def test_bf16_autocast_runs_and_is_close_to_fp32(mode, engine, ragged):
-    if mode == "lstm" and engine == "fused" and not cpu_native_bf16():
+    if mode == "lstm" and engine in ("fused", "native") and not cpu_native_bf16():  # native: fused's under autocast
         pytest.skip(f"oneDNN has no bf16 LSTM without native bf16 (this CPU: {cpu_model()}, {cpu_capability()}); "
                     "rnnlab's precision=auto runs fp32 here (tests/test_precision.py)")
     layer, x, _ = make_case(mode, 2, True, False, torch.float32, given_state=False)

@@ -7,6 +7,7 @@ never a branch inside the layer:
     name     file        runs                                                    traces
     fused    fused.py    torch's own kernels (torch._VF.lstm & co.): oneDNN, cuDNN  no
     glass    glass.py    the cells of rnnlab.cells, step by step in Python           yes (every gate, every step)
+    native   native.py   rnnlab's C++ loop (native.cpp) between two large GEMMs     no
 
 An engine is `run(layer, x, state, lengths) -> (output, state)` over already-checked inputs
 (x (T, B, I) or (B, T, I) with layer.batch_first; state None or the family's form, (L*D, B, H) each;
@@ -22,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from . import fused, glass
+from . import fused, glass, native
 
 
 @dataclass(frozen=True)
@@ -61,5 +62,7 @@ def tracing_engine() -> Engine:
 register(Engine("fused", fused.run, summary="torch's kernels (torch._VF.*: oneDNN on CPU, cuDNN on GPU); fast, opaque"))
 register(Engine("glass", glass.run, glass.trace,
                 summary="rnnlab's cells step by step in Python; every gate of every step can be read"))
+register(Engine("native", native.run,
+                summary="rnnlab's C++ recurrence: all steps' input and weight-gradient GEMMs at once, fused gates"))
 
 __all__ = ["ENGINES", "Engine", "get_engine", "register", "tracing_engine"]

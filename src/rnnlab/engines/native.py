@@ -1,0 +1,232 @@
+"""The native engine: rnnlab's own CPU recurrence, a C++ loop (native.cpp) between two large GEMMs.
+
+Training an RNN costs a GEMM per step that cannot be batched over time (h_{t-1} W_hh^T needs h_{t-1}) and a
+chain of small elementwise ops per gate. torch.nn's GRU and RNN on CPU run that chain op by op, and autograd
+keeps T small weight-gradient GEMMs for the backward pass. This engine does per layer and direction:
+
+    forward   xw = x W_ih^T + b                  one (T*B, I) x (I, G*H) GEMM for all T steps
+              per step: gh = h_{t-1} W_hh^T      (B, H) x (H, G*H), then every gate in one fused pass (C++)
+    backward  per step: the gates' gradients in one fused pass, dh_{t-1} = direct + dgh_t W_hh
+              dW_hh = dgh^T hprev, dW_ih = dgx^T x, dx = dgx W_ih    one GEMM each, over all T steps
+
+Parameters, inputs, outputs, states and gradients are torch.nn's (the parity tests run every engine against
+torch.nn): every mode, layers, directions, dropout between layers, ragged lengths (a step past a sequence's
+end holds the state and outputs zero, as the glass engine masks it), float32 and float64, on the CPU.
+
+The C++ part is compiled once per machine by `make install` (torch.utils.cpp_extension with this CPU's
+instruction set, into the virtual environment; `python -m rnnlab.engines.native` builds it by hand). Where it
+cannot be built (no compiler) or does not apply (a GPU tensor; bfloat16 autocast of an lstm or rnn, which
+torch's oneDNN kernels run natively), the layer runs the fused engine instead, and says so once on stderr
+when the extension is missing. Double backward (create_graph=True) is not supported.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from . import fused
+
+SOURCE = Path(__file__).with_name("native.cpp")
+MODE_CODES = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}  # native.cpp's enum Mode
+CFLAGS = ["-O3", "-march=native", "-fno-math-errno"]
+_EMPTY = torch.empty(0)
+
+_state: dict = {}  # "module": the loaded extension or None; "why": why not; "warned": said so already
+
+
+def _cpu_flags() -> str:
+    """This CPU's model and instruction-set flags: the build is for them (-march=native)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        lines = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags"))][:2]
+        return "\n".join(lines)
+    except OSError:
+        return platform.processor() or platform.machine()
+
+
+def build_key() -> str:
+    """What a build depends on: the source, torch, Python, the compiler flags and this CPU."""
+    digest = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), torch.__version__.encode(), sys.version.encode(), " ".join(CFLAGS).encode(),
+                 _cpu_flags().encode()):
+        digest.update(part)
+    return digest.hexdigest()[:16]
+
+
+def build_dir() -> Path:
+    """Where the extension is built: $RNNLAB_NATIVE_DIR, or inside the Python environment (so `make clean`,
+    which removes .venv, removes it too)."""
+    root = os.environ.get("RNNLAB_NATIVE_DIR") or str(Path(sys.prefix) / "rnnlab-native")
+    return Path(root) / build_key()
+
+
+def load(verbose: bool = False):
+    """The compiled extension (built now if it is not yet), or None with the reason in `why()`."""
+    if "module" in _state:
+        return _state["module"]
+    module, why = None, None
+    if os.environ.get("RNNLAB_NATIVE", "1") == "0":
+        why = "disabled by RNNLAB_NATIVE=0"
+    else:
+        try:
+            from torch.utils import cpp_extension
+
+            # ninja comes with rnnlab (a dependency) into the environment's bin/, which need not be on PATH
+            bin_dir = str(Path(sys.executable).parent)
+            if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+                os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+            directory = build_dir()
+            directory.mkdir(parents=True, exist_ok=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # cpp_extension's notes on compiler versions
+                module = cpp_extension.load(name=f"rnnlab_native_{build_key()}", sources=[str(SOURCE)],
+                                            build_directory=str(directory), extra_cflags=CFLAGS, verbose=verbose)
+        except Exception as error:  # no compiler, no ninja, a failed build: the fused engine stands in
+            lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+            why = f"{type(error).__name__}: {lines[0] if lines else error!r}"[:300]
+    _state["module"], _state["why"] = module, why
+    return module
+
+
+def why() -> str | None:
+    """Why the extension is not available (None when it is, or before `load` was tried)."""
+    return _state.get("why")
+
+
+def available() -> bool:
+    return load() is not None
+
+
+def _fallback(layer, x, state, lengths, reason: str | None):
+    if reason and not _state.get("warned"):
+        _state["warned"] = True
+        print(f"rnnlab: the native engine is not built here ({reason}); running the fused engine instead",
+              file=sys.stderr)
+    return fused.run(layer, x, state, lengths)
+
+
+def run(layer, x: Tensor, state, lengths: Tensor | None):
+    """x (T, B, I) or (B, T, I), state or None, lengths (B,) or None -> (output, final state), as torch.nn."""
+    weight = layer.flat_weights()[0]
+    if x.device.type != "cpu" or weight.dtype not in (torch.float32, torch.float64):
+        return fused.run(layer, x, state, lengths)
+    if torch.is_autocast_enabled("cpu") and layer.mode != "gru":
+        # torch's kernels run lstm and rnn in the autocast dtype (oneDNN's bf16 LSTM); gru they run in
+        # float32 under CPU autocast, which this engine does too
+        return fused.run(layer, x, state, lengths)
+    extension = load()
+    if extension is None:
+        return _fallback(layer, x, state, lengths, why())
+    with torch.autocast("cpu", enabled=False):
+        return _run(extension, layer, x.to(weight.dtype), state, lengths)
+
+
+def _run(extension, layer, x: Tensor, state, lengths: Tensor | None):
+    if layer.batch_first:
+        x = x.transpose(0, 1)  # (T, B, I): the loop walks the time axis
+    x = x.contiguous()
+    B = x.shape[1]
+    family = layer.family
+    dtype = x.dtype
+    parts = [p.to(dtype) for p in family.state_parts(layer.initial_state(x, state, B))]  # (L*D, B, H) each
+    lstm = layer.mode == "lstm"
+    code = MODE_CODES[layer.mode]
+    lens = _EMPTY if lengths is None else lengths.to(device="cpu", dtype=torch.int64).contiguous()
+    finals = []  # per layer and direction: (h_n,) or (h_n, c_n)
+    layer_input = x  # (T, B, I) for layer 0, (T, B, D*H) after
+    for index in range(layer.num_layers):
+        outputs = []
+        for direction in range(layer.num_directions):
+            row = index * layer.num_directions + direction
+            w_ih, w_hh, b_ih, b_hh = layer.direction_weights(index, direction)
+            c0 = parts[1][row] if lstm else None
+            out, h_n, c_n = _Direction.apply(layer_input, parts[0][row], c0, w_ih, w_hh, b_ih, b_hh,
+                                             extension, code, bool(direction), lens)
+            outputs.append(out)
+            finals.append((h_n, c_n) if lstm else (h_n,))
+        layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)  # (T, B, D*H)
+        if layer.dropout and layer.training and index < layer.num_layers - 1:
+            layer_input = torch.nn.functional.dropout(layer_input, layer.dropout, training=True)
+    output = layer_input.transpose(0, 1) if layer.batch_first else layer_input
+    final = family.state_from_parts(tuple(torch.stack(p) for p in zip(*finals)))  # (L*D, B, H) each
+    return output, final
+
+
+def _fold_bias(code: int, b_ih: Tensor | None, b_hh: Tensor | None, hidden: int):
+    """(the bias added to xw, gru's b_hn or None): b_hh joins b_ih except gru's b_hn, which sits inside
+    r * (W_hn h + b_hn)."""
+    if b_ih is None:
+        return None, None
+    if code != MODE_CODES["gru"]:
+        return b_ih + b_hh, None
+    folded = torch.cat([b_ih[:2 * hidden] + b_hh[:2 * hidden], b_ih[2 * hidden:]])
+    return folded, b_hh[2 * hidden:].contiguous()
+
+
+class _Direction(torch.autograd.Function):
+    """One layer, one direction: (x (T, B, I), h0 (B, H), c0, weights) -> (output (T, B, H), h_n, c_n)."""
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, extension, code, reverse, lengths):
+        T, B, I = x.shape
+        G_H, H = w_hh.shape
+        bias, b_hn = _fold_bias(code, b_ih, b_hh, H)
+        x2 = x.reshape(T * B, I)
+        xw = torch.addmm(bias, x2, w_ih.t()) if bias is not None else x2 @ w_ih.t()  # (T*B, G*H)
+        w_hh = w_hh.contiguous()
+        out, h_n, c_n, hprev, cprev, gates, extra = extension.forward(
+            xw.view(T, B, G_H), h0.contiguous(), _EMPTY if c0 is None else c0.contiguous(), w_hh,
+            _EMPTY if b_hn is None else b_hn, lengths, code, reverse)
+        ctx.save_for_backward(x2, w_ih, w_hh, out, hprev, cprev, gates, extra, lengths)
+        ctx.code, ctx.reverse, ctx.has_bias, ctx.has_c = code, reverse, b_ih is not None, c0 is not None
+        ctx.extension = extension
+        if c0 is None:
+            ctx.mark_non_differentiable(c_n)
+        return out, h_n, c_n
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_out, d_hn, d_cn):
+        x2, w_ih, w_hh, out, hprev, cprev, gates, extra, lengths = ctx.saved_tensors
+        T, B, H = hprev.shape
+        G_H = w_hh.shape[0]
+        dgx, dgh, dh0, dc0 = ctx.extension.backward(
+            d_out, d_hn, d_cn if ctx.has_c else _EMPTY, out, hprev, cprev, gates, extra, w_hh, lengths,
+            ctx.code, ctx.reverse)
+        dgx2, dgh2 = dgx.view(T * B, G_H), dgh.view(T * B, G_H)
+        need = ctx.needs_input_grad  # (x, h0, c0, w_ih, w_hh, b_ih, b_hh, ...)
+        dx = (dgx2 @ w_ih).view(T, B, -1) if need[0] else None  # (T*B, G*H) x (G*H, I)
+        dw_ih = dgx2.t() @ x2 if need[3] else None  # (G*H, T*B) x (T*B, I): every step's share in one GEMM
+        dw_hh = dgh2.t() @ hprev.view(T * B, H) if need[4] else None  # (G*H, T*B) x (T*B, H)
+        db_ih = dgx2.sum(0) if ctx.has_bias and need[5] else None
+        db_hh = dgh2.sum(0) if ctx.has_bias and need[6] else None
+        return (dx, dh0 if need[1] else None, dc0 if ctx.has_c and need[2] else None, dw_ih, dw_hh, db_ih, db_hh,
+                None, None, None, None)
+
+
+def main(argv=None) -> int:
+    """`python -m rnnlab.engines.native`: build the extension now (make install runs this)."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description="build rnnlab's native recurrent engine for this machine")
+    parser.add_argument("--verbose", action="store_true", help="show the compiler's commands")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    print(f"rnnlab: building the native engine in {build_dir()} ...", flush=True)
+    if load(verbose=args.verbose) is None:
+        print(f"rnnlab: the native engine could not be built ({why()}); the fused engine stands in for it")
+        return 0  # not an install failure: every layer still runs
+    print(f"rnnlab: native engine ready ({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
