@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 # the native engine's C++ (rnnlab/engines/native.cpp), compiled for this CPU; where it cannot be built the
 # command says why in one line and the fused engine stands in (installation does not fail)
 $(NATIVE): $(STAMP) src/rnnlab/engines/native.cpp
-	$(PY) -m rnnlab.engines.native
+	$(PY) -c "import sys; from rnnlab.engines.native import main; sys.exit(main())"
 	touch $(NATIVE)
 
 demo: install

@@ -116,7 +116,7 @@ void forward_step(int64_t mode, int64_t B, int64_t H, const T* xw, const T* gh, 
       for (int64_t j = 0; j < H; ++j) {
         const T r = sigmoid<T>(x[j] + g[j]);
         const T z = sigmoid<T>(x[H + j] + g[H + j]);
-        const T hpart = g[2 * H + j] + (b_hn ? b_hn[j] : T(0));
+        const T hpart = g[2 * H + j] + b_hn[j];
         const T n = tanh_<T>(x[2 * H + j] + r * hpart);
         const T h = (T(1) - z) * n + z * hp[j];
         a[j] = r; a[H + j] = z; a[2 * H + j] = n;
@@ -142,7 +142,8 @@ void backward_step(int64_t mode, int64_t B, int64_t H, const T* dout, const T* d
     T* dg = dgh + b * G * H;
     T* dr = direct + b * H;
     if (!inside[b]) {  // the state passed through; the zero output takes no gradient
-      for (int64_t j = 0; j < G * H; ++j) { dx[j] = T(0); dg[j] = T(0); }
+      for (int64_t j = 0; j < G * H; ++j) dx[j] = T(0);
+      if (dg != dx) for (int64_t j = 0; j < G * H; ++j) dg[j] = T(0);
       std::memcpy(dr, dhi, H * sizeof(T));
       return;  // dc_carry passes through unchanged
     }
@@ -154,7 +155,7 @@ void backward_step(int64_t mode, int64_t B, int64_t H, const T* dout, const T* d
       for (int64_t j = 0; j < H; ++j) {
         const T dh = dhi[j] + (dy ? dy[j] : T(0));
         const T d = relu ? (h[j] > T(0) ? dh : T(0)) : dh * (T(1) - h[j] * h[j]);
-        dx[j] = d; dg[j] = d; dr[j] = T(0);
+        dx[j] = d; dr[j] = T(0);  // dgh is dgx
       }
     } else if (mode == LSTM) {
       const T* a = gates + b * 4 * H;
@@ -170,8 +171,7 @@ void backward_step(int64_t mode, int64_t B, int64_t H, const T* dout, const T* d
         const T df = c * cp[j] * f * (T(1) - f);
         const T dgg = c * i * (T(1) - g * g);
         const T dO = dh * t * o * (T(1) - o);
-        dx[j] = di; dx[H + j] = df; dx[2 * H + j] = dgg; dx[3 * H + j] = dO;
-        dg[j] = di; dg[H + j] = df; dg[2 * H + j] = dgg; dg[3 * H + j] = dO;
+        dx[j] = di; dx[H + j] = df; dx[2 * H + j] = dgg; dx[3 * H + j] = dO;  // dgh is dgx
         dc[j] = c * f; dr[j] = T(0);
       }
     } else {  // GRU
@@ -191,6 +191,17 @@ void backward_step(int64_t mode, int64_t B, int64_t H, const T* dout, const T* d
       }
     }
   });
+}
+
+// y = a w^T through MKL's packed GEMM (torch's mkl::_mkl_linear over a weight packed once per call by
+// mkl::_mkl_reorder_linear_weight): a step's GEMM is small (B rows) and reuses one weight T times, and an
+// unpacked GEMM re-packs that weight on every call. Python passes an empty `packed` where torch has no MKL.
+at::Tensor packed_linear(const at::Tensor& a, const at::Tensor& packed, const at::Tensor& w, int64_t rows) {
+  static auto op = c10::Dispatcher::singleton()
+      .findSchemaOrThrow("mkl::_mkl_linear", "")
+      .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
+                        int64_t)>();
+  return op.call(a, packed, w, std::nullopt, rows);
 }
 
 int64_t gate_count(int64_t mode) { return mode == LSTM ? 4 : (mode == GRU ? 3 : 1); }
@@ -215,12 +226,13 @@ std::vector<uint8_t> inside_table(const at::Tensor& lengths, int64_t T, int64_t 
 }  // namespace
 
 // xw (T, B, G*H): x W_ih^T + b, with b_hh folded in except gru's b_hn; h0, c0 (B, H) (c0 lstm only);
-// w_hh (G*H, H); b_hn (H) gru only; lengths (B,) int64. A tensor not given is an empty one.
+// w_hh (G*H, H); w_packed: w_hh packed for MKL, or empty (then a plain GEMM); b_hn (H) gru only;
+// lengths (B,) int64. A tensor not given is an empty one.
 // Returns [output (T, B, H), h_n, c_n (lstm; else empty), hprev (T, B, H), cprev (T, B, H) (lstm),
 //          gates (T, B, G*H) (lstm, gru), extra (T, B, H) (lstm: tanh c_t, gru: W_hn h + b_hn)]
 std::vector<at::Tensor> forward(const at::Tensor& xw, const at::Tensor& h0, const at::Tensor& c0,
-                                const at::Tensor& w_hh, const at::Tensor& b_hn, const at::Tensor& lengths,
-                                int64_t mode, bool reverse) {
+                                const at::Tensor& w_hh, const at::Tensor& w_packed, const at::Tensor& b_hn,
+                                const at::Tensor& lengths, int64_t mode, bool reverse) {
   check(xw.dim() == 3 && xw.is_contiguous(), "xw must be a contiguous (T, B, G*H) tensor");
   const int64_t T = xw.size(0), B = xw.size(1), G = gate_count(mode), H = w_hh.size(1);
   check(xw.size(2) == G * H && w_hh.size(0) == G * H, "xw and w_hh disagree on G*H");
@@ -236,7 +248,8 @@ std::vector<at::Tensor> forward(const at::Tensor& xw, const at::Tensor& h0, cons
   auto gates = (lstm || gru) ? at::empty({T, B, G * H}, opts) : at::empty({0}, opts);
   auto extra = (lstm || gru) ? at::empty({T, B, H}, opts) : at::empty({0}, opts);
   auto gh = at::empty({B, G * H}, opts);
-  const auto w_t = w_hh.t();  // (H, G*H), a view: the GEMM reads it transposed
+  // (H, G*H) contiguous: a GEMM reading a transposed view was 30 % slower at these sizes
+  const auto w_t = w_packed.numel() ? at::Tensor() : w_hh.t().contiguous();
   const auto inside = inside_table(lengths, T, B);
   // the first step's state: h0 copied into its hprev slot (the GEMM and the gates read it from there)
   const int64_t t0 = step_time(0, T, reverse);
@@ -244,32 +257,42 @@ std::vector<at::Tensor> forward(const at::Tensor& xw, const at::Tensor& h0, cons
   if (lstm) cprev[t0].copy_(c0);
   std::unique_ptr<bool[]> fl(new bool[B]);
   AT_DISPATCH_FLOATING_TYPES(xw.scalar_type(), "rnnlab_native_forward", [&] {
-    const scalar_t* bhn = (gru && b_hn.numel()) ? b_hn.data_ptr<scalar_t>() : nullptr;
+    // gru's b_hn, zeros for a layer without biases (the loop then needs no branch)
+    const auto bhn_t = gru ? (b_hn.numel() ? b_hn.contiguous() : at::zeros({H}, opts)) : at::Tensor();
+    const scalar_t* bhn = gru ? bhn_t.data_ptr<scalar_t>() : nullptr;
+    // raw pointers, offset per step: a Tensor select per buffer and step cost more than a step's gates
+    scalar_t* const x0 = xw.data_ptr<scalar_t>();
+    scalar_t* const hp0 = hprev.data_ptr<scalar_t>();
+    scalar_t* const cp0 = lstm ? cprev.data_ptr<scalar_t>() : nullptr;
+    scalar_t* const out0 = output.data_ptr<scalar_t>();
+    scalar_t* const gates0 = (lstm || gru) ? gates.data_ptr<scalar_t>() : nullptr;
+    scalar_t* const extra0 = (lstm || gru) ? extra.data_ptr<scalar_t>() : nullptr;
+    const int64_t BH = B * H, BGH = B * G * H;
     for (int64_t s = 0; s < T; ++s) {
       const int64_t t = step_time(s, T, reverse);
       const bool last = s == T - 1;
       const int64_t tn = last ? t : step_time(s + 1, T, reverse);
-      auto h_t = hprev[t];
-      at::mm_out(gh, h_t, w_t);  // (B, H) x (H, G*H)
-      scalar_t* hnext = last ? h_n.data_ptr<scalar_t>() : hprev[tn].data_ptr<scalar_t>();
-      scalar_t* cnext = lstm ? (last ? c_n.data_ptr<scalar_t>() : cprev[tn].data_ptr<scalar_t>()) : nullptr;
+      const auto h_t = hprev.select(0, t);  // (B, H): the one Tensor a step needs, for the GEMM
+      if (w_packed.numel()) gh = packed_linear(h_t, w_packed, w_hh, B);  // (B, H) x (H, G*H)
+      else at::mm_out(gh, h_t, w_t);
+      scalar_t* hnext = last ? h_n.data_ptr<scalar_t>() : hp0 + tn * BH;
+      scalar_t* cnext = lstm ? (last ? c_n.data_ptr<scalar_t>() : cp0 + tn * BH) : nullptr;
       for (int64_t b = 0; b < B; ++b) fl[b] = inside[t * B + b];
-      forward_step<scalar_t>(mode, B, H, xw[t].data_ptr<scalar_t>(), gh.data_ptr<scalar_t>(), bhn,
-                             h_t.data_ptr<scalar_t>(), lstm ? cprev[t].data_ptr<scalar_t>() : nullptr, fl.get(),
-                             output[t].data_ptr<scalar_t>(), hnext, cnext,
-                             (lstm || gru) ? gates[t].data_ptr<scalar_t>() : nullptr,
-                             (lstm || gru) ? extra[t].data_ptr<scalar_t>() : nullptr);
+      forward_step<scalar_t>(mode, B, H, x0 + t * BGH, gh.data_ptr<scalar_t>(), bhn, hp0 + t * BH,
+                             lstm ? cp0 + t * BH : nullptr, fl.get(), out0 + t * BH, hnext, cnext,
+                             gates0 ? gates0 + t * BGH : nullptr, extra0 ? extra0 + t * BH : nullptr);
     }
   });
   return {output, h_n, c_n, hprev, lstm ? cprev : at::empty({0}, opts), gates, extra};
 }
 
 // dout (T, B, H); dh_n, dc_n (B, H) (dc_n lstm only); an empty tensor for one not given (zeros).
+// wt_packed: W_hh^T (H, G*H) packed for MKL, or empty (then a plain GEMM with W_hh).
 // Returns [dgx (T, B, G*H), dgh (T, B, G*H) (the same tensor but for gru), dh0 (B, H), dc0 (B, H) (lstm)].
 std::vector<at::Tensor> backward(const at::Tensor& dout, const at::Tensor& dh_n, const at::Tensor& dc_n,
                                  const at::Tensor& output, const at::Tensor& hprev, const at::Tensor& cprev,
                                  const at::Tensor& gates, const at::Tensor& extra, const at::Tensor& w_hh,
-                                 const at::Tensor& lengths, int64_t mode, bool reverse) {
+                                 const at::Tensor& wt_packed, const at::Tensor& lengths, int64_t mode, bool reverse) {
   const int64_t T = hprev.size(0), B = hprev.size(1), H = hprev.size(2), G = gate_count(mode);
   const bool lstm = mode == LSTM, gru = mode == GRU;
   auto opts = hprev.options();
@@ -279,22 +302,33 @@ std::vector<at::Tensor> backward(const at::Tensor& dout, const at::Tensor& dh_n,
   auto dh = dh_n.numel() ? dh_n.contiguous().clone() : at::zeros({B, H}, opts);
   auto dc = lstm ? (dc_n.numel() ? dc_n.contiguous().clone() : at::zeros({B, H}, opts)) : at::Tensor();
   auto direct = at::empty({B, H}, opts);
+  const auto w_hh_t = wt_packed.numel() ? w_hh.t().contiguous() : at::Tensor();  // (H, G*H): the packed one's shape
   auto dout_c = dout.numel() ? dout.contiguous() : at::Tensor();
   auto inside = inside_table(lengths, T, B);
   std::unique_ptr<bool[]> fl(new bool[B]);
   AT_DISPATCH_FLOATING_TYPES(hprev.scalar_type(), "rnnlab_native_backward", [&] {
+    const scalar_t* const dout0 = dout_c.defined() ? dout_c.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* const out0 = output.data_ptr<scalar_t>();
+    const scalar_t* const hp0 = hprev.data_ptr<scalar_t>();
+    const scalar_t* const cp0 = lstm ? cprev.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* const gates0 = (lstm || gru) ? gates.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* const extra0 = (lstm || gru) ? extra.data_ptr<scalar_t>() : nullptr;
+    scalar_t* const dgx0 = dgx.data_ptr<scalar_t>();
+    scalar_t* const dgh0 = dgh.data_ptr<scalar_t>();
+    scalar_t* const dc0 = lstm ? dc.data_ptr<scalar_t>() : nullptr;
+    scalar_t* const direct0 = direct.data_ptr<scalar_t>();
+    const int64_t BH = B * H, BGH = B * G * H;
     for (int64_t s = T - 1; s >= 0; --s) {
       const int64_t t = step_time(s, T, reverse);
       for (int64_t b = 0; b < B; ++b) fl[b] = inside[t * B + b];
-      auto dgh_t = dgh[t];
-      backward_step<scalar_t>(mode, B, H, dout_c.defined() ? dout_c[t].data_ptr<scalar_t>() : nullptr,
-                              dh.data_ptr<scalar_t>(), lstm ? dc.data_ptr<scalar_t>() : nullptr,
-                              output[t].data_ptr<scalar_t>(), hprev[t].data_ptr<scalar_t>(),
-                              lstm ? cprev[t].data_ptr<scalar_t>() : nullptr,
-                              (lstm || gru) ? gates[t].data_ptr<scalar_t>() : nullptr,
-                              (lstm || gru) ? extra[t].data_ptr<scalar_t>() : nullptr, fl.get(),
-                              dgx[t].data_ptr<scalar_t>(), dgh_t.data_ptr<scalar_t>(), direct.data_ptr<scalar_t>());
-      at::addmm_out(dh, direct, dgh_t, w_hh);  // dL/dh_{t-1} = direct + dgh_t W_hh: (B, G*H) x (G*H, H)
+      backward_step<scalar_t>(mode, B, H, dout0 ? dout0 + t * BH : nullptr, dh.data_ptr<scalar_t>(), dc0,
+                              out0 + t * BH, hp0 + t * BH, cp0 ? cp0 + t * BH : nullptr,
+                              gates0 ? gates0 + t * BGH : nullptr, extra0 ? extra0 + t * BH : nullptr, fl.get(),
+                              dgx0 + t * BGH, dgh0 + t * BGH, direct0);
+      const auto dgh_t = dgh.select(0, t);  // (B, G*H)
+      // dL/dh_{t-1} = direct + dgh_t W_hh: (B, G*H) x (G*H, H)
+      if (wt_packed.numel()) dh = packed_linear(dgh_t, wt_packed, w_hh_t, B).add_(direct);
+      else at::addmm_out(dh, direct, dgh_t, w_hh);
     }
   });
   return {dgx, dgh, dh, lstm ? dc : at::empty({0}, opts)};

@@ -35,7 +35,10 @@ from . import fused
 
 SOURCE = Path(__file__).with_name("native.cpp")
 MODE_CODES = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}  # native.cpp's enum Mode
-CFLAGS = ["-O3", "-march=native", "-fno-math-errno"]
+# -fopenmp: at::parallel_for is inline OpenMP in torch's CPU builds, serial without it; at run time the extension
+# shares torch's own libgomp.so.1 (loaded first, same soname). 512-bit vectors where AVX-512 is.
+CFLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno", "-fopenmp"]
+LDFLAGS = ["-fopenmp"]
 _EMPTY = torch.empty(0)
 
 _state: dict = {}  # "module": the loaded extension or None; "why": why not; "warned": said so already
@@ -54,8 +57,8 @@ def _cpu_flags() -> str:
 def build_key() -> str:
     """What a build depends on: the source, torch, Python, the compiler flags and this CPU."""
     digest = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), torch.__version__.encode(), sys.version.encode(), " ".join(CFLAGS).encode(),
-                 _cpu_flags().encode()):
+    for part in (SOURCE.read_bytes(), torch.__version__.encode(), sys.version.encode(),
+                 " ".join(CFLAGS + LDFLAGS).encode(), _cpu_flags().encode()):
         digest.update(part)
     return digest.hexdigest()[:16]
 
@@ -87,12 +90,36 @@ def load(verbose: bool = False):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # cpp_extension's notes on compiler versions
                 module = cpp_extension.load(name=f"rnnlab_native_{build_key()}", sources=[str(SOURCE)],
-                                            build_directory=str(directory), extra_cflags=CFLAGS, verbose=verbose)
+                                            build_directory=str(directory), extra_cflags=CFLAGS,
+                                            extra_ldflags=LDFLAGS, verbose=verbose)
         except Exception as error:  # no compiler, no ninja, a failed build: the fused engine stands in
             lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
             why = f"{type(error).__name__}: {lines[0] if lines else error!r}"[:300]
+    if module is not None:
+        _keep_freed_memory()
     _state["module"], _state["why"] = module, why
     return module
+
+
+def _keep_freed_memory() -> bool:
+    """Ask glibc to keep freed blocks for reuse instead of handing them back to the OS.
+
+    A training step allocates its activations afresh (here T*B*G*H floats per layer, megabytes); by default glibc
+    maps blocks that large with mmap and unmaps them on free, so every step first-touches new pages: measured on a
+    2-core Xeon, a quarter of the time went to the kernel's page faults and step times doubled at random. With a
+    1 GiB mmap threshold and no trimming the blocks stay in the heap (the process keeps its peak footprint, as
+    with jemalloc or tcmalloc, which PyTorch's CPU guides advise). Process-wide: torch.nn's own ops gain too.
+    RNNLAB_MALLOC=default leaves glibc as it is. Returns whether the settings were applied."""
+    if os.environ.get("RNNLAB_MALLOC") == "default" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+        return bool(libc.mallopt(m_mmap_threshold, 1 << 30)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+    except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
+        return False
 
 
 def why() -> str | None:
@@ -159,6 +186,14 @@ def _run(extension, layer, x: Tensor, state, lengths: Tensor | None):
     return output, final
 
 
+def _packed(weight: Tensor, rows: int) -> Tensor:
+    """`weight` (N, K) packed for MKL's GEMM with `rows` rows on the left (float32 where torch has MKL), packed
+    once and reused by every step of the loop; empty elsewhere, where the loop runs a plain GEMM."""
+    if weight.dtype != torch.float32 or not torch.backends.mkl.is_available():
+        return _EMPTY
+    return torch.ops.mkl._mkl_reorder_linear_weight(weight, rows)
+
+
 def _fold_bias(code: int, b_ih: Tensor | None, b_hh: Tensor | None, hidden: int):
     """(the bias added to xw, gru's b_hn or None): b_hh joins b_ih except gru's b_hn, which sits inside
     r * (W_hn h + b_hn)."""
@@ -183,7 +218,7 @@ class _Direction(torch.autograd.Function):
         w_hh = w_hh.contiguous()
         out, h_n, c_n, hprev, cprev, gates, extra = extension.forward(
             xw.view(T, B, G_H), h0.contiguous(), _EMPTY if c0 is None else c0.contiguous(), w_hh,
-            _EMPTY if b_hn is None else b_hn, lengths, code, reverse)
+            _packed(w_hh, B), _EMPTY if b_hn is None else b_hn, lengths, code, reverse)
         ctx.save_for_backward(x2, w_ih, w_hh, out, hprev, cprev, gates, extra, lengths)
         ctx.code, ctx.reverse, ctx.has_bias, ctx.has_c = code, reverse, b_ih is not None, c0 is not None
         ctx.extension = extension
@@ -198,15 +233,18 @@ class _Direction(torch.autograd.Function):
         T, B, H = hprev.shape
         G_H = w_hh.shape[0]
         dgx, dgh, dh0, dc0 = ctx.extension.backward(
-            d_out, d_hn, d_cn if ctx.has_c else _EMPTY, out, hprev, cprev, gates, extra, w_hh, lengths,
-            ctx.code, ctx.reverse)
+            d_out, d_hn, d_cn if ctx.has_c else _EMPTY, out, hprev, cprev, gates, extra, w_hh,
+            _packed(w_hh.t().contiguous(), B), lengths, ctx.code, ctx.reverse)
         dgx2, dgh2 = dgx.view(T * B, G_H), dgh.view(T * B, G_H)
         need = ctx.needs_input_grad  # (x, h0, c0, w_ih, w_hh, b_ih, b_hh, ...)
         dx = (dgx2 @ w_ih).view(T, B, -1) if need[0] else None  # (T*B, G*H) x (G*H, I)
         dw_ih = dgx2.t() @ x2 if need[3] else None  # (G*H, T*B) x (T*B, I): every step's share in one GEMM
         dw_hh = dgh2.t() @ hprev.view(T * B, H) if need[4] else None  # (G*H, T*B) x (T*B, H)
         db_ih = dgx2.sum(0) if ctx.has_bias and need[5] else None
-        db_hh = dgh2.sum(0) if ctx.has_bias and need[6] else None
+        if dgh is dgx and db_ih is not None:  # rnn, lstm: one pre-activation, so b_ih and b_hh share a gradient
+            db_hh = db_ih.clone() if need[6] else None
+        else:
+            db_hh = dgh2.sum(0) if ctx.has_bias and need[6] else None
         return (dx, dh0 if need[1] else None, dc0 if ctx.has_c and need[2] else None, dw_ih, dw_hh, db_ih, db_hh,
                 None, None, None, None)
 
