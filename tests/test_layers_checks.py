@@ -227,9 +227,9 @@ def test_unknown_engine_lists_the_choices_in_the_constructor_and_the_setter():
         with pytest.raises(ValueError, match="engine must be one of 'fused', 'glass'"):
             Recurrent("gru", I, H, engine=bad)
     layer = Recurrent("gru", I, H)
-    with pytest.raises(ValueError, match="engine must be one of 'fused', 'glass'; got 'foo'"):
+    with pytest.raises(ValueError, match="engine must be one of 'fused', 'glass', 'native', 'auto'; got 'foo'"):
         layer.engine = "foo"
-    assert layer.engine == "fused"  # a refused value leaves the engine as it was
+    assert layer.engine == "auto"  # a refused value leaves the engine as it was (the default)
 
 
 def test_from_torch_takes_a_one_layer_module_with_dropout_as_no_dropout():

@@ -10,8 +10,12 @@ direction), so a state_dict moves between `Recurrent` and torch.nn without renam
 - "glass": the cells of `rnnlab.cells` run step by step in Python. Slower, but every gate of every
   step is an ordinary tensor you can print, plot or hook (`trace`). Like cuDNN, it computes the
   input's share W_ih x + b for all T steps in one matmul and leaves only W_hh h_{t-1} to the loop.
+- "native": rnnlab's C++ recurrence (engines/native.cpp): the input's share of all steps and the weight
+  gradients of all steps as one GEMM each, a fused pass over the gates per step. Faster than torch's kernels
+  for the GRU and the tanh/relu RNN on CPU (benchmarks/cells.py); built by `make install`.
+- "auto" (the default): "native" for the modes where it is the faster, "fused" for the rest.
 
-Both engines take and return what torch.nn does:
+Every engine takes and returns what torch.nn does:
 
     x       (T, B, I), or (B, T, I) with batch_first, or unbatched (T, I)
     state   h_0 (L*D, B, H), or (h_0, c_0) for "lstm"; zeros when None
@@ -54,7 +58,8 @@ class Recurrent(nn.Module):
     """Multi-layer RNN/LSTM/GRU over torch.nn's parameters, run by torch's kernels or by our cells.
 
     Arguments are torch.nn.RNN/LSTM/GRU's, plus `mode` ("rnn_tanh", "rnn_relu", "lstm", "gru") and
-    `engine` (a name in rnnlab.engines.ENGINES: "fused", "glass"; an ordinary attribute, switchable at any time).
+    `engine` (a name in rnnlab.engines.ENGINES: "auto", the default, "fused", "glass", "native"; an ordinary
+    attribute, switchable at any time).
     What differs between the modes is data in `rnnlab.cells.FAMILIES` (`self.family`): gates, state,
     step, kernel, torch.nn class; the layer itself never asks which cell it runs.
     Dropout (training only) applies to the outputs of every layer but the last, as in torch.nn; so
@@ -66,7 +71,7 @@ class Recurrent(nn.Module):
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bidirectional: bool = False, batch_first: bool = False, dropout: float = 0.0,
-                 engine: str = "fused", bias: bool = True, device=None, dtype=None):
+                 engine: str = "auto", bias: bool = True, device=None, dtype=None):
         super().__init__()
         if mode not in CELL_NAMES:
             raise ValueError(f"mode must be one of {', '.join(CELL_NAMES)}; got {mode!r}")
@@ -315,7 +320,7 @@ class RecurrentConfig:
     num_layers: int = 1
     bidirectional: bool = False
     dropout: float = 0.0
-    engine: str = "fused"  # a name in rnnlab.engines.ENGINES
+    engine: str = "auto"  # a name in rnnlab.engines.ENGINES; "auto": native where faster, else fused
 
     @classmethod
     def of(cls, model_config, **overrides) -> "RecurrentConfig":

@@ -26,7 +26,7 @@ RECURRENT_BAD = [  # (key, value, message) shared by the intent and language-mod
     ("dropout", 1.5, r"model.dropout must be in \[0, 1\), got 1.5"),
     ("dropout", -0.1, r"model.dropout must be in \[0, 1\), got -0.1"),
     ("dropout", math.nan, r"model.dropout must be in \[0, 1\), got nan"),
-    ("engine", "foo", "model.engine must be one of fused, glass, got 'foo'"),
+    ("engine", "foo", "model.engine must be one of fused, glass, native, auto, got 'foo'"),
     ("cell", "foo", "model.cell must be one of"),
 ]
 INTENT_BAD = RECURRENT_BAD + [("word_dropout", 2.0, r"model.word_dropout must be in \[0, 1\), got 2.0")]
@@ -87,7 +87,7 @@ def test_negative_min_count_and_max_tokens_are_refused():
 @pytest.mark.parametrize("task, override, message", [
     ("intent", "model.hidden_size=-5", "model.hidden_size must be >= 1, got -5"),
     ("intent", "model.embed_size=0", "model.embed_size must be >= 1, got 0"),
-    ("intent", "model.engine=foo", "model.engine must be one of fused, glass, got 'foo'"),
+    ("intent", "model.engine=foo", "model.engine must be one of fused, glass, native, auto, got 'foo'"),
     ("intent", "model.word_dropout=2", "model.word_dropout must be in [0, 1), got 2.0"),
     ("intent", "data.min_count=-1", "data.min_count must be >= 0, got -1"),
     ("charlm", "model.num_layers=0", "model.num_layers must be >= 1, got 0"),
@@ -120,11 +120,11 @@ def test_hand_edited_bundle_config_fails_in_one_line(intent_bundle, tmp_path, ca
     config = json.loads((edited / "config.json").read_text())
     config["model"]["engine"] = "foo"  # config.json is not in its own checksum manifest: a plausible edit
     (edited / "config.json").write_text(json.dumps(config))
-    with pytest.raises(UserError, match="model.engine must be one of fused, glass, got 'foo'"):
+    with pytest.raises(UserError, match="model.engine must be one of fused, glass, native, auto, got 'foo'"):
         load(edited)
     assert main(["predict", str(edited), "what time is it"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "model.engine must be one of fused, glass" in err
+    assert err.count("\n") == 1 and "model.engine must be one of fused, glass, native, auto" in err
 
 
 def test_intent_predict_of_no_inputs_is_no_predictions(intent_bundle):

@@ -8,6 +8,7 @@ never a branch inside the layer:
     fused    fused.py    torch's own kernels (torch._VF.lstm & co.): oneDNN, cuDNN  no
     glass    glass.py    the cells of rnnlab.cells, step by step in Python           yes (every gate, every step)
     native   native.py   rnnlab's C++ loop (native.cpp) between two large GEMMs     no
+    auto     native.py   native for the modes it runs faster (gru, rnn), else fused  no    (the default)
 
 An engine is `run(layer, x, state, lengths) -> (output, state)` over already-checked inputs
 (x (T, B, I) or (B, T, I) with layer.batch_first; state None or the family's form, (L*D, B, H) each;
@@ -64,5 +65,7 @@ register(Engine("glass", glass.run, glass.trace,
                 summary="rnnlab's cells step by step in Python; every gate of every step can be read"))
 register(Engine("native", native.run,
                 summary="rnnlab's C++ recurrence: all steps' input and weight-gradient GEMMs at once, fused gates"))
+register(Engine("auto", native.run_auto,
+                summary="the default: native where it is faster than torch's kernels (gru, rnn), fused elsewhere"))
 
 __all__ = ["ENGINES", "Engine", "get_engine", "register", "tracing_engine"]

@@ -87,6 +87,9 @@ def load(verbose: bool = False):
                 os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
             directory = build_dir()
             directory.mkdir(parents=True, exist_ok=True)
+            if not any(directory.glob("*.so")):
+                print(f"rnnlab: building the native engine for this CPU, once (about a minute; in {directory})",
+                      file=sys.stderr, flush=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # cpp_extension's notes on compiler versions
                 module = cpp_extension.load(name=f"rnnlab_native_{build_key()}", sources=[str(SOURCE)],
@@ -139,6 +142,20 @@ def _fallback(layer, x, state, lengths, reason: str | None):
     return fused.run(layer, x, state, lengths)
 
 
+# The modes where this engine beat torch's kernels in benchmarks/cells.py (forward+backward, float32, every shape:
+# GRU 1.4-3.1x, tanh/relu RNN 1.3-2.5x on a 2-core Xeon with AMX) and so where "auto" runs it; the LSTM stays on
+# torch's oneDNN kernel there (native 0.76-1.01x of it).
+FASTER_THAN_TORCH = ("rnn_tanh", "rnn_relu", "gru")
+
+
+def run_auto(layer, x: Tensor, state, lengths: Tensor | None):
+    """The default engine: this one for the modes it runs faster (FASTER_THAN_TORCH) where it is built, torch's
+    kernels (the fused engine) otherwise, without a word: nothing is missing, only slower."""
+    if layer.mode in FASTER_THAN_TORCH and load() is not None:
+        return run(layer, x, state, lengths)
+    return fused.run(layer, x, state, lengths)
+
+
 def run(layer, x: Tensor, state, lengths: Tensor | None):
     """x (T, B, I) or (B, T, I), state or None, lengths (B,) or None -> (output, final state), as torch.nn."""
     weight = layer.flat_weights()[0]
@@ -188,8 +205,9 @@ def _run(extension, layer, x: Tensor, state, lengths: Tensor | None):
 
 def _packed(weight: Tensor, rows: int) -> Tensor:
     """`weight` (N, K) packed for MKL's GEMM with `rows` rows on the left (float32 where torch has MKL), packed
-    once and reused by every step of the loop; empty elsewhere, where the loop runs a plain GEMM."""
-    if weight.dtype != torch.float32 or not torch.backends.mkl.is_available():
+    once and reused by every step of the loop; empty elsewhere, where the loop runs a plain GEMM. Below 2^18
+    weights (1 MiB) the plain GEMM was faster (the packed call costs more than re-reading a small weight)."""
+    if weight.dtype != torch.float32 or weight.numel() < 2**18 or not torch.backends.mkl.is_available():
         return _EMPTY
     return torch.ops.mkl._mkl_reorder_linear_weight(weight, rows)
 

@@ -74,7 +74,7 @@ class SegRNN(nn.Module):
     """Segment recurrence with parallel decoding (SegRNN-style), any cell of rnnlab.layers.Recurrent."""
 
     def __init__(self, cell: str, channels: int, lookback: int, horizon: int, segment: int, hidden: int,
-                 dropout: float, k: int, engine: str = "fused"):
+                 dropout: float, k: int, engine: str = "auto"):
         super().__init__()
         if lookback % segment:
             raise ValueError(f"the lookback ({lookback}) must be a multiple of the segment length ({segment})")
@@ -110,7 +110,7 @@ class DirectRNN(nn.Module):
     """A recurrent stack over the rows; its last output -> Linear -> every future step at once."""
 
     def __init__(self, cell: str, channels: int, horizon: int, hidden: int, num_layers: int, dropout: float, k: int,
-                 engine: str = "fused"):
+                 engine: str = "auto"):
         super().__init__()
         self.channels, self.horizon, self.k = channels, horizon, k
         self.rnn = build_recurrent(RecurrentConfig(cell, hidden, num_layers, dropout=dropout, engine=engine), channels)

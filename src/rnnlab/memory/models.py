@@ -43,7 +43,7 @@ class MemoryModel(nn.Module):
     """
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, output_size: int,
-                 engine: str = "fused"):
+                 engine: str = "auto"):
         super().__init__()
         self.rnn = build_recurrent(RecurrentConfig(mode, hidden_size, engine=engine), input_size, batch_first=False)
         self.head = nn.Linear(hidden_size, output_size)

@@ -32,7 +32,7 @@ class IntentModelConfig:
     dropout: float = 0.2  # on embeddings, between layers, and before the head
     word_dropout: float = 0.1  # in training, replace words by <unk> with this probability: teaches the
     #                            model what to do with unseen words, which are common in small data
-    engine: str = "fused"  # "fused" (torch kernels) | "glass" (step-by-step cells); same weights
+    engine: str = "auto"  # "auto" (native where faster, else fused) | "fused" | "glass" | "native"; same weights
 
 
 class IntentModel(nn.Module):

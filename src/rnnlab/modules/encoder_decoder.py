@@ -64,7 +64,7 @@ class TextEncoder(nn.Module):
     h of both directions side by side (the forward pass's last real step, the backward pass's first)."""
 
     def __init__(self, vocab_size: int, embed_size: int, hidden_size: int, *, num_layers: int = 1,
-                 cell: str = "gru", dropout: float = 0.0, padding_idx: int | None = None, engine: str = "fused"):
+                 cell: str = "gru", dropout: float = 0.0, padding_idx: int | None = None, engine: str = "auto"):
         super().__init__()
         # created in this order (embedding, then recurrence) so a seeded build draws the same weights as
         # translation's model did when these were its own attributes `embed` and `encoder`

@@ -98,7 +98,7 @@ class CallsModelConfig:
     word_dropout: float = 0.05  # calls replaced by <unk> in training (unseen calls at predict time)
     chunk_pool: str = "max"  # how chunks' final states become one vector: max | mean | attention
     run_feature: bool = False  # add log(1 + run length) per kept call (meaningful with data.max_run > 0)
-    engine: str = "fused"
+    engine: str = "auto"
 
 
 # ---- cutting a long sequence (numpy, linear in its length) -------------------------------------------

@@ -97,7 +97,7 @@ class ForecastModelConfig:
     norm: str = "revin"  # revin | last | none
     head: str = "point"  # point | quantile | gaussian
     loss: str = "mse"  # point head: mse | mae
-    engine: str = "fused"
+    engine: str = "auto"
 
 
 def _round(v: float) -> float:

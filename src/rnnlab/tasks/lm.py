@@ -74,7 +74,7 @@ class LMModelConfig:
     dropout: float = 0.2  # between recurrent layers and on the recurrent output (before the decoder)
     embed_dropout: float = -1.0  # on the embeddings; < 0 = same as dropout
     tie_weights: bool = False  # decoder weight = embedding weight (adds an H -> E projection if E != H)
-    engine: str = "fused"  # "fused" (torch kernels) | "glass" (step-by-step cells); same weights
+    engine: str = "auto"  # "auto" (native where faster, else fused) | "fused" | "glass" | "native"; same weights
 
 
 @dataclass

@@ -121,7 +121,7 @@ class LogModelConfig:
     dropout: float = 0.0  # between layers (num_layers >= 2) and before the head
     window: int = 10  # h: the next event is predicted from the h events before it; 0 = the whole session, state carried
     top_g: int = 9  # g: a true next event outside the top g makes the session abnormal (verdict "top_g")
-    engine: str = "fused"  # "fused" (torch kernels) | "glass" (step-by-step cells); same weights
+    engine: str = "auto"  # "auto" (native where faster, else fused) | "fused" | "glass" | "native"; same weights
     min_count: int = 1  # events seen fewer times in training are <unk> (learned); 1 = an unknown event is an alarm
     score: str = "max"  # the session score: "max" | "mean" | "qNN" (NN-th percentile) of the per-event surprises
     verdict: str = "top_g"  # "top_g" (DeepLog's rule) | "threshold" (score above a threshold set at `fpr`)

@@ -151,7 +151,7 @@ class SpeechModelConfig:
     subsample: int = 1  # k: frames stacked into one recurrent step
     dropout: float = 0.1  # between layers and before the head
     pool: str = "mean"  # spoken_word: mean | max | attention over time
-    engine: str = "fused"
+    engine: str = "auto"
     # SpecAugment (training only): masks per utterance, widest band / stretch
     freq_masks: int = 0
     freq_width: int = 8

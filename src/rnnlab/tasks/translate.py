@@ -105,7 +105,7 @@ class TranslateModelConfig:
     length_penalty: float = 0.0  # GNMT alpha in beam search (0 = none)
     max_len_a: float = 1.5  # output length limit, eos included: a * source pieces + b
     max_len_b: int = 10
-    engine: str = "fused"  # the encoder's engine: "fused" (torch kernels) | "glass" (step-by-step cells)
+    engine: str = "auto"  # the encoder's engine: "auto" | "fused" (torch kernels) | "glass" | "native"
 
 
 ALTERNATIVES = 5  # pieces shown per output piece in a trace (`alternatives`): what else the decoder considered
