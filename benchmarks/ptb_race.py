@@ -262,6 +262,10 @@ def engine_used(cfg) -> tuple[str, str]:
     from rnnlab.engines import native
 
     engine = cfg.model.engine
+    if engine == "auto":  # the default: native for the modes where it is faster, torch's kernels otherwise
+        if cfg.model.cell not in native.FASTER_THAN_TORCH:
+            return "fused", f"engine auto runs a {cfg.model.cell} on torch's kernels (native.FASTER_THAN_TORCH)"
+        engine = "native"
     if engine != "native":
         return engine, ""
     if not native.available():
