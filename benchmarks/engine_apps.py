@@ -38,7 +38,8 @@ ENGINES = {"before": "fused", "after": "auto"}
 def make_trainer(config: Path, engine: str, precision: str | None, run_dir: Path, quick: bool):
     """A Trainer set up (data read, model built, optimizer made) for `config` with model.engine=`engine`."""
     from rnnlab.config import load_config
-    from rnnlab.precision import describe_precision, resolve_precision
+    from rnnlab.precision import describe as describe_precision
+    from rnnlab.precision import resolve as resolve_precision
     from rnnlab.training import Dist, Trainer
 
     overrides = [f"model.engine={engine}", f"run_dir={run_dir}", "train.progress=false", "train.max_minutes=0"]

@@ -232,7 +232,7 @@ std::vector<uint8_t> inside_table(const at::Tensor& lengths, int64_t T, int64_t 
 //          gates (T, B, G*H) (lstm, gru), extra (T, B, H) (lstm: tanh c_t, gru: W_hn h + b_hn)]
 std::vector<at::Tensor> forward(const at::Tensor& xw, const at::Tensor& h0, const at::Tensor& c0,
                                 const at::Tensor& w_hh, const at::Tensor& w_packed, const at::Tensor& b_hn,
-                                const at::Tensor& lengths, int64_t mode, bool reverse) {
+                                const at::Tensor& lengths, int64_t mode, bool reverse, bool bf16_gemm) {
   check(xw.dim() == 3 && xw.is_contiguous(), "xw must be a contiguous (T, B, G*H) tensor");
   const int64_t T = xw.size(0), B = xw.size(1), G = gate_count(mode), H = w_hh.size(1);
   check(xw.size(2) == G * H && w_hh.size(0) == G * H, "xw and w_hh disagree on G*H");
@@ -249,7 +249,12 @@ std::vector<at::Tensor> forward(const at::Tensor& xw, const at::Tensor& h0, cons
   auto extra = (lstm || gru) ? at::empty({T, B, H}, opts) : at::empty({0}, opts);
   auto gh = at::empty({B, G * H}, opts);
   // (H, G*H) contiguous: a GEMM reading a transposed view was 30 % slower at these sizes
-  const auto w_t = w_packed.numel() ? at::Tensor() : w_hh.t().contiguous();
+  const auto w_t = w_packed.numel() ? at::Tensor() : w_hh.t().contiguous().to(bf16_gemm ? at::kBFloat16 : w_hh.scalar_type());
+  // bf16_gemm (under bf16 autocast): the step's GEMM in bfloat16 (AMX / AVX512-BF16 where the CPU has them),
+  // h_{t-1} rounded to bf16 for it as autocast would; the state and the gates stay in float32
+  const auto low = opts.dtype(at::kBFloat16);
+  auto h_low = bf16_gemm ? at::empty({B, H}, low) : at::Tensor();
+  auto gh_low = bf16_gemm ? at::empty({B, G * H}, low) : at::Tensor();
   const auto inside = inside_table(lengths, T, B);
   // the first step's state: h0 copied into its hprev slot (the GEMM and the gates read it from there)
   const int64_t t0 = step_time(0, T, reverse);
@@ -273,8 +278,15 @@ std::vector<at::Tensor> forward(const at::Tensor& xw, const at::Tensor& h0, cons
       const bool last = s == T - 1;
       const int64_t tn = last ? t : step_time(s + 1, T, reverse);
       const auto h_t = hprev.select(0, t);  // (B, H): the one Tensor a step needs, for the GEMM
-      if (w_packed.numel()) gh = packed_linear(h_t, w_packed, w_hh, B);  // (B, H) x (H, G*H)
-      else at::mm_out(gh, h_t, w_t);
+      if (bf16_gemm) {
+        h_low.copy_(h_t);
+        at::mm_out(gh_low, h_low, w_t);
+        gh.copy_(gh_low);
+      } else if (w_packed.numel()) {
+        gh = packed_linear(h_t, w_packed, w_hh, B);  // (B, H) x (H, G*H)
+      } else {
+        at::mm_out(gh, h_t, w_t);
+      }
       scalar_t* hnext = last ? h_n.data_ptr<scalar_t>() : hp0 + tn * BH;
       scalar_t* cnext = lstm ? (last ? c_n.data_ptr<scalar_t>() : cp0 + tn * BH) : nullptr;
       for (int64_t b = 0; b < B; ++b) fl[b] = inside[t * B + b];
@@ -292,7 +304,8 @@ std::vector<at::Tensor> forward(const at::Tensor& xw, const at::Tensor& h0, cons
 std::vector<at::Tensor> backward(const at::Tensor& dout, const at::Tensor& dh_n, const at::Tensor& dc_n,
                                  const at::Tensor& output, const at::Tensor& hprev, const at::Tensor& cprev,
                                  const at::Tensor& gates, const at::Tensor& extra, const at::Tensor& w_hh,
-                                 const at::Tensor& wt_packed, const at::Tensor& lengths, int64_t mode, bool reverse) {
+                                 const at::Tensor& wt_packed, const at::Tensor& lengths, int64_t mode, bool reverse,
+                                 bool bf16_gemm) {
   const int64_t T = hprev.size(0), B = hprev.size(1), H = hprev.size(2), G = gate_count(mode);
   const bool lstm = mode == LSTM, gru = mode == GRU;
   auto opts = hprev.options();
@@ -303,6 +316,10 @@ std::vector<at::Tensor> backward(const at::Tensor& dout, const at::Tensor& dh_n,
   auto dc = lstm ? (dc_n.numel() ? dc_n.contiguous().clone() : at::zeros({B, H}, opts)) : at::Tensor();
   auto direct = at::empty({B, H}, opts);
   const auto w_hh_t = wt_packed.numel() ? w_hh.t().contiguous() : at::Tensor();  // (H, G*H): the packed one's shape
+  const auto low = opts.dtype(at::kBFloat16);  // bf16_gemm: the step's GEMM in bfloat16, as in forward
+  const auto w_low = bf16_gemm ? w_hh.contiguous().to(at::kBFloat16) : at::Tensor();
+  auto dg_low = bf16_gemm ? at::empty({B, G * H}, low) : at::Tensor();
+  auto dh_low = bf16_gemm ? at::empty({B, H}, low) : at::Tensor();
   auto dout_c = dout.numel() ? dout.contiguous() : at::Tensor();
   auto inside = inside_table(lengths, T, B);
   std::unique_ptr<bool[]> fl(new bool[B]);
@@ -327,8 +344,15 @@ std::vector<at::Tensor> backward(const at::Tensor& dout, const at::Tensor& dh_n,
                               dgx0 + t * BGH, dgh0 + t * BGH, direct0);
       const auto dgh_t = dgh.select(0, t);  // (B, G*H)
       // dL/dh_{t-1} = direct + dgh_t W_hh: (B, G*H) x (G*H, H)
-      if (wt_packed.numel()) dh = packed_linear(dgh_t, wt_packed, w_hh_t, B).add_(direct);
-      else at::addmm_out(dh, direct, dgh_t, w_hh);
+      if (bf16_gemm) {
+        dg_low.copy_(dgh_t);
+        at::mm_out(dh_low, dg_low, w_low);
+        at::add_out(dh, direct, dh_low);
+      } else if (wt_packed.numel()) {
+        dh = packed_linear(dgh_t, wt_packed, w_hh_t, B).add_(direct);
+      } else {
+        at::addmm_out(dh, direct, dgh_t, w_hh);
+      }
     }
   });
   return {dgx, dgh, dh, lstm ? dc : at::empty({0}, opts)};

@@ -11,13 +11,14 @@ keeps T small weight-gradient GEMMs for the backward pass. This engine does per 
 
 Parameters, inputs, outputs, states and gradients are torch.nn's (the parity tests run every engine against
 torch.nn): every mode, layers, directions, dropout between layers, ragged lengths (a step past a sequence's
-end holds the state and outputs zero, as the glass engine masks it), float32 and float64, on the CPU.
+end holds the state and outputs zero, as the glass engine masks it), float32 and float64, on the CPU. Under
+bf16 autocast the GEMMs run in bfloat16 (AMX or AVX512-BF16 where the CPU has them) and the recurrence (state,
+gates) in float32, returning float32, as torch's GRU kernel does there.
 
 The C++ part is compiled once per machine by `make install` (torch.utils.cpp_extension with this CPU's
-instruction set, into the virtual environment; `python -m rnnlab.engines.native` builds it by hand). Where it
-cannot be built (no compiler) or does not apply (a GPU tensor; bfloat16 autocast of an lstm or rnn, which
-torch's oneDNN kernels run natively), the layer runs the fused engine instead, and says so once on stderr
-when the extension is missing. Double backward (create_graph=True) is not supported.
+instruction set, into the virtual environment; `main()` below builds it by hand). Where it cannot be built
+(no compiler) or does not apply (a GPU tensor; float16 autocast), the layer runs the fused engine instead,
+and says so once on stderr when the extension is missing. Double backward (create_graph=True) is not supported.
 """
 from __future__ import annotations
 
@@ -161,18 +162,21 @@ def run(layer, x: Tensor, state, lengths: Tensor | None):
     weight = layer.flat_weights()[0]
     if x.device.type != "cpu" or weight.dtype not in (torch.float32, torch.float64):
         return fused.run(layer, x, state, lengths)
-    if torch.is_autocast_enabled("cpu") and layer.mode != "gru":
-        # torch's kernels run lstm and rnn in the autocast dtype (oneDNN's bf16 LSTM); gru they run in
-        # float32 under CPU autocast, which this engine does too
+    # Under bf16 autocast the GEMMs run in bfloat16 (as autocast runs torch's matmuls) and the recurrence (state,
+    # gates) in float32, the output float32 as torch's GRU kernel returns it there; other autocast dtypes (fp16)
+    # are torch's kernels' business
+    autocast = torch.is_autocast_enabled("cpu")
+    if autocast and torch.get_autocast_dtype("cpu") != torch.bfloat16:
         return fused.run(layer, x, state, lengths)
     extension = load()
     if extension is None:
         return _fallback(layer, x, state, lengths, why())
     with torch.autocast("cpu", enabled=False):
-        return _run(extension, layer, x.to(weight.dtype), state, lengths)
+        bf16 = autocast and weight.dtype == torch.float32
+        return _run(extension, layer, x.to(weight.dtype), state, lengths, bf16=bf16)
 
 
-def _run(extension, layer, x: Tensor, state, lengths: Tensor | None):
+def _run(extension, layer, x: Tensor, state, lengths: Tensor | None, bf16: bool = False):
     if layer.batch_first:
         x = x.transpose(0, 1)  # (T, B, I): the loop walks the time axis
     x = x.contiguous()
@@ -192,7 +196,7 @@ def _run(extension, layer, x: Tensor, state, lengths: Tensor | None):
             w_ih, w_hh, b_ih, b_hh = layer.direction_weights(index, direction)
             c0 = parts[1][row] if lstm else None
             out, h_n, c_n = _Direction.apply(layer_input, parts[0][row], c0, w_ih, w_hh, b_ih, b_hh,
-                                             extension, code, bool(direction), lens)
+                                             extension, code, bool(direction), lens, bf16)
             outputs.append(out)
             finals.append((h_n, c_n) if lstm else (h_n,))
         layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)  # (T, B, D*H)
@@ -201,6 +205,13 @@ def _run(extension, layer, x: Tensor, state, lengths: Tensor | None):
     output = layer_input.transpose(0, 1) if layer.batch_first else layer_input
     final = family.state_from_parts(tuple(torch.stack(p) for p in zip(*finals)))  # (L*D, B, H) each
     return output, final
+
+
+def _mm(a: Tensor, b: Tensor, bf16: bool) -> Tensor:
+    """a @ b in float32, its products in bfloat16 when `bf16` (as autocast would run the matmul)."""
+    if not bf16:
+        return a @ b
+    return (a.to(torch.bfloat16) @ b.to(torch.bfloat16)).float()
 
 
 def _packed(weight: Tensor, rows: int) -> Tensor:
@@ -227,19 +238,21 @@ class _Direction(torch.autograd.Function):
     """One layer, one direction: (x (T, B, I), h0 (B, H), c0, weights) -> (output (T, B, H), h_n, c_n)."""
 
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, extension, code, reverse, lengths):
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, extension, code, reverse, lengths, bf16):
         T, B, I = x.shape
         G_H, H = w_hh.shape
         bias, b_hn = _fold_bias(code, b_ih, b_hh, H)
         x2 = x.reshape(T * B, I)
-        xw = torch.addmm(bias, x2, w_ih.t()) if bias is not None else x2 @ w_ih.t()  # (T*B, G*H)
+        xw = _mm(x2, w_ih.t(), bf16)  # (T*B, I) x (I, G*H): the input's share of every step, float32
+        if bias is not None:
+            xw += bias
         w_hh = w_hh.contiguous()
         out, h_n, c_n, hprev, cprev, gates, extra = extension.forward(
             xw.view(T, B, G_H), h0.contiguous(), _EMPTY if c0 is None else c0.contiguous(), w_hh,
-            _packed(w_hh, B), _EMPTY if b_hn is None else b_hn, lengths, code, reverse)
+            _EMPTY if bf16 else _packed(w_hh, B), _EMPTY if b_hn is None else b_hn, lengths, code, reverse, bf16)
         ctx.save_for_backward(x2, w_ih, w_hh, out, hprev, cprev, gates, extra, lengths)
         ctx.code, ctx.reverse, ctx.has_bias, ctx.has_c = code, reverse, b_ih is not None, c0 is not None
-        ctx.extension = extension
+        ctx.extension, ctx.bf16 = extension, bf16
         if c0 is None:
             ctx.mark_non_differentiable(c_n)
         return out, h_n, c_n
@@ -252,19 +265,20 @@ class _Direction(torch.autograd.Function):
         G_H = w_hh.shape[0]
         dgx, dgh, dh0, dc0 = ctx.extension.backward(
             d_out, d_hn, d_cn if ctx.has_c else _EMPTY, out, hprev, cprev, gates, extra, w_hh,
-            _packed(w_hh.t().contiguous(), B), lengths, ctx.code, ctx.reverse)
+            _EMPTY if ctx.bf16 else _packed(w_hh.t().contiguous(), B), lengths, ctx.code, ctx.reverse, ctx.bf16)
         dgx2, dgh2 = dgx.view(T * B, G_H), dgh.view(T * B, G_H)
         need = ctx.needs_input_grad  # (x, h0, c0, w_ih, w_hh, b_ih, b_hh, ...)
-        dx = (dgx2 @ w_ih).view(T, B, -1) if need[0] else None  # (T*B, G*H) x (G*H, I)
-        dw_ih = dgx2.t() @ x2 if need[3] else None  # (G*H, T*B) x (T*B, I): every step's share in one GEMM
-        dw_hh = dgh2.t() @ hprev.view(T * B, H) if need[4] else None  # (G*H, T*B) x (T*B, H)
+        bf16 = ctx.bf16
+        dx = _mm(dgx2, w_ih, bf16).view(T, B, -1) if need[0] else None  # (T*B, G*H) x (G*H, I)
+        dw_ih = _mm(dgx2.t(), x2, bf16) if need[3] else None  # (G*H, T*B) x (T*B, I): every step's share at once
+        dw_hh = _mm(dgh2.t(), hprev.view(T * B, H), bf16) if need[4] else None  # (G*H, T*B) x (T*B, H)
         db_ih = dgx2.sum(0) if ctx.has_bias and need[5] else None
         if dgh is dgx and db_ih is not None:  # rnn, lstm: one pre-activation, so b_ih and b_hh share a gradient
             db_hh = db_ih.clone() if need[6] else None
         else:
             db_hh = dgh2.sum(0) if ctx.has_bias and need[6] else None
         return (dx, dh0 if need[1] else None, dc0 if ctx.has_c and need[2] else None, dw_ih, dw_hh, db_ih, db_hh,
-                None, None, None, None)
+                None, None, None, None, None)
 
 
 def main(argv=None) -> int:
