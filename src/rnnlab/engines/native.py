@@ -282,7 +282,7 @@ class _Direction(torch.autograd.Function):
 
 
 def main(argv=None) -> int:
-    """`python -m rnnlab.engines.native`: build the extension now (make install runs this)."""
+    """Build the extension now (make install runs this; already built: it only loads it)."""
     import argparse
     import time
 
@@ -290,8 +290,7 @@ def main(argv=None) -> int:
     parser.add_argument("--verbose", action="store_true", help="show the compiler's commands")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    print(f"rnnlab: building the native engine in {build_dir()} ...", flush=True)
-    if load(verbose=args.verbose) is None:
+    if load(verbose=args.verbose) is None:  # load() says "building ..." when it builds
         print(f"rnnlab: the native engine could not be built ({why()}); the fused engine stands in for it")
         return 0  # not an install failure: every layer still runs
     print(f"rnnlab: native engine ready ({time.perf_counter() - started:.0f} s)")
