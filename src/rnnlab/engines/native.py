@@ -247,12 +247,16 @@ class _Direction(torch.autograd.Function):
         if bias is not None:
             xw += bias
         w_hh = w_hh.contiguous()
+        # the step's GEMM in bf16 only where it is large enough to gain: below ~4 M multiply-adds the casts
+        # to and from bf16 cost more than AMX saves (benchmarks/cells.py: 0.8 M slower, 6.3 M faster)
+        step_bf16 = bf16 and B * G_H * H >= 2**22
         out, h_n, c_n, hprev, cprev, gates, extra = extension.forward(
             xw.view(T, B, G_H), h0.contiguous(), _EMPTY if c0 is None else c0.contiguous(), w_hh,
-            _EMPTY if bf16 else _packed(w_hh, B), _EMPTY if b_hn is None else b_hn, lengths, code, reverse, bf16)
+            _EMPTY if step_bf16 else _packed(w_hh, B), _EMPTY if b_hn is None else b_hn, lengths, code, reverse,
+            step_bf16)
         ctx.save_for_backward(x2, w_ih, w_hh, out, hprev, cprev, gates, extra, lengths)
         ctx.code, ctx.reverse, ctx.has_bias, ctx.has_c = code, reverse, b_ih is not None, c0 is not None
-        ctx.extension, ctx.bf16 = extension, bf16
+        ctx.extension, ctx.bf16, ctx.step_bf16 = extension, bf16, step_bf16
         if c0 is None:
             ctx.mark_non_differentiable(c_n)
         return out, h_n, c_n
@@ -265,7 +269,8 @@ class _Direction(torch.autograd.Function):
         G_H = w_hh.shape[0]
         dgx, dgh, dh0, dc0 = ctx.extension.backward(
             d_out, d_hn, d_cn if ctx.has_c else _EMPTY, out, hprev, cprev, gates, extra, w_hh,
-            _EMPTY if ctx.bf16 else _packed(w_hh.t().contiguous(), B), lengths, ctx.code, ctx.reverse, ctx.bf16)
+            _EMPTY if ctx.step_bf16 else _packed(w_hh.t().contiguous(), B), lengths, ctx.code, ctx.reverse,
+            ctx.step_bf16)
         dgx2, dgh2 = dgx.view(T * B, G_H), dgh.view(T * B, G_H)
         need = ctx.needs_input_grad  # (x, h0, c0, w_ih, w_hh, b_ih, b_hh, ...)
         bf16 = ctx.bf16
