@@ -21,12 +21,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <vector>
 
 namespace {
 
 enum Mode : int64_t { RNN_TANH = 0, RNN_RELU = 1, LSTM = 2, GRU = 3 };
+
+int64_t gate_count(int64_t mode) { return mode == LSTM ? 4 : (mode == GRU ? 3 : 1); }
 
 // exp for float as plain arithmetic that the compiler vectorises (std::exp would be a scalar call per
 // element): x = n ln2 + r with n rounded by the 1.5 * 2^23 shifter (its low mantissa bits then hold n), a
@@ -70,9 +71,9 @@ template <typename F> void over_rows(int64_t B, int64_t H, const F& f) {
 
 template <typename T>
 void forward_step(int64_t mode, int64_t B, int64_t H, const T* xw, const T* gh, const T* b_hn, const T* hprev,
-                  const T* cprev, const bool* inside, T* out, T* hnext, T* cnext, T* gates, T* extra) {
+                  const T* cprev, const uint8_t* inside, T* out, T* hnext, T* cnext, T* gates, T* extra) {
   // gates: activated gates of this step, (B, G*H) [lstm, gru]; extra: tanh(c_t) [lstm] or W_hn h + b_hn [gru]
-  const int64_t G = mode == LSTM ? 4 : (mode == GRU ? 3 : 1);
+  const int64_t G = gate_count(mode);
   over_rows(B, G * H, [&](int64_t b) {
     const T* x = xw + b * G * H;
     const T* g = gh + b * G * H;
@@ -130,12 +131,12 @@ void forward_step(int64_t mode, int64_t B, int64_t H, const T* xw, const T* gh, 
 
 template <typename T>
 void backward_step(int64_t mode, int64_t B, int64_t H, const T* dout, const T* dh_in, T* dc_carry,
-                   const T* out, const T* hprev, const T* cprev, const T* gates, const T* extra, const bool* inside,
+                   const T* out, const T* hprev, const T* cprev, const T* gates, const T* extra, const uint8_t* inside,
                    T* dgx, T* dgh, T* direct) {
   // dh_in: dL/dh_t through the state (from step t+1); dc_carry: dL/dc_t in, dL/dc_{t-1} out [lstm].
   // dgx: dL/dxw_t (B, G*H); dgh: dL/d(W_hh h_{t-1} [+ b_hh]) (B, G*H), the same as dgx but for gru's n;
   // direct: the part of dL/dh_{t-1} that does not go through W_hh (the GEMM adds dgh W_hh to it).
-  const int64_t G = mode == LSTM ? 4 : (mode == GRU ? 3 : 1);
+  const int64_t G = gate_count(mode);
   over_rows(B, G * H, [&](int64_t b) {
     const T* dhi = dh_in + b * H;
     T* dx = dgx + b * G * H;
@@ -204,8 +205,6 @@ at::Tensor packed_linear(const at::Tensor& a, const at::Tensor& packed, const at
   return op.call(a, packed, w, std::nullopt, rows);
 }
 
-int64_t gate_count(int64_t mode) { return mode == LSTM ? 4 : (mode == GRU ? 3 : 1); }
-
 void check(bool ok, const char* what) { TORCH_CHECK(ok, "rnnlab native engine: ", what); }
 
 // Step order: t = 0..T-1, or T-1..0 for the reverse direction.
@@ -260,7 +259,6 @@ std::vector<at::Tensor> forward(const at::Tensor& xw, const at::Tensor& h0, cons
   const int64_t t0 = step_time(0, T, reverse);
   hprev[t0].copy_(h0);
   if (lstm) cprev[t0].copy_(c0);
-  std::unique_ptr<bool[]> fl(new bool[B]);
   AT_DISPATCH_FLOATING_TYPES(xw.scalar_type(), "rnnlab_native_forward", [&] {
     // gru's b_hn, zeros for a layer without biases (the loop then needs no branch)
     const auto bhn_t = gru ? (b_hn.numel() ? b_hn.contiguous() : at::zeros({H}, opts)) : at::Tensor();
@@ -289,9 +287,8 @@ std::vector<at::Tensor> forward(const at::Tensor& xw, const at::Tensor& h0, cons
       }
       scalar_t* hnext = last ? h_n.data_ptr<scalar_t>() : hp0 + tn * BH;
       scalar_t* cnext = lstm ? (last ? c_n.data_ptr<scalar_t>() : cp0 + tn * BH) : nullptr;
-      for (int64_t b = 0; b < B; ++b) fl[b] = inside[t * B + b];
       forward_step<scalar_t>(mode, B, H, x0 + t * BGH, gh.data_ptr<scalar_t>(), bhn, hp0 + t * BH,
-                             lstm ? cp0 + t * BH : nullptr, fl.get(), out0 + t * BH, hnext, cnext,
+                             lstm ? cp0 + t * BH : nullptr, inside.data() + t * B, out0 + t * BH, hnext, cnext,
                              gates0 ? gates0 + t * BGH : nullptr, extra0 ? extra0 + t * BH : nullptr);
     }
   });
@@ -322,7 +319,6 @@ std::vector<at::Tensor> backward(const at::Tensor& dout, const at::Tensor& dh_n,
   auto dh_low = bf16_gemm ? at::empty({B, H}, low) : at::Tensor();
   auto dout_c = dout.numel() ? dout.contiguous() : at::Tensor();
   auto inside = inside_table(lengths, T, B);
-  std::unique_ptr<bool[]> fl(new bool[B]);
   AT_DISPATCH_FLOATING_TYPES(hprev.scalar_type(), "rnnlab_native_backward", [&] {
     const scalar_t* const dout0 = dout_c.defined() ? dout_c.data_ptr<scalar_t>() : nullptr;
     const scalar_t* const out0 = output.data_ptr<scalar_t>();
@@ -337,10 +333,9 @@ std::vector<at::Tensor> backward(const at::Tensor& dout, const at::Tensor& dh_n,
     const int64_t BH = B * H, BGH = B * G * H;
     for (int64_t s = T - 1; s >= 0; --s) {
       const int64_t t = step_time(s, T, reverse);
-      for (int64_t b = 0; b < B; ++b) fl[b] = inside[t * B + b];
       backward_step<scalar_t>(mode, B, H, dout0 ? dout0 + t * BH : nullptr, dh.data_ptr<scalar_t>(), dc0,
                               out0 + t * BH, hp0 + t * BH, cp0 ? cp0 + t * BH : nullptr,
-                              gates0 ? gates0 + t * BGH : nullptr, extra0 ? extra0 + t * BH : nullptr, fl.get(),
+                              gates0 ? gates0 + t * BGH : nullptr, extra0 ? extra0 + t * BH : nullptr, inside.data() + t * B,
                               dgx0 + t * BGH, dgh0 + t * BGH, direct0);
       const auto dgh_t = dgh.select(0, t);  // (B, G*H)
       // dL/dh_{t-1} = direct + dgh_t W_hh: (B, G*H) x (G*H, H)

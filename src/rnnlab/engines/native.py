@@ -64,11 +64,11 @@ def build_key() -> str:
     return digest.hexdigest()[:16]
 
 
-def build_dir() -> Path:
+def build_dir(key: str | None = None) -> Path:
     """Where the extension is built: $RNNLAB_NATIVE_DIR, or inside the Python environment (so `make clean`,
-    which removes .venv, removes it too)."""
+    which removes .venv, removes it too), in a folder named by `key` (build_key() when not given)."""
     root = os.environ.get("RNNLAB_NATIVE_DIR") or str(Path(sys.prefix) / "rnnlab-native")
-    return Path(root) / build_key()
+    return Path(root) / (key or build_key())
 
 
 def load(verbose: bool = False):
@@ -86,14 +86,15 @@ def load(verbose: bool = False):
             bin_dir = str(Path(sys.executable).parent)
             if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
                 os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-            directory = build_dir()
+            key = build_key()  # reads the source and /proc/cpuinfo: once
+            directory = build_dir(key)
             directory.mkdir(parents=True, exist_ok=True)
             if not any(directory.glob("*.so")):
                 print(f"rnnlab: building the native engine for this CPU, once (about a minute; in {directory})",
                       file=sys.stderr, flush=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # cpp_extension's notes on compiler versions
-                module = cpp_extension.load(name=f"rnnlab_native_{build_key()}", sources=[str(SOURCE)],
+                module = cpp_extension.load(name=f"rnnlab_native_{key}", sources=[str(SOURCE)],
                                             build_directory=str(directory), extra_cflags=CFLAGS,
                                             extra_ldflags=LDFLAGS, verbose=verbose)
         except Exception as error:  # no compiler, no ninja, a failed build: the fused engine stands in
@@ -278,10 +279,11 @@ class _Direction(torch.autograd.Function):
         dw_ih = _mm(dgx2.t(), x2, bf16) if need[3] else None  # (G*H, T*B) x (T*B, I): every step's share at once
         dw_hh = _mm(dgh2.t(), hprev.view(T * B, H), bf16) if need[4] else None  # (G*H, T*B) x (T*B, H)
         db_ih = dgx2.sum(0) if ctx.has_bias and need[5] else None
-        if dgh is dgx and db_ih is not None:  # rnn, lstm: one pre-activation, so b_ih and b_hh share a gradient
-            db_hh = db_ih.clone() if need[6] else None
-        else:
-            db_hh = dgh2.sum(0) if ctx.has_bias and need[6] else None
+        db_hh = None
+        if ctx.has_bias and need[6]:
+            # rnn, lstm: b_ih and b_hh add to one pre-activation (dgh is dgx), so they share a gradient
+            shared = ctx.code != MODE_CODES["gru"] and db_ih is not None
+            db_hh = db_ih.clone() if shared else dgh2.sum(0)
         return (dx, dh0 if need[1] else None, dc0 if ctx.has_c and need[2] else None, dw_ih, dw_hh, db_ih, db_hh,
                 None, None, None, None, None)
 
