@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "rnnlab"
-BLOCK_DIRS = ("cells", "engines", "modules", "decoding", "metrics", "readers", "detectors", "forecasting", "audio")
+BLOCK_DIRS = ("cells", "engines", "modules", "decoding", "metrics", "readers", "detectors", "forecasting", "audio",
+              "vision")
 BLOCKS = [p for d in BLOCK_DIRS for p in sorted((SRC / d).glob("*.py"))]
 BLOCKS += [SRC / f for f in ("state.py", "explain.py", "layers.py", "prediction.py", "version.py", "errors.py")]
 TASKS = sorted((SRC / "tasks").glob("*.py"))

@@ -70,6 +70,14 @@ class AudioInfo(TypedDict, total=False):
     spectrogram: dict  # traces: {values: T x mels in [0, 1], frame_seconds, mels} for drawing
 
 
+class ImageInfo(TypedDict, total=False):
+    width: int  # the photo as given, pixels (required)
+    height: int  # (required)
+    grid: list[int]  # [rows, columns] of the regions the model attended over, `tokens` row-major (required)
+    encoder: str  # the CNN that saw it
+    layer: str  # which of its feature maps
+
+
 class Prediction(TypedDict, total=False):
     task: str  # the task's registry name (required)
     text: str  # the input as given (required)
@@ -85,6 +93,7 @@ class Prediction(TypedDict, total=False):
     scores: dict[str, float]  # other named numbers (an anomaly score, a log-likelihood)
     forecast: Forecast  # future values of a series (forecasting)
     audio: AudioInfo  # what the model heard: a recording's steps, CTC posteriors, word timings (speech)
+    image: ImageInfo  # what the model saw: the photo's size and the grid of regions `tokens` names (captioning)
 
 
 PREDICTION_REQUIRED = ("task", "text", "tokens")
@@ -153,6 +162,8 @@ def check_prediction(p: Any) -> None:
         _check_forecast(p["forecast"])
     if "audio" in p:
         _check_audio(p["audio"])
+    if "image" in p:
+        _check_image(p["image"], n)
     if "influence" in p:
         infl = p["influence"]
         if set(infl) != set(Influence.__annotations__) or len(infl["scores"]) != n \
@@ -185,6 +196,19 @@ def _check_forecast(f: Any) -> None:
         if not (isinstance(times, list) and all(isinstance(t, str) for t in times)):
             raise ValueError("forecast.history_times: strings, one per history row")
         table(f["history"], len(times), "history")
+
+
+def _check_image(a: Any, n: int) -> None:
+    """image: {width, height, grid: [rows, columns]} with rows * columns = the tokens (the regions)."""
+    def whole(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+    if not (isinstance(a, dict) and not set(a) - set(ImageInfo.__annotations__)
+            and all(whole(a.get(k)) for k in ("width", "height"))
+            and isinstance(a.get("grid"), list) and len(a["grid"]) == 2 and all(whole(v) for v in a["grid"])
+            and a["grid"][0] * a["grid"][1] == n):
+        raise ValueError(f"image: {{width, height, grid: [rows, columns]}} with rows x columns = the {n} tokens, "
+                         f"got {a!r}")
 
 
 def _check_audio(a: Any) -> None:

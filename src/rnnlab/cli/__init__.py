@@ -25,6 +25,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "detect": ("rnnlab.cli.detect", "flag abnormal sessions of log events with a log-anomaly bundle (DeepLog-style)"),
     "forecast": ("rnnlab.cli.forecast", "forecast the steps after the last row of a CSV series with a forecast bundle"),
     "transcribe": ("rnnlab.cli.transcribe", "transcribe recordings (WAV, FLAC, OGG) with a speech bundle"),
+    "caption": ("rnnlab.cli.caption", "describe photos (JPEG, PNG) with a caption bundle: words and where they looked"),
     "export": ("rnnlab.cli.export", "export a bundle's network as ONNX, checked in onnxruntime against PyTorch"),
     "ensemble": ("rnnlab.cli.ensemble", "join separately trained bundles (different seeds) into one ensemble bundle"),
     "data": ("rnnlab.cli.data", "list, check and download the datasets the recipes use"),

@@ -90,11 +90,13 @@ class AttentionDecoder(nn.Module):
     (encoder_final's size, default He), num_layers L, cell ("rnn", "rnn_tanh", "rnn_relu", "lstm",
     "gru"), attention ("general", "dot", "additive"), dropout (on the embeddings, between layers and on
     h̃_t, which both feeds the next step and is projected, as in OpenNMT), padding_idx of the target
-    embedding. See the module docstring for the equations and the two ways to run it."""
+    embedding, engine the recurrent engine of its one-step calls (rnnlab.engines). See the module docstring
+    for the equations and the two ways to run it."""
 
     def __init__(self, vocab_size: int, embed_size: int, hidden_size: int, memory_size: int, *,
                  final_size: int | None = None, num_layers: int = 1, cell: str = "lstm",
-                 attention: str = "general", dropout: float = 0.0, padding_idx: int | None = None):
+                 attention: str = "general", dropout: float = 0.0, padding_idx: int | None = None,
+                 engine: str = "auto"):
         super().__init__()
         self.cell = resolve_cell(cell)
         self.vocab_size, self.hidden_size, self.memory_size, self.num_layers = (
@@ -102,7 +104,7 @@ class AttentionDecoder(nn.Module):
         self.final_size = memory_size if final_size is None else final_size
         self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=padding_idx)  # E
         # one time step per call; dropout between the layers is Recurrent's own (it needs L >= 2)
-        self.rnn = build_recurrent(RecurrentConfig(self.cell, hidden_size, num_layers, dropout=dropout),
+        self.rnn = build_recurrent(RecurrentConfig(self.cell, hidden_size, num_layers, dropout=dropout, engine=engine),
                                    embed_size + hidden_size, batch_first=False)
         # W_b: f -> every layer's h_0 (and c_0): (arity * L * H) outputs, cut into parts below
         self.bridge = nn.Linear(self.final_size, FAMILIES[self.cell].state_arity * num_layers * hidden_size)

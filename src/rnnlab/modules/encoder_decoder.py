@@ -20,6 +20,10 @@ tensors: an encoder that honours the contract plugs in with no change to any of 
 `sizes` is each input's number of real memory positions (mask.sum(1)): source pieces for text, regions for an
 image; output length limits are relative to it (decoding.seq2seq.length_limits).
 
+`GridEncoder` is the encoder of image captioning: a frozen CNN's grid of region vectors (computed once, outside the
+model: rnnlab.vision) projected to the memory, with their mean as the final (Show, Attend and Tell's a_i and mean
+a_i), or that mean alone as a one-position memory for the no-attention baseline.
+
 `TextEncoder` is the encoder of sequence to sequence over text (translation): ids -> embedding -> dropout ->
 bidirectional Recurrent with hidden_size units per direction (OpenNMT's "brnn"; hidden_size means per direction
 in every rnnlab model), so its memory has 2 * hidden_size units.
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Protocol, runtime_checkable
 
+import torch
 from torch import Tensor, nn
 
 from ..layers import RecurrentConfig, build_recurrent
@@ -88,6 +93,46 @@ class TextEncoder(nn.Module):
         """The recurrence's states and gates per source piece (Recurrent.trace: both directions, every layer)
         over the embedded source, without dropout (call it in eval mode)."""
         return self.rnn.trace(self.embed(inputs["source"]), lengths=inputs["source_lengths"].cpu())
+
+
+class GridEncoder(nn.Module):
+    """An image's region vectors (a CNN's feature grid, S = h*w regions of C channels) -> the decoder's memory.
+
+    inputs: "regions" (B, S, C) float (float16 from the feature cache is read as float32).
+    project_size P > 0: memory = dropout(ReLU(W_p a_i + b_p)) (B, S, P), a learned adapter from the frozen CNN's
+    features to the decoder's (Show, Attend and Tell reads the raw a_i: P = 0 keeps them, M = C).
+    regions "grid": every region is a memory position (attention chooses where to look); "mean": one position,
+    the mean region vector (the decoder then reads the same context at every step: Show and Tell's image
+    vector, the no-attention baseline). final: the mean of the memory's positions (B, M), the bridge's input
+    (SAT's h_0 = f_init(mean a_i)). mask: all True (every region of an image is real)."""
+
+    REGIONS = ("grid", "mean")
+
+    def __init__(self, feature_size: int, *, project_size: int = 0, regions: str = "grid", dropout: float = 0.0):
+        super().__init__()
+        if regions not in self.REGIONS:
+            raise ValueError(f"regions must be one of {self.REGIONS}, got {regions!r}")
+        self.feature_size, self.regions = feature_size, regions
+        self.project = nn.Linear(feature_size, project_size) if project_size > 0 else None
+        self.drop = nn.Dropout(dropout)
+        self.memory_size = self.final_size = project_size if project_size > 0 else feature_size
+
+    def encode(self, inputs: dict[str, Tensor]) -> Encoded:
+        regions = inputs["regions"]  # (B, S, C)
+        assert regions.dim() == 3 and regions.shape[2] == self.feature_size, \
+            f"regions {tuple(regions.shape)}, want (B, S, {self.feature_size})"
+        x = regions.float()  # the cache's float16 -> float32 (autocast casts again where it runs bf16)
+        if self.regions == "mean":
+            x = x.mean(1, keepdim=True)  # (B, 1, C): one position, the whole image
+        memory = self.drop(torch.relu(self.project(x))) if self.project is not None else self.drop(x)  # (B, S', M)
+        mask = torch.ones(memory.shape[:2], dtype=torch.bool, device=memory.device)  # (B, S')
+        return Encoded(memory, mask, memory.mean(1))  # final (B, M)
+
+    def forward(self, inputs: dict[str, Tensor]) -> Encoded:
+        return self.encode(inputs)
+
+    def extra_repr(self) -> str:
+        return f"feature_size={self.feature_size}, memory_size={self.memory_size}, regions={self.regions!r}"
 
 
 class EncoderDecoder(nn.Module):

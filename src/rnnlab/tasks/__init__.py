@@ -17,6 +17,7 @@ TASKS: dict[str, str] = {
     "charlm": "rnnlab.tasks.lm:CharLMTask",
     "wordlm": "rnnlab.tasks.lm:WordLMTask",
     "translate": "rnnlab.tasks.translate:TranslateTask",
+    "caption": "rnnlab.tasks.caption:CaptionTask",
     "log_anomaly": "rnnlab.tasks.logs:LogAnomalyTask",
     "api_calls": "rnnlab.tasks.calls:CallsTask",
     "forecast": "rnnlab.tasks.forecast:ForecastTask",
