@@ -26,7 +26,13 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    import tempfile
+
     from rnnlab import precision
+
+    # the image feature cache (rnnlab.vision.features) of every run of the suite, subprocesses included: a fresh
+    # folder, never the user's ~/.cache/rnnlab
+    os.environ.setdefault("RNNLAB_CACHE", tempfile.mkdtemp(prefix="rnnlab-test-cache-"))
 
     asked = config.getoption("--precision")
     if asked:

@@ -127,7 +127,32 @@ def _wav_inputs() -> list[str]:
     return [str(folder / "ab.wav"), str(folder / "stereo 16k.wav")]
 
 
+def _captions(folder: Path) -> list[str]:
+    """Toy photos (tests/tiny_caption.py: coloured shapes) with a caption table; shipped configs made small."""
+    from tiny_caption import write_photos
+
+    table = write_photos(folder)
+    return [f"data.{s}={table}" for s in ("train", "valid", "test")] + [
+        "data.captions=", "data.images=", "data.min_count=1", "model.hidden_size=16", "model.project_size=16",
+        "model.embed_size=8"]
+
+
+def _photo_inputs() -> list[str]:
+    """Two photos for predict: a PNG of a shape and a grey 50 x 30 JPEG (converted to RGB, resized)."""
+    import tempfile
+
+    from PIL import Image
+
+    from tiny_caption import draw
+
+    folder = Path(tempfile.mkdtemp(prefix="rnnlab-contract-photos-"))
+    draw("red", "circle").save(folder / "red.png")
+    Image.new("L", (50, 30), 128).save(folder / "grey.jpg")
+    return [str(folder / "red.png"), str(folder / "grey.jpg")]
+
+
 TOY_DATA = {
+    "caption": _captions,
     "speech": _speech,
     "spoken_word": lambda folder: _speech(folder, sentences=False),
     "log_anomaly": _sessions,
@@ -140,7 +165,7 @@ TOY_DATA = {
     "wordlm": lambda folder: [f"data.{s}={_text(folder)}" for s in ("train", "valid", "test")] + ["data.bptt=8"],
 }
 WAVS = _wav_inputs()
-INPUTS = {"speech": WAVS, "spoken_word": WAVS,
+INPUTS = {"speech": WAVS, "spoken_word": WAVS, "caption": _photo_inputs(),
           "intent": ["what time is it", "zebra unknown words"], "intent_slots": ["play some jazz", "zebra"],
           "charlm": ["the cat", "zq"], "wordlm": ["the cat", "zebra"],
           "translate": ["the cat is jazz", "zebra Ümlaut"],
@@ -218,7 +243,9 @@ def test_trace_extends_the_prediction(fitted):
     text = INPUTS[cfg.task][0]
     trace = task.trace(model, task.parse_input(text))
     check_prediction({k: v for k, v in trace.items() if k not in ("cell", "layers")})
-    assert trace["layers"] and all(len(layer["h"]) == len(trace["tokens"]) for layer in trace["layers"])
+    # a state per token read, or for a photo (no recurrence over its regions) per word the decoder wrote
+    steps = len(trace["target_tokens"]) if task.input_kind == "image" else len(trace["tokens"])
+    assert trace["layers"] and all(len(layer["h"]) == steps for layer in trace["layers"])
 
 
 # ---- the three contracts of the layout (docs/architecture.md): engines, the task interface, the encoder ----------

@@ -254,6 +254,7 @@ class Served:
         # what one input is (Task.input_kind): a recording, a CSV series, a line of text; what /upload reads
         self.input_kind = self.task.input_kind
         self.audio = self.input_kind == "audio"
+        self.files = self.input_kind in ("audio", "image")  # inputs are files: only /upload takes them
 
     def card(self) -> dict[str, Any]:
         """The model card as JSON: what a visitor needs to judge the model (task, what it does, its
@@ -272,10 +273,11 @@ class Served:
 
     def parse(self, text: str, limits: Limits) -> Any:
         """Validate the text against the limits and turn it into the task's input."""
-        if self.audio:
-            # an audio task's parse_input reads a path: from a client that would be a file of this machine
-            raise ApiError(400, f"this {self.task.name} model reads recordings, not text: POST the file's bytes "
-                                "to /upload?name=FILE.wav")
+        if self.files:
+            # an audio or image task's parse_input reads a path: from a client that would be a file of this machine
+            what, example = ("recordings", "FILE.wav") if self.audio else ("photos", "FILE.jpg")
+            raise ApiError(400, f"this {self.task.name} model reads {what}, not text: POST the file's bytes "
+                                f"to /upload?name={example}")
         if not text.strip():
             raise ApiError(422, "text is empty: send a non-empty string, e.g. {\"text\": \"what time is it?\"}")
         try:

@@ -386,9 +386,14 @@ class CaptionTask(Task):
         `sequence` its words, `scores.log_prob`, `tokens` the names of the regions the decoder attends over (row-
         major over the grid), `image` the photo's size and the grid; `attention` adds `target_tokens` (the words,
         </s> when chosen) and `attention` (one row per target token: a weight per region)."""
+        return self._predict(model, inputs, beam, attention)[0]
+
+    def _predict(self, model: nn.Module, inputs: list[Any], beam: int | None,
+                 attention: bool) -> tuple[list[dict[str, Any]], list[Hypothesis], torch.Tensor | None]:
+        """`predict`'s answers, with the hypotheses and the regions (B, S, C) they were searched from."""
         photos = self._photos(list(inputs))
         if not photos:
-            return []
+            return [], [], None
         beam_size = self.check_beam(self.model_config.beam if beam is None else checks.whole("beam", beam),
                                     "beam" if beam is not None else "model.beam")
         device = next(model.parameters()).device
@@ -405,15 +410,32 @@ class CaptionTask(Task):
             out.append({"task": self.name, "text": photo.name, "tokens": tokens, **fields,
                         "image": {"width": width, "height": height, "grid": [self.grid_side, self.grid_side],
                                   "encoder": self.data.encoder, "layer": self.data.layer}})
-        return out
+        return out, hyps, regions
 
     def region_names(self) -> list[str]:
         """The regions as the decoder sees them: 'r1c1' .. 'r7c7', row-major (what `tokens` holds for a photo)."""
         return [f"r{r + 1}c{c + 1}" for r in range(self.grid_side) for c in range(self.grid_side)]
 
     def trace(self, model: nn.Module, input: Any) -> dict[str, Any]:
-        """`predict` with the attention: per word of the caption, where on the photo's grid the decoder looked."""
-        return self.predict(model, [input], attention=True)[0]
+        """`predict` with the attention (per word of the caption, where on the photo's grid the decoder looked) and
+        the decoder's state as it wrote each word: `layers`, one per decoder layer, with `h` (and an LSTM's `c`)
+        per target token, from the chosen words fed back step by step (the search's own computation)."""
+        preds, hyps, regions = self._predict(model, [input], None, True)
+        pred, tokens = preds[0], hyps[0].tokens
+        family = model.decoder.rnn.family
+        steps: list[tuple[torch.Tensor, ...]] = []
+        with torch.no_grad(), eval_mode(model):
+            state, memory, _ = model.start({"regions": regions[:1]})
+            for y_prev in [self.words.bos_id] + tokens[:-1]:
+                _, state, _ = model.decoder.step(torch.tensor([y_prev], device=regions.device), state, memory)
+                steps.append(family.state_parts(state[0]))  # h (L, 1, H)[, c]
+        layers = []
+        for layer in range(model.decoder.num_layers):
+            entry: dict[str, Any] = {"layer": layer, "direction": "forward"}
+            for k, name in enumerate(family.state_names):
+                entry[name] = [[round(float(v), 5) for v in parts[k][layer, 0].tolist()] for parts in steps]
+            layers.append(entry)
+        return {**pred, "cell": self.cell, "layers": layers}
 
     def format_prediction(self, prediction: dict[str, Any]) -> str:
         return prediction["answer"]["label"]

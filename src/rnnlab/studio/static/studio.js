@@ -565,6 +565,119 @@ function hideTextSections() {
     "forecast-section"]) $(id).hidden = true;
 }
 
+// ------------------------------------------------------------------------------------------ photos
+
+// Captioning models (the card's input is "image") read a photo: it is uploaded as it is (the server resizes it as
+// in training) and shown here from the local file. The trace: answer (the caption), target_tokens (its words and
+// </s>), attention (one row per word: a weight per region, row-major over image.grid = [rows, columns]).
+let imageTask = false;
+let photoURL = null;
+
+function loadPhoto(url) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new Error("the browser cannot show this image"));
+    img.src = url;
+  });
+}
+
+// The photo with one word's attention: a rows x columns alpha mask, scaled up smoothly, darkens what the word
+// did not look at.
+function attentionCanvas(img, weights, rows, cols, size) {
+  const canvas = el("canvas", { width: size, height: size, class: "caption-canvas" });
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(img, 0, 0, size, size);
+  const mask = document.createElement("canvas");
+  mask.width = cols; mask.height = rows;
+  const mctx = mask.getContext("2d"), pixels = mctx.createImageData(cols, rows);
+  const top = Math.max(...weights, 1e-9);
+  weights.forEach((w, k) => { pixels.data[4 * k + 3] = Math.round(200 * (1 - w / top)); });
+  mctx.putImageData(pixels, 0, 0);
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(mask, 0, 0, size, size);
+  return canvas;
+}
+
+async function drawCaption(trace, url) {
+  const section = $("caption-section"), box = $("caption-words");
+  $("caption-text").textContent = trace.answer ? trace.answer.label : "";
+  box.replaceChildren();
+  const [rows, cols] = (trace.image && trace.image.grid) || [0, 0];
+  const words = trace.target_tokens || trace.sequence || [];
+  let img = null;
+  try { img = url ? await loadPhoto(url) : null; } catch (err) { img = null; }
+  if (img) {
+    const whole = el("figure", { class: "caption-word" }, el("figcaption", {}, "the photo"));
+    const c = el("canvas", { width: 160, height: 160, class: "caption-canvas" });
+    c.getContext("2d").drawImage(img, 0, 0, 160, 160);
+    whole.prepend(c);
+    box.append(whole);
+  }
+  words.forEach((word, k) => {
+    const weights = (trace.attention || [])[k] || [];
+    const figure = el("figure", { class: "caption-word", "data-word": word },
+      el("figcaption", {}, word));
+    if (img && weights.length === rows * cols) {
+      figure.prepend(attentionCanvas(img, weights, rows, cols, 160));
+      const peak = weights.indexOf(Math.max(...weights));
+      figure.title = `${word}: looked most at row ${Math.floor(peak / cols) + 1}, column ${peak % cols + 1} ` +
+        `(weight ${weights[peak].toFixed(2)})`;
+    }
+    box.append(figure);
+  });
+  section.dataset.words = String(words.length);
+  section.hidden = false;
+}
+
+async function uploadPhoto(file) {
+  if (limits.max_audio_bytes && file.size > limits.max_audio_bytes) {
+    setStatus(`${file.name}: ${file.size} bytes, more than this server takes (${limits.max_audio_bytes})`, true);
+    return;
+  }
+  const seq = ++requestSeq;
+  setStatus(`looking at ${file.name}…`);
+  document.body.dataset.state = "busy";
+  try {
+    const response = await fetch(`/upload?name=${encodeURIComponent(file.name)}`, {
+      method: "POST", headers: { "Content-Type": file.type || "application/octet-stream" }, body: file,
+    });
+    const body = await response.json();
+    if (seq !== requestSeq) return;
+    if (!response.ok) { setStatus(body.error || `error ${response.status}`, true); $("caption-section").hidden = true; return; }
+    hideTextSections();
+    if (photoURL) URL.revokeObjectURL(photoURL);
+    photoURL = URL.createObjectURL(file);
+    await drawCaption(body, photoURL);
+    const im = body.image || {};
+    setStatus(`${file.name}: ${im.width} x ${im.height} pixels, ${(im.grid || []).join(" x ")} regions`);
+  } catch (err) {
+    if (seq === requestSeq) setStatus(`could not reach the server: ${err.message}`, true);
+  } finally {
+    if (seq === requestSeq) document.body.dataset.state = "done";
+  }
+}
+
+function setUpImage() {
+  $("image-input").hidden = false;
+  $("text-row").hidden = true;
+  $("series-row").hidden = true;
+  $("text-label").textContent = "Give it a photo and see the caption it writes, and where it looked for each word.";
+  const zone = $("image-drop-zone");
+  zone.addEventListener("dragover", (ev) => { ev.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    zone.classList.remove("over");
+    const file = ev.dataTransfer && ev.dataTransfer.files[0];
+    if (file) uploadPhoto(file);
+  });
+  $("image-file").addEventListener("change", () => {
+    const file = $("image-file").files[0];
+    if (file) uploadPhoto(file);
+  });
+}
+
 async function upload(blob, name) {
   if (limits.max_audio_bytes && blob.size > limits.max_audio_bytes) {
     setStatus(`${name}: ${blob.size} bytes, more than this server takes (${limits.max_audio_bytes})`, true);
@@ -735,7 +848,9 @@ async function loadCard() {
     limits = card.limits || limits;
     if (card.can_trace === false) endpoint = "/predict";
     audioTask = card.input === "audio";
+    imageTask = card.input === "image";
     if (audioTask) setUpAudio();
+    if (imageTask) setUpImage();
     $("text").maxLength = limits.max_chars;
     if (card.example) $("text").placeholder = card.example;
     $("model-summary").textContent = card.summary || `task: ${card.task}`;
@@ -748,7 +863,7 @@ async function loadCard() {
 
 let debounce = null;
 document.addEventListener("DOMContentLoaded", () => {
-  $("input-form").addEventListener("submit", (ev) => { ev.preventDefault(); clearTimeout(debounce); if (!audioTask) run(); });
+  $("input-form").addEventListener("submit", (ev) => { ev.preventDefault(); clearTimeout(debounce); if (!audioTask && !imageTask) run(); });
   $("text").addEventListener("input", () => {
     clearTimeout(debounce);
     if ($("text").value.trim()) debounce = setTimeout(run, 400);
