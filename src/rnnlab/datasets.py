@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnnlab.errors import UserError
+from rnnlab.files import sha256_file
 
 GH = "https://raw.githubusercontent.com"
 
@@ -99,7 +100,8 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
             "splits: github prakhar-dhakar/Image-Captioning",
             "research use only; photos remain their owners' copyright; cite Hodosh, Young & Hockenmaier, JAIR 2013",
             "Flickr8k.token.txt (IMAGE#N<TAB>caption), Flickr_8k.{train,dev,test}Images.txt, images/*.jpg",
-            (FileSpec("Flickr8k.token.txt", 3395229, "9b8608b02da9040581f1e3d4c8738db1fb6f63314342100432adc3962f77d71a"),
+            (FileSpec("Flickr8k.token.txt", 3395229,
+                      "9b8608b02da9040581f1e3d4c8738db1fb6f63314342100432adc3962f77d71a"),
              FileSpec("Flickr_8k.trainImages.txt", 154678,
                       "e330ddd5156a4c2d2e2b67bc587e70e588f2d132bd8a10dc54dcb71e58115d8e"),
              FileSpec("Flickr_8k.devImages.txt", 25801,
@@ -177,14 +179,6 @@ def data_dir(given: str | None = None) -> Path:
     if not text:
         raise UserError("no data directory: pass --data-dir DIR or set RNNLAB_DATA=/path/to/data")
     return Path(text).expanduser()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check(dataset: Dataset, root: Path) -> list[str]:

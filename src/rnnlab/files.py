@@ -1,6 +1,7 @@
 """Reading users' files at the boundary: errors name the file, the line and what is wrong."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -43,3 +44,12 @@ def read_json(path: Path, missing: str):
         raise
     except json.JSONDecodeError as e:
         raise DataError(path, e.lineno, f"not valid JSON ({e.msg})") from None
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes as hex, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -21,6 +21,17 @@ needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(),
                                            "chromium; .ci/run installs it)")
 
 
+# how many distinct colours a canvas holds, the canvas given as an element (a blank or one-colour canvas: 1)
+CANVAS_COLOURS_OF = """(c) => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const seen = new Set();
+  for (let i = 0; i < d.length; i += 4 * 7) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+  return seen.size;
+}"""
+# the same, the canvas given by its id
+CANVAS_COLOURS = f"(id) => ({CANVAS_COLOURS_OF})(document.getElementById(id))"
+
+
 def serve(bundle):
     """The studio under uvicorn in a thread, on a loopback socket bound here (port 0: a free one)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

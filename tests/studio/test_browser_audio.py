@@ -9,22 +9,12 @@ import random
 import numpy as np
 import pytest
 import soundfile as sf
-from browsing import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, needs_chromium, open_page, serve
+from browsing import ARTIFACTS, CANVAS_COLOURS, CHROMIUM, CHROMIUM_ARGS, needs_chromium, open_page, serve
 
 import rnnlab
 from tiny_speech import RATE, tone_wave
 
 pytestmark = needs_chromium
-
-# how many distinct colours a canvas holds (a blank or one-colour canvas: 1)
-CANVAS_COLOURS = """(id) => {
-  const c = document.getElementById(id);
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  const seen = new Set();
-  for (let i = 0; i < d.length; i += 4 * 7) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
-  return seen.size;
-}"""
-
 
 @pytest.fixture(scope="module")
 def speech_server(speech_data):

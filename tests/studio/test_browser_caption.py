@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from browsing import ARTIFACTS, needs_chromium, open_page, serve
+from browsing import ARTIFACTS, CANVAS_COLOURS_OF, needs_chromium, open_page, serve
 
 import rnnlab
 from rnnlab.config import config_from_dict
@@ -13,15 +13,6 @@ from rnnlab.training import train
 from tiny_caption import toy_config
 
 pytestmark = needs_chromium
-
-# how many distinct colours a canvas holds (a blank or one-colour canvas: 1)
-CANVAS_COLOURS = """(c) => {
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  const seen = new Set();
-  for (let i = 0; i < d.length; i += 4 * 7) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
-  return seen.size;
-}"""
-
 
 @pytest.fixture(scope="module")
 def caption_bundle(tmp_path_factory):
@@ -57,7 +48,7 @@ def test_a_chosen_photo_is_captioned_with_its_attention_per_word(caption_server,
     # each word's panel is the photo under its own attention mask: drawn, and not all the same
     canvases = page.locator("#caption-words canvas")
     assert canvases.count() == len(want["target_tokens"]) + 1  # + the photo itself
-    assert all(canvases.nth(i).evaluate(CANVAS_COLOURS) > 2 for i in range(canvases.count()))
+    assert all(canvases.nth(i).evaluate(CANVAS_COLOURS_OF) > 2 for i in range(canvases.count()))
     sums = [canvases.nth(i).evaluate("(c) => c.getContext('2d').getImageData(0, 0, c.width, c.height).data"
                                      ".reduce((a, b) => a + b, 0)") for i in range(canvases.count())]
     assert sums[1] < sums[0]  # the mask darkens where the word did not look

@@ -167,3 +167,32 @@ def test_the_flickr8k_layout_trains_with_the_same_command(tmp_path, capsys):
     (tmp_path / "dev.txt").write_text("red_square.png\nnot_there.png\n")
     assert main(["train", *overrides, "--dry-run"]) == 1
     assert f"{tmp_path / 'dev.txt'}:2: image not_there.png has no caption" in capsys.readouterr().err
+
+
+BAD = [
+    ("model", "hidden_size", 0, "model.hidden_size must be >= 1, got 0"),
+    ("model", "project_size", -1, "model.project_size must be >= 0"),
+    ("model", "regions", "pooled", "model.regions must be one of grid, mean"),
+    ("model", "attention", "luong", "model.attention must be one of"),
+    ("model", "dropout", 1.0, r"model.dropout must be in \[0, 1\)"),
+    ("model", "beam", 0, "model.beam must be >= 1"),
+    ("model", "max_words", 0, "model.max_words must be >= 1"),
+    ("model", "engine", "foo", "model.engine must be one of"),
+    ("data", "encoder", "vgg16", "data.encoder must be one of efficientnet-lite0"),
+    ("data", "layer", "fc", "data.layer must be one of top, stride16"),
+    ("data", "min_count", 0, "data.min_count must be >= 1"),
+    ("data", "train", "", "no training data"),
+]
+
+
+@pytest.mark.parametrize("section, key, value, message", BAD, ids=[f"{k}={v}" for _, k, v, _ in BAD])
+def test_bad_settings_are_one_line_naming_the_key(section, key, value, message):
+    from rnnlab.errors import UserError
+    from rnnlab.tasks.caption import CaptionData, CaptionModelConfig, CaptionTask
+
+    data = CaptionData(train="captions.csv", **({key: value} if section == "data" else {}))
+    model = CaptionModelConfig(**({key: value} if section == "model" else {}))
+    with pytest.raises(UserError, match=message):
+        CaptionTask(data, model)
+    with pytest.raises(UserError, match="hidden_size .512. must equal the memory's size .1280"):
+        CaptionTask(CaptionData(train="c.csv"), CaptionModelConfig(attention="dot", project_size=0))

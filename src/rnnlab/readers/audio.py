@@ -15,7 +15,6 @@ max_audio_seconds (`--limit` sets both), for every verb and upload alike.
 """
 from __future__ import annotations
 
-import csv
 import io
 import re
 from dataclasses import dataclass
@@ -27,8 +26,7 @@ import soxr
 
 from rnnlab import limits
 from rnnlab.errors import DataError, UserError
-from rnnlab.files import read_text
-from rnnlab.readers.lines import text_lines
+from rnnlab.readers.lines import table_rows, text_lines
 
 # ---------------------------------------------------------------- audio
 
@@ -149,10 +147,6 @@ class Transcribed:
     source: Path  # the manifest
 
 
-def _blank(row: list[str]) -> bool:
-    return all(not f.strip() for f in row)
-
-
 def read_manifest(path: str | Path, *, check_files: bool = True) -> list[Transcribed]:
     """Every row of a manifest: a `.tsv` (tab-separated, quotes taken literally, since transcripts quote
     speech) or a CSV (any other name; the csv module's quoting, so a transcript may hold commas) whose
@@ -164,55 +158,20 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> list[Transcr
     wrong header, a row with the wrong number of fields, an empty path or transcript, text that is not
     UTF-8, no rows at all, and (with `check_files`) an audio file that is not there."""
     path = Path(path)
-    if path.is_dir():
-        raise DataError(path, None, "is a directory, not a manifest (a .tsv or .csv with path and transcript)")
-    text = read_text(path)  # DataError for a missing file / bad UTF-8, with the line
-    tsv = path.suffix.lower() == ".tsv"
-    kind = "TSV" if tsv else "CSV"
-    if tsv:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
-    else:
-        reader = csv.reader(io.StringIO(text, newline=""))
     out: list[Transcribed] = []
-    header: list[str] | None = None
-    start = 1  # the line the next record starts on (a quoted CSV field may span lines)
-    try:
-        for row in reader:
-            line, start = start, reader.line_num + 1
-            if header is None:
-                header = [h.strip().lower() for h in row]
-                missing = [c for c in ("path", "transcript") if c not in header]
-                if missing:
-                    found = ", ".join(repr(h) for h in header if h) or "none"
-                    raise DataError(path, line, f"header row must name columns path and transcript; missing "
-                                                f"{' and '.join(missing)} (columns found: {found})")
-                i_path, i_text = header.index("path"), header.index("transcript")
-                continue
-            if _blank(row):
-                continue
-            if len(row) != len(header):
-                fields = f"{len(row)} field{'s' if len(row) != 1 else ''}"
-                raise DataError(path, line, f"{fields} but the header has {len(header)} "
-                                            f"({', '.join(header)}); fields are separated by "
-                                            f"{'tabs' if tsv else 'commas (quote a field holding one)'}")
-            raw, transcript = row[i_path].strip(), row[i_text].strip()
-            if not raw:
-                raise DataError(path, line, "empty path: every row names its audio file")
-            if not transcript:
-                raise DataError(path, line, f"empty transcript for {raw}")
-            audio = Path(raw)
-            if not audio.is_absolute():
-                audio = path.parent / audio
-            if check_files and not audio.is_file():
-                what = "is a directory, not an audio file" if audio.is_dir() else "not found"
-                raise DataError(path, line, f"audio file {audio} ({raw!r} in the path column) {what}")
-            out.append(Transcribed(audio, transcript, line, path))
-    except csv.Error as e:
-        raise DataError(path, reader.line_num, f"malformed {kind}: {e}") from None
-    if header is None:
-        raise DataError(path, 1, "empty manifest: expected a header row naming the columns path and transcript")
-    if not out:
-        raise DataError(path, None, "no data rows: the manifest has a header but no recordings")
+    for line, row in table_rows(path, ("path", "transcript"), "manifest", "recordings"):
+        raw, transcript = row["path"].strip(), row["transcript"].strip()
+        if not raw:
+            raise DataError(path, line, "empty path: every row names its audio file")
+        if not transcript:
+            raise DataError(path, line, f"empty transcript for {raw}")
+        audio = Path(raw)
+        if not audio.is_absolute():
+            audio = path.parent / audio
+        if check_files and not audio.is_file():
+            what = "is a directory, not an audio file" if audio.is_dir() else "not found"
+            raise DataError(path, line, f"audio file {audio} ({raw!r} in the path column) {what}")
+        out.append(Transcribed(audio, transcript, line, path))
     return out
 
 

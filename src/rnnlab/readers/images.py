@@ -14,14 +14,13 @@ and for the images themselves: not an image, truncated, empty, too many pixels.
 """
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
 
 from rnnlab.errors import DataError
 from rnnlab.files import read_bytes, read_text
-from rnnlab.readers.lines import split_lines
+from rnnlab.readers.lines import split_lines, table_rows
 
 MAX_PIXELS = 64_000_000  # a photo larger than this (e.g. 8000 x 8000) is refused, not decoded into gigabytes
 
@@ -93,45 +92,14 @@ def read_caption_table(path: str | Path, images: str | Path | None = None, *,
     One row per caption; the rows of one image need not be adjacent, and its captions keep their order. Blank lines
     are skipped; line numbers are the file's own. Image paths are relative to `images`, else the table's folder."""
     path = Path(path)
-    if path.is_dir():
-        raise DataError(path, None, "is a directory, not a caption table (a .csv or .tsv with image and caption)")
-    text = read_text(path)
-    tsv = path.suffix.lower() == ".tsv"
-    reader = csv.reader(io.StringIO(text, newline=""), **({"delimiter": "\t", "quoting": csv.QUOTE_NONE}
-                                                           if tsv else {}))
     base = Path(images) if images else path.parent
     gathered: dict[Path, tuple[int, list[str]]] = {}
-    header: list[str] | None = None
-    start = 1
-    try:
-        for row in reader:
-            line, start = start, reader.line_num + 1
-            if header is None:
-                header = [h.strip().lower() for h in row]
-                missing = [c for c in ("image", "caption") if c not in header]
-                if missing:
-                    found = ", ".join(repr(h) for h in header if h) or "none"
-                    raise DataError(path, line, f"header row must name columns image and caption; missing "
-                                                f"{' and '.join(missing)} (columns found: {found})")
-                i_image, i_caption = header.index("image"), header.index("caption")
-                continue
-            if not any(field.strip() for field in row):
-                continue
-            if len(row) != len(header):
-                raise DataError(path, line, f"{len(row)} field{'s' if len(row) != 1 else ''} but the header has "
-                                            f"{len(header)} ({', '.join(header)}); fields are separated by "
-                                            f"{'tabs' if tsv else 'commas (quote a caption holding one)'}")
-            caption = " ".join(row[i_caption].split())
-            image = _image_path(row[i_image].strip(), base, path, line, check_files)
-            if not caption:
-                raise DataError(path, line, f"empty caption for {row[i_image].strip()}")
-            gathered.setdefault(image, (line, []))[1].append(caption)
-    except csv.Error as e:
-        raise DataError(path, reader.line_num, f"malformed {'TSV' if tsv else 'CSV'}: {e}") from None
-    if header is None:
-        raise DataError(path, 1, "empty table: expected a header row naming the columns image and caption")
-    if not gathered:
-        raise DataError(path, None, "no data rows: the table has a header but no captions")
+    for line, row in table_rows(path, ("image", "caption"), "table", "captions"):
+        caption = " ".join(row["caption"].split())
+        image = _image_path(row["image"].strip(), base, path, line, check_files)
+        if not caption:
+            raise DataError(path, line, f"empty caption for {row['image'].strip()}")
+        gathered.setdefault(image, (line, []))[1].append(caption)
     return [CaptionedImage(image, tuple(caps), line, path) for image, (line, caps) in gathered.items()]
 
 

@@ -4,6 +4,8 @@ line of text input (a sentence to translate, an utterance to classify) that ever
 `numbered_lines` (a file's, stdin's or an upload's bytes -> checked lines) and `read_stream` (stdin's bytes)."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from pathlib import Path
@@ -17,6 +19,50 @@ from rnnlab.files import read_text
 def text_lines(path: Path) -> list[str]:
     """Lines without their terminators; a final newline does not make an extra empty line."""
     return split_lines(read_text(path))
+
+
+def table_rows(path: Path, columns: tuple[str, ...], noun: str, items: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """(1-based line, {column: field}) for each non-blank row of a `.tsv` (tab-separated, quotes taken literally)
+    or CSV (any other name; the csv module's quoting, so a field may hold commas) whose header row names `columns`
+    (any order and case; other columns ignored). Line numbers are the file's own (a quoted CSV field may span
+    lines: its record's first line). DataError naming the file and line for a folder, text that is not UTF-8, a
+    header without the columns, a row with the wrong number of fields, malformed CSV, an empty file ("empty
+    {noun}") and a header with no rows ("no data rows: the {noun} has a header but no {items}")."""
+    if path.is_dir():
+        raise DataError(path, None, f"is a directory, not a {noun} (a .tsv or .csv with {' and '.join(columns)})")
+    text = read_text(path)  # DataError for a missing file / bad UTF-8, with the line
+    tsv = path.suffix.lower() == ".tsv"
+    reader = csv.reader(io.StringIO(text, newline=""), **({"delimiter": "\t", "quoting": csv.QUOTE_NONE}
+                                                           if tsv else {}))
+    header: list[str] | None = None
+    start, rows = 1, 0  # start: the line the next record starts on
+    try:
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if header is None:
+                header = [h.strip().lower() for h in row]
+                missing = [c for c in columns if c not in header]
+                if missing:
+                    found = ", ".join(repr(h) for h in header if h) or "none"
+                    raise DataError(path, line, f"header row must name columns {' and '.join(columns)}; missing "
+                                                f"{' and '.join(missing)} (columns found: {found})")
+                where = {c: header.index(c) for c in columns}
+                continue
+            if all(not f.strip() for f in row):
+                continue
+            if len(row) != len(header):
+                fields = f"{len(row)} field{'s' if len(row) != 1 else ''}"
+                raise DataError(path, line, f"{fields} but the header has {len(header)} ({', '.join(header)}); "
+                                            f"fields are separated by "
+                                            f"{'tabs' if tsv else 'commas (quote a field holding one)'}")
+            rows += 1
+            yield line, {c: row[i] for c, i in where.items()}
+    except csv.Error as e:
+        raise DataError(path, reader.line_num, f"malformed {'TSV' if tsv else 'CSV'}: {e}") from None
+    if header is None:
+        raise DataError(path, 1, f"empty {noun}: expected a header row naming the columns {' and '.join(columns)}")
+    if not rows:
+        raise DataError(path, None, f"no data rows: the {noun} has a header but no {items}")
 
 
 def split_lines(text: str) -> list[str]:

@@ -198,6 +198,23 @@ def export_token_batch(vocab: Any, batch_size: int, length: int, seed: int = 0) 
     return {"tokens": tokens, "lengths": lengths}
 
 
+def text_bytes(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Strings -> (UTF-8 bytes (B, L) uint8, zero-padded; byte lengths (B,)): text as a batch-first tensor, so that
+    references can travel with a batch (every value of a batch is a tensor with the batch on dim 0)."""
+    raw = [t.encode("utf-8") for t in texts]
+    out = torch.zeros(len(raw), max(1, max((len(r) for r in raw), default=0)), dtype=torch.uint8)
+    for b, r in enumerate(raw):
+        if r:
+            out[b, : len(r)] = torch.frombuffer(bytearray(r), dtype=torch.uint8)
+    return out, torch.tensor([len(r) for r in raw], dtype=torch.long)
+
+
+def bytes_text(data: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+    """text_bytes' inverse: (B, L) uint8 and (B,) lengths -> B strings."""
+    data = data.cpu()
+    return [bytes(data[b, : int(n)].tolist()).decode("utf-8") for b, n in enumerate(lengths.tolist())]
+
+
 class Task:
     """Base class of all tasks. Subclasses set the class attributes and implement the methods below.
 

@@ -45,7 +45,7 @@ from rnnlab.modules.encoder_decoder import EncoderDecoder, GridEncoder
 from rnnlab.readers.images import CaptionedImage, read_caption_table, read_image, read_token_captions
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.tokenize import WordTokenizer, tokenizer_from_json
-from rnnlab.tasks.base import LossOutput, Option, Task
+from rnnlab.tasks.base import LossOutput, Option, Task, bucket_batches, bytes_text, text_bytes
 from rnnlab.vision.cnn import CNNS
 from rnnlab.vision.features import FeatureStore
 
@@ -96,21 +96,6 @@ class CaptionExample:
     image: CaptionedImage
     regions: torch.Tensor  # (S, C) float16 from the feature cache
     caption: str | None  # one caption (a training pair), or None: the photo scored against all its references
-
-
-def _text_bytes(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Strings -> (UTF-8 bytes (B, L) uint8, zero-padded; byte lengths (B,))."""
-    raw = [t.encode("utf-8") for t in texts]
-    out = torch.zeros(len(raw), max(1, max(len(r) for r in raw)), dtype=torch.uint8)
-    for b, r in enumerate(raw):
-        if r:
-            out[b, : len(r)] = torch.frombuffer(bytearray(r), dtype=torch.uint8)
-    return out, torch.tensor([len(r) for r in raw], dtype=torch.long)
-
-
-def _bytes_texts(data: torch.Tensor, lengths: torch.Tensor) -> list[list[str]]:
-    data = data.cpu()
-    return [bytes(data[b, : int(n)].tolist()).decode("utf-8").split("\n") for b, n in enumerate(lengths.tolist())]
 
 
 class CaptionModel(EncoderDecoder):
@@ -216,8 +201,6 @@ class CaptionTask(Task):
         keep = [i for i, f in enumerate(features) if len(f.get("tgt", ())) <= self.data.max_len]
         if features and not keep:
             raise UserError(f"every training caption is longer than data.max_len={self.data.max_len} words; raise it")
-        from rnnlab.tasks.base import bucket_batches
-
         groups = bucket_batches([self.length(features[i]) for i in keep], batch_size, shuffle=True, seed=seed,
                                 epoch=epoch)
         return [[keep[j] for j in group] for group in groups]
@@ -254,7 +237,7 @@ class CaptionTask(Task):
             T = flat_in.shape[1]
             batch["targets_in"], batch["targets_out"] = flat_in.view(len(features), R, T), flat_out.view(
                 len(features), R, T)
-            batch["reference"], batch["reference_lengths"] = _text_bytes(["\n".join(f["refs"]) for f in features])
+            batch["reference"], batch["reference_lengths"] = text_bytes(["\n".join(f["refs"]) for f in features])
         return batch
 
     # ---- model ------------------------------------------------------------------------------
@@ -305,7 +288,7 @@ class CaptionTask(Task):
                 continue
             hyps = self.generate(model, batch["regions"], beam_size)
             hypotheses += [self._text(strip_eos(h.tokens, self.words.eos_id)) for h in hyps]
-            references += _bytes_texts(batch["reference"], batch["reference_lengths"])
+            references += [t.split("\n") for t in bytes_text(batch["reference"], batch["reference_lengths"])]
         loss = loss_sum / max(tokens, 1)
         metrics = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "n": float(len(hypotheses))}
         if hypotheses:
@@ -326,7 +309,7 @@ class CaptionTask(Task):
         for batch in batches:
             hyps = self.generate(model, batch["regions"], beam)
             hypotheses += [self._text(strip_eos(h.tokens, self.words.eos_id)) for h in hyps]
-            references += _bytes_texts(batch["reference"], batch["reference_lengths"])
+            references += [t.split("\n") for t in bytes_text(batch["reference"], batch["reference_lengths"])]
         return hypotheses, references
 
     # ---- user input -------------------------------------------------------------------------

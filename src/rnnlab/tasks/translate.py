@@ -61,7 +61,9 @@ from rnnlab.tasks.base import (
     Option,
     Task,
     bucket_batches,
+    bytes_text,
     export_token_batch,
+    text_bytes,
 )
 
 SPLITS = ("train", "valid", "test")
@@ -187,21 +189,6 @@ def _inputs(batch: dict[str, torch.Tensor], device: torch.device | None = None) 
     """What the model's encoder reads from a batch: the source ids (to `device`, if given) and their lengths."""
     source = batch["source"] if device is None else batch["source"].to(device)
     return {"source": source, "source_lengths": batch["source_lengths"]}
-
-
-def _text_bytes(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Strings -> (UTF-8 bytes (B, L) uint8, zero-padded; byte lengths (B,)): text as a batch-first tensor."""
-    raw = [t.encode("utf-8") for t in texts]
-    out = torch.zeros(len(raw), max(1, max(len(r) for r in raw)), dtype=torch.uint8)
-    for b, r in enumerate(raw):
-        if r:
-            out[b, : len(r)] = torch.frombuffer(bytearray(r), dtype=torch.uint8)
-    return out, torch.tensor([len(r) for r in raw], dtype=torch.long)
-
-
-def _bytes_text(data: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-    data = data.cpu()
-    return [bytes(data[b, : int(n)].tolist()).decode("utf-8") for b, n in enumerate(lengths.tolist())]
 
 
 def _graph_step(graph: Any) -> StepFn:
@@ -348,7 +335,7 @@ class TranslateTask(Task):
                 targets_in[b, 0], targets_in[b, 1: n + 1] = self.target.bos_id, ids
                 targets_out[b, :n], targets_out[b, n] = ids, self.target.eos_id
             batch.update(targets_in=targets_in, targets_out=targets_out)
-            batch["reference"], batch["reference_lengths"] = _text_bytes([f["ref"] for f in features])
+            batch["reference"], batch["reference_lengths"] = text_bytes([f["ref"] for f in features])
         return batch
 
     # ---- model ------------------------------------------------------------------------------
@@ -395,7 +382,7 @@ class TranslateTask(Task):
             tokens += int((gold != self.target.pad_id).sum())
             hyps = self._generate(model, inputs, beam_size=1)
             hypotheses += [self._text(strip_eos(h.tokens, self.target.eos_id)) for h in hyps]
-            references += _bytes_text(batch["reference"], batch["reference_lengths"])
+            references += bytes_text(batch["reference"], batch["reference_lengths"])
         loss = loss_sum / max(tokens, 1)
         scores = corpus_scores(hypotheses, references) if hypotheses else {}
         return {"bleu": float(scores.get("bleu", 0.0)), "bleu_lowercase": float(scores.get("bleu_lowercase", 0.0)),

@@ -20,13 +20,14 @@ last 14 x 14 block's 112 channels (stride 16: four times the regions, each of fe
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from rnnlab.files import sha256_file
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,6 @@ def weights_path(spec: CNNSpec) -> Path:
     return path
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class FrozenCNN(nn.Module):
     """A pretrained CNN that is never trained: eval mode always, no gradients, the feature maps asked for.
 
@@ -120,7 +113,7 @@ def load_cnn(name: str) -> FrozenCNN:
         raise CNNUnavailable(f"no encoder {name!r}: rnnlab knows {', '.join(CNNS)}")
     spec = CNNS[name]
     path = weights_path(spec)
-    digest = file_sha256(path)
+    digest = sha256_file(path)
     if digest != spec.sha256:
         raise CNNUnavailable(f"encoder {name!r}: {path} has SHA-256 {digest[:16]}..., not the pinned "
                              f"{spec.sha256[:16]}...; reinstall {spec.package.replace('_', '-')}")

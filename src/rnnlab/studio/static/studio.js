@@ -663,19 +663,7 @@ function setUpImage() {
   $("text-row").hidden = true;
   $("series-row").hidden = true;
   $("text-label").textContent = "Give it a photo and see the caption it writes, and where it looked for each word.";
-  const zone = $("image-drop-zone");
-  zone.addEventListener("dragover", (ev) => { ev.preventDefault(); zone.classList.add("over"); });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (ev) => {
-    ev.preventDefault();
-    zone.classList.remove("over");
-    const file = ev.dataTransfer && ev.dataTransfer.files[0];
-    if (file) uploadPhoto(file);
-  });
-  $("image-file").addEventListener("change", () => {
-    const file = $("image-file").files[0];
-    if (file) uploadPhoto(file);
-  });
+  takeFiles("image-drop-zone", "image-file", uploadPhoto);
 }
 
 async function upload(blob, name) {
@@ -782,24 +770,29 @@ async function stopRecording() {
   await upload(encodeWav(samples, rate), "recording.wav");
 }
 
-function setUpAudio() {
-  $("audio-input").hidden = false;
-  $("text-row").hidden = true;
-  $("series-row").hidden = true;
-  $("text-label").textContent = "Give it a recording and see what the network hears, step by step.";
-  const zone = $("drop-zone");
+// A file dropped on the zone `zoneId` or chosen in the file input `inputId` goes to `take(file)`.
+function takeFiles(zoneId, inputId, take) {
+  const zone = $(zoneId), input = $(inputId);
   zone.addEventListener("dragover", (ev) => { ev.preventDefault(); zone.classList.add("over"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
   zone.addEventListener("drop", (ev) => {
     ev.preventDefault();
     zone.classList.remove("over");
     const file = ev.dataTransfer && ev.dataTransfer.files[0];
-    if (file) upload(file, file.name);
+    if (file) take(file);
   });
-  $("audio-file").addEventListener("change", () => {
-    const file = $("audio-file").files[0];
-    if (file) upload(file, file.name);
+  input.addEventListener("change", () => {
+    const file = input.files[0];
+    if (file) take(file);
   });
+}
+
+function setUpAudio() {
+  $("audio-input").hidden = false;
+  $("text-row").hidden = true;
+  $("series-row").hidden = true;
+  $("text-label").textContent = "Give it a recording and see what the network hears, step by step.";
+  takeFiles("drop-zone", "audio-file", (file) => upload(file, file.name));
   $("record").addEventListener("click", startRecording);
   $("stop").addEventListener("click", stopRecording);
 }
