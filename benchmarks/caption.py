@@ -94,7 +94,8 @@ def score(task, model, batches, beam: int, meteor: bool) -> dict[str, Any]:
         hyps, refs = task.captions_of(model, batches, beam)
     seconds = time.perf_counter() - t0
     raw = caption_scores(hyps, refs, meteor=meteor)
-    scores = {k: (round(v if k == "cider" else 100 * v, 2) if isinstance(v, float) else v) for k, v in raw.items()}
+    scores = {k: (round(v, 4) if k == "cider" else round(100 * v, 2)) if isinstance(v, float) else v
+              for k, v in raw.items()}
     return {"beam": beam, "photos": len(hyps), "decode_s": round(seconds, 1), **scores,
             "mean_words": round(sum(len(h.split()) for h in hyps) / len(hyps), 2), "captions": hyps}
 
@@ -179,7 +180,7 @@ def plot_examples(bundle: Path, images: list[Path], png: Path, beam: int) -> Non
     preds = predictor.predict([str(p) for p in images], beam=beam, attention=True)
     words = max(len(p["target_tokens"]) for p in preds)
     cols = min(words, 12) + 1
-    fig, axes = plt.subplots(len(preds), cols, figsize=(1.7 * cols, 1.9 * len(preds)), squeeze=False)
+    fig, axes = plt.subplots(len(preds), cols, figsize=(1.7 * cols, 2.5 * len(preds)), squeeze=False)
     for ax_row, path, pred in zip(axes, images, preds):
         photo = np.asarray(Image.open(path).convert("RGB").resize((224, 224)))
         rows_, cols_ = pred["image"]["grid"]

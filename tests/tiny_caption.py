@@ -21,7 +21,7 @@ def draw(colour: str, shape: str, size: int = 96, ground=(245, 245, 245)):
 
 def toy_photos() -> list[tuple[str, str, list[str]]]:
     """(file name, colour, captions) for every colour x shape."""
-    return [(f"{c}_{s}.png", c, [f"a {c} {s}", f"there is a {c} {s}"]) for c in COLOURS for s in SHAPES]
+    return [(f"{c}_{s}.png", c, [f"a {c} {s} on white", f"there is a {c} {s}"]) for c in COLOURS for s in SHAPES]
 
 
 def write_photos(folder: Path, kind: str = "csv") -> Path:

@@ -74,6 +74,22 @@ def test_cells_targets_agree_with_their_details():
     assert ratio["value"] == max(v["ratio"] for v in result["gru_over_lstm"]["float32"].values())
 
 
+def test_flickr8k_chose_on_dev_and_scored_test_once():
+    """Captioning: the beam of each row is the one with the best dev BLEU-4, test is scored with it alone, and the
+    targets are the attention row's test figures; the feature map was chosen on dev before (layer selection)."""
+    result = json.loads((ROOT / "benchmarks" / "results" / "flickr8k.json").read_text())
+    for row in result["rows"]:
+        dev = row["dev_by_beam"]  # JSON keys: "1", "3", "5"
+        assert row["beam_chosen_on_dev"] == int(max(dev, key=lambda b: (dev[b]["bleu4"], -int(b))))
+        assert row["test"]["beam"] == row["beam_chosen_on_dev"] and row["test"]["photos"] == 1000
+    main = next(r for r in result["rows"] if r["row"] == "attention")
+    targets = {t["name"]: t for t in result["targets"]}
+    assert targets["test_bleu4"]["value"] == main["test"]["bleu4"] and targets["test_cider"]["value"] == main[
+        "test"]["cider"]
+    selection = json.loads((ROOT / "benchmarks" / "results" / "flickr8k_layer_selection.json").read_text())
+    assert selection["chosen"] == result["feature_extraction"]["layer"] == "top"
+
+
 def test_target_item():
     bench = load_benchcommon()
     assert bench.target("loss", 1.4, 1.47, "<=") == {"name": "loss", "value": 1.4, "target": 1.47,

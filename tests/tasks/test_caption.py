@@ -56,14 +56,18 @@ def test_learns_the_toy_photos_exactly_by_greedy_and_beam(trained, predictor):
     assert p["image"] == {"width": 96, "height": 96, "grid": [7, 7], "encoder": "efficientnet-lite0", "layer": "top"}
 
 
-def test_any_photo_of_any_size_and_mode_is_taken(predictor, tmp_path):
-    """A photo is resized as in training whatever its size and mode: a big grey-scale JPEG and a palette PNG of
-    the red square are still captioned (the red square's colour survives a palette)."""
-    draw("red", "square", size=400).convert("P").save(tmp_path / "p.png")
+def test_any_photo_of_any_size_and_mode_is_taken(predictor, trained, tmp_path):
+    """A photo is converted to RGB and resized as in training whatever its mode and size: a palette PNG of a
+    training photo (its exact colours kept) is captioned as the photo is, and a wide JPEG is captioned too."""
+    from PIL import Image
+
+    original = _images(trained)[4]
+    Image.open(original).convert("P", palette=Image.ADAPTIVE, colors=4).save(tmp_path / "p.png")
     draw("blue", "circle", size=300).resize((500, 200)).save(tmp_path / "wide.jpg")
-    preds = predictor.predict([str(tmp_path / "p.png"), str(tmp_path / "wide.jpg")])
-    assert "red square" in preds[0]["answer"]["label"]
-    assert preds[1]["image"]["width"] == 500 and preds[1]["image"]["height"] == 200
+    preds = predictor.predict([str(original), str(tmp_path / "p.png"), str(tmp_path / "wide.jpg")])
+    assert preds[1]["answer"]["label"] == preds[0]["answer"]["label"]
+    assert preds[2]["sequence"] and all(w in predictor.task.words.vocab.stoi for w in preds[2]["sequence"])
+    assert preds[2]["image"]["width"] == 500 and preds[2]["image"]["height"] == 200
 
 
 def test_beam_one_is_greedy(predictor, trained):
@@ -93,16 +97,24 @@ def test_the_bundle_round_trips_and_holds_no_pickle(bundle, predictor, trained):
     assert encoder["name"] == "efficientnet-lite0" and len(encoder["sha256"]) == 64
 
 
-def test_a_bundle_of_other_cnn_weights_is_refused(bundle, tmp_path, capsys):
+def test_a_bundle_of_other_cnn_weights_is_refused(bundle, predictor, tmp_path, capsys):
+    """The bundle names the CNN and its weights' SHA-256: a model trained on other weights is refused (its features
+    would mean something else), and a hand-edited encoder.json fails the bundle's own checksums first."""
     import shutil
 
+    state = predictor.task.state_to_json()
+    other = type(predictor.task)(predictor.task.data, predictor.task.model_config)
+    with pytest.raises(ValueError, match="SHA-256 1111111111111111"):
+        other.state_from_json({**state, "encoder": {**state["encoder"], "sha256": "1" * 64}})
+    with pytest.raises(ValueError, match="unknown CNN 'vgg16'"):
+        other.state_from_json({**state, "encoder": {**state["encoder"], "name": "vgg16"}})
     copy = tmp_path / "b"
     shutil.copytree(bundle, copy)
     encoder = json.loads((copy / "encoder.json").read_text())
     (copy / "encoder.json").write_text(json.dumps({**encoder, "sha256": "1" * 64}))
     assert main(["caption", str(copy), str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "SHA-256" in err
+    assert len(err.splitlines()) == 1 and "encoder.json" in err
 
 
 def test_trace_has_the_attention_over_the_grid_and_the_decoders_states(predictor, trained):
@@ -165,7 +177,7 @@ def test_the_flickr8k_layout_trains_with_the_same_command(tmp_path, capsys):
     assert main(["train", *overrides]) == 0
     assert "bleu4" in capsys.readouterr().out
     (tmp_path / "dev.txt").write_text("red_square.png\nnot_there.png\n")
-    assert main(["train", *overrides, "--dry-run"]) == 1
+    assert main(["train", *overrides, f"run_dir={tmp_path / 'dry'}", "--dry-run"]) == 1
     assert f"{tmp_path / 'dev.txt'}:2: image not_there.png has no caption" in capsys.readouterr().err
 
 
@@ -190,7 +202,7 @@ def test_bad_settings_are_one_line_naming_the_key(section, key, value, message):
     from rnnlab.errors import UserError
     from rnnlab.tasks.caption import CaptionData, CaptionModelConfig, CaptionTask
 
-    data = CaptionData(train="captions.csv", **({key: value} if section == "data" else {}))
+    data = CaptionData(**{"train": "captions.csv", **({key: value} if section == "data" else {})})
     model = CaptionModelConfig(**({key: value} if section == "model" else {}))
     with pytest.raises(UserError, match=message):
         CaptionTask(data, model)

@@ -133,7 +133,7 @@ def _captions(folder: Path) -> list[str]:
 
     table = write_photos(folder)
     return [f"data.{s}={table}" for s in ("train", "valid", "test")] + [
-        "data.captions=", "data.images=", "data.min_count=1", "model.hidden_size=16", "model.project_size=16",
+        "data.images=", "data.min_count=1", "model.hidden_size=16", "model.project_size=16",
         "model.embed_size=8"]
 
 

@@ -50,22 +50,24 @@ from rnnlab.vision.cnn import CNNS
 from rnnlab.vision.features import FeatureStore
 
 SPLITS = ("train", "valid", "test")
+TABLE_SUFFIXES = (".csv", ".tsv")  # a split file with one of these is a caption table, whatever data.captions says
 
 
 @dataclass
 class CaptionData:
     """Where the photos and their captions are. Paths: rnnlab.readers.paths.
 
-    Two layouts: with `captions` set (Flickr8k's token file, `IMAGE#N<TAB>caption`), each split is a list of image
-    names, one a line (Flickr8k's `Flickr_8k.trainImages.txt`); without it, each split is a CSV or TSV table with
-    the columns `image` and `caption`, a row per caption. Image names are relative to `images` (default: the
-    token file's folder + images/, or the table's folder)."""
+    Two layouts, chosen per split file: a `.csv` or `.tsv` is a table with the columns `image` and `caption`, a row
+    per caption (your own photos: `data.train=mine/train.csv data.valid=mine/dev.csv data.test=` on the Flickr8k
+    config trains on them); any other file is a list of image names, one a line (Flickr8k's
+    `Flickr_8k.trainImages.txt`), captioned by `captions` (Flickr8k's token file, `IMAGE#N<TAB>caption`). Image
+    names are relative to `images` (default: the token file's folder + images/, or the table's folder)."""
 
     train: str = ""
     valid: str = ""
     test: str = ""
-    captions: str = ""  # Flickr8k's token file shared by the splits ("" = the splits are caption tables)
-    images: str = ""  # the folder image names are relative to
+    captions: str = ""  # Flickr8k's token file, read for the splits that are lists of image names
+    images: str = ""  # the folder image names are relative to ("" = beside the table / the token file's images/)
     encoder: str = "efficientnet-lite0"  # the frozen CNN (rnnlab.vision.cnn.CNNS)
     layer: str = "top"  # its feature map read as the regions: "top" (1280 x 7x7) | "stride16" (112 x 14x14)
     min_count: int = 5  # words seen fewer times in the training captions read as <unk>
@@ -165,9 +167,9 @@ class CaptionTask(Task):
             raise UserError(f"split {split!r} is not configured (this config has: {', '.join(self.splits())})")
         images = resolve_path(self.data.images) if self.data.images else None
         listed = resolve_path(getattr(self.data, split))
-        if self.data.captions:
-            return read_token_captions(resolve_path(self.data.captions), listed, images)
-        return read_caption_table(listed, images)
+        if listed.suffix.lower() in TABLE_SUFFIXES or not self.data.captions:
+            return read_caption_table(listed, images)
+        return read_token_captions(resolve_path(self.data.captions), listed, images)
 
     def read(self, split: str) -> list[CaptionExample]:
         """Training: one example per (photo, caption); other splits: one per photo, scored against all its captions.
@@ -180,8 +182,7 @@ class CaptionTask(Task):
         return [CaptionExample(it, r, None) for it, r in zip(items, regions)]
 
     def fit(self, train_examples: list[CaptionExample]) -> None:
-        captions = [e.caption if e.caption is not None else c for e in train_examples
-                    for c in ((e.caption,) if e.caption is not None else e.image.captions)]
+        captions = [c for e in train_examples for c in ((e.caption,) if e.caption is not None else e.image.captions)]
         self.words = WordTokenizer.train(captions, None, lowercase=self.data.lowercase, min_count=self.data.min_count)
 
     def encode(self, example: CaptionExample) -> dict[str, Any]:
