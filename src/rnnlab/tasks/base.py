@@ -215,6 +215,19 @@ def bytes_text(data: torch.Tensor, lengths: torch.Tensor) -> list[str]:
     return [bytes(data[b, : int(n)].tolist()).decode("utf-8") for b, n in enumerate(lengths.tolist())]
 
 
+def check_beam(beam: int, vocab: int, called: str, what: str = "target vocabulary", unit: str = "pieces") -> int:
+    """A beam a model can search: at most limits.max_beam, and no wider than its output vocabulary of `vocab`
+    entries (a first step has no more than that many different hypotheses to keep). UserError naming `called`."""
+    from rnnlab import limits
+
+    if beam > vocab:
+        raise UserError(f"{called}: a beam of {beam} is wider than this model's {what} ({vocab} "
+                        f"{unit}); use at most {min(vocab, limits.current().max_beam)}")
+    if beam > limits.current().max_beam:
+        raise UserError(f"{called}: a beam of {beam} is wider than max_beam {limits.hint('max_beam')}")
+    return beam
+
+
 class Task:
     """Base class of all tasks. Subclasses set the class attributes and implement the methods below.
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab import checks, limits
+from rnnlab import checks
 from rnnlab.decoding.search import Hypothesis
 from rnnlab.decoding.seq2seq import output_fields, search, strip_eos
 from rnnlab.errors import UserError
@@ -45,7 +45,7 @@ from rnnlab.modules.encoder_decoder import EncoderDecoder, GridEncoder
 from rnnlab.readers.images import CaptionedImage, read_caption_table, read_image, read_token_captions
 from rnnlab.readers.paths import resolve_path
 from rnnlab.readers.tokenize import WordTokenizer, tokenizer_from_json
-from rnnlab.tasks.base import LossOutput, Option, Task, bucket_batches, bytes_text, text_bytes
+from rnnlab.tasks.base import LossOutput, Option, Task, bucket_batches, bytes_text, check_beam, text_bytes
 from rnnlab.vision.cnn import CNNS
 from rnnlab.vision.features import FeatureStore
 
@@ -285,11 +285,9 @@ class CaptionTask(Task):
         for batch in batches:
             out = self._token_loss(model, batch, 0.0)
             loss_sum, tokens = loss_sum + float(out.total), tokens + out.count
-            if "reference" not in batch:
-                continue
-            hyps = self.generate(model, batch["regions"], beam_size)
-            hypotheses += [self._text(strip_eos(h.tokens, self.words.eos_id)) for h in hyps]
-            references += [t.split("\n") for t in bytes_text(batch["reference"], batch["reference_lengths"])]
+            if "reference" in batch:
+                hyps, refs = self._caption_batch(model, batch, beam_size)
+                hypotheses, references = hypotheses + hyps, references + refs
         loss = loss_sum / max(tokens, 1)
         metrics = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "n": float(len(hypotheses))}
         if hypotheses:
@@ -308,10 +306,16 @@ class CaptionTask(Task):
         """(one caption per photo, the photo's references) over evaluation batches: what a benchmark scores."""
         hypotheses, references = [], []
         for batch in batches:
-            hyps = self.generate(model, batch["regions"], beam)
-            hypotheses += [self._text(strip_eos(h.tokens, self.words.eos_id)) for h in hyps]
-            references += [t.split("\n") for t in bytes_text(batch["reference"], batch["reference_lengths"])]
+            hyps, refs = self._caption_batch(model, batch, beam)
+            hypotheses, references = hypotheses + hyps, references + refs
         return hypotheses, references
+
+    def _caption_batch(self, model: nn.Module, batch: dict[str, torch.Tensor],
+                       beam: int) -> tuple[list[str], list[list[str]]]:
+        """One evaluation batch: a caption per photo (search of width `beam`) and the photo's references."""
+        hyps = self.generate(model, batch["regions"], beam)
+        return ([self._text(strip_eos(h.tokens, self.words.eos_id)) for h in hyps],
+                [t.split("\n") for t in bytes_text(batch["reference"], batch["reference_lengths"])])
 
     # ---- user input -------------------------------------------------------------------------
 
@@ -344,12 +348,8 @@ class CaptionTask(Task):
         return checked
 
     def check_beam(self, beam: int, called: str) -> int:
-        vocab = len(self.words)
-        if beam > vocab:
-            raise UserError(f"{called}: a beam of {beam} is wider than this model's vocabulary ({vocab} words)")
-        if beam > limits.current().max_beam:
-            raise UserError(f"{called}: a beam of {beam} is wider than max_beam {limits.hint('max_beam')}")
-        return beam
+        """A beam this bundle can search (tasks.base.check_beam over the word vocabulary)."""
+        return check_beam(beam, len(self.words), called, "vocabulary", "words")
 
     def _photos(self, inputs: list[Any]) -> list["_Photo"]:
         photos = []

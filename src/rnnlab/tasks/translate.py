@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab import checks, limits
+from rnnlab import checks
 from rnnlab.cells import FAMILIES
 from rnnlab.decoding.search import Hypothesis, StepFn
 from rnnlab.decoding.seq2seq import alternatives, output_fields, search, strip_eos, teacher_forced
@@ -62,6 +62,7 @@ from rnnlab.tasks.base import (
     Task,
     bucket_batches,
     bytes_text,
+    check_beam,
     export_token_batch,
     text_bytes,
 )
@@ -401,15 +402,8 @@ class TranslateTask(Task):
         return checked
 
     def check_beam(self, beam: int, called: str) -> int:
-        """A beam this bundle can search: at most limits.max_beam, and no wider than the target vocabulary (a
-        first step has no more than that many different hypotheses to keep)."""
-        vocab = len(self.target)
-        if beam > vocab:
-            raise UserError(f"{called}: a beam of {beam} is wider than this model's target vocabulary ({vocab} "
-                            f"pieces); use at most {min(vocab, limits.current().max_beam)}")
-        if beam > limits.current().max_beam:
-            raise UserError(f"{called}: a beam of {beam} is wider than max_beam {limits.hint('max_beam')}")
-        return beam
+        """A beam this bundle can search (tasks.base.check_beam over the target vocabulary)."""
+        return check_beam(beam, len(self.target), called)
 
     def translate(self, model: nn.Module, inputs: list[str], beam: int | None = None,
                   attention: bool = False) -> list[dict[str, Any]]:

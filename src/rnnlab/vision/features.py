@@ -73,21 +73,24 @@ class FeatureStore:
         """{layer: (S, C) float16} for each image file, from the cache or computed (and then cached)."""
         from tqdm import tqdm
 
-        keys = [hashlib.sha256(_read(p)).hexdigest() for p in paths]
+        keys: list[str] = []
         out: list[dict[str, Tensor] | None] = [None] * len(paths)
-        missing = []
-        for i, key in enumerate(keys):
-            entries = [self._entry(key, layer) for layer in self.layers]
+        missing: dict[int, bytes] = {}  # index -> the file's bytes, read once: hashed here, decoded below
+        for i, path in enumerate(paths):
+            data = _read(path)
+            keys.append(hashlib.sha256(data).hexdigest())
+            entries = [self._entry(keys[i], layer) for layer in self.layers]
             if all(e.is_file() for e in entries):
                 out[i] = {layer: load_file(e)["features"] for layer, e in zip(self.layers, entries)}
             else:
-                missing.append(i)
+                missing[i] = data
         if missing:
             bar = tqdm(total=len(missing), desc=f"{desc} ({self.spec.name}, {len(paths) - len(missing)} cached)",
                        unit="img", disable=not progress, mininterval=2.0)
-            for start in range(0, len(missing), batch_size):
-                chunk = missing[start: start + batch_size]
-                computed = self.features_of_bytes([_read(paths[i]) for i in chunk], [str(paths[i]) for i in chunk])
+            todo = list(missing)
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start: start + batch_size]
+                computed = self.features_of_bytes([missing.pop(i) for i in chunk], [str(paths[i]) for i in chunk])
                 for i, feats in zip(chunk, computed):
                     half = {layer: f.to(torch.float16).contiguous() for layer, f in feats.items()}
                     for layer, f in half.items():
