@@ -61,6 +61,12 @@ class TrainConfig:
     warmup_steps: int = 0
     metric: str = ""  # early-stopping / model-selection metric; "" = the task's default metric
     patience: int = 0  # stop after this many epochs without improvement; 0 = run all epochs
+    patience_steps: int = 0  # ... and this many optimizer steps without improvement (both must pass)
+    min_steps: int = 0  # train at least this many optimizer steps: epochs are added to reach it, and early
+    #                     stopping never ends a run before it
+    plateau_wait: bool = True  # early stopping counts only once valid has improved on its first value (a CTC
+    #                     model's CER sits at 1.0 through its all-blank phase: that is a start, not a plateau)
+    adapt: bool = True  # size the batch for small data (rnnlab.training.adapt); the run's config records it
     seed: int = 0
     precision: str = "auto"  # "auto" (bf16 where the hardware runs it natively, else fp32) | "fp32" | "bf16"
     device: str = "cpu"  # "cpu" | "cuda" | "auto"

@@ -210,11 +210,39 @@ def test_lexicon_words_only_on_random_frames(seed):
 def test_lexicon_falls_back_when_no_word_can_be_finished():
     lp = from_probs([[0.01, 0.01, 0.95, 0.01, 0.01, 0.005, 0.005]])  # one frame: "b" cannot follow "a"
     lexicon = Lexicon([[A, B]])
-    # with beam 1 the empty hypothesis (a complete one) is gone, and "a" is no word
+    # with beam 1 the empty hypothesis (a complete one) is gone and "a" is no word: the fallback cuts the
+    # unfinished word off rather than answer a non-word
     hyps = prefix_beam_search(lp, space=SPACE, lexicon=lexicon, symbols=SYMBOLS, beam=1)
-    assert hyps and hyps[0].ids == [A]  # the best unconstrained (in-lexicon prefix) hypothesis
+    assert hyps and hyps[0].ids == []
     # with a wider beam the empty labelling counts (its last word is empty) and wins over "a"
     assert prefix_beam_search(lp, space=SPACE, lexicon=lexicon, symbols=SYMBOLS, beam=4)[0].ids == []
+
+
+def test_lexicon_fallback_keeps_the_finished_words():
+    # "c a": the last frame starts "ab" but never finishes it; with beam 1 only that prefix survives
+    lp = from_probs([[0.01, 0.01, 0.01, 0.01, 0.95, 0.005, 0.005],
+                     [0.01, 0.95, 0.01, 0.01, 0.01, 0.005, 0.005],
+                     [0.01, 0.01, 0.95, 0.01, 0.01, 0.005, 0.005]])
+    lexicon = Lexicon([[A, B], [C]])
+    hyps = prefix_beam_search(lp, space=SPACE, lexicon=lexicon, symbols=SYMBOLS, beam=1)
+    assert hyps[0].ids == [C]
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), T=st.integers(1, 30), beam=st.integers(1, 8),
+       scale=st.floats(0.5, 6.0))
+def test_lexicon_constrained_search_emits_only_lexicon_words(seed, T, beam, scale):
+    """Whatever the frames and the beam (even beam 1, where every complete hypothesis may be pruned), every
+    word of every answer is a lexicon word: no unfinished spelling, no empty word (a final space, which
+    `transcript` drops, is the one space not between two words)."""
+    lp = random_log_probs(T, len(SYMBOLS), seed=seed, scale=scale)
+    lexicon = Lexicon([[A, B], [C], [K, A, TT]])
+    hyps = prefix_beam_search(lp, space=SPACE, lexicon=lexicon, symbols=SYMBOLS, beam=beam, n_best=3)
+    assert hyps
+    for h in hyps:
+        text = "".join(" " if s == SPACE else SYMBOLS[s] for s in h.ids)
+        assert not text.startswith(" ") and "  " not in text
+        assert all(w in ("ab", "c", "kat") for w in text.split())
 
 
 def spelling_frames(first_c: float) -> np.ndarray:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.audio.augment import spec_augment
+from rnnlab.audio.augment import spec_augment, time_stretch
 from rnnlab.audio.features import FeatureConfig, Normalizer, frames, with_deltas
 from rnnlab.readers.mfc import read_mfc
 from rnnlab.readers.speech import SpeechExample, example_wave
@@ -97,7 +97,8 @@ class FrontEnd(nn.Module):
         self.register_buffer("std", torch.as_tensor(normalizer.std, dtype=torch.float32).clone())  # (F,)
         self.utterance_mean = utterance_mean
         self.k = subsample
-        # spec_augment's keywords (freq_masks, freq_width, time_masks, time_width); None or no masks = off
+        # spec_augment's keywords (freq_masks, freq_width, time_masks, time_width) and time_stretch (the
+        # tempo's largest relative change); None, or no masks and no stretch = off
         self.augment = dict(augment or {})
         self.register_load_state_dict_pre_hook(_fill_statistics)
 
@@ -121,8 +122,11 @@ class FrontEnd(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.normalize(x, lengths)  # (B, T, F)
-        if self.training and (self.augment.get("freq_masks") or self.augment.get("time_masks")):
-            x = spec_augment(x, lengths, **self.augment)
+        masks = {k: v for k, v in self.augment.items() if k != "time_stretch"}
+        if self.training and self.augment.get("time_stretch"):
+            x, lengths = time_stretch(x, lengths, stretch=self.augment["time_stretch"])  # (B, T2, F)
+        if self.training and (masks.get("freq_masks") or masks.get("time_masks")):
+            x = spec_augment(x, lengths, **masks)
         return stack_frames(x, lengths, self.k)  # (B, T', kF), (B,)
 
     def extra_repr(self) -> str:

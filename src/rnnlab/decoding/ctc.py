@@ -224,8 +224,8 @@ def prefix_beam_search(log_probs: np.ndarray, *, blank: int = 0, beam: int = 16,
         most `beam` symbols per frame); -inf with a wide beam makes the search exact.
 
     At the end only hypotheses whose last word is complete (a lexicon word, or empty after a final space)
-    count; if the lexicon left none, the best unconstrained ones are returned instead, so the answer is
-    never empty.
+    count. If the lexicon left none, the best ones are returned with their unfinished last word cut off,
+    so under a lexicon every word of the answer is a lexicon word, always.
     """
     log_probs = _check(log_probs, blank)
     T, V = log_probs.shape
@@ -332,6 +332,9 @@ def prefix_beam_search(log_probs: np.ndarray, *, blank: int = 0, beam: int = 16,
         acoustic = lse(p_b, p_nb)
         lm_total, bonus, context = state.lm, state.bonus, state.context
         complete = lexicon is None or not state.word or state.node.word
+        if not complete:  # a fallback only: the unfinished word (and the space before it) is dropped
+            cut = len(ids) - len(state.word)
+            ids = ids[:max(0, cut - 1)]
         if use_lm:
             if state.word:  # the last word ends with the utterance
                 word = scorer.spell(state.word)

@@ -345,6 +345,12 @@ class Task:
         """Metrics over all batches of a split (model in eval mode). Must include `self.metric`."""
         raise NotImplementedError
 
+    def adapt(self, n_train: int) -> dict[str, Any]:
+        """Model settings this task's recipe scales with the number of training examples, {model key: value}
+        (rnnlab.training.adapt applies them under train.adapt). Only ever a smaller or more regularised model
+        than the config's; {} keeps the config's (the default)."""
+        return {}
+
     def calibrate(self, model: torch.nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
         """After training, with the best weights: set what only the trained model can give (a detector's threshold
         at a false-positive rate), from the batches of held-out TRAINING data (the valid split, never test), as

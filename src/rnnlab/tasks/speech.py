@@ -157,6 +157,7 @@ class SpeechModelConfig:
     freq_width: int = 8
     time_masks: int = 0
     time_width: int = 20
+    time_stretch: float = 0.0  # tempo augmentation: each training batch played at U[1 - s, 1 + s] its speed
     # speech (CTC) decoding defaults; `rnnlab transcribe --beam` overrides beam
     beam: int = 16  # 1 = greedy
     lm_order: int = 3  # word n-gram from the training transcripts; 0 = none
@@ -184,7 +185,7 @@ class _AudioTask(Task):
         self.cell = checks.cell("model.cell", model.cell)
         checks.model_keys(model, sizes=("sample_rate", "n_mels", "n_mfcc", "hidden_size", "num_layers", "subsample",
                                         "freq_width", "time_width", "beam"),
-                          rates=("dropout",))
+                          rates=("dropout", "time_stretch"))
         for key, allowed in (("format", FORMATS), ("case", datasets.CASES)):
             if getattr(data, key) not in allowed:
                 raise UserError(f"data.{key} must be one of {', '.join(allowed)}; got {getattr(data, key)!r}")
@@ -314,7 +315,7 @@ class _AudioTask(Task):
             raise RuntimeError("the normaliser is not fitted: fit() or state_from_json() before build_model()")
         m = self.model_config
         augment = {"freq_masks": m.freq_masks, "freq_width": m.freq_width, "time_masks": m.time_masks,
-                   "time_width": m.time_width}
+                   "time_width": m.time_width, "time_stretch": m.time_stretch}
         front_end = FrontEnd(self.normalizer, utterance_mean=m.utterance_mean, subsample=m.subsample, augment=augment)
         return AudioEncoder(front_end, RecurrentConfig.of(m, cell=self.cell))
 

@@ -18,6 +18,7 @@ from rnnlab.precision import describe as describe_precision
 from rnnlab.precision import resolve as resolve_precision
 from rnnlab.state import map_state
 from rnnlab.tasks import Task
+from rnnlab.training import adapt
 from rnnlab.training.ddp import Dist
 from rnnlab.training.run_dir import (
     BEST,
@@ -120,11 +121,17 @@ class Trainer:
         tc, ddp = self.tc, self.ddp
         seed_everything(tc.seed)
         self.task, self.feats = prepare_task(self.cfg)
+        n_train = len(self.feats["train"])
+        # the recipe sized for the data (training/adapt.py): before the model, the batches and the schedule
+        changes = adapt.adapt_model(self.cfg, self.task, n_train)
+        changes.update(adapt.adapt_batch(self.cfg, n_train))
         self.model = build_model(self.task).to(self.device)  # seeded: the same initial weights on every rank
         self.wrapped = ddp.wrap(self.model)
         self.optimizer = make_optimizer(self.task, self.model, tc)
         self.steps_per_epoch = len(self.task.batches(self.feats["train"], tc.batch_size, shuffle=True,
                                                      seed=tc.seed, epoch=0))
+        changes.update(adapt.adapt_length(self.cfg, self.steps_per_epoch))
+        self.adapted = {k: new for k, (_, new) in changes.items()}
         total_steps = self.steps_per_epoch * tc.epochs
         self.budget = TimeBudget(tc.max_minutes)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -142,6 +149,9 @@ class Trainer:
             for name in (CHECKPOINT, BEST, METRICS):
                 (self.run_dir / name).unlink(missing_ok=True)
             atomic_write_bytes(self.run_dir / "config.json", (json.dumps(to_dict(self.cfg), indent=2) + "\n").encode())
+        for line in [adapt.describe(changes, n_train)] + adapt.warnings(self.cfg, len(self.feats.get("valid") or [])):
+            if line:
+                self.say(line)
         n_params = sum(p.numel() for p in self.model.parameters())
         self.say(f"task {self.cfg.task}: {len(self.feats['train'])} train examples"
                  + "".join(f", {len(v)} {k}" for k, v in self.feats.items() if k != "train")
@@ -250,15 +260,23 @@ class Trainer:
         improved = True
         if self.has_valid:
             value = self._validate(epoch, record)
-            improved = run.best is None or (value > run.best if self.mode == "max" else value < run.best)
+            improved = run.best is None or self._better(value, run.best) or self._tie_won(value, record)
+            if run.first is None:
+                run.first = value
+            elif not run.left_plateau and self._better(value, run.first):
+                run.left_plateau = True
         if improved:
-            run.best, run.best_epoch, run.bad_epochs = record.get(f"valid_{metric}"), epoch + 1, 0
+            run.best, run.best_epoch, run.best_step, run.bad_epochs = (record.get(f"valid_{metric}"), epoch + 1,
+                                                                       run.global_step, 0)
+            run.best_loss = record.get("valid_loss")
             if self.ddp.main:
                 save_state(self.run_dir / BEST, {"model": self.model.state_dict(), "epoch": epoch + 1})
-        else:
-            run.bad_epochs += 1
-        if self.tc.patience and run.bad_epochs >= self.tc.patience:
-            run.stopped, run.stop_reason = True, "early stop"
+        elif run.left_plateau or not self.tc.plateau_wait:
+            run.bad_epochs += 1  # on the starting plateau nothing counts: the model has not begun to learn
+        if self._patience_spent():
+            run.stopped = True
+            run.stop_reason = (f"early stop: valid_{metric} no better for {run.bad_epochs} epochs "
+                               f"({run.global_step - run.best_step} steps) since epoch {run.best_epoch}")
             record["stopped_early"] = True
         self.say(f"epoch {epoch + 1}/{self.tc.epochs}  train_loss {record['train_loss']:.4f}"
                  + (f"  valid_{metric} {record[f'valid_{metric}']:.4f}" if self.has_valid else "")
@@ -268,6 +286,28 @@ class Trainer:
                 f.write(json.dumps(record) + "\n")
         run.next_epoch()
         self.checkpoint()
+
+    def _better(self, value: float, than: float) -> bool:
+        return value > than if self.mode == "max" else value < than
+
+    def _tie_won(self, value: float, record: dict[str, Any]) -> bool:
+        """A tie on the selection metric goes to the lower valid loss: on a small valid split a CER of 0.0 is
+        reached early and then only equalled, while the model behind it goes on getting surer."""
+        run = self.run
+        loss = record.get("valid_loss")
+        if value != run.best or self.metric == "loss" or loss is None or run.best_loss is None:
+            return False
+        return loss < run.best_loss
+
+    def _patience_spent(self) -> bool:
+        """Early stopping: train.patience epochs and train.patience_steps steps without improvement, counted
+        only off the starting plateau (train.plateau_wait), and never before train.min_steps steps."""
+        tc, run = self.tc, self.run
+        if not (tc.patience or tc.patience_steps) or run.global_step < tc.min_steps:
+            return False
+        if tc.plateau_wait and not run.left_plateau:
+            return False
+        return run.bad_epochs >= max(1, tc.patience) and run.global_step - run.best_step >= tc.patience_steps
 
     def _validate(self, epoch: int, record: dict[str, Any]) -> float:
         """Valid metrics into `record`; the selection metric's value (refused when not finite)."""
@@ -299,7 +339,10 @@ class Trainer:
         if (self.run_dir / BEST).exists():
             self.model.load_state_dict(load_checkpoint(self.run_dir / BEST)["model"])
         summary: dict[str, Any] = {"task": self.cfg.task, "metric": self.metric, "best_epoch": run.best_epoch,
-                                   "epochs_run": run.epoch, "stopped_early": run.stop_reason == "early stop",
+                                   "epochs_run": run.epoch, "steps_run": run.global_step,
+                                   "stopped_early": (run.stop_reason or "").startswith("early stop"),
+                                   "stop_reason": run.stop_reason or f"all {tc.epochs} epochs run",
+                                   "adapted": self.adapted,
                                    "out_of_time": run.stop_reason == "time budget spent",
                                    "train_time_s": round(run.train_time_s, 3),
                                    "parameters": sum(p.numel() for p in self.model.parameters()),
@@ -320,5 +363,7 @@ class Trainer:
                                      command=self.command)
             self.say(f"bundle: {bundle_dir}" + "".join(f"  {s}_{self.metric} {summary[s][self.metric]:.4f}"
                                                        for s in ("valid", "test")
-                                                       if s in summary and self.metric in summary[s]))
+                                                       if s in summary and self.metric in summary[s])
+                     + f"  (stopped after {run.global_step} steps, epoch {run.epoch}: {summary['stop_reason']}; "
+                     f"best epoch {run.best_epoch})")
         return summary

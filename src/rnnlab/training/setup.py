@@ -39,8 +39,9 @@ def check_train_config(tc: TrainConfig) -> None:
         (tc.precision in PRECISIONS, f"train.precision must be auto, fp32 or bf16, got {tc.precision!r}"),
         (tc.device in ("cpu", "cuda", "auto"), f"train.device must be cpu, cuda or auto, got {tc.device!r}"),
         (tc.optimizer in ("adamw", "task"), f"train.optimizer must be adamw or task, got {tc.optimizer!r}"),
-        (tc.patience >= 0 and tc.checkpoint_every >= 0 and tc.warmup_steps >= 0 and tc.clip_norm >= 0,
-         "train.patience, checkpoint_every, warmup_steps and clip_norm must be >= 0"),
+        (min(tc.patience, tc.patience_steps, tc.min_steps, tc.checkpoint_every, tc.warmup_steps) >= 0
+         and tc.clip_norm >= 0,
+         "train.patience, patience_steps, min_steps, checkpoint_every, warmup_steps and clip_norm must be >= 0"),
     ]
     for ok, message in checks:
         if not ok:
