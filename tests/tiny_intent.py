@@ -31,7 +31,10 @@ def write_tiny_data(folder: Path) -> dict[str, str]:
 
 def tiny_overrides(paths: dict[str, str], run_dir: Path, **train) -> list[str]:
     """Overrides for a tiny, fast, deterministic intent run (no dropout: DDP/resume comparisons)."""
-    values = {"epochs": 3, "batch_size": 8, "lr": 0.01, "seed": 0, "progress": False, "schedule": "cosine"}
+    # adapt off: these runs test the trainer's mechanics at exact batch sizes and positions (test_adapt.py
+    # turns it on where adaptation is what is tested)
+    values = {"epochs": 3, "batch_size": 8, "lr": 0.01, "seed": 0, "progress": False, "schedule": "cosine",
+              "adapt": "false"}
     values.update(train)
     return (["task=intent", f"run_dir={run_dir}", f"data.train={paths['train']}", f"data.test={paths['test']}",
              "data.valid_fraction=0.2", "model.embed_size=8", "model.hidden_size=12", "model.dropout=0.0",

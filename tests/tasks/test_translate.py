@@ -295,3 +295,19 @@ def test_translate_and_predict_cli_on_an_export(bundle, exported, capsys):
     assert main(["predict", str(exported), "--option", "beam=4", "--json", *texts]) == 0
     assert_same_predictions([json.loads(line) for line in capsys.readouterr().out.splitlines()], want, tolerance=1e-4)
     assert [p["answer"]["label"] for p in want[:2]] == ["CAT DOG A", "DOG RUNS BIG SMALL"]
+
+
+def test_subword_vocabulary_is_sized_for_a_small_set(tmp_path):
+    """The shipped 8,000 / 6,000 pieces cannot be learned from a few hundred pairs: at most 2 pieces a training
+    pair (Multi30k's 29,000 keep the config's), and at most what sentencepiece can make; the size learned is
+    written back to the config (so the run's config.json records it)."""
+    from rnnlab.tasks.translate import subword_vocab_size
+
+    assert subword_vocab_size(8000, 300) == 600
+    assert subword_vocab_size(6000, 29000) == 6000
+    assert subword_vocab_size(30, 40) == 30
+    cfg = config_from_dict(toy_config(tmp_path))
+    cfg.data.tokenizer, cfg.data.source_vocab_size, cfg.data.target_vocab_size = "subword", 8000, 6000
+    task, _ = prepare_task(cfg)  # 40 toy pairs: 80 asked, fewer possible: as many as sentencepiece can make
+    assert 5 <= len(task.source) <= 80 and 5 <= len(task.target) <= 80
+    assert (cfg.data.source_vocab_size, cfg.data.target_vocab_size) == (len(task.source), len(task.target))

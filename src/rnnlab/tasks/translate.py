@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -109,6 +110,19 @@ class TranslateModelConfig:
     max_len_a: float = 1.5  # output length limit, eos included: a * source pieces + b
     max_len_b: int = 10
     engine: str = "auto"  # the encoder's engine: "auto" | "fused" (torch kernels) | "glass" | "native"
+
+
+PIECES_PER_PAIR = 2  # a subword vocabulary has at most this many pieces per training pair (subword_vocab_size)
+
+
+def subword_vocab_size(configured: int, n_pairs: int) -> int:
+    """The subword vocabulary learned from n_pairs training pairs: the config's size, or at most
+    PIECES_PER_PAIR * n_pairs pieces (never under 5, the specials and one). A shipped vocabulary of 8,000
+    pieces cannot be learned from a few hundred sentences at all (sentencepiece refuses: about 1,000 is the
+    most 300 Multi30k sentences allow), and even where it can, most pieces would then be whole rare words
+    seen once, which a model trained on so few pairs never learns to use. Multi30k's 29,000 pairs keep
+    the config's 8,000 / 6,000 (the rule only lowers it); 300 pairs get 600 pieces a side."""
+    return min(configured, max(5, PIECES_PER_PAIR * n_pairs))
 
 
 ALTERNATIVES = 5  # pieces shown per output piece in a trace (`alternatives`): what else the decoder considered
@@ -289,12 +303,30 @@ class TranslateTask(Task):
     def _train_tokenizer(self, texts: list[str], vocab_size: int):
         if self.data.tokenizer == "word":
             return WordTokenizer.train(texts, vocab_size, lowercase=self.data.lowercase)
-        return SubwordTokenizer.train(texts, vocab_size, model_type=self.data.subword_type,
-                                      lowercase=self.data.lowercase)
+        try:
+            return SubwordTokenizer.train(texts, vocab_size, model_type=self.data.subword_type,
+                                          lowercase=self.data.lowercase)
+        except UserError as e:  # still too many for sentencepiece (very short sentences): as many as it can make
+            most = re.search(r"can make at most (\d+) pieces", str(e))
+            if not most or int(most.group(1)) < 5:
+                raise
+            return SubwordTokenizer.train(texts, int(most.group(1)), model_type=self.data.subword_type,
+                                          lowercase=self.data.lowercase)
 
     def fit(self, train_examples: list[SentencePair]) -> None:
-        self.source = self._train_tokenizer([e.source for e in train_examples], self.data.source_vocab_size)
-        self.target = self._train_tokenizer([e.target for e in train_examples], self.data.target_vocab_size)
+        """The two tokenisers, from the training pairs alone. Subword vocabularies are sized for the data
+        (`subword_vocab_size`): the size actually learned is written back to data.source_vocab_size /
+        target_vocab_size, so the run's config.json (and its bundle) records it."""
+        n = len(train_examples)
+        for side in ("source", "target"):
+            key = f"{side}_vocab_size"
+            size = getattr(self.data, key)
+            if self.data.tokenizer == "subword":
+                size = subword_vocab_size(size, n)
+            tokenizer = self._train_tokenizer([getattr(e, side) for e in train_examples], size)
+            setattr(self, side, tokenizer)
+            if self.data.tokenizer == "subword":
+                setattr(self.data, key, len(tokenizer))
 
     def _source_ids(self, text: str) -> list[int]:
         return self.source.ids(text) or [self.source.unk_id]  # a source normalising to nothing: one <unk>
