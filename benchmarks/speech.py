@@ -102,6 +102,10 @@ def same_config(run_dir: Path, cfg) -> bool:
     raw = json.loads(saved.read_text())
     if cfg.train.precision == "auto":  # a run's config.json records what auto resolved to
         raw = {**raw, "train": {**raw["train"], "precision": "auto"}}
+    # ... and what train.adapt changed for its data: compared as the config asked for it
+    for key, (asked, _) in (json.loads(bundle.read_text()).get("adapted") or {}).items():
+        section, name = key.split(".", 1)
+        raw = {**raw, section: {**raw[section], name: asked}}
     # read as a saved config is (keys added since take their defaults), then compared value by value
     mine, theirs = to_dict(cfg), to_dict(config_from_dict(raw, str(saved), migrate=True))
     return all(mine.get(k) == theirs.get(k) for k in ("task", "data", "model", "train"))

@@ -131,7 +131,7 @@ class Trainer:
         self.steps_per_epoch = len(self.task.batches(self.feats["train"], tc.batch_size, shuffle=True,
                                                      seed=tc.seed, epoch=0))
         changes.update(adapt.adapt_length(self.cfg, self.steps_per_epoch))
-        self.adapted = {k: new for k, (_, new) in changes.items()}
+        self.adapted = {k: [old, new] for k, (old, new) in changes.items()}  # what the config said, what ran
         total_steps = self.steps_per_epoch * tc.epochs
         self.budget = TimeBudget(tc.max_minutes)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -149,15 +149,15 @@ class Trainer:
             for name in (CHECKPOINT, BEST, METRICS):
                 (self.run_dir / name).unlink(missing_ok=True)
             atomic_write_bytes(self.run_dir / "config.json", (json.dumps(to_dict(self.cfg), indent=2) + "\n").encode())
-        for line in [adapt.describe(changes, n_train)] + adapt.warnings(self.cfg, len(self.feats.get("valid") or [])):
-            if line:
-                self.say(line)
         n_params = sum(p.numel() for p in self.model.parameters())
         self.say(f"task {self.cfg.task}: {len(self.feats['train'])} train examples"
                  + "".join(f", {len(v)} {k}" for k, v in self.feats.items() if k != "train")
                  + f"; model {n_params:,} parameters; {self.steps_per_epoch} steps/epoch × {tc.epochs} epochs"
                  + (f" on {ddp.world} processes" if ddp.world > 1 else "")
                  + f" ({self.device.type}, {self.precision_note})")
+        for line in [adapt.describe(changes, n_train)] + adapt.warnings(self.cfg, len(self.feats.get("valid") or [])):
+            if line:
+                self.say(line)
         self.autocast = precision_autocast(tc.precision, self.device)
         self.wrapped.train()
 
