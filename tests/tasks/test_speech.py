@@ -136,6 +136,45 @@ def test_ctc_loss_counts_characters_and_its_gradient_is_finite(ctc_run):
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
+def test_concatenation_joins_each_utterance_to_another_of_its_batch(ctc_run):
+    folder, paths, _, _ = ctc_run
+    cfg = speech_config(paths, folder / "run3")
+    task, feats = prepare_task(cfg)
+    batch = task.collate(feats["train"][:4])
+    assert task.concat_pairs(batch) is batch  # model.concat_prob = 0: off
+    task.model_config.concat_prob = 1.0
+    torch.manual_seed(0)
+    out = task.concat_pairs(batch)
+    space = task.symbols.stoi[" "]
+    for b in range(4):
+        n, k = int(batch["lengths"][b]), int(batch["target_lengths"][b])
+        own_x, own_t = batch["frames"][b, :n], batch["targets"][b, :k].tolist()
+        partners = [j for j in range(4) if j != b
+                    and int(out["lengths"][b]) == n + int(batch["lengths"][j])
+                    and out["targets"][b, : int(out["target_lengths"][b])].tolist()
+                    == own_t + [space] + batch["targets"][j, : int(batch["target_lengths"][j])].tolist()
+                    and torch.equal(out["frames"][b, n: n + int(batch["lengths"][j])],
+                                    batch["frames"][j, : int(batch["lengths"][j])])]
+        assert partners and torch.equal(out["frames"][b, :n], own_x)  # itself, then another utterance
+        assert torch.all(out["frames"][b, int(out["lengths"][b]):] == 0)
+    # the loss joins only while training: evaluation reads the utterances as they are
+    model = task.build_model()
+    model.train()
+    joined = task.loss(model, batch).count
+    model.eval()
+    assert task.loss(model, batch).count == sum(len(f["targets"]) for f in feats["train"][:4]) < joined
+
+
+def test_a_small_set_is_trained_on_joined_pairs_and_the_config_records_it(ctc_run):
+    folder, paths, summary, predictor = ctc_run
+    assert summary["adapted"]["model.concat_prob"] == [0.0, 0.5]  # tens of tone utterances: a small set
+    saved = json.loads((folder / "run" / "config.json").read_text())
+    assert saved["model"]["concat_prob"] == predictor.config.model.concat_prob == 0.5
+    task = SpeechTask(SpeechData(), SpeechModelConfig())
+    assert task.adapt(27) == {"concat_prob": 0.5} and task.adapt(4000) == {}  # the benchmark keeps its recipe
+    assert SpeechTask(SpeechData(), SpeechModelConfig(concat_prob=0.8)).adapt(27) == {}  # never less than asked
+
+
 def test_a_bundle_with_a_malformed_state_is_refused(ctc_run):
     _, _, _, predictor = ctc_run
     task = predictor.task
