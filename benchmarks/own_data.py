@@ -43,6 +43,8 @@ import benchcommon  # noqa: E402
 RESULT = ROOT / "benchmarks" / "results" / "own_data.json"
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 TARGET_WER, TARGET_MINUTES = 0.01, 5.0
+THREADS_NOTE = ("speech rows: the config's 2 torch threads (configs/digits.toml train.threads = 2), the CLI in a "
+                "subprocess; small-set rows: 1 thread each (benchmarks/small_sets.py THREADS)")
 SMALL_ROWS = {"translation": "run_translation", "forecasting": "run_forecasting", "logs": "run_logs"}  # small_sets.py
 
 
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = targets_of(rows)
     result = {"benchmark": "own_data", "issue": 30,
               "command": "python benchmarks/own_data.py " + shlex.join(sys.argv[1:] if argv is None else argv),
-              "machine": benchcommon.machine(), "rows": rows, "targets": targets}
+              "machine": benchcommon.machine(2, note=THREADS_NOTE), "rows": rows, "targets": targets}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(benchcommon.describe(targets))

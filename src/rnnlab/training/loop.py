@@ -303,8 +303,8 @@ class Trainer:
         """Early stopping: train.patience epochs and train.patience_steps steps without improvement, counted
         only off the starting plateau (train.plateau_wait), and never before train.min_steps steps."""
         tc, run = self.tc, self.run
-        if not (tc.patience or tc.patience_steps) or run.global_step < tc.min_steps:
-            return False
+        if not (tc.patience or tc.patience_steps) or run.global_step < tc.min_steps or run.epoch + 1 >= tc.epochs:
+            return False  # (after the last epoch the run ends anyway: it ran all its epochs, it did not stop early)
         if tc.plateau_wait and not run.left_plateau:
             return False
         return run.bad_epochs >= max(1, tc.patience) and run.global_step - run.best_step >= tc.patience_steps
