@@ -48,9 +48,18 @@ def test_early_stopping_keeps_the_best_epoch(paths, tmp_path):
     assert summary["valid"]["loss"] == pytest.approx(best["valid_loss"], rel=1e-6)
 
 
-def test_early_stop_triggers(paths, tmp_path):
+def test_early_stop_triggers(paths, tmp_path, monkeypatch):
+    # scripted valid figures (a real tiny run may tie at accuracy 1.0 while its loss keeps falling, which is
+    # improvement by the tie rule): better at epoch 2, then worse; patience 1 ends it at epoch 3
+    from rnnlab.training import Trainer
+
+    def fake(self, epoch, record):
+        value = [0.3, 0.6][epoch] if epoch < 2 else 0.5
+        record.update({"valid_accuracy": value, "valid_loss": 1.0})
+        return value
+    monkeypatch.setattr(Trainer, "_validate", fake)
     summary = run(paths, tmp_path / "r", epochs=40, patience=1, lr=0.05)
-    assert summary["stopped_early"] and summary["epochs_run"] < 40
+    assert summary["stopped_early"] and summary["epochs_run"] == 3 and summary["best_epoch"] == 2
 
 
 @native_bf16_only
