@@ -180,12 +180,60 @@ def targets_of(rows: dict) -> list[dict]:
     return out
 
 
+def plot(result: dict, path: Path) -> None:
+    """Left: test WER per two-word set (the target's line at 1 %). Right: each small set's default test figure as
+    a share of the hand-tuned one, oriented so that higher is better (the target's line at 90 %)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
+    names, wers = [], []
+    for speaker, row in (rows.get("speech_speakers") or {}).get("per_speaker", {}).items():
+        names.append(speaker + (" (target)" if speaker == "george" else ""))
+        wers.append(100 * row["test"]["decoder_wer"])
+    if "speech_mixed" in rows:
+        names.append("six mixed")
+        wers.append(100 * rows["speech_mixed"]["test"]["decoder_wer"])
+    a.bar(names, wers, color=["#c0392b" if w > 100 * TARGET_WER else "#2e86c1" for w in wers])
+    a.axhline(100 * TARGET_WER, color="k", ls="--", lw=1, label="target 1 %")
+    for x, w in enumerate(wers):
+        a.text(x, w, f"{w:.2f}", ha="center", va="bottom", fontsize=8)
+    a.set_ylabel("test WER, %")
+    a.set_title("two-word sets (27 train + 4 valid utterances), default recipe")
+    a.tick_params(axis="x", rotation=30)
+    a.legend()
+    small = [(n, rows[n]) for n in SMALL_ROWS if n in rows]
+    shares = []
+    for _, row in small:
+        d, t = row["default"]["test"][row["metric"]], row["tuned"]["test"][row["metric"]]
+        # oriented so that more is better: BLEU and recall as they are, an error (MSE) inverted
+        shares.append(100 * (d / t if row["direction"] == ">=" else t / d) if d and t else float("nan"))
+    b.bar([f"{n}\n{row['metric']}" for n, row in small], shares, color="#27ae60")
+    for x, v in enumerate(shares):
+        b.text(x, v, f"{v:.0f} %", ha="center", va="bottom", fontsize=8)
+    b.axhline(90, color="k", ls="--", lw=1, label="target: within 10 % of tuned")
+    b.axhline(100, color="0.5", lw=1)
+    b.set_ylabel("default's test figure, % of hand-tuned's\n(errors inverted: higher is better)")
+    b.set_title("small sets: default vs tuned on valid")
+    b.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=Path, default=Path("runs/own_data"), help="where the sets and runs go")
     p.add_argument("--only", nargs="*", default=None, help="rows to run (default: all); others kept from the JSON")
     p.add_argument("--out", type=Path, default=RESULT)
+    p.add_argument("--plot", action="store_true", help="only redraw the PNG beside --out from its JSON")
     args = p.parse_args(argv)
+    if args.plot:
+        plot(json.loads(args.out.read_text()), args.out.with_suffix(".png"))
+        return 0
     every = ["speech", "speech_speakers", "speech_mixed", *SMALL_ROWS]
     only = set(args.only or every)
     unknown = only - set(every)
@@ -206,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
               "machine": benchcommon.machine(2, note=THREADS_NOTE), "rows": rows, "targets": targets}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    plot(result, args.out.with_suffix(".png"))
     print(benchcommon.describe(targets))
     return 0
 
