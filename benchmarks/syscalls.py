@@ -3,6 +3,7 @@ is asked for, on one split and scored by one function.
 
     python benchmarks/syscalls.py                      # baselines (the default: --skip-network)
     python benchmarks/syscalls.py --network            # + the network of configs/adfa.toml (trained here)
+    python benchmarks/syscalls.py --network --seeds 3  # + seeds 1 and 2: their ensemble's row beside the single run
     python benchmarks/syscalls.py --data DIR --out X   # another ADFA-layout folder (the tests' toy traces)
 
 Data: $RNNLAB_DATA/adfa-ld (Creech & Hu 2013): Training_Data_Master/ (833 normal traces), Validation_Data_Master/
@@ -350,7 +351,7 @@ def link_traces(folder: Path, root: Path, names: Sequence[str]) -> Path:
 
 
 def network_scores(data: dict[str, Any], root: Path, fit_idx: np.ndarray, held_idx: np.ndarray, runs: Path,
-                   threads: int, overrides: list[str], command: str) -> dict[str, Any]:
+                   threads: int, overrides: list[str], command: str, seed: int | None = None) -> dict[str, Any]:
     """The recurrent recipe's row on this benchmark's split: configs/adfa.toml trained on the fit part of Training
     (data.train: links to those traces), its validation split (early stopping, and the recipe's own threshold when
     it sets one) = the held-out part (data.valid), and the held-out, Validation and Attack traces scored with the
@@ -367,10 +368,11 @@ def network_scores(data: dict[str, Any], root: Path, fit_idx: np.ndarray, held_i
     names = data["names"]["train"]
     fit_dir = link_traces(runs / "adfa-split" / "fit", root, [names[i] for i in fit_idx])
     held_dir = link_traces(runs / "adfa-split" / "heldout", root, [names[i] for i in held_idx])
-    run_dir = runs / "bench-adfa"
+    run_dir = runs / ("bench-adfa" if seed is None else f"bench-adfa-seed{seed}")
     cfg = load_config(CONFIG, [f"data.train={fit_dir}", f"data.valid={held_dir}",
                                f"data.test_normal={root / 'Validation_Data_Master'}",
                                f"data.test_abnormal={root / 'Attack_Data_Master'}", *overrides,
+                               *([f"train.seed={seed}"] if seed is not None else []),
                                f"run_dir={run_dir}", "train.progress=false", f"train.threads={threads}"])
     clock = lmbench.Clock()
     summary = train(cfg, overwrite=True, command=command, echo=lambda line: print(f"[network] {line}", flush=True))
@@ -392,9 +394,23 @@ def network_scores(data: dict[str, Any], root: Path, fit_idx: np.ndarray, held_i
              "parameters": summary.get("parameters"), "epochs_run": summary.get("epochs_run"),
              "best_epoch": summary.get("best_epoch"), "train_minutes": round(summary["train_time_s"] / 60, 2),
              "train_clock": trained, "score_s": round(time.perf_counter() - t0, 1),
-             "recipe_threshold": getattr(task, "threshold", None),
+             "recipe_threshold": getattr(task, "threshold", None), "seed": cfg.train.seed,
              "trained_on": "the fit part of Training (links); validation = the held-out part"}
     return {"scores": scores, "facts": facts}
+
+
+def ensemble_scores(members: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Kim et al.'s ensemble of models, on scores: each member's scores standardised by its own held-out normal
+    traces (mean, standard deviation: Training data only), then averaged per trace. Members trained with other
+    seeds disagree on scale; after standardising, each says how unusual a trace is for it, in the same units."""
+    out: dict[str, np.ndarray] = {}
+    for part in ("heldout", "test_normal", "test_attack"):
+        z = []
+        for m in members:
+            mu, sd = float(np.mean(m["heldout"])), float(np.std(m["heldout"])) or 1.0
+            z.append((np.asarray(m[part], dtype=np.float64) - mu) / sd)
+        out[part] = np.mean(z, axis=0)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------- plot
@@ -439,7 +455,7 @@ def verdicts(rows: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(f"{name}: ROC AUC {row['roc_auc']:.4f}; held-out 1 % threshold: recall {a1['recall']:.4f} at "
                      f"test FPR {a1['test_fpr']:.4f}; 5 %: recall {a5['recall']:.4f} at test FPR {a5['test_fpr']:.4f};"
                      f" weakest type at 1 %: {worst[0]} {worst[1]['recall']:.4f}")
-    base = {n: r for n, r in rows.items() if n != "network"}
+    base = {n: r for n, r in rows.items() if not n.startswith("network")}
     best = max(base, key=lambda n: base[n]["roc_auc"])
     lines.append(f"best baseline by ROC AUC: {best} {base[best]['roc_auc']:.4f} (anchor: Kim et al. 2016, 0.928)")
     if "network" in rows:
@@ -458,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
                      help=f"also train configs/{CONFIG.name} and add its row")
     p.add_argument("--runs", default="runs", help="where the network's run directory goes")
     p.add_argument("--threads", type=int, default=2, help="torch threads for the network")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="with --network: also train seeds 1..N-1 and add their ensemble's row (network_ensemble); "
+                        "the single run (the config's seed) stays the row the targets judge")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "adfa.json"))
     p.add_argument("overrides", nargs="*", help="config overrides for the network (--network), e.g. model.score=q95")
     args = p.parse_args(argv)
@@ -479,6 +498,13 @@ def main(argv: list[str] | None = None) -> int:
         network = network_scores(data, root, fit_idx, held_idx, Path(args.runs), args.threads, args.overrides,
                                  command)
         runs = {"network": {"scores": network["scores"], "facts": network["facts"]}, **runs}
+        if args.seeds > 1:
+            members = [network] + [network_scores(data, root, fit_idx, held_idx, Path(args.runs), args.threads,
+                                                  args.overrides, command, seed=k) for k in range(1, args.seeds)]
+            runs = {"network": runs.pop("network"),
+                    "network_ensemble": {"scores": ensemble_scores([m["scores"] for m in members]),
+                                         "facts": {"members": [m["facts"] for m in members],
+                                                   "how": ensemble_scores.__doc__.split(". ")[0]}}, **runs}
     rows: dict[str, dict[str, Any]] = {}
     for name, run in runs.items():
         s = run["scores"]
@@ -522,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "network target is recorded")
     targets = []
     if "network" in rows:
-        base = {n: r for n, r in rows.items() if n != "network"}
+        base = {n: r for n, r in rows.items() if not n.startswith("network")}
         best = max(base, key=lambda n: base[n]["roc_auc"])
         targets = [benchcommon.target("network_roc_auc", rows["network"]["roc_auc"], TARGET_AUC, ">="),
                    benchcommon.target("network_roc_auc_vs_best_baseline", rows["network"]["roc_auc"],

@@ -203,3 +203,31 @@ def test_network_row_links_the_split_and_needs_its_recipe(bench, toy, tmp_path, 
     with pytest.raises(SystemExit, match="does not exist"):
         bench.main(["--data", str(toy), "--out", str(tmp_path / "adfa.json"), "--network", "--runs",
                     str(tmp_path / "runs")])
+
+
+def test_ensemble_row_beside_the_single_run(bench, toy, tmp_path):
+    """--seeds 2: a second seed is trained, the two are standardised on held-out normal traces and averaged into a
+    network_ensemble row; the targets still judge the single run, against the baselines only."""
+    if not bench.CONFIG.exists():
+        pytest.skip("configs/adfa.toml is not there")
+    out = tmp_path / "adfa.json"
+    assert bench.main(["--data", str(toy), "--out", str(out), "--network", "--seeds", "2", "--runs",
+                       str(tmp_path / "runs"), "--threads", "1", "train.epochs=1", "train.max_minutes=0",
+                       "model.hidden_size=8", "model.embed_size=8", "model.num_layers=1", "model.min_count=1"]) == 0
+    result = json.loads(out.read_text())
+    assert list(result["detectors"])[:2] == ["network", "network_ensemble"]
+    members = result["detectors"]["network_ensemble"]["facts"]["members"]
+    assert [m["seed"] for m in members] == [0, 1]
+    assert (tmp_path / "runs" / "bench-adfa-seed1" / "bundle").is_dir()
+    targets = {t["name"]: t for t in result["targets"]}
+    assert targets["network_roc_auc"]["value"] == result["detectors"]["network"]["roc_auc"]
+    best = max(r["roc_auc"] for n, r in result["detectors"].items() if not n.startswith("network"))
+    assert targets["network_roc_auc_vs_best_baseline"]["target"] == best
+
+
+def test_ensemble_scores_standardise_each_member_on_heldout_normal(bench):
+    a = {"heldout": np.array([0.0, 2.0]), "test_normal": np.array([1.0]), "test_attack": np.array([5.0])}
+    b = {k: 10 * v + 3 for k, v in a.items()}  # the same member on another scale: the same standardised scores
+    out = bench.ensemble_scores([a, b])
+    assert np.allclose(out["heldout"], [-1.0, 1.0]) and np.allclose(out["test_normal"], [0.0])
+    assert np.allclose(out["test_attack"], [4.0])
