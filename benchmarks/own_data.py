@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchcommon  # noqa: E402
+import small_sets  # noqa: E402
+from small_sets import data_root  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "own_data.json"
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
@@ -126,7 +128,7 @@ def train_cli(config: str, overrides: list[str], run_dir: Path) -> dict:
     cmd = [str(ROOT / ".venv" / "bin" / "rnnlab"), "train", config, *overrides, "--run-dir", str(run_dir), "--force",
            "--quiet"]
     t = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "RNNLAB_DATA": data_root()})
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "RNNLAB_DATA": str(data_root())})
     minutes = (time.perf_counter() - t) / 60
     if done.returncode != 0:
         raise SystemExit(f"{shlex.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -138,17 +140,13 @@ def train_cli(config: str, overrides: list[str], run_dir: Path) -> dict:
             "output_tail": (done.stdout + done.stderr).strip().splitlines()[-4:]}
 
 
-def data_root() -> str:
-    return os.environ.get("RNNLAB_DATA") or str(ROOT.parent / "shared" / "data")
-
-
 def speech_run(name: str, runs: Path, **set_options) -> dict:
     """One two-word set: built, trained with the default recipe, scored on its test split."""
-    manifests = make_two_word_set(Path(data_root()) / "fsdd" / "recordings", runs / f"{name}-data", **set_options)
+    manifests = make_two_word_set(data_root() / "fsdd" / "recordings", runs / f"{name}-data", **set_options)
     overrides = ["data.format=manifest"] + [f"data.{k}={manifests[k]}" for k in ("train", "valid", "test")]
     row = train_cli("configs/digits.toml", overrides, runs / name)
     row["test"] = score_manifest(runs / name / "bundle", manifests["test"])
-    row["set"] = {k: v for k, v in set_options.items()} | {"train": 27, "valid": 4, "test": 29, "words": 8,
+    row["set"] = dict(set_options) | {"train": 27, "valid": 4, "test": 29, "words": 8,
                                                             "digits": [0, 1]}
     print(f"{name}: test WER {row['test']['decoder_wer']:.4f} (greedy {row['test']['greedy_wer']:.4f}) "
           f"in {row['minutes']:.2f} min, {row['steps']} steps ({row['stop_reason']})", flush=True)
@@ -245,8 +243,6 @@ def main(argv: list[str] | None = None) -> int:
     rows.update(speech_rows(args.runs, only))
     for name, runner in SMALL_ROWS.items():
         if name in only:
-            import small_sets
-
             rows[name] = getattr(small_sets, runner)(args.runs)
     targets = targets_of(rows)
     result = {"benchmark": "own_data", "issue": 30,

@@ -100,6 +100,7 @@ class FrontEnd(nn.Module):
         # spec_augment's keywords (freq_masks, freq_width, time_masks, time_width) and time_stretch (the
         # tempo's largest relative change); None, or no masks and no stretch = off
         self.augment = dict(augment or {})
+        self.stretch = self.augment.pop("time_stretch", 0.0)
         self.register_load_state_dict_pre_hook(_fill_statistics)
 
     @property
@@ -122,11 +123,10 @@ class FrontEnd(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.normalize(x, lengths)  # (B, T, F)
-        masks = {k: v for k, v in self.augment.items() if k != "time_stretch"}
-        if self.training and self.augment.get("time_stretch"):
-            x, lengths = time_stretch(x, lengths, stretch=self.augment["time_stretch"])  # (B, T2, F)
-        if self.training and (masks.get("freq_masks") or masks.get("time_masks")):
-            x = spec_augment(x, lengths, **masks)
+        if self.training and self.stretch:
+            x, lengths = time_stretch(x, lengths, stretch=self.stretch)  # (B, T2, F)
+        if self.training and (self.augment.get("freq_masks") or self.augment.get("time_masks")):
+            x = spec_augment(x, lengths, **self.augment)
         return stack_frames(x, lengths, self.k)  # (B, T', kF), (B,)
 
     def extra_repr(self) -> str:

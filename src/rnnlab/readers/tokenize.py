@@ -71,7 +71,7 @@ class SubwordTokenizer:
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int, model_type: str = "unigram", lowercase: bool = False,
-              seed: int = 0, character_coverage: float = 1.0) -> "SubwordTokenizer":
+              seed: int = 0, character_coverage: float = 1.0, hard_limit: bool = True) -> "SubwordTokenizer":
         """Learn `vocab_size` pieces (the 4 specials included) from `texts`, the training split's sentences.
 
         Deterministic: one thread (the EM statistics are summed in one order) and every sentence used in the
@@ -80,7 +80,9 @@ class SubwordTokenizer:
         today; it seeds sentencepiece's generator for any version that does. That generator is process-wide
         in the C++ library, so training also reseeds later sampled encodings (rnnlab does not sample them).
         `character_coverage` 1.0 keeps every character seen (sentencepiece's advice for small alphabets
-        such as German and English); lower it to send rare characters to <unk>.
+        such as German and English); lower it to send rare characters to <unk>. `hard_limit` False makes
+        vocab_size a ceiling (sentencepiece's hard_vocab_limit): a text too small for that many pieces gets
+        as many as it can make, instead of the UserError saying how many that is.
         """
         if model_type not in MODEL_TYPES:
             raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
@@ -101,7 +103,8 @@ class SubwordTokenizer:
                 normalization_rule_name="identity",
                 pad_id=0, unk_id=1, bos_id=2, eos_id=3, pad_piece=PAD, unk_piece=UNK, bos_piece=BOS, eos_piece=EOS,
                 unk_surface=f" {UNK_SURFACE} ",
-                num_threads=1, input_sentence_size=0, shuffle_input_sentence=False, minloglevel=2)
+                num_threads=1, input_sentence_size=0, shuffle_input_sentence=False, minloglevel=2,
+                hard_vocab_limit=hard_limit)
         except RuntimeError as e:
             most = re.search(r"Please set it to a value <= (\d+)", str(e))
             if most:

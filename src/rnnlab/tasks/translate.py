@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -303,15 +302,9 @@ class TranslateTask(Task):
     def _train_tokenizer(self, texts: list[str], vocab_size: int):
         if self.data.tokenizer == "word":
             return WordTokenizer.train(texts, vocab_size, lowercase=self.data.lowercase)
-        try:
-            return SubwordTokenizer.train(texts, vocab_size, model_type=self.data.subword_type,
-                                          lowercase=self.data.lowercase)
-        except UserError as e:  # still too many for sentencepiece (very short sentences): as many as it can make
-            most = re.search(r"can make at most (\d+) pieces", str(e))
-            if not most or int(most.group(1)) < 5:
-                raise
-            return SubwordTokenizer.train(texts, int(most.group(1)), model_type=self.data.subword_type,
-                                          lowercase=self.data.lowercase)
+        # a ceiling: still too many for the text (very short sentences) gives as many pieces as it can make
+        return SubwordTokenizer.train(texts, vocab_size, model_type=self.data.subword_type,
+                                      lowercase=self.data.lowercase, hard_limit=False)
 
     def fit(self, train_examples: list[SentencePair]) -> None:
         """The two tokenisers, from the training pairs alone. Subword vocabularies are sized for the data

@@ -263,15 +263,13 @@ class Trainer:
             improved = run.best is None or self._better(value, run.best) or self._tie_won(value, record)
             if run.first is None:
                 run.first = value
-            elif not run.left_plateau and self._better(value, run.first):
-                run.left_plateau = True
         if improved:
             run.best, run.best_epoch, run.best_step, run.bad_epochs = (record.get(f"valid_{metric}"), epoch + 1,
                                                                        run.global_step, 0)
             run.best_loss = record.get("valid_loss")
             if self.ddp.main:
                 save_state(self.run_dir / BEST, {"model": self.model.state_dict(), "epoch": epoch + 1})
-        elif run.left_plateau or not self.tc.plateau_wait:
+        elif self._off_plateau() or not self.tc.plateau_wait:
             run.bad_epochs += 1  # on the starting plateau nothing counts: the model has not begun to learn
         if self._patience_spent():
             run.stopped = True
@@ -290,12 +288,17 @@ class Trainer:
     def _better(self, value: float, than: float) -> bool:
         return value > than if self.mode == "max" else value < than
 
+    def _off_plateau(self) -> bool:
+        """Whether valid has ever been better than its first value (the best is then better than it)."""
+        run = self.run
+        return run.first is not None and run.best is not None and self._better(run.best, run.first)
+
     def _tie_won(self, value: float, record: dict[str, Any]) -> bool:
         """A tie on the selection metric goes to the lower valid loss: on a small valid split a CER of 0.0 is
         reached early and then only equalled, while the model behind it goes on getting surer."""
         run = self.run
         loss = record.get("valid_loss")
-        if value != run.best or self.metric == "loss" or loss is None or run.best_loss is None:
+        if value != run.best or loss is None or run.best_loss is None:
             return False
         return loss < run.best_loss
 
@@ -305,7 +308,7 @@ class Trainer:
         tc, run = self.tc, self.run
         if not (tc.patience or tc.patience_steps) or run.global_step < tc.min_steps or run.epoch + 1 >= tc.epochs:
             return False  # (after the last epoch the run ends anyway: it ran all its epochs, it did not stop early)
-        if tc.plateau_wait and not run.left_plateau:
+        if tc.plateau_wait and not self._off_plateau():
             return False
         return run.bad_epochs >= max(1, tc.patience) and run.global_step - run.best_step >= tc.patience_steps
 

@@ -23,8 +23,7 @@ class RunState:
     bad_epochs: int = 0  # epochs in a row without improvement (early stopping)
     best_step: int = 0  # the optimizer step of the best epoch's end
     best_loss: float | None = None  # its valid loss: a tie on the metric goes to the lower loss
-    first: float | None = None  # the first valid value: the plateau a run starts on
-    left_plateau: bool = False  # valid has been better than `first` (early stopping counts only after)
+    first: float | None = None  # the first valid value: the plateau a run starts on (left once best beats it)
     stopped: bool = False
     stop_reason: str | None = None  # "early stop: ..." (why) | "time budget spent"
     train_time_s: float = 0.0  # training time so far, validation not counted
