@@ -4,6 +4,8 @@ is asked for, on one split and scored by one function.
     python benchmarks/syscalls.py                      # baselines (the default: --skip-network)
     python benchmarks/syscalls.py --network            # + the network of configs/adfa.toml (trained here)
     python benchmarks/syscalls.py --network --seeds 3  # + seeds 1 and 2: their ensemble's row beside the single run
+    python benchmarks/syscalls.py --network --variant "model.cell=gru"   # + a variant's row, and the ensemble of
+                                                       # the recipe and its variants (network_models)
     python benchmarks/syscalls.py --data DIR --out X   # another ADFA-layout folder (the tests' toy traces)
 
 Data: $RNNLAB_DATA/adfa-ld (Creech & Hu 2013): Training_Data_Master/ (833 normal traces), Validation_Data_Master/
@@ -30,6 +32,12 @@ the held-out and test traces; the same thresholds and figures follow.
 
 Test is scored once per detector, for the setting chosen on held-out Training data (no setting's test figure is
 computed otherwise); the network's AUC target is judged against the chosen baselines.
+
+Ensembles (Kim et al. 2016 joined models of different sizes): every member's scores standardised on its held-out
+normal traces and averaged (ensemble_scores). network_ensemble: the recipe's seeds; network_models: the recipe and
+its variants (--variant); ensemble_all (with --network): every network and every baseline, each weighted by
+max(0, its ROC AUC on held-out normal vs synthetic anomalies - 0.5) (synthetic_weights): Training data sets every
+weight. The targets judge the recipe's single run.
 
 Baselines (scikit-learn where it fits):
 - stide: Forrest et al. 1996 / Warrender et al. 1999: every window of k consecutive calls of the fit traces is
@@ -66,6 +74,7 @@ ANCHORS = {"Kim et al. 2016 (LSTM system-call language models, ensemble of model
            "ADFA-LD, train on Training, test Validation + Attack": {"roc_auc": 0.928}}
 ATTACK_TYPES = ("Adduser", "Hydra_FTP", "Hydra_SSH", "Java_Meterpreter", "Meterpreter", "Web_Shell")
 FPRS = (0.01, 0.05)
+BASELINES = ("stide", "ocsvm", "iforest", "knn")  # the rows the network's targets are judged against
 HOLDOUT, SPLIT_SEED = 0.2, 0
 SYNTH_FRACTION, SYNTH_COPIES, SYNTH_SEED = 0.05, 3, 1
 TARGET_AUC = 0.93
@@ -308,7 +317,8 @@ def select_and_score(name: str, grid: list[dict[str, Any]],
         table.append({**setting, **selection_figures(scorer(heldout), scorer(synthetic))})
     best = choose(table)
     scorer = scorers[best]
-    scores = {"heldout": scorer(heldout), "test_normal": scorer(test_normal), "test_attack": scorer(test_attack)}
+    scores = {"heldout": scorer(heldout), "synthetic": scorer(synthetic), "test_normal": scorer(test_normal),
+              "test_attack": scorer(test_attack)}
     seconds = round(time.perf_counter() - t0, 1)
     print(f"[{name}] chose {grid[best]} of {len(grid)} settings ({seconds:.1f} s)", flush=True)
     return {"setting": grid[best], "selection": table, "scores": scores, "seconds": seconds}
@@ -332,6 +342,7 @@ def baselines(fit: list[Trace], heldout: list[Trace], synthetic: list[Trace], te
         return Stide(setting["k"]).fit(fit).score
 
     parts = (fit, heldout, synthetic, test_normal, test_attack)
+    assert tuple(BASELINES) == ("stide", "ocsvm", "iforest", "knn")
     return {"stide": select_and_score("stide", [{"k": k} for k in STIDE_K], stide, *parts),
             "ocsvm": select_and_score("ocsvm", OCSVM_GRID, on_vectors(ocsvm), *parts),
             "iforest": select_and_score("iforest", IFOREST_GRID, on_vectors(iforest), *parts),
@@ -351,11 +362,14 @@ def link_traces(folder: Path, root: Path, names: Sequence[str]) -> Path:
 
 
 def network_scores(data: dict[str, Any], root: Path, fit_idx: np.ndarray, held_idx: np.ndarray, runs: Path,
-                   threads: int, overrides: list[str], command: str, seed: int | None = None) -> dict[str, Any]:
+                   threads: int, overrides: list[str], command: str, seed: int | None = None,
+                   synthetic: Sequence[Trace] = (), tag: str = "") -> dict[str, Any]:
     """The recurrent recipe's row on this benchmark's split: configs/adfa.toml trained on the fit part of Training
     (data.train: links to those traces), its validation split (early stopping, and the recipe's own threshold when
     it sets one) = the held-out part (data.valid), and the held-out, Validation and Attack traces scored with the
-    recipe's session score (task.verdict(...)["score"], the recipe's model.score). {"scores": {...}, "facts": {...}}."""
+    recipe's session score (task.verdict(...)["score"], the recipe's model.score); the synthetic anomalies too (an
+    ensemble weighs its members by them). {"scores": {...}, "facts": {...}}. `tag` names the run directory of a
+    variant (other overrides)."""
     import torch
 
     import rnnlab
@@ -368,7 +382,7 @@ def network_scores(data: dict[str, Any], root: Path, fit_idx: np.ndarray, held_i
     names = data["names"]["train"]
     fit_dir = link_traces(runs / "adfa-split" / "fit", root, [names[i] for i in fit_idx])
     held_dir = link_traces(runs / "adfa-split" / "heldout", root, [names[i] for i in held_idx])
-    run_dir = runs / ("bench-adfa" if seed is None else f"bench-adfa-seed{seed}")
+    run_dir = runs / ("bench-adfa" + (f"-{tag}" if tag else "") + ("" if seed is None else f"-seed{seed}"))
     cfg = load_config(CONFIG, [f"data.train={fit_dir}", f"data.valid={held_dir}",
                                f"data.test_normal={root / 'Validation_Data_Master'}",
                                f"data.test_abnormal={root / 'Attack_Data_Master'}", *overrides,
@@ -385,8 +399,8 @@ def network_scores(data: dict[str, Any], root: Path, fit_idx: np.ndarray, held_i
         return np.array([task.verdict(s)["score"] for s in scored], dtype=np.float64)
 
     t0 = time.perf_counter()
-    scores = {"heldout": score([data["train"][i] for i in held_idx]), "test_normal": score(data["validation"]),
-              "test_attack": score(data["attack"])}
+    scores = {"heldout": score([data["train"][i] for i in held_idx]), "synthetic": score(list(synthetic)),
+              "test_normal": score(data["validation"]), "test_attack": score(data["attack"])}
     m = cfg.model
     facts = {"config": f"configs/{CONFIG.name}", "overrides": overrides,
              **{k: getattr(m, k) for k in ("cell", "window", "hidden_size", "num_layers", "score", "verdict",
@@ -399,18 +413,34 @@ def network_scores(data: dict[str, Any], root: Path, fit_idx: np.ndarray, held_i
     return {"scores": scores, "facts": facts}
 
 
-def ensemble_scores(members: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def ensemble_scores(members: list[dict[str, np.ndarray]], weights: Sequence[float] | None = None
+                    ) -> dict[str, np.ndarray]:
     """Kim et al.'s ensemble of models, on scores: each member's scores standardised by its own held-out normal
-    traces (mean, standard deviation: Training data only), then averaged per trace. Members trained with other
-    seeds disagree on scale; after standardising, each says how unusual a trace is for it, in the same units."""
+    traces (mean, standard deviation: Training data only), then averaged per trace (weighted by `weights` when
+    given). Members trained with other seeds disagree on scale; after standardising, each says how unusual a trace
+    is for it, in the same units."""
+    w = np.ones(len(members)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(w) != len(members) or not (w >= 0).all() or w.sum() <= 0:
+        raise ValueError(f"weights must be {len(members)} numbers >= 0, not all 0; got {list(w)}")
     out: dict[str, np.ndarray] = {}
-    for part in ("heldout", "test_normal", "test_attack"):
+    for part in ("heldout", "synthetic", "test_normal", "test_attack"):
+        if not all(part in m for m in members):
+            continue
         z = []
         for m in members:
             mu, sd = float(np.mean(m["heldout"])), float(np.std(m["heldout"])) or 1.0
             z.append((np.asarray(m[part], dtype=np.float64) - mu) / sd)
-        out[part] = np.mean(z, axis=0)
+        out[part] = np.average(z, axis=0, weights=w)
     return out
+
+
+def synthetic_weights(members: dict[str, dict[str, np.ndarray]]) -> dict[str, float]:
+    """Each member's weight in the mixed ensemble: how far above chance it tells held-out normal traces from the
+    synthetic anomalies made of them, max(0, ROC AUC - 0.5). Training data only: a member no better than chance
+    there (an isolation forest) weighs nothing; no attack or test trace sets a weight."""
+    from rnnlab.detectors import curves
+
+    return {name: max(0.0, curves(m["heldout"], m["synthetic"])["roc_auc"] - 0.5) for name, m in members.items()}
 
 
 # ---------------------------------------------------------------------------------------------------- plot
@@ -455,7 +485,7 @@ def verdicts(rows: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(f"{name}: ROC AUC {row['roc_auc']:.4f}; held-out 1 % threshold: recall {a1['recall']:.4f} at "
                      f"test FPR {a1['test_fpr']:.4f}; 5 %: recall {a5['recall']:.4f} at test FPR {a5['test_fpr']:.4f};"
                      f" weakest type at 1 %: {worst[0]} {worst[1]['recall']:.4f}")
-    base = {n: r for n, r in rows.items() if not n.startswith("network")}
+    base = {n: r for n, r in rows.items() if n in BASELINES}
     best = max(base, key=lambda n: base[n]["roc_auc"])
     lines.append(f"best baseline by ROC AUC: {best} {base[best]['roc_auc']:.4f} (anchor: Kim et al. 2016, 0.928)")
     if "network" in rows:
@@ -477,6 +507,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=1,
                    help="with --network: also train seeds 1..N-1 and add their ensemble's row (network_ensemble); "
                         "the single run (the config's seed) stays the row the targets judge")
+    p.add_argument("--variant", action="append", default=[], metavar="OVERRIDES",
+                   help="with --network: also train the recipe with these overrides (space-separated, e.g. "
+                        "\"model.cell=gru\"), a row each, and the ensemble of the recipe and its variants "
+                        "(network_models); repeatable")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "adfa.json"))
     p.add_argument("overrides", nargs="*", help="config overrides for the network (--network), e.g. model.score=q95")
     args = p.parse_args(argv)
@@ -494,17 +528,39 @@ def main(argv: list[str] | None = None) -> int:
     fit_set = {tuple(t) for t in fit}
     runs = baselines(fit, heldout, synthetic, test_normal, test_attack)
     network: dict[str, Any] | None = None
+    baseline_runs = runs
     if args.network:
-        network = network_scores(data, root, fit_idx, held_idx, Path(args.runs), args.threads, args.overrides,
-                                 command)
-        runs = {"network": {"scores": network["scores"], "facts": network["facts"]}, **runs}
-        if args.seeds > 1:
-            members = [network] + [network_scores(data, root, fit_idx, held_idx, Path(args.runs), args.threads,
-                                                  args.overrides, command, seed=k) for k in range(1, args.seeds)]
-            runs = {"network": runs.pop("network"),
-                    "network_ensemble": {"scores": ensemble_scores([m["scores"] for m in members]),
-                                         "facts": {"members": [m["facts"] for m in members],
-                                                   "how": ensemble_scores.__doc__.split(". ")[0]}}, **runs}
+        train_net = lambda extra=(), **kw: network_scores(  # noqa: E731
+            data, root, fit_idx, held_idx, Path(args.runs), args.threads, list(args.overrides) + list(extra),
+            command, synthetic=synthetic, **kw)
+        network = train_net()
+        nets = {"network": network}  # every trained network: the recipe, its other seeds, the variants
+        seeds = [network] + [train_net(seed=k) for k in range(1, args.seeds)]
+        nets.update({f"network_seed{k}": m for k, m in enumerate(seeds[1:], start=1)})
+        variants = {f"network[{v}]": train_net(v.split(), tag=f"v{i}") for i, v in enumerate(args.variant, start=1)}
+        nets.update(variants)
+        runs = {"network": {"scores": network["scores"], "facts": network["facts"]}}
+        if len(seeds) > 1:
+            runs["network_ensemble"] = {"scores": ensemble_scores([m["scores"] for m in seeds]),
+                                        "facts": {"members": [m["facts"] for m in seeds],
+                                                  "how": ensemble_scores.__doc__.split(". ")[0]}}
+        runs.update({name: {"scores": m["scores"], "facts": m["facts"]} for name, m in variants.items()})
+        if variants:  # Kim et al.'s ensemble of different models: the recipe and each variant, equal weights
+            runs["network_models"] = {"scores": ensemble_scores([network["scores"]]
+                                                                + [m["scores"] for m in variants.values()]),
+                                      "facts": {"members": ["network", *variants],
+                                                "how": ensemble_scores.__doc__.split(". ")[0]}}
+        # every network and every baseline, each weighted by how well it tells held-out normal traces from
+        # synthetic anomalies (Training data only)
+        members = {**{n: m["scores"] for n, m in nets.items()}, **{n: r["scores"] for n, r in baseline_runs.items()}}
+        weights = synthetic_weights(members)
+        if sum(weights.values()) > 0:
+            runs["ensemble_all"] = {"scores": ensemble_scores(list(members.values()), list(weights.values())),
+                                    "facts": {"members": list(members), "weights": {n: _r(w) for n, w in
+                                                                                    weights.items()},
+                                              "how": synthetic_weights.__doc__.split(": ")[0] + "; "
+                                                     + ensemble_scores.__doc__.split(". ")[0]}}
+        runs.update(baseline_runs)
     rows: dict[str, dict[str, Any]] = {}
     for name, run in runs.items():
         s = run["scores"]
@@ -548,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "network target is recorded")
     targets = []
     if "network" in rows:
-        base = {n: r for n, r in rows.items() if not n.startswith("network")}
+        base = {n: r for n, r in rows.items() if n in baseline_runs}
         best = max(base, key=lambda n: base[n]["roc_auc"])
         targets = [benchcommon.target("network_roc_auc", rows["network"]["roc_auc"], TARGET_AUC, ">="),
                    benchcommon.target("network_roc_auc_vs_best_baseline", rows["network"]["roc_auc"],

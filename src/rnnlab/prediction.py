@@ -25,6 +25,7 @@ class Step(TypedDict, total=False):
     tag: str  # a tagger's label for this token (BIO), when the task tags
     rank: int  # where this token stood among the model's guesses for it (1 = first guess), when it ranks them
     score: float  # how unexpected this token was (a surprise, -log p in nats; higher = more), finite
+    name: str  # what the token stands for, when the model knows (a system call's name for its number: "read")
 
 
 class Span(TypedDict):
@@ -141,6 +142,8 @@ def check_prediction(p: Any) -> None:
                 raise ValueError(f"steps[{i}].rank: an int >= 1, got {step['rank']!r}")
             if "score" in step and not (isinstance(step["score"], float) and math.isfinite(step["score"])):
                 raise ValueError(f"steps[{i}].score: a finite float, got {step['score']!r}")
+            if "name" in step and not (isinstance(step["name"], str) and step["name"]):
+                raise ValueError(f"steps[{i}].name: a non-empty string, got {step['name']!r}")
     for i, span in enumerate(p.get("spans", [])):
         if set(span) != set(Span.__annotations__) or not 0 <= span["start"] < span["end"] <= n:
             raise ValueError(f"spans[{i}]: {{type, start, end, text}} within the tokens, got {span!r}")

@@ -225,6 +225,44 @@ def test_ensemble_row_beside_the_single_run(bench, toy, tmp_path):
     assert targets["network_roc_auc_vs_best_baseline"]["target"] == best
 
 
+def test_variants_and_the_weighted_ensemble_of_every_detector(bench, toy, tmp_path):
+    """--variant trains the recipe again with other overrides (a row of its own); network_models joins the recipe and
+    its variants; ensemble_all joins every network and baseline, weighted by held-out vs synthetic ROC AUC - 0.5."""
+    if not bench.CONFIG.exists():
+        pytest.skip("configs/adfa.toml is not there")
+    out = tmp_path / "adfa.json"
+    tiny = ["train.epochs=1", "train.max_minutes=0", "model.hidden_size=8", "model.embed_size=8",
+            "model.num_layers=1", "model.min_count=1"]
+    assert bench.main(["--data", str(toy), "--out", str(out), "--network", "--variant", "model.cell=gru",
+                       "--runs", str(tmp_path / "runs"), "--threads", "1", *tiny]) == 0
+    result = json.loads(out.read_text())
+    rows = result["detectors"]
+    assert list(rows)[:4] == ["network", "network[model.cell=gru]", "network_models", "ensemble_all"]
+    assert rows["network[model.cell=gru]"]["facts"]["cell"] == "gru" and rows["network"]["facts"]["cell"] == "lstm"
+    assert (tmp_path / "runs" / "bench-adfa-v1" / "bundle").is_dir()
+    assert rows["network_models"]["facts"]["members"] == ["network", "network[model.cell=gru]"]
+    weights = rows["ensemble_all"]["facts"]["weights"]
+    assert set(weights) == {"network", "network[model.cell=gru]", "stide", "ocsvm", "iforest", "knn"}
+    assert all(0.0 <= w <= 0.5 for w in weights.values()) and sum(weights.values()) > 0
+    # the targets judge the recipe's single run against the four baselines only, never an ensemble
+    targets = {t["name"]: t for t in result["targets"]}
+    assert targets["network_roc_auc"]["value"] == rows["network"]["roc_auc"]
+    assert targets["network_roc_auc_vs_best_baseline"]["target"] == max(rows[n]["roc_auc"] for n in bench.BASELINES)
+
+
+def test_synthetic_weights_give_chance_level_members_nothing(bench):
+    good = {"heldout": np.array([0.0, 1.0, 2.0]), "synthetic": np.array([5.0, 6.0])}  # AUC 1 -> 0.5
+    chance = {"heldout": np.array([0.0, 1.0]), "synthetic": np.array([0.0, 1.0])}  # AUC 0.5 -> 0
+    worse = {"heldout": np.array([5.0, 6.0]), "synthetic": np.array([0.0, 1.0])}  # AUC 0 -> 0, never negative
+    assert bench.synthetic_weights({"g": good, "c": chance, "w": worse}) == {"g": 0.5, "c": 0.0, "w": 0.0}
+    a = {"heldout": np.array([0.0, 2.0]), "test_normal": np.array([1.0]), "test_attack": np.array([5.0])}
+    b = {"heldout": np.array([0.0, 2.0]), "test_normal": np.array([3.0]), "test_attack": np.array([-1.0])}
+    out = bench.ensemble_scores([a, b], [3.0, 1.0])  # standardised: a (0, 4), b (2, -2); weighted 3 : 1
+    assert np.allclose(out["test_normal"], [0.5]) and np.allclose(out["test_attack"], [2.5])
+    with pytest.raises(ValueError, match="weights"):
+        bench.ensemble_scores([a, b], [0.0, 0.0])
+
+
 def test_ensemble_scores_standardise_each_member_on_heldout_normal(bench):
     a = {"heldout": np.array([0.0, 2.0]), "test_normal": np.array([1.0]), "test_attack": np.array([5.0])}
     b = {k: 10 * v + 3 for k, v in a.items()}  # the same member on another scale: the same standardised scores

@@ -224,3 +224,38 @@ def test_evaluate_scores_the_test_split_and_a_directory_at_the_recorded_threshol
     assert main(["evaluate", str(predictor.path), "--data", str(data / "Attack_Data_Master"), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert got["sessions"] == 4 and got["flagged_rate"] >= 0.75 and "recall" not in got and "roc_auc" not in got
+
+
+def test_event_names_reach_the_bundle_predict_detect_and_the_export(data, tmp_path, capsys):
+    """data.event_names: the training log says how much of the training calls the file names (a warning when some
+    are not: a table of another numbering shows there); each step of predict, detect --json and the export's
+    predictions carry the call's name; the names travel in the bundle as names.events.json."""
+    torch.set_num_threads(1)
+    names = tmp_path / "calls.txt"
+    names.write_text("# toy calls\n1 open\n2 read\n3 write\n4 poll\n5 close\n6 exit_group\n9 execve\n")
+    lines = []
+    cfg = load_config("configs/adfa.toml", _overrides(data, "named", f"data.event_names={names}", "train.epochs=2"))
+    train(cfg, overwrite=True, echo=lines.append)
+    note = next(line for line in lines if line.startswith(("event names", "warning: event names")))
+    # call 50 or 51 (one of them is held out) is unnamed: a warning, with the share of the calls the file names
+    assert note.startswith("warning: event names from") and "6 of the 7 events" in note and "4 poll" in note
+    assert "(99.9" in note  # one call of about a thousand is unnamed
+    bundle = data / "named" / "bundle"
+    assert json.loads((bundle / "names.events.json").read_text())["9"] == "execve"
+    predictor = rnnlab.load(bundle)
+    pred = predictor.predict(["1 2 9 51 6"])[0]
+    assert [s.get("name") for s in pred["steps"]] == ["open", "read", "execve", None, "exit_group"]
+    assert main(["detect", str(bundle), str(data / "Attack_Data_Master" / "Adduser_1"), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert [e["name"] for e in record["events"][:3]] == ["open", "read", "write"]  # "1 2 3 ..."
+    export_bundle(bundle, tmp_path / "export")
+    served = load_predictor(tmp_path / "export").predict(["1 2 9 51 6"])[0]
+    assert [s.get("name") for s in served["steps"]] == ["open", "read", "execve", None, "exit_group"]
+
+
+def test_a_bad_names_file_stops_training_with_its_line(data, tmp_path):
+    names = tmp_path / "calls.txt"
+    names.write_text("1 open\nread 2\n")
+    cfg = load_config("configs/adfa.toml", _overrides(data, "badnames", f"data.event_names={names}"))
+    with pytest.raises(UserError, match=r"calls.txt:2: 'read' is not an event id"):
+        train(cfg, overwrite=True, echo=None)

@@ -7,7 +7,7 @@ a summary on stderr. A bundle with model.verdict = "threshold" flags a session w
 percentile of the surprises) is above the threshold it recorded; a bundle of traces (data.format = "traces",
 ADFA-LD) takes trace files and directories of them, one session a file, named by the file. `--top-g G` overrides
 the bundle's model.top_g; `--json` prints one object per session instead, with every event's rank among the
-model's guesses and its surprise. A formatter over the task's predict and its declared options (top_g):
+model's guesses and its surprise (and its name, for a bundle trained with data.event_names). A formatter over the task's predict and its declared options (top_g):
 `rnnlab predict BUNDLE FILE --option top_g=G` computes the same verdicts.
 """
 from __future__ import annotations
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
                     "score": scores["score"], "max_surprise": scores["max_surprise"],
                     "worst_rank": int(scores["worst_rank"]),
                     "top_g": int(scores["top_g"]),
-                    "events": [{"event": s["token"], "rank": s["rank"], "surprise": s["score"], "unknown": u}
+                    "events": [{"event": s["token"], **({"name": s["name"]} if "name" in s else {}),
+                                "rank": s["rank"], "surprise": s["score"], "unknown": u}
                                for s, u in zip(pred["steps"], pred["unknown"])],
                     "end": {"rank": int(scores["end_rank"]), "surprise": scores["end_surprise"]}}))
             else:

@@ -135,3 +135,58 @@ def _trace_lines(lines: list[str], path: Path | str, name: str) -> Session:
     if not events:
         raise DataError(path, None, f"empty trace: no call numbers (a trace is {TRACE_SHAPE})")
     return Session(tuple(events), name, 1)
+
+
+# ---- event names: what each id stands for (data.event_names) ---------------------------------------
+# Event ids are numbers; a reader wants names: a system call's ("3" is `read` in the i386 numbering of ADFA-LD's
+# traces), a log template's. Two formats, told apart by the file:
+#
+#     3 read                       lines `NUMBER NAME` (the name is the rest of the line, spaces allowed; `#` starts a
+#     5 Receiving block * src: *   comment line): every other line is an error naming its line
+#     #define __NR_read 3          a C header of system-call numbers (the kernel's asm/unistd_32.h, ADFA-LD's
+#                                  ADFA-LD+Syscall+List.txt): its `#define __NR_name NUMBER` lines, the rest ignored
+#
+# A header defines some numbers twice under #ifdef alternatives (asm-generic: 84 sync_file_range2 and
+# sync_file_range): the first is kept. A plain file naming one number twice is an error: which name is meant?
+
+NAMES_SHAPE = "lines `NUMBER NAME` (e.g. `3 read`) or a C header's `#define __NR_read 3` lines"
+MAX_NAME = 200  # characters: a name is a label for a cell of the studio, not a document
+_HEADER = re.compile(r"\s*#\s*define\s+__NR(?:3264)?_([A-Za-z0-9_]+)\s+([0-9]+)\s*(?:/\*.*)?")
+_NOT_A_CALL = {"syscalls"}  # asm-generic's `#define __NR_syscalls 264`: how many there are, not a call
+
+
+def read_event_names(path: Path) -> dict[int, str]:
+    """{event id: name} from a names file (see above); DataError naming the file and line of a line that is not
+    `NUMBER NAME`, a negative or non-integer number, a number named twice, a name too long; and the file when it
+    names nothing."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(path, None, f"is a directory: give a file of event names ({NAMES_SHAPE})")
+    lines = text_lines(path)
+    names: dict[int, str] = {}
+    header = any(_HEADER.fullmatch(t) for t in lines)
+    for number, text in enumerate(lines, start=1):
+        if header:
+            match = _HEADER.fullmatch(text)
+            if match and match[1] not in _NOT_A_CALL:
+                names.setdefault(int(match[2]), match[1])  # #ifdef alternatives: the first definition
+            continue
+        text = text.strip()
+        if not text or text.startswith("#"):
+            continue
+        fields = text.split(None, 1)
+        if not _INTEGER.fullmatch(fields[0]) or fields[0].startswith(("-", "+")):
+            raise DataError(path, number, f"{fields[0][:60]!r} is not an event id (an integer >= 0): the file holds "
+                                          f"{NAMES_SHAPE}")
+        if len(fields) < 2:
+            raise DataError(path, number, f"event {fields[0]} has no name (write `{fields[0]} NAME`)")
+        event, name = int(fields[0]), fields[1].strip()
+        if len(name) > MAX_NAME:
+            raise DataError(path, number, f"the name of event {event} is {len(name)} characters long "
+                                          f"(at most {MAX_NAME})")
+        if event in names:
+            raise DataError(path, number, f"event {event} is named twice ({names[event]!r} and {name!r})")
+        names[event] = name
+    if not names:
+        raise DataError(path, None, f"names no event: expected {NAMES_SHAPE}")
+    return names

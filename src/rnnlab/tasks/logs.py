@@ -81,7 +81,8 @@ from rnnlab.explain import eval_mode, trace_layers
 from rnnlab.files import decode_text
 from rnnlab.layers import RecurrentConfig, build_recurrent
 from rnnlab.readers.paths import resolve_path
-from rnnlab.readers.sessions import SHAPE, parse_events, parse_session, read_sessions, read_traces, trace_from_bytes
+from rnnlab.readers.sessions import (SHAPE, parse_events, parse_session, read_event_names, read_sessions, read_traces,
+                                     trace_from_bytes)
 from rnnlab.readers.splits import hold_out, hold_out_last
 from rnnlab.runtime import Graph, torch_graphs
 from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Option, Task, labels
@@ -110,6 +111,10 @@ class LogData:
     test_normal: str = ""
     test_abnormal: str = ""
     format: str = "lines"  # "lines": one session a line (HDFS, OpenStack); "traces": one a file, a directory of them
+    # what each event id stands for, shown beside it (predict's steps, detect --json, the studio): a file of `NUMBER
+    # NAME` lines or a C header of system-call numbers (rnnlab.readers.sessions.read_event_names); kept in the bundle.
+    # ADFA-LD's traces are i386 system calls: "package:syscalls/linux_i386.txt"
+    event_names: str = ""
 
 
 @dataclass
@@ -217,6 +222,7 @@ class LogAnomalyTask(Task):
                             "set data.valid_fraction > 0 (or data.valid)")
         self.events: Vocab | None = None
         self.threshold: float | None = None  # verdict "threshold": set by `calibrate` after training
+        self.names: dict[str, str] = {}  # event token ("3") -> its name ("read"), from data.event_names
 
     # ---- data -------------------------------------------------------------------------------
 
@@ -268,6 +274,9 @@ class LogAnomalyTask(Task):
         # min_count > 1: rare events become <unk> in training, so <unk> is learned (module docstring)
         self.events = Vocab.build((s.tokens for s in train_examples), min_count=self.model_config.min_count,
                                   specials=(START, END))
+        if self.data.event_names:
+            self.names = {str(k): v for k, v in read_event_names(resolve_path(self.data.event_names)).items()}
+            self.fit_notes = [names_note(self.data.event_names, self.names, train_examples)]
 
     def encode(self, example: LogSession) -> dict[str, Any]:
         return {"ids": self.events.encode(example.tokens), "label": example.label}
@@ -553,6 +562,7 @@ class LogAnomalyTask(Task):
                 "answer_kind": (f"session ({self.model_config.score} surprise above the threshold; % = exp(-score))"
                                 if by_threshold else "session (top-g rule; % = least likely event's p)"),
                 "steps": [{"token": tok, "rank": int(r), "score": round(float(s), 6),
+                           **({"name": self.names[tok]} if tok in self.names else {}),
                            **({"ranking": labels(names, nxt[i], g)} if rankings else {})}
                           for i, (tok, r, s) in enumerate(zip(tokens, scored["rank"], scored["surprise"]))],
                 "scores": {"score": round(v["score"], 6), **threshold,
@@ -612,7 +622,8 @@ class LogAnomalyTask(Task):
 
     def state_to_json(self) -> dict[str, Any]:
         threshold = {} if self.threshold is None else {"threshold": self.threshold}  # verdict "threshold" only
-        return {"vocab.events": self.events.to_json(), **threshold}
+        names = {"names.events": self.names} if self.names else {}  # data.event_names only
+        return {"vocab.events": self.events.to_json(), **threshold, **names}
 
     def state_from_json(self, state: dict[str, Any]) -> None:
         if "vocab.events" not in state:
@@ -625,6 +636,27 @@ class LogAnomalyTask(Task):
         if threshold is not None and not (isinstance(threshold, (int, float)) and math.isfinite(threshold)):
             raise ValueError(f"threshold must be a finite number, got {threshold!r}")
         self.threshold = None if threshold is None else float(threshold)
+        names = state.get("names.events", {})
+        if not (isinstance(names, dict) and all(isinstance(k, str) and k.isdigit() and isinstance(v, str) and v
+                                                for k, v in names.items())):
+            raise ValueError("names.events must map event ids (digits) to non-empty names")
+        self.names = dict(names)
+
+
+def names_note(source: str, names: dict[str, str], sessions: list[LogSession]) -> str:
+    """One line for the training log: how many of the training events (and what share of their occurrences) the
+    names file names. A file of another numbering names few, or the wrong ones: this line is where it shows."""
+    counts: dict[str, int] = {}
+    for s in sessions:
+        for t in s.tokens:
+            counts[t] = counts.get(t, 0) + 1
+    named = [t for t in counts if t in names]
+    share = sum(counts[t] for t in named) / max(1, sum(counts.values()))
+    top = sorted(counts, key=counts.get, reverse=True)[:3]
+    line = (f"event names from {source}: {len(named)} of the {len(counts)} events of the training sessions are "
+            f"named ({share:.2%} of their occurrences); the most frequent: "
+            + ", ".join(f"{t} {names.get(t, '(unnamed)')}" for t in top))
+    return line if len(named) == len(counts) else "warning: " + line
 
 
 def _as_line(name: str, events: Iterable[int]) -> str:

@@ -155,7 +155,8 @@ class Trainer:
                  + f"; model {n_params:,} parameters; {self.steps_per_epoch} steps/epoch × {tc.epochs} epochs"
                  + (f" on {ddp.world} processes" if ddp.world > 1 else "")
                  + f" ({self.device.type}, {self.precision_note})")
-        for line in [adapt.describe(changes, n_train)] + adapt.warnings(self.cfg, len(self.feats.get("valid") or [])):
+        for line in ([adapt.describe(changes, n_train)] + adapt.warnings(self.cfg, len(self.feats.get("valid") or []))
+                     + list(self.task.fit_notes)):
             if line:
                 self.say(line)
         self.autocast = precision_autocast(tc.precision, self.device)

@@ -159,20 +159,25 @@ function drawStrip(trace) {
     holder = el("div", { id: "score-strip" });
     $("steps-section").append(holder);
   }
+  // a token's name where the model knows one (a system call's: "read" for 3), its id beside it on hover
+  const named = (t) => (steps[t].name ? `${steps[t].name} (${trace.tokens[t]})` : trace.tokens[t]);
   const cells = steps.map((s, t) => {
     const cell = el("span", { class: "strip-cell", "data-token-index": String(t), "data-score": String(s.score),
-      text: showToken(trace.tokens[t]),
-      title: `${trace.tokens[t]}: surprise ${s.score.toFixed(2)}` + (s.rank != null ? `, rank ${s.rank}` : "") });
+      text: s.name ? s.name : showToken(trace.tokens[t]),
+      title: `${named(t)}: surprise ${s.score.toFixed(2)}` + (s.rank != null ? `, rank ${s.rank}` : "") });
     cell.style.cssText = "display:inline-block;min-width:1.6em;padding:4px 3px;margin:0 1px;text-align:center;" +
       "font-family:monospace;border:1px solid #ddd;border-radius:3px;";
     cell.style.background = surpriseColour(s.score);
     return cell;
   });
+  const peak = steps.reduce((best, s, t) => (s.score > steps[best].score ? t : best), 0);  // the first maximum
   const line = el("div", { class: "strip" }, ...cells);
   line.style.cssText = "display:flex;flex-wrap:wrap;gap:1px;margin:0.4rem 0;";
   holder.replaceChildren(el("h3", { text: "How unexpected each token was" }),
     el("p", { class: "muted", text: "Surprise -log p of each token given the ones before it: white = expected, " +
-      "dark red = surprising (hover for the value and its rank among the model's guesses)." }), line);
+      "dark red = surprising (hover for the value and its rank among the model's guesses)." }),
+    el("p", { id: "strip-peak", text: `most surprising: ${named(peak)}, token ${peak + 1} of ${steps.length} ` +
+      `(surprise ${steps[peak].score.toFixed(2)})` }), line);
   holder.hidden = false;
 }
 
