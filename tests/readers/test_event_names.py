@@ -25,7 +25,8 @@ def test_a_header_keeps_its_define_lines_and_the_first_of_two_alternatives(tmp_p
     f = tmp_path / "unistd.h"
     f.write_bytes(b"#ifndef X\r\n#define __NR_read 3\r\n__SYSCALL(__NR_read, sys_read)\r\n#define __NR3264_lseek 62\r\n"
                   b"#ifdef ARM\r\n#define __NR_sync_file_range2 84\r\n#else\r\n#define __NR_sync_file_range 84\r\n"
-                  b"#endif\r\n#define __NR_fcntl __NR3264_fcntl\r\n#undef __NR_syscalls\r\n#define __NR_syscalls 264\r\n")
+                  b"#endif\r\n#define __NR_fcntl __NR3264_fcntl\r\n#undef __NR_syscalls\r\n"
+                  b"#define __NR_syscalls 264\r\n")
     # the count __NR_syscalls is not a call; an alias to another macro names no number
     assert read_event_names(f) == {3: "read", 62: "lseek", 84: "sync_file_range2"}
 

@@ -7,8 +7,9 @@ a summary on stderr. A bundle with model.verdict = "threshold" flags a session w
 percentile of the surprises) is above the threshold it recorded; a bundle of traces (data.format = "traces",
 ADFA-LD) takes trace files and directories of them, one session a file, named by the file. `--top-g G` overrides
 the bundle's model.top_g; `--json` prints one object per session instead, with every event's rank among the
-model's guesses and its surprise (and its name, for a bundle trained with data.event_names). A formatter over the task's predict and its declared options (top_g):
-`rnnlab predict BUNDLE FILE --option top_g=G` computes the same verdicts.
+model's guesses and its surprise (and its name, for a bundle trained with data.event_names). A formatter over
+the task's predict and its declared options (top_g): `rnnlab predict BUNDLE FILE --option top_g=G` computes the
+same verdicts.
 """
 from __future__ import annotations
 

@@ -299,7 +299,8 @@ class Task:
         self.data = dataclasses.replace(self.data, **{split: path})
         return self.read(split)
 
-    # lines `fit` leaves for the training log (what it read beside the data, a warning about it); the trainer prints them
+    # lines `fit` leaves for the training log (what it read beside the data, a warning about it): the trainer
+    # prints them
     fit_notes: list[str] = []
 
     def fit(self, train_examples: list[Any]) -> None:

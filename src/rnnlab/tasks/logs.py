@@ -81,8 +81,15 @@ from rnnlab.explain import eval_mode, trace_layers
 from rnnlab.files import decode_text
 from rnnlab.layers import RecurrentConfig, build_recurrent
 from rnnlab.readers.paths import resolve_path
-from rnnlab.readers.sessions import (SHAPE, parse_events, parse_session, read_event_names, read_sessions, read_traces,
-                                     trace_from_bytes)
+from rnnlab.readers.sessions import (
+    SHAPE,
+    parse_events,
+    parse_session,
+    read_event_names,
+    read_sessions,
+    read_traces,
+    trace_from_bytes,
+)
 from rnnlab.readers.splits import hold_out, hold_out_last
 from rnnlab.runtime import Graph, torch_graphs
 from rnnlab.tasks.base import ExportGraph, ExportTensor, LossOutput, Option, Task, labels
