@@ -382,7 +382,7 @@ VARIANTS = [  # the models' other branches: ensembles, CRF, chunks, attention ki
     ("intent_slots", ["model.members=2", "model.crf=true", "model.attention_pool=true", "model.cell=lstm",
                       "model.num_layers=2"]),
     ("api_calls", ["data.strategy=chunks", "data.chunk_size=4", "data.max_chunks=3", "model.chunk_pool=attention",
-                   "model.run_feature=true", "data.max_run=1"]),
+                   "model.run_feature=true", "data.max_run=1", "model.bag_size=20"]),
     ("forecast", ["model.arch=rnn", "model.head=gaussian", "model.norm=revin"]),
     ("translate", ["model.attention=additive", "model.cell=lstm", "model.num_layers=2"]),
     ("translate", ["model.attention=dot", "model.cell=rnn_relu"]),

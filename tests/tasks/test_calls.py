@@ -4,7 +4,17 @@ import pytest
 import torch
 
 from rnnlab.errors import UserError
-from rnnlab.tasks.calls import CallsData, CallsModelConfig, CallsTask, cut, cut_runs
+from rnnlab.tasks.calls import (
+    CallBag,
+    CallsData,
+    CallsModelConfig,
+    CallsTask,
+    cut,
+    cut_runs,
+    key_text,
+    ngram_keys,
+    text_key,
+)
 from rnnlab.training import prepare_task, seed_everything, train
 from tiny_calls import FAMILIES, calls_config, write_calls_data
 
@@ -176,3 +186,92 @@ def test_predict_from_the_export_graph_gives_the_same_answers(tmp_path, one_thre
             assert {k: v for k, v in g.items() if k not in ("ranking", "answer", "steps")} == {
                 k: v for k, v in w.items() if k not in ("ranking", "answer", "steps")}
             assert [s["token"] for s in g["steps"]] == [s["token"] for s in w["steps"]]
+
+
+# ---- the bag of n-grams (model.bag_size) ----------------------------------------------------------------
+
+
+def test_ngram_keys_tell_every_ngram_of_any_length_apart():
+    keys = ngram_keys(np.array([0, 1, 0, 1]), 3)
+    # 4 one-grams, 3 two-grams, 2 three-grams; "0 1" twice, "0" and "1" twice each
+    assert len(keys) == 9 and len(set(keys.tolist())) == 6
+    assert {key_text(int(k)) for k in keys} == {"0", "1", "0 1", "1 0", "0 1 0", "1 0 1"}
+    assert all(text_key(key_text(int(k))) == k for k in keys)
+    big = ngram_keys(np.array([2**20 + 5, 7]), 2)  # an id beyond the key's digits shares the last one
+    assert key_text(int(big[0])) == str(2**20 - 2) and key_text(int(big[2])) == f"{2**20 - 2} 7"
+
+
+def test_the_bag_is_the_tfidf_baselines_vector():
+    """All n-grams kept: the same vectors as scikit-learn's TfidfVectorizer(ngram_range=(1, 3), sublinear_tf=True)
+    over the sequences written as words, the baseline of benchmarks/malware.py."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, 12, rng.integers(3, 60)) for _ in range(30)]
+    bag = CallBag.fit(seqs, 10**6, 3)
+    docs = [" ".join(f"c{c}" for c in s) for s in seqs]
+    vec = TfidfVectorizer(ngram_range=(1, 3), sublinear_tf=True, token_pattern=r"\S+", lowercase=False)
+    want = vec.fit_transform(docs).toarray()
+    column = {g.replace("c", ""): i for g, i in vec.vocabulary_.items()}
+    assert len(bag) == len(column)
+    for s, w in zip(seqs, want):
+        idx, values = bag.vector(s)
+        got = np.zeros(len(column))
+        for i, v in zip(idx, values):
+            got[column[key_text(int(bag.keys[i]))]] = v
+        assert np.allclose(got, w, atol=1e-6)
+
+
+def test_the_bag_keeps_the_most_common_ngrams_and_reads_back_from_json():
+    seqs = [np.array([1, 2, 3]), np.array([1, 2]), np.array([1, 9])]
+    bag = CallBag.fit(seqs, 2, 2)  # df: "1" 3, "2" 2, "1 2" 2, ...: "1", then "2" (the smaller key of the ties)
+    assert sorted(key_text(int(k)) for k in bag.keys) == ["1", "2"]
+    again = CallBag.from_json(bag.to_json())
+    assert np.array_equal(again.keys, bag.keys) and np.allclose(again.idf, bag.idf)
+    assert bag.vector(np.array([7, 7])) == ([], [])  # nothing it knows: an empty bag, not a NaN
+    for bad in ({"ngrams": ["1 x"], "idf": [1.0], "n_max": 2}, {"ngrams": ["1"], "idf": [], "n_max": 2},
+                {"ngrams": ["1 2 3"], "idf": [1.0], "n_max": 2}, {"ngrams": ["1"], "idf": [1.0], "n_max": 4}):
+        with pytest.raises(ValueError):
+            CallBag.from_json(bad)
+
+
+def test_a_bag_model_learns_saves_predicts_and_exports(tmp_path, one_thread):
+    """model.bag_size: trained with the recurrent part, saved as bag.ngrams.json, the same answers after loading
+    and from the export graph (a fourth input) in onnxruntime; a bundle without its bag file is refused."""
+    from dataclasses import asdict
+
+    import rnnlab
+    from rnnlab.errors import BundleError
+    from rnnlab.export import TRACE_SIZE, prepare, to_onnx
+    from rnnlab.runtime import OnnxGraph
+
+    paths = write_calls_data(tmp_path / "d", per_family=20)
+    cfg = calls_config(paths, tmp_path / "run", data={"strategy": "chunks", "chunk_size": 6, "max_chunks": 4,
+                                                      "max_run": 1, "folds": 4, "fold": 0},
+                       model={"run_feature": True, "bag_size": 50, "bag_ngrams": 2})
+    seed_everything(0)
+    summary = train(cfg, echo=None)
+    assert summary["test"]["macro_f1"] >= 0.9
+    bundle = tmp_path / "run" / "bundle"
+    predictor = rnnlab.load(bundle)
+    assert len(predictor.task.bag) == 50 and predictor.model.bag_head.weight.shape[1] == 50
+    inputs = [",".join(str(10 * (i % 3) + j % 4) for j in range(5 + i % 17)) for i in range(10)]
+    want = predictor.predict(inputs)
+    graph = prepare(predictor.task.export_graph(predictor.model))
+    assert [t.name for t in graph.inputs] == ["tokens", "lengths", "runs", "bag"]
+    onnx = OnnxGraph(to_onnx(graph, predictor.task.export_example(predictor.model, *TRACE_SIZE)),
+                     [asdict(t) for t in graph.inputs], [asdict(t) for t in graph.outputs])
+    got = predictor.task.predict_graphs({"model": onnx}, inputs)
+    for g, w in zip(got, want):
+        assert [x["probability"] for x in g["ranking"]] == pytest.approx([x["probability"] for x in w["ranking"]],
+                                                                        abs=1e-5)
+    (bundle / "bag.ngrams.json").unlink()
+    with pytest.raises(BundleError):
+        rnnlab.load(bundle)
+
+
+def test_bad_bag_settings_are_one_line_errors(tmp_path):
+    for model, words in (({"bag_size": -1}, "model.bag_size"), ({"bag_size": 10, "bag_ngrams": 4}, "1 .. 3"),
+                         ({"bag_size": 10, "bag_ngrams": 0}, "model.bag_ngrams")):
+        with pytest.raises(UserError, match=words):
+            CallsTask(CallsData(), CallsModelConfig(**model))

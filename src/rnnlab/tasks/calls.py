@@ -22,6 +22,14 @@ cut to a bounded number of steps before the network sees it, by one of these str
 Time and memory per sequence are therefore bounded by max_calls (or max_chunks x chunk_size) steps,
 whatever the input's length; the numpy cutting itself is linear and runs on int64 arrays.
 
+What cutting loses, a bag of call n-grams keeps (model.bag_size > 0; "wide and deep"): the 1..bag_ngrams-grams of
+the WHOLE raw sequence, the bag_size with the highest document frequency in training, weighted as the TF-IDF
+baseline weighs them (sublinear tf x smooth idf, L2-normalised; `CallBag`), read by a linear layer whose logits are
+added to the recurrent head's. The recurrent part reads order within the cut; the bag counts what happened over
+the whole run, at any length.
+
+    calls (T,) -> n-gram counts -> bag (F,) -> dropout -> linear (C,)  +  the recurrent logits (C,)
+
 With `data.folds = F` the training file is split into F stratified folds (fixed `split_seed`): fold
 `data.fold` is the test split, and a stratified `valid_fraction` of the rest the validation split, so a
 benchmark runs cross-validation through the ordinary trainer (rnnlab.readers.splits.split_indices, which
@@ -98,6 +106,8 @@ class CallsModelConfig:
     word_dropout: float = 0.05  # calls replaced by <unk> in training (unseen calls at predict time)
     chunk_pool: str = "max"  # how chunks' final states become one vector: max | mean | attention
     run_feature: bool = False  # add log(1 + run length) per kept call (meaningful with data.max_run > 0)
+    bag_size: int = 0  # > 0: a bag of the whole sequence's call n-grams (this many features) beside the network
+    bag_ngrams: int = 3  # the bag's n-grams: 1 .. bag_ngrams consecutive calls
     engine: str = "auto"
 
 
@@ -140,12 +150,96 @@ def cut(calls: np.ndarray, data: CallsData) -> tuple[list[np.ndarray], list[np.n
     return [np.concatenate([calls[s] for s in sl])], [np.concatenate([runs[s] for s in sl])]
 
 
+# ---- the bag of n-grams (model.bag_size) -----------------------------------------------------------
+# An n-gram of raw call ids is one int64 key: ids + 1 in base 2**20 digits, so a 1-gram is < 2**20 <= any
+# 2-gram < 2**40 <= any 3-gram < 2**60 (no two n-grams of any lengths share a key). Ids beyond 2**20 - 2 (no API
+# index comes near: Mal-API has ~300 ids) share the last digit. Keys are written to the bundle as "id id id".
+
+BAG_BASE = 2 ** 20
+MAX_BAG_NGRAMS = 3  # 3 digits of 20 bits stay inside int64
+
+
+def ngram_keys(calls: np.ndarray, n_max: int) -> np.ndarray:
+    """Every 1..n_max-gram of `calls` (T,) as an int64 key (see above), in no particular order."""
+    digits = np.minimum(np.asarray(calls, dtype=np.int64), BAG_BASE - 2) + 1  # (T,) in 1 .. BAG_BASE - 1
+    keys, grams = [], digits.copy()
+    for n in range(1, n_max + 1):
+        if n > 1:  # grams[i] = the n-gram starting at i: the (n-1)-gram there, one more digit
+            grams = grams[:-1] * BAG_BASE + digits[n - 1:]
+        keys.append(grams)
+    return np.concatenate(keys)
+
+
+def key_text(key: int) -> str:
+    digits = []
+    while key:
+        key, d = divmod(key, BAG_BASE)
+        digits.append(str(d - 1))
+    return " ".join(reversed(digits))
+
+
+def text_key(text: str) -> int:
+    key = 0
+    for d in text.split():
+        key = key * BAG_BASE + int(d) + 1
+    return key
+
+
+class CallBag:
+    """The kept n-grams (sorted keys) and their idf: sequence -> the TF-IDF vector the linear baseline reads
+    (sklearn's TfidfVectorizer(sublinear_tf=True, smooth_idf=True, norm="l2") over these features)."""
+
+    def __init__(self, keys: np.ndarray, idf: np.ndarray, n_max: int):
+        order = np.argsort(keys)
+        self.keys, self.idf, self.n_max = np.asarray(keys, dtype=np.int64)[order], np.asarray(idf)[order], n_max
+
+    @classmethod
+    def fit(cls, sequences: Iterable[np.ndarray], size: int, n_max: int) -> "CallBag":
+        """The `size` n-grams in the most training sequences (ties: the smaller key); idf = ln((1 + n) / (1 + df))
+        + 1, n sequences."""
+        per_seq = [np.unique(ngram_keys(c, n_max)) for c in sequences]
+        keys, df = np.unique(np.concatenate(per_seq), return_counts=True)
+        keep = np.lexsort((keys, -df))[:size]  # by df descending, then key
+        idf = np.log((1 + len(per_seq)) / (1 + df[keep])) + 1.0
+        return cls(keys[keep], idf, n_max)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def vector(self, calls: np.ndarray) -> tuple[list[int], list[float]]:
+        """A whole sequence -> its bag as (feature indices, values): (1 + ln tf) x idf over the kept n-grams,
+        L2-normalised (an all-unseen sequence: empty)."""
+        grams, tf = np.unique(ngram_keys(calls, self.n_max), return_counts=True)
+        at = np.searchsorted(self.keys, grams)
+        hit = (at < len(self.keys)) & (self.keys[np.minimum(at, len(self.keys) - 1)] == grams)
+        idx = at[hit]
+        values = (1.0 + np.log(tf[hit])) * self.idf[idx]
+        norm = float(np.sqrt((values ** 2).sum()))
+        return idx.tolist(), (values / norm if norm > 0 else values).astype(np.float32).tolist()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ngrams": [key_text(int(k)) for k in self.keys], "idf": [float(v) for v in self.idf],
+                "n_max": self.n_max}
+
+    @classmethod
+    def from_json(cls, state: dict[str, Any]) -> "CallBag":
+        grams, idf, n_max = state["ngrams"], state["idf"], state["n_max"]
+        if not (isinstance(grams, list) and isinstance(idf, list) and len(grams) == len(idf) and grams
+                and isinstance(n_max, int) and 1 <= n_max <= MAX_BAG_NGRAMS):
+            raise ValueError("bag.ngrams needs as many ngrams as idf values and n_max in 1 .. 3")
+        if not all(isinstance(g, str) and 1 <= len(g.split()) <= n_max and all(d.isdigit() for d in g.split())
+                   for g in grams) or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in idf):
+            raise ValueError("bag.ngrams: each n-gram is 1 .. n_max call ids, each idf a finite number")
+        return cls(np.array([text_key(g) for g in grams], dtype=np.int64), np.array(idf, dtype=np.float64), n_max)
+
+
 # ---- the model ------------------------------------------------------------------------------------
 
 class CallsModel(nn.Module):
     """IntentModel's embedding, encoder and head (as `core`), run over chunks and pooled across them."""
 
-    def __init__(self, n_calls: int, n_families: int, cfg: CallsModelConfig, pad_id: int, unk_id: int):
+    def __init__(self, n_calls: int, n_families: int, cfg: CallsModelConfig, pad_id: int, unk_id: int,
+                 n_bag: int = 0):
         super().__init__()
         core = IntentModelConfig(cell=cfg.cell, embed_size=cfg.embed_size, hidden_size=cfg.hidden_size,
                                  num_layers=cfg.num_layers, dropout=cfg.dropout, word_dropout=cfg.word_dropout,
@@ -154,6 +248,8 @@ class CallsModel(nn.Module):
         self.chunk_pool = cfg.chunk_pool
         self.run_embed = nn.Linear(1, cfg.embed_size) if cfg.run_feature else None  # log run length -> (E,)
         self.pool = AttentionPool(cfg.hidden_size, cfg.hidden_size) if cfg.chunk_pool == "attention" else None
+        # the bag of n-grams: a linear model of its own, its logits added to the recurrent head's
+        self.bag_head = nn.Linear(n_bag, n_families) if n_bag else None
 
     def embed(self, tokens: torch.Tensor, runs: torch.Tensor | None) -> torch.Tensor:
         """tokens (N, L), runs (N, L) log run lengths -> (N, L, E)."""
@@ -162,8 +258,9 @@ class CallsModel(nn.Module):
             x = x + self.run_embed(runs.unsqueeze(-1).to(x.dtype))
         return x
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, runs: torch.Tensor | None = None) -> torch.Tensor:
-        """tokens (B, K, L), lengths (B, K) per chunk (0 = no chunk; real chunks first), runs (B, K, L)
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, runs: torch.Tensor | None = None,
+                bag: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens (B, K, L), lengths (B, K) per chunk (0 = no chunk; real chunks first), runs (B, K, L), bag (B, F)
         -> logits (B, C)."""
         B, K, L = tokens.shape
         real = lengths.reshape(-1) > 0  # (B*K,)
@@ -179,18 +276,26 @@ class CallsModel(nn.Module):
             pooled = self.pool(states, n_chunks)
         else:
             pooled = (max_pool if self.chunk_pool == "max" else mean_pool)(states, n_chunks)  # (B, H)
-        return self.core.head(self.core.drop(pooled))  # (B, C)
+        logits = self.core.head(self.core.drop(pooled))  # (B, C)
+        if self.bag_head is not None and bag is not None:
+            logits = logits + self.bag_head(self.core.drop(bag.to(logits.dtype)))  # (B, F) -> (B, C)
+        return logits
 
 
-class _WithoutRuns(nn.Module):
-    """A CallsModel without the run feature, called as exported: (tokens, lengths) -> logits."""
+class _Exported(nn.Module):
+    """A CallsModel called as exported: (tokens, lengths[, runs][, bag]) -> logits, the optional inputs there
+    only when the model reads them (model.run_feature, model.bag_size)."""
 
     def __init__(self, model: CallsModel):
         super().__init__()
         self.model = model
+        self.runs, self.bag = model.run_embed is not None, model.bag_head is not None
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.model(tokens, lengths)
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, first: torch.Tensor | None = None,
+                second: torch.Tensor | None = None) -> torch.Tensor:
+        runs = first if self.runs else None
+        bag = (second if self.runs else first) if self.bag else None
+        return self.model(tokens, lengths, runs, bag)
 
 
 # ---- the task -------------------------------------------------------------------------------------
@@ -214,6 +319,8 @@ class CallsTask(Task):
             ignored["data.fold"] = "data.folds = 0 makes no folds"
         if data.valid:
             ignored["data.valid_fraction"] = "data.valid names the validation file"
+        if not model.bag_size:
+            ignored["model.bag_ngrams"] = "model.bag_size = 0 makes no bag of n-grams"
         return ignored
 
     def __init__(self, data: CallsData, model: CallsModelConfig):
@@ -230,6 +337,10 @@ class CallsTask(Task):
         checks.whole("data.chunk_size", data.chunk_size)
         checks.whole("data.max_chunks", data.max_chunks)
         checks.whole("data.folds", data.folds, 0)
+        checks.whole("model.bag_size", model.bag_size, 0)
+        checks.whole("model.bag_ngrams", model.bag_ngrams)
+        if model.bag_ngrams > MAX_BAG_NGRAMS:
+            raise UserError(f"model.bag_ngrams must be in 1 .. {MAX_BAG_NGRAMS}, got {model.bag_ngrams}")
         if data.folds == 1:
             raise UserError("data.folds must be 0 (no cross-validation) or >= 2, got 1")
         if data.folds and not 0 <= data.fold < data.folds:
@@ -241,6 +352,7 @@ class CallsTask(Task):
         self.api_names: dict[int, str] = {}
         self._lut: np.ndarray | None = None  # raw call id -> vocabulary id (unknown -> unk)
         self._parts: dict[str, list[CallSequence]] | None = None  # the train file's split, read once
+        self.bag: CallBag | None = None  # model.bag_size > 0: the kept n-grams and their idf
 
     # ---- data -------------------------------------------------------------------------------
 
@@ -296,6 +408,8 @@ class CallsTask(Task):
         self.calls = Vocab.from_counts(counts, min_count=self.data.min_count)
         self.families = Vocab(sorted({e.label for e in train_examples}), pad=None, unk=None)
         self.api_names = read_api_index(self.data.api_index) if self.data.api_index else {}
+        m = self.model_config
+        self.bag = CallBag.fit([e.calls for e in train_examples], m.bag_size, m.bag_ngrams) if m.bag_size else None
         self._lut = None
 
     def _ids(self, calls: np.ndarray) -> np.ndarray:
@@ -309,9 +423,11 @@ class CallsTask(Task):
         return np.where(inside, self._lut[np.where(inside, calls, 0)], self.calls.unk_id)
 
     def _features(self, calls: np.ndarray) -> dict[str, Any]:
-        chunks, runs = cut(np.asarray(calls, dtype=np.int64), self.data)
+        calls = np.asarray(calls, dtype=np.int64)
+        chunks, runs = cut(calls, self.data)
+        bag = {"bag": self.bag.vector(calls)} if self.bag is not None else {}  # the whole sequence, not the cut
         return {"raw": [c.tolist() for c in chunks], "ids": [self._ids(c).tolist() for c in chunks],
-                "runs": [np.log1p(r).astype(np.float32).tolist() for r in runs]}
+                "runs": [np.log1p(r).astype(np.float32).tolist() for r in runs], **bag}
 
     def encode(self, example: CallSequence) -> dict[str, Any]:
         if example.label not in self.families:
@@ -337,6 +453,12 @@ class CallsTask(Task):
                 runs[b, k, : len(r)] = torch.tensor(r)
                 lengths[b, k] = len(ids)
         batch = {"tokens": tokens, "lengths": lengths, "runs": runs}
+        if self.bag is not None:
+            bag = torch.zeros(B, len(self.bag))  # (B, F): each sequence's sparse bag, dense
+            for b, f in enumerate(features):
+                idx, values = f["bag"]
+                bag[b, idx] = torch.tensor(values, dtype=torch.float32)
+            batch["bag"] = bag
         if "family" in features[0]:
             batch["family"] = torch.tensor([f["family"] for f in features], dtype=torch.long)  # (B,)
         return batch
@@ -345,10 +467,11 @@ class CallsTask(Task):
 
     def build_model(self) -> CallsModel:
         cfg = CallsModelConfig(**{**self.model_config.__dict__, "cell": self.cell})
-        return CallsModel(len(self.calls), len(self.families), cfg, self.calls.pad_id, self.calls.unk_id)
+        return CallsModel(len(self.calls), len(self.families), cfg, self.calls.pad_id, self.calls.unk_id,
+                          n_bag=len(self.bag) if self.bag is not None else 0)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], carry: Any = None) -> LossOutput:
-        logits = model(batch["tokens"], batch["lengths"], batch["runs"])
+        logits = model(batch["tokens"], batch["lengths"], batch["runs"], batch.get("bag"))
         total = F.cross_entropy(logits.float(), batch["family"], reduction="sum")
         return LossOutput(total, int(batch["family"].shape[0]))
 
@@ -357,7 +480,7 @@ class CallsTask(Task):
         loss_sum, n_cls = 0.0, len(self.families)
         confusion = torch.zeros(n_cls, n_cls, dtype=torch.long)  # [true, predicted]
         for batch in batches:
-            logits = model(batch["tokens"], batch["lengths"], batch["runs"])
+            logits = model(batch["tokens"], batch["lengths"], batch["runs"], batch.get("bag"))
             loss_sum += F.cross_entropy(logits.float(), batch["family"], reduction="sum").item()
             confusion += confusion_matrix(batch["family"], logits.argmax(-1), n_cls)
         n = int(confusion.sum())
@@ -420,11 +543,12 @@ class CallsTask(Task):
         return self.predict_graphs(torch_graphs(self, model), inputs)
 
     def predict_graphs(self, graphs: dict[str, Any], inputs: list[Any]) -> list[dict[str, Any]]:
-        """`predict` from the export graph ("model": tokens, lengths[, runs] -> logits), PyTorch's
+        """`predict` from the export graph ("model": tokens, lengths[, runs][, bag] -> logits), PyTorch's
         (runtime.torch_graphs) or an export's in onnxruntime: the same answers."""
-        runs = bool(self.model_config.run_feature)  # the graph takes the log run lengths only when the model reads them
+        # the graph takes the log run lengths and the bag only when the model reads them
+        extra = (["runs"] if self.model_config.run_feature else []) + (["bag"] if self.bag is not None else [])
         return self._predict(inputs, lambda batch: graphs["model"](
-            batch["tokens"], batch["lengths"], *((batch["runs"],) if runs else ()))[0])
+            batch["tokens"], batch["lengths"], *(batch[k] for k in extra))[0])
 
     def _predict(self, inputs: list[Any], logits: Any) -> list[dict[str, Any]]:
         """`predict`'s answers, with `logits(batch)` -> (B, C) the network on `collate`'s batch (PyTorch's model or
@@ -483,7 +607,10 @@ class CallsTask(Task):
                                                                          "real chunks first"))
         if runs:
             inputs += (ExportTensor("runs", "float32", ("batch", "chunks", "time"), "log(1 + run length) per call"),)
-        return ExportGraph(model if runs else _WithoutRuns(model), inputs=inputs, outputs=(
+        if model.bag_head is not None:
+            inputs += (ExportTensor("bag", "float32", ("batch", "ngrams"), "the whole sequence's TF-IDF n-gram "
+                                                                             "vector (bag.ngrams)"),)
+        return ExportGraph(_Exported(model), inputs=inputs, outputs=(
             ExportTensor("logits", "float32", ("batch", "families"), "family logits (vocab.families)"),))
 
     def export_example(self, model: nn.Module, batch_size: int, length: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -493,13 +620,14 @@ class CallsTask(Task):
         sizes = [length] + list(rng.integers(1, length + 1, batch_size - 1))
         features = [self._features(np.repeat(rng.choice(known, n), rng.integers(1, 3, n))[:n]) for n in sizes]
         batch = self.collate(features)
-        return {k: batch[k] for k in ("tokens", "lengths", "runs")}
+        return {k: batch[k] for k in ("tokens", "lengths", "runs", "bag") if k in batch}
 
     # ---- bundles ----------------------------------------------------------------------------
 
     def state_to_json(self) -> dict[str, Any]:
+        bag = {"bag.ngrams": self.bag.to_json()} if self.bag is not None else {}  # model.bag_size > 0 only
         return {"vocab.calls": self.calls.to_json(), "vocab.families": self.families.to_json(),
-                "api.names": {str(k): v for k, v in sorted(self.api_names.items())}}
+                "api.names": {str(k): v for k, v in sorted(self.api_names.items())}, **bag}
 
     def state_from_json(self, state: dict[str, Any]) -> None:
         for key in ("vocab.calls", "vocab.families", "api.names"):
@@ -513,4 +641,7 @@ class CallsTask(Task):
         self.api_names = {int(k): v for k, v in names.items()}
         if self.calls.pad_id is None or self.calls.unk_id is None:
             raise ValueError("vocab.calls needs pad and unk tokens")
+        if bool(self.model_config.bag_size) != ("bag.ngrams" in state):
+            raise ValueError("model.bag_size and the bag.ngrams file disagree (one without the other)")
+        self.bag = CallBag.from_json(state["bag.ngrams"]) if "bag.ngrams" in state else None
         self._lut = None
