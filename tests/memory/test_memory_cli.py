@@ -70,6 +70,22 @@ def test_bad_flags_are_one_line_user_errors(tmp_path, capsys):
     capsys.readouterr()
     assert main(["memory", "--report-only", "--out", str(tmp_path)]) == 1
     assert "memory.json: not found" in capsys.readouterr().err
+    for flag in (["--params", "parity=100"], ["--params", "adding=0"], ["--batch", "adding"]):
+        assert main(["memory", *flag, "--out", str(tmp_path)]) == 1
+        assert "write TASK=N" in capsys.readouterr().err
+
+
+def test_params_and_batch_set_a_tasks_model_size_and_batch():
+    import argparse
+
+    from rnnlab.cli.memory import add_arguments, config_from_args
+    from rnnlab.memory.models import hidden_size_for
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    cfg = config_from_args(p.parse_args(["--params", "adding=67713", "--batch", "adding=50", "copy=16"]))
+    assert cfg.params["adding"] == 67713 and cfg.batch == {"adding": 50, "copy": 16, "digits": 64}
+    assert hidden_size_for("lstm", 2, 1, cfg.params["adding"]) == 128  # IndRNN's LSTM: 128 units
 
 
 def test_progress_accounts_for_the_whole_budget_even_when_stopping_early():

@@ -25,6 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adding-lengths", nargs="+", type=int, metavar="T", help="sequence lengths of the adding problem")
     p.add_argument("--copy-delays", nargs="+", type=int, metavar="D", help="noise stretches of the recall task")
     p.add_argument("--steps", type=int, help="optimiser steps per run, for every task (overrides the preset)")
+    p.add_argument("--params", nargs="+", metavar="TASK=N",
+                   help="parameter budget of a task's models (each cell gets the hidden size closest to it), e.g. "
+                        "adding=67713: an LSTM of 128 units, the size Li et al. 2018 (IndRNN) train")
+    p.add_argument("--batch", nargs="+", metavar="TASK=N",
+                   help="sequences per optimiser step of a task, e.g. adding=50")
     p.add_argument("--workers", type=int, help="parallel worker processes (default 2; 1 = run in this process)")
     p.add_argument("--precision", choices=["fp32", "auto", "bf16"],
                    help="fp32 (default: every cell at the same precision), auto or bf16 (autocast where the CPU "
@@ -62,6 +67,12 @@ def config_from_args(args: argparse.Namespace):
         cfg.steps = {t: args.steps for t in cfg.steps}
     if args.workers:
         cfg.workers = args.workers
+    for flag, values, target in (("--params", args.params, cfg.params), ("--batch", args.batch, cfg.batch)):
+        for item in values or []:
+            task, _, number = item.partition("=")
+            if task not in TASKS or not number.isdigit() or int(number) < 1:
+                raise UserError(f"{flag} {item!r}: write TASK=N with TASK one of {', '.join(TASKS)} and N >= 1")
+            target[task] = int(number)
     if args.adding_lengths:
         if min(args.adding_lengths) < 2:
             raise UserError("--adding-lengths: every T must be at least 2")
