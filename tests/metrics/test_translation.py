@@ -67,3 +67,21 @@ def test_mismatched_or_bad_input_raises():
         corpus_scores([], [])
     with pytest.raises(TypeError, match=r"hypotheses\[1\] is list"):
         corpus_scores(["a", ["b"]], ["a", "b"])
+
+
+def test_moses_figure_is_multi_bleu_on_moses_tokens():
+    # Moses splits the clitic ('s) off, 13a keeps "dog's" whole: the two lowercased figures differ by that alone
+    from sacrebleu.metrics import BLEU
+
+    hyp, ref = ["The dog's ball."], ["the dog's red ball."]
+    s = corpus_scores(hyp, ref)
+    by_hand = BLEU(tokenize="none", lowercase=True, force=True).corpus_score(["the dog 's ball ."],
+                                                                             [["the dog 's red ball ."]]).score
+    assert s["bleu_moses_lowercase"] == pytest.approx(by_hand)
+    assert s["bleu_lowercase"] == pytest.approx(
+        BLEU(tokenize="none").corpus_score(["the dog's ball ."], [["the dog's red ball ."]]).score)
+    assert s["bleu_moses_lowercase"] != pytest.approx(s["bleu_lowercase"])
+    signature = s["bleu_moses_lowercase_signature"]
+    assert signature.startswith("moses-en|") and "tok:none" in signature
+    assert corpus_scores(["Ein Mann fährt Fahrrad."], ["ein mann fährt fahrrad."], lang="de")["bleu_moses_lowercase"] \
+        == pytest.approx(100)

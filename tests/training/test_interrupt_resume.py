@@ -138,13 +138,21 @@ def assert_nothing_half_written(run_dir):
     return position, (run_dir / "bundle").exists()
 
 
+def default_sigint():
+    """In the child before exec: Ctrl-C as at a terminal. A shell that runs the suite in the background (`make test
+    &`) starts it with SIGINT ignored, an ignored signal stays ignored across exec, and Python then never raises
+    KeyboardInterrupt: the test would wait on a child that cannot hear it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(tmp_path, argv, sig, moment, n):
     """Run the driver child until it reaches the moment, send `sig`; its exit code and stderr."""
     driver, ready = tmp_path / "driver.py", tmp_path / "ready"
     driver.write_text(DRIVER)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "READY": str(ready)}
     child = subprocess.Popen([sys.executable, str(driver), moment, str(n), *argv], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True, env=env)
+                             stderr=subprocess.PIPE, text=True, env=env,
+                             preexec_fn=default_sigint)
     deadline = time.time() + 60
     while not ready.exists() and child.poll() is None and time.time() < deadline:
         time.sleep(0.01)
@@ -189,7 +197,7 @@ def test_ctrl_c_on_the_command_line_after_the_first_checkpoint(paths, reference,
     run_dir = tmp_path / "run"
     child = subprocess.Popen([sys.executable, "-m", "rnnlab", "train", *tiny_overrides(paths, run_dir, **SETTINGS),
                               *EXTRA], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+                             env={**os.environ, "OMP_NUM_THREADS": "1"}, preexec_fn=default_sigint)
     deadline = time.time() + 60
     while not (run_dir / "checkpoint.safetensors").exists() and child.poll() is None and time.time() < deadline:
         time.sleep(0.002)
