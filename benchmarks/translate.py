@@ -113,6 +113,7 @@ def run_row(name: str, overrides: list[str], minutes: float, runs: Path, beam: i
     summary = train(cfg, overwrite=True, command=command, echo=lambda line: print(f"[{name}] {line}", flush=True))
     records = lmbench.read_metrics(run_dir)
     row = {"row": name, "cell": cfg.model.cell, "overrides": overrides, "command": command, "threads": threads,
+           "machine": lmbench.machine(),
            "budget_minutes": minutes,
            "train_minutes": round(summary["train_time_s"] / 60, 2), "epochs_run": summary["epochs_run"],
            "best_epoch": summary["best_epoch"], "parameters": summary["parameters"],
@@ -180,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 row.setdefault("command", part["command"])
                 row.setdefault("threads", part["machine"]["threads"])
                 row.setdefault("budget_minutes", part["budget_minutes"])
+                row.setdefault("machine", part["machine"])  # rows from different machines keep their own
                 rows_by_name[row["row"]] = row
         return report(list(rows_by_name.values()), Path(args.out), command, None, args.quick)
     runs = Path(args.runs)
