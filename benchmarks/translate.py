@@ -93,7 +93,7 @@ def test_scores(bundle: Path, beam: int, lang: str = "en") -> dict[str, Any]:
         chunk = [p.source for p in pairs[start:start + 64]]
         hyps += [p["answer"]["label"] for p in predictor.task.translate(predictor.model, chunk, beam=beam)]
     seconds = time.perf_counter() - t0
-    scores = corpus_scores(hyps, [p.target for p in pairs], lang=lang)
+    scores = corpus_scores(hyps, [p.target for p in pairs], moses_lang=lang)
     return {"beam": beam, "sentences": len(pairs), "decode_s": round(seconds, 1),
             **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in scores.items()},
             "examples": [{"source": p.source, "reference": p.target, "hypothesis": h}

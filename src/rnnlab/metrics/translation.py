@@ -1,7 +1,7 @@
 """Translation quality over a split: sacreBLEU's corpus BLEU and chrF, with the signatures that make them comparable.
 
 Scores are computed the way sacreBLEU (Post 2018) prescribes: detokenised hypotheses against the raw
-references, tokenised by the metric itself, so a figure does not depend on our own tokeniser. Three
+references, tokenised by the metric itself, so a figure does not depend on our own tokeniser. These
 numbers come back, with the signature of each (what tokeniser, case, smoothing and version made it):
 
     bleu            cased BLEU, tokenizer 13a: the figure to report
@@ -11,7 +11,9 @@ numbers come back, with the signature of each (what tokeniser, case, smoothing a
                     multi-bleu.perl -lc on Moses-tokenised text: hypotheses and references tokenised by the
                     Moses tokenizer of the target language (sacremoses, no escaping), lowercased, then corpus
                     BLEU over whitespace tokens. The protocol of the Multi30k papers that tokenise with Moses
-                    (Lample et al. 2018 among them), so their figures sit beside this one like for like
+                    (Lample et al. 2018 among them), so their figures sit beside this one like for like. Only
+                    when asked for (`moses_lang`): Moses tokenisation is slow, and the per-epoch validation
+                    during training has no use for it
     chrf            chrF2 (Popović 2015): character 6-grams, recall weighted twice as much as precision
 
 The BLEU brevity penalty and the length ratio hypothesis / reference come too, to tell short output
@@ -30,13 +32,13 @@ def moses_tokenised(texts: list[str], lang: str) -> list[str]:
     return [tok.tokenize(t, escape=False, return_str=True) for t in texts]
 
 
-def corpus_scores(hypotheses: list[str], references: list[str], lang: str = "en") -> dict[str, float | str]:
+def corpus_scores(hypotheses: list[str], references: list[str],
+                  moses_lang: str | None = None) -> dict[str, float | str]:
     """Corpus-level scores (0-100) of one hypothesis per reference (a single reference each).
 
-    `lang` is the target language (its Moses tokenizer makes `bleu_moses_lowercase`).
-    Returns {bleu, bleu_signature, bleu_lowercase, bleu_lowercase_signature, bleu_moses_lowercase,
-    bleu_moses_lowercase_signature, chrf, chrf_signature, brevity_penalty, length_ratio}; the scores as
-    floats, the signatures as strings.
+    Returns {bleu, bleu_signature, bleu_lowercase, bleu_lowercase_signature, chrf, chrf_signature,
+    brevity_penalty, length_ratio}, and with `moses_lang` (the target language, whose Moses tokenizer is used)
+    also {bleu_moses_lowercase, bleu_moses_lowercase_signature}; the scores as floats, the signatures as strings.
     """
     hypotheses, references = list(hypotheses), list(references)
     if len(hypotheses) != len(references):
@@ -53,18 +55,20 @@ def corpus_scores(hypotheses: list[str], references: list[str], lang: str = "en"
     lowered = BLEU(tokenize="13a", lowercase=True)
     chrf = CHRF()  # chrF2: char_order=6, word_order=0, beta=2
     bleu = cased.corpus_score(hypotheses, refs)
-    # multi-bleu.perl: the text arrives tokenised, the metric only splits on spaces (tokenize="none")
-    moses = BLEU(tokenize="none", lowercase=True, force=True)
-    moses_score = moses.corpus_score(moses_tokenised(hypotheses, lang), [moses_tokenised(references, lang)])
-    return {
+    scores: dict[str, float | str] = {
         "bleu": float(bleu.score),
         "bleu_signature": str(cased.get_signature()),
         "bleu_lowercase": float(lowered.corpus_score(hypotheses, refs).score),
         "bleu_lowercase_signature": str(lowered.get_signature()),
-        "bleu_moses_lowercase": float(moses_score.score),
-        "bleu_moses_lowercase_signature": f"moses-{lang}|{moses.get_signature()}",
         "chrf": float(chrf.corpus_score(hypotheses, refs).score),
         "chrf_signature": str(chrf.get_signature()),
         "brevity_penalty": float(bleu.bp),
         "length_ratio": float(bleu.ratio),
     }
+    if moses_lang is not None:
+        # multi-bleu.perl: the text arrives tokenised, the metric only splits on spaces (tokenize="none")
+        moses = BLEU(tokenize="none", lowercase=True, force=True)
+        tokenised = moses_tokenised(hypotheses, moses_lang), [moses_tokenised(references, moses_lang)]
+        scores["bleu_moses_lowercase"] = float(moses.corpus_score(*tokenised).score)
+        scores["bleu_moses_lowercase_signature"] = f"moses-{moses_lang}|{moses.get_signature()}"
+    return scores
