@@ -171,3 +171,42 @@ def test_memory_json_carries_the_anchor_targets():
     for t in result["targets"]:
         assert set(t) == {"name", "value", "target", "direction", "met"} and t["direction"] in ("<=", ">=")
         assert t["met"] == (t["value"] >= t["target"] if t["direction"] == ">=" else t["value"] <= t["target"])
+
+
+def test_curriculum_trains_the_shorter_lengths_first_on_their_validation_sets(monkeypatch):
+    from rnnlab.memory import tasks as T
+    from rnnlab.memory.run import _units
+
+    cfg = SuiteConfig(seeds=1, steps={"adding": 14, "copy": 14, "digits": 14}, eval_every=7, eval_size=16,
+                      grad_batch=4, patience=1, precision="fp32", lr_grid=[0.01], curriculum=[5, 10, 40])
+    seen = []
+    run = run_one(cfg, "adding", 20, "lstm", 0, progress=seen.append)
+    # Only the stages shorter than the run's length, in increasing order; the bar counts every stage.
+    assert [st["length"] for st in run["curriculum"]] == [5, 10]
+    assert sum(seen) == _units(cfg, "adding", 20) == 14 * (5 + 10 + 20)
+    assert run["steps_total"] == run["steps_trained"] + sum(st["steps_trained"] for st in run["curriculum"])
+    # A stage is scored on its length's validation set (the tuning set), never on a test set.
+    plain = SuiteConfig(**{**cfg.__dict__, "curriculum": []})
+    assert run["curriculum"][0]["curve"][0][1] == run_one(plain, "adding", 5, "lstm", 0, tuning=True)["curve"][0][1]
+    # The run at T = 20 starts from the weights the stages trained, not from its initialisation.
+    scratch = run_one(plain, "adding", 20, "lstm", 0)
+    assert "curriculum" not in scratch
+    assert run["curve"][0][1] != scratch["curve"][0][1]
+    # A stage moves on once solved (patience 1: at the first evaluation that is), keeping the rest of its budget.
+    monkeypatch.setattr(T, "ADDING_SOLVED_MSE", 1e9)
+    easy = run_one(cfg, "adding", 20, "lstm", 0)
+    assert [(st["steps_trained"], st["steps_to_solve"]) for st in easy["curriculum"]] == [(7, 7), (7, 7)]
+
+
+def test_curriculum_flag_reaches_the_config_and_the_report(tmp_path):
+    out = tmp_path / "mem"
+    assert main(["memory", "--tasks", "adding", "--cells", "lstm", "--adding-lengths", "20", "--curriculum", "10",
+                 "--steps", "10", "--seeds", "1", "--workers", "1", "--lr-grid", "0.01", "--quiet",
+                 "--out", str(out)]) == 0
+    result = json.loads((out / "memory.json").read_text())
+    assert result["config"]["curriculum"] == [10]
+    [run] = result["runs"]
+    assert run["curriculum"][0]["length"] == 10 and run["steps_total"] >= run["steps_trained"]
+    report = (out / "report.md").read_text()
+    assert "### Length curriculum" in report and "T = 10: " in report and "not the anchors' protocol" in report
+    assert main(["memory", "--curriculum", "1", "--out", str(tmp_path / "bad")]) == 1

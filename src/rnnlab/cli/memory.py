@@ -37,6 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fp32", action="store_true", help="the same as --precision fp32 (the default)")
     p.add_argument("--lr-grid", nargs="+", type=float, metavar="LR",
                    help="learning rates each cell chooses from on held-out data (default 0.003 0.01 0.03)")
+    p.add_argument("--curriculum", nargs="+", type=int, metavar="L",
+                   help="a length curriculum (adding, copy): a run at length L first trains on each of these "
+                        "shorter lengths until its validation set is solved (or the step budget), then at L, "
+                        "e.g. --curriculum 100 for T = 500")
     p.add_argument("--forget-bias", type=float, help="the LSTM's initial forget-gate bias (default 1.0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--resume", action="store_true",
@@ -91,6 +95,10 @@ def config_from_args(args: argparse.Namespace):
         if not all(math.isfinite(lr) and lr > 0 for lr in args.lr_grid):
             raise UserError("--lr-grid: every learning rate must be a finite number > 0")
         cfg.lr_grid = sorted(set(args.lr_grid))
+    if args.curriculum:
+        if min(args.curriculum) < 2:
+            raise UserError("--curriculum: every length must be at least 2")
+        cfg.curriculum = sorted(set(args.curriculum))
     if args.forget_bias is not None:
         if not math.isfinite(args.forget_bias):
             raise UserError("--forget-bias must be a finite number")

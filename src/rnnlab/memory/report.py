@@ -229,6 +229,13 @@ def render_report(result: dict) -> str:
                f"metric = test accuracy, "
                f"'solved' = ≥ {100 * cfg['digits_solved_accuracy']:.0f} %.") if "digits" in tasks else ""]
     lines = lines[:-3] + [ln for ln in lines[-3:] if ln != ""]  # drop the lines of tasks not run
+    if cfg.get("curriculum"):
+        lines.append(f"- Length curriculum (not the anchors' protocol: they train every length from scratch): before "
+                     f"a run at length L the model trains on each of {_lengths_phrase(sorted(cfg['curriculum']), 'L')} "
+                     f"below L in turn, each until solved on that length's validation set ({cfg['patience']} "
+                     f"evaluations in a row) or for at most its own budget of steps, then at L with its weights and "
+                     f"Adam's state carried over. The steps below count the last stage only; "
+                     f"'Length curriculum' under the results gives every stage's.")
     lines += ["", "Parameter counts (recurrent layer + linear head), matched per task by choosing the hidden size:", "",
                   "| task | " + " | ".join(CELL_NAMES.get(c, c) for c in cells) + " |",
                   "|---|" + "---|" * len(cells)]
@@ -261,6 +268,7 @@ def render_report(result: dict) -> str:
     lines += ["## What the numbers say", ""]
     for task in tasks:
         lines += _task_reading(result, task)
+    lines += _curriculum_reading(result)
     lines += _gradient_reading(result)
     lines += _anchor_reading(result)
     lines += ["## Files", "",
@@ -367,6 +375,26 @@ def _gradient_reading(result: dict) -> list[str]:
     return out + [""]
 
 
+def _curriculum_reading(result: dict) -> list[str]:
+    """Per run with a curriculum: each stage's steps and validation metric, then the run's own."""
+    runs = [r for r in result["runs"] if r.get("curriculum")]
+    if not runs:
+        return []
+    out = ["### Length curriculum", ""]
+    for r in runs:
+        stages = "; ".join(
+            f"{result['tasks'][r['task']]['length_name']} = {st['length']}: "
+            + (f"solved at step {st['steps_to_solve']}" if st["steps_to_solve"] is not None else "not solved")
+            + f", {st['steps_trained']} steps, valid {_fmt(r['task'], st['final_valid_metric'])}"
+            for st in r["curriculum"])
+        own = (f"solved at step {r['steps_to_solve']}" if r["steps_to_solve"] is not None else "not solved")
+        out.append(f"- {r['task']} {result['tasks'][r['task']]['length_name']} = {r['length']}, "
+                   f"{CELL_NAMES.get(r['cell'], r['cell'])}, seed {r['seed']}: {stages}; then "
+                   f"{result['tasks'][r['task']]['length_name']} = {r['length']}: {own}, {r['steps_trained']} steps, "
+                   f"test {_fmt(r['task'], r['final_metric'])} ({r['steps_total']} steps in all).")
+    return out + [""]
+
+
 def _anchor_reading(result: dict) -> list[str]:
     cfg, rows, tasks = result["config"], _rows(result), result["tasks"]
     out = ["## Comparison with the published anchors", "", f"Source: {ANCHOR_SOURCE}.", ""]
@@ -374,7 +402,9 @@ def _anchor_reading(result: dict) -> list[str]:
         budget = cfg["steps"]["adding"] * cfg["batch"]["adding"]
         why_budget = (f"our budget is {cfg['steps']['adding']} Adam steps of {cfg['batch']['adding']} sequences "
                       f"({budget:,} sequences) per run, far less training than the paper's runs, "
-                      f"and {cfg['seeds']} seed(s)")
+                      f"and {cfg['seeds']} seed(s)"
+                      + (f", even with the length curriculum ({_lengths_phrase(sorted(cfg['curriculum']), 'L')} first)"
+                         if cfg.get("curriculum") else ""))
         # 1. tanh RNN fails at T = 100.
         r = rows.get(("adding", 100, "rnn_tanh"))
         if r is None:

@@ -76,6 +76,11 @@ class SuiteConfig:
     # The LSTM's forget-gate bias at initialisation (Jozefowicz et al. 2015; Gers et al. 2000): 1.0
     # keeps the cell state flowing from the first step instead of halving it every step.
     forget_bias: float = 1.0
+    # A length curriculum (adding and copy): before a run at length L, the model trains on each of these
+    # shorter lengths in turn, each until it is solved on that length's *validation* set (`patience`
+    # evaluations in a row) or for at most `steps` steps, then goes on to L with its weights (and Adam's
+    # state) carried over. Empty = no curriculum: the anchors' protocol, every run from scratch.
+    curriculum: list[int] = field(default_factory=list)
     workers: int = 2
     threads: int = 1
     copy_length: int = 5
@@ -232,37 +237,63 @@ def run_one(cfg: SuiteConfig, task: str, length: int, cell: str, seed: int, prog
     started = time.perf_counter()
     grad_init = gradient_curve()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    curve, steps_to_solve, streak, done, reported = [(0, evaluate())], None, 0, 0, 0
     seq_steps = spec.steps()
-    for step in range(1, steps + 1):
-        model.train()
-        x, y = spec.batch(batch, gen)
-        with autocast(resolved):
-            loss = spec.losses(model(x, spec.readout), y).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-        opt.step()
-        done = step
-        if step % cfg.eval_every == 0 or step == steps:
-            metric = evaluate()
-            curve.append((step, metric))
-            if progress is not None:
-                progress((step - reported) * seq_steps)
-                reported = step
-            if not math.isfinite(metric):
-                break  # diverged: the final metric records it
-            if solved(metric):
-                steps_to_solve = step if steps_to_solve is None else steps_to_solve
-                streak += 1
-                if streak >= cfg.patience:
-                    break
-            else:
-                streak = 0
+    reported = 0  # sequence-steps handed to `progress` so far
+
+    def train(stage, stage_steps: int, batches: torch.Generator, score) -> tuple[list, int | None, int]:
+        """Up to `stage_steps` Adam steps on `stage`'s batches, scored by `score()` every eval_every steps;
+        stops once solved `patience` evaluations in a row. Returns (curve, first solved step, steps run)."""
+        nonlocal reported
+        curve, first_solved, streak, done = [(0, score())], None, 0, 0
+        for step in range(1, stage_steps + 1):
+            model.train()
+            x, y = stage.batch(batch, batches)
+            with autocast(resolved):
+                loss = stage.losses(model(x, stage.readout), y).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            opt.step()
+            done = step
+            if step % cfg.eval_every == 0 or step == stage_steps:
+                metric = score()
+                curve.append((step, metric))
+                if progress is not None:
+                    units = (step - curve[-2][0]) * stage.steps()
+                    progress(units)
+                    reported += units
+                if not math.isfinite(metric):
+                    break  # diverged: the final metric records it
+                if (metric >= stage.threshold) if stage.higher_is_better else (metric < stage.threshold):
+                    first_solved = step if first_solved is None else first_solved
+                    streak += 1
+                    if streak >= cfg.patience:
+                        break
+                else:
+                    streak = 0
+        return curve, first_solved, done
+
+    stages = []
+    for short in curriculum_lengths(cfg, task, length):
+        stage = make_spec(cfg, task, short, tuning=True)
+        vx, vy = _eval_set(stage, cfg, task, tuning=True)  # its validation set: the test set decides nothing
+
+        def score_stage(stage=stage, vx=vx, vy=vy) -> float:
+            model.eval()
+            with torch.no_grad(), autocast(resolved):
+                return stage.score(model(vx, stage.readout), vy)
+        s_curve, s_solved, s_done = train(stage, steps, torch.Generator().manual_seed(_seed_of(task, short, seed)),
+                                          score_stage)
+        stages.append({"length": short, "steps_trained": s_done, "steps_to_solve": s_solved,
+                       "final_valid_metric": _round(s_curve[-1][1]), "curve": [[a, _round(m)] for a, m in s_curve]})
+    curve, steps_to_solve, done = train(spec, steps, gen, evaluate)
     grad_trained = gradient_curve()
-    if progress is not None and steps > reported:  # a run that stopped early hands back the rest
-        progress((steps - reported) * seq_steps)
+    budget = sum(steps * make_spec(cfg, task, st["length"], True).steps() for st in stages) + steps * seq_steps
+    if progress is not None and budget > reported:  # a run that stopped early hands back the rest
+        progress(budget - reported)
     final = curve[-1][1]
+    extra = {"curriculum": stages,
+             "steps_total": done + sum(st["steps_trained"] for st in stages)} if stages else {}
     return {
         "task": task, "length": length, "cell": cell, "seed": seed, "lr": lr, "precision": resolved,
         "hidden_size": model.rnn.hidden_size,
@@ -273,7 +304,16 @@ def run_one(cfg: SuiteConfig, task: str, length: int, cell: str, seed: int, prog
         "gradient": {"init": [_round(g) for g in grad_init.tolist()],
                      "trained": [_round(g) for g in grad_trained.tolist()]},
         "gradient_summary": {"init": decay_summary(grad_init), "trained": decay_summary(grad_trained)},
+        **extra,
     }
+
+
+def curriculum_lengths(cfg: SuiteConfig, task: str, length: int) -> list[int]:
+    """The curriculum's stages before a run at `length`: the configured lengths shorter than it, in
+    increasing order (adding and copy only; digits has one length)."""
+    if task == "digits":
+        return []
+    return sorted(x for x in set(cfg.curriculum) if x < length)
 
 
 def _round(x: float, digits: int = 4) -> float:
@@ -350,8 +390,9 @@ def _cost(cfg: SuiteConfig, job) -> float:
 
 def _units(cfg: SuiteConfig, task: str, length: int) -> int:
     """A run's budget in sequence-steps (optimiser steps × steps per sequence): the progress unit."""
-    steps_per_seq = {"adding": length, "copy": cfg.copy_layout().steps(length), "digits": 64}[task]
-    return cfg.steps[task] * steps_per_seq
+    def per_seq(n: int) -> int:
+        return {"adding": n, "copy": cfg.copy_layout().steps(n), "digits": 64}[task]
+    return cfg.steps[task] * sum(per_seq(n) for n in [*curriculum_lengths(cfg, task, length), length])
 
 
 def run_suite(cfg: SuiteConfig, out: Path, command: str = "", progress: bool = True, resume: bool = False) -> dict:
