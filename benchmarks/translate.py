@@ -4,6 +4,7 @@
     python benchmarks/translate.py --minutes 20 --cells rnn lstm gru  # one row per cell at one shared budget
     python benchmarks/translate.py --minutes 20 --reverse           # en -> de at the same budget
     python benchmarks/translate.py --minutes 60 --reverse-only      # the en -> de row alone
+    python benchmarks/translate.py --sweep-only en-de --length-penalties 0.6 1 1.5 2  # alpha chosen on val
     python benchmarks/translate.py --quick                          # a smoke run on 600 pairs (tests)
     python benchmarks/translate.py --combine a.json b.json          # one JSON from runs made side by side
 
@@ -80,25 +81,52 @@ def reverse_overrides(data: list[str]) -> list[str]:
     return out + ["data.source_vocab_size=6000", "data.target_vocab_size=8000"]
 
 
-def test_scores(bundle: Path, beam: int, lang: str = "en") -> dict[str, Any]:
-    """Decode the bundle's test split (greedy or beam) and score it against the raw references (`lang`: the
-    target language, for the Moses tokenizer of `bleu_moses_lowercase`)."""
+def test_scores(bundle: Path, beam: int, lang: str = "en", split: str = "test",
+                length_penalty: float | None = None, predictor=None) -> dict[str, Any]:
+    """Decode the bundle's `split` (greedy or beam) and score it against the raw references (`lang`: the
+    target language, for the Moses tokenizer of `bleu_moses_lowercase`). length_penalty: the GNMT alpha
+    of beam search instead of the bundle's own (model.length_penalty)."""
+    import dataclasses
+
     import rnnlab
     from rnnlab.metrics.translation import corpus_scores
 
-    predictor = rnnlab.load(bundle)
-    pairs = predictor.task.read("test")
+    predictor = predictor or rnnlab.load(bundle)
+    task = predictor.task
+    if length_penalty is not None:
+        task.model_config = dataclasses.replace(task.model_config, length_penalty=length_penalty)
+    pairs = task.read(split)
     t0 = time.perf_counter()
     hyps = []
     for start in range(0, len(pairs), 64):
         chunk = [p.source for p in pairs[start:start + 64]]
-        hyps += [p["answer"]["label"] for p in predictor.task.translate(predictor.model, chunk, beam=beam)]
+        hyps += [p["answer"]["label"] for p in task.translate(predictor.model, chunk, beam=beam)]
     seconds = time.perf_counter() - t0
     scores = corpus_scores(hyps, [p.target for p in pairs], moses_lang=lang)
     return {"beam": beam, "sentences": len(pairs), "decode_s": round(seconds, 1),
+            "length_penalty": task.model_config.length_penalty,
             **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in scores.items()},
             "examples": [{"source": p.source, "reference": p.target, "hypothesis": h}
                          for p, h in list(zip(pairs, hyps))[:5]]}
+
+
+def length_penalty_sweep(bundle: Path, beam: int, lang: str, grid: list[float]) -> dict[str, Any]:
+    """The beam's length penalty (GNMT alpha) chosen on val (lowercased sacreBLEU, the training's selection
+    metric), then the test set decoded once at the chosen alpha: a lever measured beside the config's own."""
+    import rnnlab
+
+    predictor = rnnlab.load(bundle)
+    valid = {}
+    for alpha in grid:
+        scores = test_scores(bundle, beam, lang, split="valid", length_penalty=alpha, predictor=predictor)
+        valid[f"{alpha:g}"] = {k: scores[k] for k in ("bleu_lowercase", "bleu_moses_lowercase", "brevity_penalty")}
+        print(f"  length penalty {alpha:g}: valid lowercased BLEU {scores['bleu_lowercase']} "
+              f"(brevity penalty {scores['brevity_penalty']})", flush=True)
+    chosen = max(grid, key=lambda a: valid[f"{a:g}"]["bleu_lowercase"])  # ties: the first (smallest) in the grid
+    test = test_scores(bundle, beam, lang, length_penalty=chosen, predictor=predictor)
+    print(f"  chosen on val: {chosen:g}; test beam {beam}: lowercased {test['bleu_lowercase']}, "
+          f"Moses-tokenised {test['bleu_moses_lowercase']}", flush=True)
+    return {"grid": grid, "valid_beam": valid, "chosen": chosen, "test_beam": test}
 
 
 def run_row(name: str, overrides: list[str], minutes: float, runs: Path, beam: int, command: str,
@@ -145,7 +173,9 @@ def plot(rows: list[dict[str, Any]], png: Path) -> None:
         a.plot(minutes, [r["valid_loss"] for r in row["curve"]], marker="o", label=row["row"])
         bleu = [r.get("valid_bleu_lowercase", float("nan")) for r in row["curve"]]
         b.plot(minutes, bleu, marker="o", label=row["row"])
-    b.axhline(TARGET_BLEU, color="grey", linestyle="--", label=f"target {TARGET_BLEU} (test)")
+    b.axhline(TARGET_BLEU, color="grey", linestyle="--", label=f"target de-en {TARGET_BLEU} (test)")
+    if any(r["row"] == "en-de" for r in rows):
+        b.axhline(ANCHOR_EN_DE, color="grey", linestyle=":", label=f"Lample en-de {ANCHOR_EN_DE} (test)")
     a.set(xlabel="training minutes", ylabel="valid loss (nats / piece)", title="Multi30k: loss")
     b.set(xlabel="training minutes", ylabel="valid BLEU, lowercased (greedy)", title="Multi30k: BLEU")
     a.legend()
@@ -170,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch threads per row (1 when two runs share 2 cores)")
     p.add_argument("--combine", nargs="+", metavar="JSON",
                    help="write --out from the rows of these result files (no training); later files win")
+    p.add_argument("--length-penalties", nargs="+", type=float, metavar="ALPHA",
+                   help="also choose the beam's length penalty from these on val and score test once at the "
+                        "choice (recorded beside the config's own as the row's length_penalty_sweep)")
+    p.add_argument("--sweep-only", metavar="ROW",
+                   help="train nothing: run --length-penalties on ROW's bundle (from --runs) and update --out")
     p.add_argument("overrides", nargs="*", help="config overrides for every row, e.g. model.hidden_size=512")
     args = p.parse_args(argv)
     given = argv if argv is not None else sys.argv[1:]
@@ -188,6 +223,19 @@ def main(argv: list[str] | None = None) -> int:
                 rows_by_name[row["row"]] = row
         return report(list(rows_by_name.values()), Path(args.out), command, None, args.quick)
     runs = Path(args.runs)
+    if args.sweep_only:
+        if not args.length_penalties:
+            p.error("--sweep-only needs --length-penalties")
+        torch.set_num_threads(args.threads)
+        out = Path(args.out)
+        old = json.loads(out.read_text())
+        row = next((r for r in old["rows"] if r["row"] == args.sweep_only), None)
+        if row is None:
+            p.error(f"--sweep-only: no row {args.sweep_only!r} in {out}")
+        row["length_penalty_sweep"] = {"command": command, "threads": args.threads, **length_penalty_sweep(
+            runs / f"bench-multi30k-{args.sweep_only}" / "bundle", args.beam, row.get("target_lang", "en"),
+            args.length_penalties)}
+        return report(old["rows"], out, old["command"], old.get("budget_minutes"), old.get("quick", False))
     data = quick_data(runs / "multi30k-quick-data") if args.quick else []
     base = data + list(args.overrides) + (["model.hidden_size=64", "model.embed_size=64", "data.source_vocab_size=400",
                                            "data.target_vocab_size=400"] if args.quick else [])
@@ -198,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         plan.append(("en-de", base + reverse_overrides(data)))
     torch.set_num_threads(args.threads)
     rows = [run_row(name, overrides, minutes, runs, args.beam, command, args.threads) for name, overrides in plan]
+    for row in rows if args.length_penalties else []:
+        row["length_penalty_sweep"] = {"command": command, "threads": args.threads, **length_penalty_sweep(
+            runs / f"bench-multi30k-{row['row']}" / "bundle", args.beam, row["target_lang"], args.length_penalties)}
     out = Path(args.out)
     if args.merge and out.exists():
         old = json.loads(out.read_text())
