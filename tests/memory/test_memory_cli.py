@@ -209,4 +209,8 @@ def test_curriculum_flag_reaches_the_config_and_the_report(tmp_path):
     assert run["curriculum"][0]["length"] == 10 and run["steps_total"] >= run["steps_trained"]
     report = (out / "report.md").read_text()
     assert "### Length curriculum" in report and "T = 10: " in report and "not the anchors' protocol" in report
+    from rnnlab.memory.run import anchor_targets
+
+    fake = {**result, "tasks": result["tasks"], "table": [{**result["table"][0], "length": 500}]}
+    assert anchor_targets(fake)[0]["curriculum"] == [10]  # a target met with a curriculum says so
     assert main(["memory", "--curriculum", "1", "--out", str(tmp_path / "bad")]) == 1

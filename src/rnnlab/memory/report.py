@@ -444,7 +444,10 @@ def _anchor_reading(result: dict) -> list[str]:
                     f"{verdict} — our LSTM "
                     + (f"solves up to T = {longest}" if longest else "solves no length")
                     + (f" (every seed up to T = {max(all_)})" if all_ and max(all_) != longest else "")
-                    + f"; {verdict_1000}.")
+                    + f"; {verdict_1000}."
+                    + (f" With a length curriculum ({_lengths_phrase(sorted(cfg['curriculum']), 'T')} first), which "
+                       "the paper does not use: its LSTM trains every length from scratch, so this row says what "
+                       "the curriculum buys, not that the protocols agree." if cfg.get("curriculum") else ""))
             unsolved_hundreds = [L for L in hundreds if L not in solved_hundreds]
             if unsolved_hundreds:
                 steps = [(L, rows[("adding", L, "lstm")]["steps_to_solve_mean"]) for L in all_ + some

@@ -548,8 +548,11 @@ def anchor_targets(result: dict) -> list[dict]:
             continue
         value = row["mean"]
         met = value >= threshold if direction == ">=" else value <= threshold
-        out.append({"name": f"adding_T{length}_{cell}_mse", "value": value, "target": threshold,
-                    "direction": direction, "met": bool(met and math.isfinite(value))})
+        item = {"name": f"adding_T{length}_{cell}_mse", "value": value, "target": threshold,
+                "direction": direction, "met": bool(met and math.isfinite(value))}
+        if result["config"].get("curriculum"):  # not the anchor's protocol: say so beside the figure
+            item["curriculum"] = result["config"]["curriculum"]
+        out.append(item)
     return out
 
 
