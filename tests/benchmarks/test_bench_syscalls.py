@@ -1,9 +1,7 @@
 """benchmarks/syscalls.py on toy traces the tests write in the ADFA-LD layout: the reader, the seeded split, the
 thresholds (set on held-out normal scores only, applied unchanged to the test), the measured test FPR, per-type
 recall, and a whole run whose attacks are trivially separable (ROC AUC 1.0 for every baseline)."""
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +12,8 @@ TYPES = ("Adduser", "Hydra_FTP", "Hydra_SSH", "Java_Meterpreter", "Meterpreter",
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("syscalls_bench", ROOT / "benchmarks" / "syscalls.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def bench(benchmark_module):
+    return benchmark_module("syscalls")
 
 
 def normal_trace(rng) -> list[int]:

@@ -1,6 +1,5 @@
 """benchmarks/translate.py: the length penalty is chosen on val and test is decoded once, at the choice; a file
 with the en -> de row alone states only en -> de targets (toy bundle from tests/tiny_translate.py)."""
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -16,12 +15,8 @@ from tiny_translate import toy_config  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("translate_bench", ROOT / "benchmarks" / "translate.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def bench(benchmark_module):
+    return benchmark_module("translate")
 
 
 @pytest.fixture(scope="module")
