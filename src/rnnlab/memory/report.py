@@ -163,8 +163,11 @@ def plot_gradients(result: dict, task: str, path: Path) -> Path:
             ax.grid(alpha=0.3, which="both")
             if len(lengths) > 1 and ax.get_lines():
                 ax.legend(fontsize=7)
-    fig.suptitle(f"{task}: how much the loss depends on the input t steps back "
-                 f"(mean over seeds; a curve stops where float32 underflows, ~1e-38)")
+    import textwrap
+
+    title = (f"{task}: how much the loss depends on the input t steps back "
+             f"(mean over seeds; a curve stops where float32 underflows, ~1e-38)")
+    fig.suptitle(textwrap.fill(title, width=int(55 * len(cells))))  # one narrow column would cut it off
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
