@@ -154,6 +154,11 @@ def test_resume_runs_only_what_is_missing(tmp_path, capsys):
     resumed = json.loads(path.read_text())
     assert len(resumed["runs"]) == 2 and len(resumed["table"]) == 2
     assert kept in resumed["runs"]  # untouched, not rerun
+    # A file written before the curriculum existed (no such key) resumes: it had none.
+    result["runs"] = [kept]
+    del result["config"]["curriculum"]
+    path.write_text(json.dumps(result))
+    assert main(flags + ["--resume"]) == 0
     capsys.readouterr()
     assert main(flags[:-2] + ["--steps", "5", "--out", str(out), "--resume"]) == 1
     assert "different configuration (steps)" in capsys.readouterr().err

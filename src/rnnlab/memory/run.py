@@ -507,6 +507,7 @@ def _previous_runs(path: Path, header: dict) -> dict:
     previous = read_json(path, "nothing to resume (no memory.json there)")
     mine = {k: v for k, v in header["config"].items() if k != "workers"}
     theirs = {k: v for k, v in previous.get("config", {}).items() if k != "workers"}
+    theirs.setdefault("curriculum", [])  # written before the curriculum existed: it had none
     if mine != theirs:
         differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
         raise UserError(f"{path}: written with a different configuration ({', '.join(differ)}); "
