@@ -85,7 +85,7 @@ def test_scores(bundle: Path, beam: int, lang: str = "en", split: str = "test",
                 length_penalty: float | None = None, predictor=None) -> dict[str, Any]:
     """Decode the bundle's `split` (greedy or beam) and score it against the raw references (`lang`: the
     target language, for the Moses tokenizer of `bleu_moses_lowercase`). length_penalty: the GNMT alpha
-    of beam search instead of the bundle's own (model.length_penalty)."""
+    of beam search instead of the bundle's own (model.length_penalty); it stays set on a `predictor` passed in."""
     import dataclasses
 
     import rnnlab
@@ -129,12 +129,23 @@ def length_penalty_sweep(bundle: Path, beam: int, lang: str, grid: list[float]) 
     return {"grid": grid, "valid_beam": valid, "chosen": chosen, "test_beam": test}
 
 
+def row_dir(runs: Path, name: str) -> Path:
+    """Where a row's run (checkpoints, metrics, bundle/) goes."""
+    return runs / f"bench-multi30k-{name}"
+
+
+def add_sweep(row: dict[str, Any], runs: Path, args: argparse.Namespace, command: str) -> None:
+    """The row's length_penalty_sweep (--length-penalties), on its bundle, with the command that made it."""
+    row["length_penalty_sweep"] = {"command": command, "threads": args.threads, **length_penalty_sweep(
+        row_dir(runs, row["row"]) / "bundle", args.beam, row.get("target_lang", "en"), args.length_penalties)}
+
+
 def run_row(name: str, overrides: list[str], minutes: float, runs: Path, beam: int, command: str,
             threads: int) -> dict[str, Any]:
     from rnnlab.config import load_config
     from rnnlab.training import train
 
-    run_dir = runs / f"bench-multi30k-{name}"
+    run_dir = row_dir(runs, name)
     cfg = load_config(CONFIG, overrides + [f"run_dir={run_dir}", f"train.max_minutes={minutes}",
                                            "train.epochs=1000", "train.progress=false",
                                            f"train.threads={threads}"])
@@ -232,9 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         row = next((r for r in old["rows"] if r["row"] == args.sweep_only), None)
         if row is None:
             p.error(f"--sweep-only: no row {args.sweep_only!r} in {out}")
-        row["length_penalty_sweep"] = {"command": command, "threads": args.threads, **length_penalty_sweep(
-            runs / f"bench-multi30k-{args.sweep_only}" / "bundle", args.beam, row.get("target_lang", "en"),
-            args.length_penalties)}
+        add_sweep(row, runs, args, command)
         return report(old["rows"], out, old["command"], old.get("budget_minutes"), old.get("quick", False))
     data = quick_data(runs / "multi30k-quick-data") if args.quick else []
     base = data + list(args.overrides) + (["model.hidden_size=64", "model.embed_size=64", "data.source_vocab_size=400",
@@ -247,8 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     rows = [run_row(name, overrides, minutes, runs, args.beam, command, args.threads) for name, overrides in plan]
     for row in rows if args.length_penalties else []:
-        row["length_penalty_sweep"] = {"command": command, "threads": args.threads, **length_penalty_sweep(
-            runs / f"bench-multi30k-{row['row']}" / "bundle", args.beam, row["target_lang"], args.length_penalties)}
+        add_sweep(row, runs, args, command)
     out = Path(args.out)
     if args.merge and out.exists():
         old = json.loads(out.read_text())

@@ -226,18 +226,20 @@ def run_one(cfg: SuiteConfig, task: str, length: int, cell: str, seed: int, prog
         model.eval()
         return input_gradient_norms(lambda x: model(x, spec.readout), lambda p: spec.losses(p, grad_y), grad_x)
 
-    def evaluate() -> float:
-        model.eval()
-        with torch.no_grad(), autocast(resolved):
-            return spec.score(model(eval_x, spec.readout), eval_y)
+    def scorer(stage, x: Tensor, y: Tensor):
+        """The metric of `stage` on the fixed set (x, y), as a function of the model's current weights."""
+        def score() -> float:
+            model.eval()
+            with torch.no_grad(), autocast(resolved):
+                return stage.score(model(x, stage.readout), y)
+        return score
 
-    def solved(metric: float) -> bool:
-        return metric >= spec.threshold if spec.higher_is_better else metric < spec.threshold
+    def solved(stage, metric: float) -> bool:
+        return metric >= stage.threshold if stage.higher_is_better else metric < stage.threshold
 
     started = time.perf_counter()
     grad_init = gradient_curve()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    seq_steps = spec.steps()
     reported = 0  # sequence-steps handed to `progress` so far
 
     def train(stage, stage_steps: int, batches: torch.Generator, score) -> tuple[list, int | None, int]:
@@ -264,7 +266,7 @@ def run_one(cfg: SuiteConfig, task: str, length: int, cell: str, seed: int, prog
                     reported += units
                 if not math.isfinite(metric):
                     break  # diverged: the final metric records it
-                if (metric >= stage.threshold) if stage.higher_is_better else (metric < stage.threshold):
+                if solved(stage, metric):
                     first_solved = step if first_solved is None else first_solved
                     streak += 1
                     if streak >= cfg.patience:
@@ -276,19 +278,14 @@ def run_one(cfg: SuiteConfig, task: str, length: int, cell: str, seed: int, prog
     stages = []
     for short in curriculum_lengths(cfg, task, length):
         stage = make_spec(cfg, task, short, tuning=True)
-        vx, vy = _eval_set(stage, cfg, task, tuning=True)  # its validation set: the test set decides nothing
-
-        def score_stage(stage=stage, vx=vx, vy=vy) -> float:
-            model.eval()
-            with torch.no_grad(), autocast(resolved):
-                return stage.score(model(vx, stage.readout), vy)
+        # scored on its validation set: the test set decides nothing
         s_curve, s_solved, s_done = train(stage, steps, torch.Generator().manual_seed(_seed_of(task, short, seed)),
-                                          score_stage)
+                                          scorer(stage, *_eval_set(stage, cfg, task, tuning=True)))
         stages.append({"length": short, "steps_trained": s_done, "steps_to_solve": s_solved,
                        "final_valid_metric": _round(s_curve[-1][1]), "curve": [[a, _round(m)] for a, m in s_curve]})
-    curve, steps_to_solve, done = train(spec, steps, gen, evaluate)
+    curve, steps_to_solve, done = train(spec, steps, gen, scorer(spec, eval_x, eval_y))
     grad_trained = gradient_curve()
-    budget = sum(steps * make_spec(cfg, task, st["length"], True).steps() for st in stages) + steps * seq_steps
+    budget = _units(cfg, task, length)  # every stage's steps at its length, the curriculum's included
     if progress is not None and budget > reported:  # a run that stopped early hands back the rest
         progress(budget - reported)
     final = curve[-1][1]
@@ -298,7 +295,7 @@ def run_one(cfg: SuiteConfig, task: str, length: int, cell: str, seed: int, prog
         "task": task, "length": length, "cell": cell, "seed": seed, "lr": lr, "precision": resolved,
         "hidden_size": model.rnn.hidden_size,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "final_metric": final, "solved": solved(final), "steps_to_solve": steps_to_solve,
+        "final_metric": final, "solved": solved(spec, final), "steps_to_solve": steps_to_solve,
         "steps_trained": done, "seconds": round(time.perf_counter() - started, 2),
         "curve": [[s, _round(m)] for s, m in curve],
         "gradient": {"init": [_round(g) for g in grad_init.tolist()],
